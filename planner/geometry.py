@@ -1,0 +1,41 @@
+"""Small vectorised geometry helpers shared by the importers and the analyses."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+
+def repair(geoms: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Repair invalid geometries and find those beyond repair.
+
+    Parameters
+    ----------
+    geoms
+        Array of shapely geometries (None allowed).
+
+    Returns
+    -------
+    (geometries, repaired, dropped)
+        The repaired array, how many were repaired, and a boolean mask of the
+        missing, empty or unrepairable ones (to be left out and counted).
+    """
+    geoms = np.asarray(geoms, dtype=object).copy()
+    missing = shapely.is_missing(geoms)
+    present = ~missing
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[present] = ~shapely.is_valid(geoms[present])
+    if invalid.any():
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+    dropped = missing.copy()
+    dropped[present] = shapely.is_empty(geoms[present])
+    return geoms, int((invalid & ~dropped).sum()), dropped
+
+
+def representative_points(geoms: np.ndarray) -> np.ndarray:
+    """A point inside each geometry (points stay as they are)."""
+    geoms = np.asarray(geoms, dtype=object)
+    out = geoms.copy()
+    not_point = shapely.get_type_id(geoms) != 0
+    out[not_point] = shapely.point_on_surface(geoms[not_point])
+    return out

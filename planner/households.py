@@ -1,0 +1,430 @@
+"""Households per building: read and join a community's roster, estimate the rest.
+
+A roster (楼栋户数统计表) is the spreadsheet a community office keeps: one row per
+building with its households (户数), residents (人口) and special groups. Rows are
+joined to buildings by id, then by address or name; rows that match nothing or
+cannot be read are returned, never silently dropped. Buildings without a roster
+row get an estimate from footprint × levels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner.errors import PlannerError
+
+
+@dataclass(frozen=True)
+class EstimateSettings:
+    """Defaults of the household estimate (all configurable).
+
+    ``households = footprint area × levels × residential share ÷ dwelling area``.
+
+    Attributes
+    ----------
+    dwelling_area_m2
+        Average gross floor area of one dwelling (90 m², a common Chinese flat).
+    residential_share
+        Share of floor area that is dwellings, by building category: 0.85 for
+        residential buildings (the rest is stairs, walls and shafts); 0.5 for
+        buildings of unknown use (``building=yes``) outside any compound, which in
+        Chinese old cities are often shops below and flats above; 0 for shops and
+        public buildings.
+    default_levels
+        Storeys assumed when the data gives none, by category (6 for residential,
+        the typical walk-up; 1 for single-storey houses 平房).
+    persons_per_household
+        Residents per household when only households are known.
+    min_footprint_m2
+        Residential footprints smaller than this (sheds, kiosks) hold no household.
+    """
+
+    dwelling_area_m2: float = 90.0
+    residential_share: dict[str, float] = field(
+        default_factory=lambda: {
+            "residential": 0.85,
+            "mixed": 0.5,
+            "house": 1.0,
+            "shop": 0.0,
+            "public": 0.0,
+            "other": 0.0,
+        }
+    )
+    default_levels: dict[str, float] = field(
+        default_factory=lambda: {
+            "residential": 6.0,
+            "mixed": 4.0,
+            "house": 1.0,
+            "shop": 2.0,
+            "public": 4.0,
+            "other": 2.0,
+        }
+    )
+    persons_per_household: float = 2.6
+    min_footprint_m2: float = 20.0
+
+
+# OSM building=* values by category.
+_RESIDENTIAL = {"residential", "apartments", "dormitory", "terrace", "semidetached_house"}
+_HOUSE = {"house", "detached", "bungalow", "farm", "hut", "static_caravan"}
+_SHOP = {"retail", "commercial", "kiosk", "supermarket", "shop"}
+_PUBLIC = {
+    "public", "civic", "government", "school", "university", "college", "kindergarten",
+    "hospital", "office", "church", "temple", "mosque", "train_station", "transportation",
+    "sports_hall", "stadium", "hotel", "library", "museum",
+}  # fmt: skip
+_UNKNOWN = {"yes", "building", "construction", None}
+
+
+def classify_buildings(
+    buildings: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Set each building's ``category`` and ``compound_id``.
+
+    Categories: ``residential``, ``house`` (平房), ``shop`` (临街商铺), ``public``,
+    ``mixed`` (use unknown, outside a residential compound) and ``other``. A
+    building of unknown use inside a residential compound counts as residential.
+
+    Parameters
+    ----------
+    buildings
+        The buildings layer.
+    compounds
+        The compounds layer, to place each building in the compound holding its
+        representative point.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with ``category`` and ``compound_id`` filled.
+    """
+    out = buildings.copy()
+    btype = out["building_type"].where(out["building_type"].notna(), None)
+    btype = btype.map(lambda v: v.lower() if isinstance(v, str) else v)
+    compound_id = pd.Series([None] * len(out), index=out.index, dtype=object)
+    compound_kind = pd.Series([None] * len(out), index=out.index, dtype=object)
+    if compounds is not None and len(compounds) and len(out):
+        points = gpd.GeoSeries(shapely.point_on_surface(out.geometry.to_numpy()), crs=out.crs)
+        # Smallest compound first, so a housing compound inside a campus wins.
+        ordered = compounds.assign(_area=compounds.to_crs(3857).area).sort_values("_area")
+        hits = gpd.sjoin(
+            gpd.GeoDataFrame(geometry=points, index=out.index),
+            ordered[["compound_id", "kind", "_area", "geometry"]],
+            predicate="within",
+        ).sort_values("_area")
+        hits = hits[~hits.index.duplicated(keep="first")]
+        compound_id.loc[hits.index] = hits["compound_id"]
+        compound_kind.loc[hits.index] = hits["kind"]
+    category = pd.Series("other", index=out.index, dtype=object)
+    unknown = btype.isin(_UNKNOWN) | btype.isna()
+    category[unknown] = "mixed"
+    category[unknown & (compound_kind == "residential")] = "residential"
+    category[unknown & compound_kind.isin(["school", "hospital", "campus"])] = "public"
+    category[btype.isin(_RESIDENTIAL)] = "residential"
+    category[btype.isin(_HOUSE)] = "house"
+    category[btype.isin(_PUBLIC)] = "public"
+    category[btype.isin(_SHOP)] = "shop"
+    for column, value in (("shop", "shop"), ("amenity", "public"), ("office", "public")):
+        if column in out:
+            category[out[column].notna() & unknown] = value
+    out["category"] = category
+    out["compound_id"] = compound_id
+    return out
+
+
+def estimate_households(
+    buildings: gpd.GeoDataFrame,
+    *,
+    metric_crs: str,
+    settings: EstimateSettings | None = None,
+    only_missing: bool = False,
+) -> gpd.GeoDataFrame:
+    """Estimate households from footprint × levels for buildings without a roster count.
+
+    Parameters
+    ----------
+    buildings
+        The buildings layer, with ``category`` set (see :func:`classify_buildings`).
+    metric_crs
+        CRS in which footprint areas are measured.
+    settings
+        Estimate parameters; :class:`EstimateSettings` defaults if None.
+    only_missing
+        Keep buildings already counted from a roster (``households_source == 'roster'``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy with ``footprint_m2``, ``levels`` (defaults filled, ``levels_source``
+        = ``default``), ``households``, ``residents`` and ``households_source`` set.
+    """
+    settings = settings or EstimateSettings()
+    out = buildings.copy()
+    out["footprint_m2"] = out.geometry.to_crs(metric_crs).area.round(1).to_numpy()
+    category = out["category"].fillna("other")
+    levels = pd.to_numeric(out["levels"], errors="coerce").to_numpy(dtype=float)
+    missing_levels = ~(levels > 0)
+    defaults = category.map(settings.default_levels).fillna(1.0).to_numpy(dtype=float)
+    out["levels"] = np.where(missing_levels, defaults, levels)
+    out["levels_source"] = np.where(
+        missing_levels, "default", out["levels_source"].to_numpy(object)
+    )
+    share = category.map(settings.residential_share).fillna(0.0)
+    estimate = out["footprint_m2"] * out["levels"] * share / settings.dwelling_area_m2
+    estimate = estimate.where(out["footprint_m2"] >= settings.min_footprint_m2, 0.0)
+    estimate = np.floor(estimate + 0.5).astype("int64")
+    # A single-storey house is one household however small its footprint.
+    estimate = estimate.where(~((category == "house") & (estimate == 0)), 1)
+    target = pd.Series(True, index=out.index)
+    if only_missing and "households_source" in out:
+        target = out["households_source"] != "roster"
+    out.loc[target, "households"] = estimate[target]
+    out.loc[target, "residents"] = np.round(
+        estimate[target] * settings.persons_per_household
+    ).astype("int64")
+    out.loc[target, "households_source"] = "estimated"
+    for column in ("elderly_alone", "disabled", "left_behind_children"):
+        if column in out:
+            out.loc[target, column] = 0
+    return out
+
+
+# Roster columns: canonical name → accepted headers (Chinese and English, compared loosely).
+ROSTER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "building_id": ("楼栋编号", "楼号编号", "建筑编号", "编号", "building_id", "id", "osm_id"),
+    "name": ("楼栋名称", "楼栋", "名称", "楼名", "name", "building_name"),
+    "address": ("地址", "楼栋地址", "门牌", "address"),
+    "households": ("户数", "常住户数", "住户数", "households", "hh"),
+    "residents": ("人口", "常住人口", "人数", "residents", "population"),
+    "elderly_alone": ("独居老人", "elderly_alone"),
+    "disabled": ("残疾人", "disabled"),
+    "left_behind_children": ("留守儿童", "left_behind_children"),
+}
+_COUNTS = ("households", "residents", "elderly_alone", "disabled", "left_behind_children")
+
+
+def _norm(text: object) -> str:
+    return re.sub(r"[\s_\-()（）]", "", str(text)).lower()
+
+
+_HEADER_LOOKUP = {_norm(h): canon for canon, hs in ROSTER_COLUMNS.items() for h in hs}
+
+
+def read_roster(path: str | Path) -> pd.DataFrame:
+    """Read a household roster (CSV or XLSX), finding its header row.
+
+    Title rows above the header (common in office spreadsheets) are skipped; the
+    CSV may be UTF-8 (with or without BOM) or GBK. Columns are renamed to the
+    canonical names of :data:`ROSTER_COLUMNS`; unknown columns are kept as they
+    are. Counts are left as text here: :func:`join_roster` parses and reports them.
+
+    Parameters
+    ----------
+    path
+        The roster file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        All text, with a ``row`` column giving the 1-based data row number.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PlannerError("file not found", source=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            raw = pd.read_excel(path, header=None, dtype=str)
+        elif suffix in (".csv", ".txt"):
+            raw = _read_csv(path)
+        else:
+            msg = "a roster must be .csv or .xlsx"
+            raise PlannerError(msg, source=str(path))
+    except PlannerError:
+        raise
+    except Exception as exc:  # pandas/openpyxl raise many kinds for broken files
+        msg = f"cannot read the roster ({type(exc).__name__}: {exc})"
+        raise PlannerError(msg, source=str(path)) from None
+    header_row = None
+    for i in range(min(len(raw), 10)):
+        found = {_HEADER_LOOKUP.get(_norm(v)) for v in raw.iloc[i] if isinstance(v, str)}
+        if "households" in found and ({"building_id", "address", "name"} & found):
+            header_row = i
+            break
+    if header_row is None:
+        msg = (
+            "no header row with a households column (户数) and a building id (楼栋编号), "
+            "address (地址) or name (楼栋名称) in the first 10 rows"
+        )
+        raise PlannerError(msg, source=str(path))
+    headers = [
+        _HEADER_LOOKUP.get(_norm(v), str(v)) if isinstance(v, str) else f"column_{j + 1}"
+        for j, v in enumerate(raw.iloc[header_row])
+    ]
+    table = raw.iloc[header_row + 1 :].copy()
+    table.columns = headers
+    table = table.map(lambda v: v.strip() if isinstance(v, str) else v)
+    table.insert(0, "row", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return pd.read_csv(
+                path, header=None, dtype=str, encoding=encoding, skip_blank_lines=False
+            )
+        except UnicodeDecodeError:
+            continue
+        except pd.errors.EmptyDataError:
+            raise PlannerError("the roster is empty", source=str(path)) from None
+    raise PlannerError("the roster is neither UTF-8 nor GBK text", source=str(path))
+
+
+@dataclass
+class RosterJoin:
+    """Result of :func:`join_roster`.
+
+    Attributes
+    ----------
+    buildings
+        The buildings with roster counts applied (``households_source='roster'``).
+    unmatched
+        Roster rows not used, each with a ``problem`` (no such building,
+        duplicate, unreadable count, blank row), in the ``roster_unmatched`` schema.
+    matched
+        Number of buildings counted from the roster.
+    """
+
+    buildings: gpd.GeoDataFrame
+    unmatched: pd.DataFrame
+    matched: int
+
+
+def _raw_json(row: pd.Series) -> str:
+    values = {k: v for k, v in row.items() if k != "row" and isinstance(v, str)}
+    return json.dumps(values, ensure_ascii=False)
+
+
+def join_roster(
+    buildings: gpd.GeoDataFrame, roster: pd.DataFrame, *, source: str = ""
+) -> RosterJoin:
+    """Join roster rows to buildings by id, else by address, else by name.
+
+    Each row must give households as a whole number; other counts default to 0
+    when blank. A building named by several rows takes the first good one; later
+    rows are reported as duplicates. Nothing is dropped silently.
+
+    Parameters
+    ----------
+    buildings
+        The buildings layer (``building_id``, ``osm_id``, ``address``, ``name``).
+    roster
+        As returned by :func:`read_roster`.
+    source
+        The roster's file name, recorded with each unmatched row.
+
+    Returns
+    -------
+    RosterJoin
+    """
+    rows = roster.copy()
+    problems: list[dict] = []
+
+    def report(mask: pd.Series, problem: str) -> None:
+        for _, r in rows[mask].iterrows():
+            ref = next(
+                (r.get(c) for c in ("building_id", "address", "name") if isinstance(r.get(c), str)),
+                None,
+            )
+            problems.append(
+                {
+                    "row": r["row"],
+                    "building_ref": ref,
+                    "problem": problem,
+                    "raw": _raw_json(r),
+                    "source": source,
+                }
+            )
+
+    data_cols = [c for c in rows.columns if c != "row"]
+    blank = rows[data_cols].isna().all(axis=1)
+    report(blank, "blank row")
+    rows = rows[~blank]
+
+    counts = {}
+    bad = pd.Series(False, index=rows.index)
+    for column in _COUNTS:
+        text = rows[column] if column in rows else pd.Series(None, index=rows.index, dtype=object)
+        number = pd.to_numeric(text, errors="coerce")
+        unreadable = text.notna() & (number.isna() | (number < 0) | (number % 1 != 0))
+        if column == "households":
+            unreadable |= text.isna()
+        bad |= unreadable
+        counts[column] = number.fillna(0)
+    if bad.any():
+        # Say which column was unreadable, per row.
+        for idx in rows.index[bad]:
+            cols = [
+                c
+                for c in _COUNTS
+                if c in rows
+                and isinstance(rows.at[idx, c], str)
+                and pd.isna(pd.to_numeric(rows.at[idx, c], errors="coerce"))
+            ]
+            if "households" in rows and pd.isna(rows.at[idx, "households"]):
+                cols.insert(0, "households")
+            detail = ", ".join(f"{c}={rows.at[idx, c]!r}" for c in cols) or "negative count"
+            report(rows.index == idx, f"unreadable count: {detail}")
+    rows = rows[~bad]
+    for column in _COUNTS:
+        rows[column] = counts[column][~bad].astype("int64")
+
+    # Match keys: id (plain or typed OSM id), then address, then name.
+    ids = {str(v): i for i, v in buildings["building_id"].items() if v is not None}
+    if "osm_id" in buildings:
+        for i, v in buildings["osm_id"].items():
+            if isinstance(v, str):
+                ids.setdefault(v, i)
+                ids.setdefault(v.lstrip("wrn"), i)
+    by_address = _unique_lookup(buildings.get("address"))
+    by_name = _unique_lookup(buildings.get("name"))
+    target = pd.Series([None] * len(rows), index=rows.index, dtype=object)
+    for column, lookup in (("building_id", ids), ("address", by_address), ("name", by_name)):
+        if column not in rows:
+            continue
+        todo = target.isna() & rows[column].notna()
+        keys = rows.loc[todo, column].astype(str).str.replace(r"\.0$", "", regex=True)
+        target[todo] = keys.map(lookup)
+    no_match = target.isna()
+    report(rows.index.isin(rows.index[no_match]), "no building with this id, address or name")
+    rows = rows[~no_match].assign(_target=target[~no_match])
+    dup = rows["_target"].duplicated(keep="first")
+    report(rows.index.isin(rows.index[dup]), "building already counted by an earlier row")
+    rows = rows[~dup]
+
+    out = buildings.copy()
+    index = rows["_target"].to_numpy()
+    for column in _COUNTS:
+        out.loc[index, column] = rows[column].to_numpy()
+    out.loc[index, "households_source"] = "roster"
+    unmatched = pd.DataFrame(problems, columns=["row", "building_ref", "problem", "raw", "source"])
+    return RosterJoin(out, unmatched.sort_values("row").reset_index(drop=True), len(rows))
+
+
+def _unique_lookup(values: pd.Series | None) -> dict[str, object]:
+    """Map text → index for values that occur exactly once (ambiguous ones can't match)."""
+    if values is None:
+        return {}
+    values = values.dropna().astype(str).str.strip()
+    values = values[values != ""]
+    once = values[~values.duplicated(keep=False)]
+    return dict(zip(once.to_numpy(), once.index, strict=True))

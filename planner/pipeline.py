@@ -1,0 +1,345 @@
+"""End-to-end steps shared by the CLI, the web jobs and notebooks: store → store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from planner import config, schema
+from planner.crs import STORAGE_CRS, metric_crs_for
+from planner.errors import PlannerError
+from planner.households import (
+    EstimateSettings,
+    classify_buildings,
+    estimate_households,
+    join_roster,
+    read_roster,
+)
+from planner.ingest.files import read_file, to_layer
+from planner.ingest.osm import read_osm, summarise
+from planner.store import OSM_ATTRIBUTION, Store
+
+#: Called with a short description of each step as it starts (for progress bars).
+Progress = Callable[[str], None]
+
+#: The layers an OSM import writes.
+OSM_LAYERS = (
+    "community",
+    "buildings",
+    "roads",
+    "barriers",
+    "compounds",
+    "gates",
+    "stations",
+    "candidate_sites",
+)
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float]:
+    """Parse ``W,S,E,N`` in degrees, refusing swapped or inverted boxes."""
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"--bbox must be W,S,E,N in degrees, got {text!r}"
+        raise PlannerError(msg) from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        msg = f"--bbox {text!r} is not W,S,E,N with W<E and S<N in degrees (lon first)"
+        raise PlannerError(msg)
+    return west, south, east, north
+
+
+def read_boundary(path: str | Path) -> shapely.Geometry:
+    """Read a community boundary file as one lon/lat polygon (all polygons merged)."""
+    frame = read_file(path).frame
+    polys = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if polys.empty:
+        raise PlannerError("the boundary file has no polygon", source=str(path))
+    return shapely.union_all(polys.geometry.to_numpy())
+
+
+def import_osm(
+    source: str | Path,
+    store_path: str | Path,
+    *,
+    bbox: tuple[float, float, float, float] | None = None,
+    boundary_file: str | Path | None = None,
+    name: str = "",
+    code: str = "C001",
+    settings: EstimateSettings | None = None,
+    progress: Progress = _noop,
+) -> tuple[Store, dict[str, Any]]:
+    """Import an OSM file into a store, with households estimated.
+
+    An existing store keeps its other layers (grids, edge areas...); the layers
+    an OSM import makes are replaced in one all-or-nothing write.
+
+    Parameters
+    ----------
+    source
+        ``.osm`` or ``.osm.pbf`` file.
+    store_path
+        GeoPackage to create or update.
+    bbox, boundary_file
+        Optional clip; without one the data's extent is the community boundary.
+    name, code
+        Community name (Chinese allowed) and code (first part of grid codes).
+    settings
+        Household estimate settings.
+    progress
+        Called at each step.
+
+    Returns
+    -------
+    (Store, report)
+    """
+    boundary, boundary_source = None, "extent"
+    if boundary_file is not None:
+        boundary, boundary_source = read_boundary(boundary_file), "file"
+    elif bbox is not None:
+        boundary, boundary_source = shapely.box(*bbox), "bbox"
+    progress("read OSM")
+    result = read_osm(source, boundary=boundary, boundary_source=boundary_source)
+    centre = result.boundary.centroid
+    metric = metric_crs_for(centre.x, centre.y)
+    progress("classify buildings and estimate households")
+    buildings = schema.conform("buildings", result.layers["buildings"])
+    buildings = classify_buildings(buildings, result.layers["compounds"])
+    buildings = estimate_households(buildings, metric_crs=metric, settings=settings)
+    layers = dict(result.layers, buildings=buildings)
+    layers["roads"] = mark_internal_roads(layers["roads"], layers["compounds"])
+    layers["community"] = gpd.GeoDataFrame(
+        {
+            "community_code": [code],
+            "name": [name or Path(source).stem],
+            "boundary_source": [result.boundary_source],
+        },
+        geometry=[result.boundary],
+        crs=STORAGE_CRS,
+    )
+    report = summarise(result)
+    report["metric_crs"] = metric
+    report["households"] = int(buildings["households"].sum())
+    source_entry = {"name": Path(source).name, "kind": "osm", "attribution": OSM_ATTRIBUTION}
+    progress("write store")
+    store_path = Path(store_path)
+    if store_path.exists():
+        store = Store(store_path)
+        sources = [
+            s for s in store.metadata.get("sources", []) if s.get("name") != source_entry["name"]
+        ]
+        metadata = {"sources": [*sources, source_entry], "metric_crs": metric}
+    else:
+        store = Store.create(
+            store_path, metric_crs=metric, name=name or Path(source).stem, sources=[source_entry]
+        )
+        metadata = {}
+    log = [{"layer": "*", "action": "import", "detail": report, "reason": f"import {source}"}]
+    store.write_many({k: layers[k] for k in OSM_LAYERS}, log=log, metadata=metadata)
+    return store, report
+
+
+def mark_internal_roads(roads: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Flag roads lying (90 % of their length or more) inside a compound as internal lanes."""
+    roads = roads.copy()
+    roads["internal"] = False
+    if roads.empty or compounds.empty:
+        return roads
+    area = shapely.union_all(compounds.geometry.to_numpy())
+    lengths = shapely.length(roads.geometry.to_numpy())
+    inside = shapely.length(shapely.intersection(roads.geometry.to_numpy(), area))
+    roads["internal"] = (lengths > 0) & (inside >= 0.9 * lengths)
+    return roads
+
+
+def import_layer(
+    source: str | Path,
+    store_path: str | Path,
+    layer: str,
+    *,
+    crs: str | None = None,
+    replace: bool = True,
+) -> tuple[Store, dict[str, Any]]:
+    """Import a GIS file into one layer of a store (creating the store if needed).
+
+    Parameters
+    ----------
+    source
+        Any file :func:`planner.ingest.files.read_file` reads.
+    store_path
+        The store.
+    layer
+        Target layer name from the schema.
+    crs
+        CRS to assume if the file declares none.
+    replace
+        Replace the layer (default) or append to it.
+
+    Returns
+    -------
+    (Store, report)
+    """
+    if layer not in schema.LAYERS or schema.LAYERS[layer].geometry is None:
+        spatial = ", ".join(n for n, s in schema.LAYERS.items() if s.geometry)
+        msg = f"--layer must be one of: {spatial}"
+        raise PlannerError(msg)
+    read = read_file(source, crs=crs)
+    frame, notes = to_layer(read.frame, layer, source=Path(source).name)
+    store_path = Path(store_path)
+    if store_path.exists():
+        store = Store(store_path)
+    else:
+        centre = shapely.union_all(frame.geometry.to_numpy()).centroid
+        store = Store.create(
+            store_path,
+            metric_crs=metric_crs_for(centre.x, centre.y),
+            sources=[{"name": Path(source).name, "kind": "file"}],
+        )
+    if layer == "buildings":
+        frame = schema.conform("buildings", frame)
+        frame = classify_buildings(frame, store.read("compounds"))
+        counted = frame["households"].fillna(0) > 0
+        frame.loc[counted, "households_source"] = "roster"
+        frame = estimate_households(frame, metric_crs=store.metric_crs, only_missing=True)
+    if not replace and store.has(layer):
+        frame = pd.concat([store.read(layer), frame], ignore_index=True)
+        frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=STORAGE_CRS)
+    report = {
+        "layer": layer,
+        "features": len(frame),
+        "source_crs": read.source_crs,
+        "dropped_empty": read.dropped_empty,
+        "repaired": read.repaired,
+        "warnings": read.warnings + notes,
+    }
+    log = [{"layer": layer, "action": "import", "detail": report, "reason": f"import {source}"}]
+    store.write(layer, frame, log=log)
+    return store, report
+
+
+def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
+    """Join a household roster to the store's buildings; keep unmatched rows in a table.
+
+    Buildings not in the roster keep (or get) an estimate. Returns a report with
+    ``matched``, ``unmatched`` (the rows and their problems) and household totals.
+    """
+    roster = read_roster(roster_path)
+    buildings = store.read("buildings", missing_ok=False)
+    buildings["households_source"] = "estimated"
+    joined = join_roster(buildings, roster, source=Path(roster_path).name)
+    result = estimate_households(joined.buildings, metric_crs=store.metric_crs, only_missing=True)
+    unmatched = pd.concat([store.read("roster_unmatched"), joined.unmatched], ignore_index=True)
+    unmatched = unmatched.drop_duplicates(subset=["source", "row", "problem"], keep="last")
+    report = {
+        "roster": str(roster_path),
+        "rows": int(len(roster)),
+        "matched": joined.matched,
+        "unmatched": joined.unmatched[["row", "building_ref", "problem"]].to_dict("records"),
+        "households_total": int(result["households"].sum()),
+        "households_roster": int(
+            result.loc[result["households_source"] == "roster", "households"].sum()
+        ),
+    }
+    log = [
+        {
+            "layer": "buildings",
+            "action": "roster",
+            "detail": {k: v for k, v in report.items() if k != "unmatched"},
+            "reason": f"join roster {Path(roster_path).name}",
+        }
+    ]
+    sources = store.metadata.get("sources", [])
+    sources = [s for s in sources if s.get("name") != Path(roster_path).name]
+    sources.append({"name": Path(roster_path).name, "kind": "roster"})
+    store.write_many(
+        {"buildings": result, "roster_unmatched": unmatched}, log=log, metadata={"sources": sources}
+    )
+    return report
+
+
+def reestimate(store: Store, settings: EstimateSettings | None = None) -> dict[str, Any]:
+    """Re-estimate households of every building not counted from a roster."""
+    buildings = store.read("buildings", missing_ok=False)
+    buildings = classify_buildings(buildings.drop(columns=["category"]), store.read("compounds"))
+    result = estimate_households(
+        buildings, metric_crs=store.metric_crs, settings=settings, only_missing=True
+    )
+    report = {
+        "buildings": int(len(result)),
+        "estimated": int((result["households_source"] == "estimated").sum()),
+        "households_total": int(result["households"].sum()),
+    }
+    store.write(
+        "buildings",
+        result,
+        log=[
+            {
+                "layer": "buildings",
+                "action": "estimate",
+                "detail": report,
+                "reason": "planner households",
+            }
+        ],
+    )
+    return report
+
+
+def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
+    """The OSM file, roster, name and code of a demo area, checking they exist."""
+    if area not in config.DEMO_AREAS:
+        msg = f"unknown demo area {area!r}; choose from {', '.join(config.DEMO_AREAS)}"
+        raise PlannerError(msg)
+    osm_name, roster_name, name, code = config.DEMO_AREAS[area]
+    osm = config.DATA_DIR / "osm" / osm_name
+    if not osm.exists():
+        msg = "demo data not found (set PLANNER_DATA to the shared data folder)"
+        raise PlannerError(msg, source=str(osm))
+    roster = config.DATA_DIR / "rosters" / roster_name if roster_name else None
+    return osm, roster, name, code
+
+
+#: Steps of :func:`run_demo`, in order (for progress bars).
+DEMO_STEPS = (
+    "read OSM",
+    "classify buildings and estimate households",
+    "write store",
+    "join roster",
+)
+
+
+def run_demo(
+    area: str = config.DEFAULT_AREA,
+    *,
+    store_path: str | Path | None = None,
+    progress: Progress = _noop,
+) -> tuple[Store, dict[str, Any]]:
+    """Build a demo store from the shared OSM extract (and roster) of ``area``.
+
+    The store is built beside the target and moved into place at the end, so a
+    failed run leaves an earlier demo store as it was.
+    """
+    osm, roster, name, code = demo_area(area)
+    target = Path(store_path) if store_path else config.demo_store_path(area)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".{target.stem}.building.gpkg")
+    building.unlink(missing_ok=True)
+    try:
+        store, report = import_osm(osm, building, name=name, code=code, progress=progress)
+        if roster is not None:
+            progress("join roster")
+            report["roster"] = apply_roster(store, roster)
+        building.replace(target)
+    finally:
+        building.unlink(missing_ok=True)
+        building.with_name(building.name + ".lock").unlink(missing_ok=True)
+    store = Store(target)
+    report["store"] = str(target)
+    return store, report

@@ -1,0 +1,594 @@
+"""The layer schema: every layer's name, geometry type, fields, and validation.
+
+This is the one place that says what a layer is. The store, the importers, the
+checks, the CLI and the web API all read it; ``layers/README.md`` documents it
+for people (``python -m planner.schema`` regenerates that table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner.crs import STORAGE_CRS
+
+if TYPE_CHECKING:
+    pass
+
+SCHEMA_VERSION = "1.0"
+
+#: Python/pandas dtype per schema type; "str" columns hold text (Chinese allowed).
+_DTYPES = {"str": "object", "int": "int64", "float": "float64", "bool": "bool"}
+_DEFAULTS = {"str": None, "int": 0, "float": np.nan, "bool": False}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute of a layer."""
+
+    name: str
+    type: str  # "str" | "int" | "float" | "bool"
+    zh: str
+    description: str
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer: its name, geometry type (None for a plain table) and fields."""
+
+    name: str
+    zh: str
+    geometry: str | None  # "Point" | "LineString" | "Polygon" | None
+    description: str
+    fields: tuple[Field, ...] = field(default_factory=tuple)
+    key: str | None = None  # the identifying field, unique within the layer
+
+    def field(self, name: str) -> Field:
+        """Return the field called ``name``."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        msg = f"layer {self.name!r} has no field {name!r}"
+        raise KeyError(msg)
+
+    @property
+    def field_names(self) -> list[str]:
+        """Names of the fields, in schema order."""
+        return [f.name for f in self.fields]
+
+
+def _f(name, type_, zh, description, required=False, choices=None):
+    return Field(name, type_, zh, description, required, choices)
+
+
+# Shared field groups.
+_SPECIAL = (
+    _f("elderly_alone", "int", "独居老人", "Elderly people living alone"),
+    _f("disabled", "int", "残疾人", "People with disabilities"),
+    _f("left_behind_children", "int", "留守儿童", "Children left behind"),
+)
+_SOURCE = _f("source", "str", "来源", "Where the feature came from (file, OSM, drawn)")
+_OSM_ID = _f("osm_id", "str", "OSM编号", "OpenStreetMap element, e.g. w123 or r45")
+_NAME = _f("name", "str", "名称", "Name")
+
+BUILDING_CATEGORIES = ("residential", "mixed", "house", "shop", "public", "other")
+STATION_STATUS = ("existing", "proposed", "planned")
+SITE_KINDS = (
+    "idle_room",
+    "property_room",
+    "office",
+    "vacant_lot",
+    "community_centre",
+    "facility",
+    "generated",
+)
+
+LAYERS: dict[str, Layer] = {
+    layer.name: layer
+    for layer in (
+        Layer(
+            "community",
+            "社区边界",
+            "Polygon",
+            "The area being divided into grids.",
+            (
+                _f("community_code", "str", "社区代码", "Code of the community", True),
+                _NAME,
+                _f(
+                    "boundary_source",
+                    "str",
+                    "边界来源",
+                    "How the boundary was set: file, bbox or the data's extent",
+                    choices=("file", "bbox", "extent", "drawn"),
+                ),
+            ),
+            key="community_code",
+        ),
+        Layer(
+            "zones",
+            "片区",
+            "Polygon",
+            "Groups of grids inside the community.",
+            (
+                _f("zone_code", "str", "片区代码", "Hierarchical code of the zone", True),
+                _NAME,
+                _f("households", "int", "户数", "Resident households"),
+                _f("grids", "int", "网格数", "Number of grids in the zone"),
+            ),
+            key="zone_code",
+        ),
+        Layer(
+            "grids",
+            "网格",
+            "Polygon",
+            "Grids of 300-500 households whose boundaries follow physical features.",
+            (
+                _f("grid_code", "str", "网格编码", "Hierarchical code: community+zone+NNN", True),
+                _NAME,
+                _f("zone_code", "str", "片区代码", "Zone the grid belongs to"),
+                _f("households", "int", "户数", "Resident households (常住户)"),
+                _f("residents", "int", "人口", "Residents"),
+                _f("buildings", "int", "楼栋数", "Buildings in the grid"),
+                _f("area_m2", "float", "面积(平方米)", "Area in square metres"),
+                _f("density", "float", "人口密度(人/公顷)", "Residents per hectare"),
+                *_SPECIAL,
+                _f("special_groups", "int", "特殊群体", "Sum of special-group counts"),
+                _f("places", "int", "场所数", "Shops, schools, public buildings"),
+                _f("grid_leaders", "int", "网格长", "Party-member grid leaders"),
+                _f("fulltime_workers", "int", "专职网格员", "Full-time grid workers"),
+                _f("parttime_workers", "int", "兼职网格员", "Extra part-time grid workers"),
+                _f("building_leaders", "int", "楼长", "Building leaders (~1 per 5 buildings)"),
+                _f("flag", "str", "标记", "Why the grid is outside the rules, if it is"),
+                _f("scenario", "str", "方案", "Plan the grid belongs to; empty = current"),
+            ),
+            key="grid_code",
+        ),
+        Layer(
+            "compounds",
+            "小区",
+            "Polygon",
+            "Residential compounds and other gated areas (schools, hospitals, units).",
+            (
+                _f("compound_id", "str", "小区编号", "Identifier", True),
+                _NAME,
+                _f("kind", "str", "类型", "residential, school, hospital, campus, other"),
+                _f("walled", "bool", "有围墙", "Enclosed by a wall or fence"),
+                _OSM_ID,
+                _SOURCE,
+            ),
+            key="compound_id",
+        ),
+        Layer(
+            "buildings",
+            "楼栋",
+            "Polygon",
+            "Building footprints with households and special groups.",
+            (
+                _f("building_id", "str", "楼栋编号", "Identifier (OSM way id for OSM data)", True),
+                _OSM_ID,
+                _NAME,
+                _f("address", "str", "地址", "Street address"),
+                _f("building_type", "str", "建筑类型", "The source's type tag (OSM building=*)"),
+                _f(
+                    "category",
+                    "str",
+                    "用途类别",
+                    "residential, mixed, house (平房), shop (临街商铺), public, other",
+                    choices=BUILDING_CATEGORIES,
+                ),
+                _f("levels", "float", "层数", "Storeys above ground"),
+                _f("levels_source", "str", "层数来源", "tag, height or default"),
+                _f("footprint_m2", "float", "占地面积(平方米)", "Footprint area"),
+                _f("households", "int", "户数", "Resident households"),
+                _f(
+                    "households_source",
+                    "str",
+                    "户数来源",
+                    "roster (from the community's table) or estimated",
+                    choices=("roster", "estimated"),
+                ),
+                _f("residents", "int", "人口", "Residents"),
+                *_SPECIAL,
+                _f("compound_id", "str", "小区编号", "Compound the building stands in"),
+                _f("block_id", "str", "地块编号", "Block (unit) the building belongs to"),
+                _f("grid_code", "str", "网格编码", "Grid the building belongs to"),
+                _f("station_id", "str", "最近服务站", "Nearest service station on foot"),
+                _f("walk_m", "float", "步行距离(米)", "Walking distance to that station"),
+                _f("covered", "bool", "15分钟覆盖", "Within the walking threshold"),
+                _SOURCE,
+            ),
+            key="building_id",
+        ),
+        Layer(
+            "roads",
+            "道路",
+            "LineString",
+            "Roads, lanes and paths (道路、街巷).",
+            (
+                _f("road_id", "str", "道路编号", "Identifier", True),
+                _OSM_ID,
+                _NAME,
+                _f("highway", "str", "道路等级", "OSM highway=* class"),
+                _f("walkable", "bool", "可步行", "Pedestrians may use it"),
+                _f("internal", "bool", "小区内部", "Lane inside a compound"),
+                _SOURCE,
+            ),
+            key="road_id",
+        ),
+        Layer(
+            "barriers",
+            "障碍",
+            "LineString",
+            "Walls, fences, railways, rivers and water edges that block walking.",
+            (
+                _f("barrier_id", "str", "编号", "Identifier", True),
+                _OSM_ID,
+                _f(
+                    "kind",
+                    "str",
+                    "类型",
+                    "wall, fence, retaining_wall, railway, waterway, water",
+                    True,
+                    ("wall", "fence", "retaining_wall", "railway", "waterway", "water"),
+                ),
+                _NAME,
+                _SOURCE,
+            ),
+            key="barrier_id",
+        ),
+        Layer(
+            "gates",
+            "出入口",
+            "Point",
+            "Gates and entrances of compounds.",
+            (
+                _f("gate_id", "str", "编号", "Identifier", True),
+                _OSM_ID,
+                _f("kind", "str", "类型", "gate, entrance, lift_gate, ..."),
+                _NAME,
+                _f("access", "str", "通行", "OSM access=*; 'no' or 'private' gates may be closed"),
+                _SOURCE,
+            ),
+            key="gate_id",
+        ),
+        Layer(
+            "stations",
+            "党群服务站",
+            "Point",
+            "Party-and-public service stations: existing ones and proposed ones per scenario.",
+            (
+                _f("station_id", "str", "服务站编号", "Identifier", True),
+                _NAME,
+                _f("kind", "str", "类型", "station (服务站) or centre (服务中心)"),
+                _f("status", "str", "状态", "existing or proposed", True, STATION_STATUS),
+                _f("scenario", "str", "方案", "Siting scenario of a proposed station"),
+                _f("site_id", "str", "候选点编号", "Candidate site it was chosen from"),
+                _f("capacity", "int", "服务户数上限", "Households it can serve (0 = no limit)"),
+                _f("households_served", "int", "服务户数", "Households for which it is nearest"),
+                _f("contact", "str", "联系方式", "Phone or person on duty"),
+                _OSM_ID,
+                _SOURCE,
+            ),
+            key="station_id",
+        ),
+        Layer(
+            "candidate_sites",
+            "候选站点",
+            "Point",
+            "Places a new station could go: idle rooms, property rooms, vacant lots.",
+            (
+                _f("site_id", "str", "候选点编号", "Identifier", True),
+                _NAME,
+                _f("kind", "str", "类型", ", ".join(SITE_KINDS), choices=SITE_KINDS),
+                _f("cost", "float", "成本", "Relative cost of opening a station here"),
+                _f("capacity", "int", "服务户数上限", "Households it can serve (0 = no limit)"),
+                _f("generated", "bool", "自动生成", "Generated from the network, not a real room"),
+                _OSM_ID,
+                _SOURCE,
+            ),
+            key="site_id",
+        ),
+        Layer(
+            "edge_areas",
+            "边缘地带",
+            "Polygon",
+            "Strips, borders, street fronts, fringe houses and idle lots that must belong "
+            "to exactly one grid.",
+            (
+                _f("edge_id", "str", "编号", "Identifier", True),
+                _f("kind", "str", "类型", "strip, border, street_front, fringe, idle_lot, other"),
+                _f("grid_code", "str", "所属网格", "Grid it is assigned to"),
+                _f("assigned_by", "str", "指派方式", "auto or manual", choices=("auto", "manual")),
+                _f("reason", "str", "理由", "Why it went to that grid"),
+                _f("disputed", "bool", "争议", "Disputed between grids"),
+                _f("agreement_by", "str", "协商人", "Who settled the dispute"),
+                _f("agreement_date", "str", "协商日期", "When it was settled (ISO date)"),
+                _f("agreement_text", "str", "协商结果", "What was agreed"),
+                _f("buildings", "int", "楼栋数", "Buildings inside"),
+                _f("households", "int", "户数", "Households inside"),
+                _f("area_m2", "float", "面积(平方米)", "Area"),
+            ),
+            key="edge_id",
+        ),
+        Layer(
+            "blocks",
+            "地块",
+            "Polygon",
+            "Atomic units bounded by physical features; grids are made of them.",
+            (
+                _f("block_id", "str", "地块编号", "Identifier", True),
+                _f("kind", "str", "类型", "street, compound, lane, row or building cell"),
+                _f("parent_id", "str", "上级地块", "Block it was split from"),
+                _f("compound_id", "str", "小区编号", "Compound it lies in"),
+                _f("households", "int", "户数", "Households of its buildings"),
+                _f("buildings", "int", "楼栋数", "Buildings"),
+                _f("area_m2", "float", "面积(平方米)", "Area"),
+            ),
+            key="block_id",
+        ),
+        Layer(
+            "walk_edges",
+            "步行网络边",
+            "LineString",
+            "Walking graph edges (gate passages, building connectors, paths).",
+            (
+                _f("u", "int", "起点", "Start node", True),
+                _f("v", "int", "终点", "End node", True),
+                _f("length", "float", "长度(米)", "Length in metres", True),
+                _f("kind", "str", "类型", "road, gate, connector"),
+                _f("road_id", "str", "道路编号", "Road it comes from"),
+            ),
+        ),
+        Layer(
+            "walk_nodes",
+            "步行网络节点",
+            "Point",
+            "Walking graph nodes.",
+            (
+                _f("node", "int", "节点", "Node id", True),
+                _f("kind", "str", "类型", "junction, gate, building, station, site"),
+                _f("ref", "str", "关联编号", "Building, gate, station or site id"),
+            ),
+            key="node",
+        ),
+        Layer(
+            "isochrones",
+            "步行等时圈",
+            "Polygon",
+            "Areas within N minutes' walk of a station, built from the reached network.",
+            (
+                _f("station_id", "str", "服务站编号", "Station", True),
+                _f("minutes", "float", "分钟", "Walking minutes", True),
+                _f("meters", "float", "米", "Walking metres"),
+                _f("scenario", "str", "方案", "Scenario of the stations used"),
+            ),
+        ),
+        Layer(
+            "findings",
+            "拓扑问题",
+            None,
+            "Problems found by the topology check (geometry optional: points/areas).",
+            (
+                _f("kind", "str", "类型", "overlaps, gaps, multipart, slivers, ...", True),
+                _f("grids", "str", "涉及网格", "Grid codes involved, comma separated"),
+                _f("size", "float", "大小", "Area in m2, or count"),
+                _f("detail", "str", "说明", "What is wrong"),
+            ),
+        ),
+        Layer(
+            "roster_unmatched",
+            "未匹配台账",
+            None,
+            "Roster rows that matched no building or could not be read; kept, not dropped.",
+            (
+                _f("row", "int", "行号", "Row number in the roster file (1 = first data row)"),
+                _f("building_ref", "str", "楼栋编号", "The building id or address in the row"),
+                _f("problem", "str", "问题", "Why the row was not used", True),
+                _f("raw", "str", "原始内容", "The row as read, JSON"),
+                _SOURCE,
+            ),
+        ),
+        Layer(
+            "change_log",
+            "变更记录",
+            None,
+            "Every change applied to the store: what, why, when.",
+            (
+                _f("time", "str", "时间", "UTC time, ISO 8601", True),
+                _f("layer", "str", "图层", "Layer changed", True),
+                _f("action", "str", "操作", "What was done", True),
+                _f("detail", "str", "说明", "Details (JSON or text)"),
+                _f("reason", "str", "原因", "Why"),
+                _f("user", "str", "操作人", "Who"),
+            ),
+        ),
+    )
+}
+
+#: Layers that are plain tables (no geometry).
+TABLES = frozenset(name for name, layer in LAYERS.items() if layer.geometry is None)
+
+_GEOMETRY_TYPE_IDS = {"Point": {0, 4}, "LineString": {1, 5}, "Polygon": {3, 6}}
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+
+# Layers whose geometry may be any type despite a declared one (findings: points or areas).
+_ANY_GEOMETRY = {"findings"}
+
+
+def get_layer(name: str) -> Layer:
+    """Return the schema of layer ``name``, or raise a readable KeyError."""
+    try:
+        return LAYERS[name]
+    except KeyError:
+        known = ", ".join(LAYERS)
+        msg = f"unknown layer {name!r}; known layers: {known}"
+        raise KeyError(msg) from None
+
+
+def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with the schema's columns, types and defaults for layer ``name``.
+
+    Missing optional fields are added with their default; values are cast to the
+    schema's types (text stays text, so Chinese survives). Columns the schema does
+    not know are kept after the schema's own, so no user data is lost.
+
+    Parameters
+    ----------
+    name
+        Layer name.
+    frame
+        A GeoDataFrame (spatial layers) or DataFrame (tables).
+
+    Returns
+    -------
+    pandas.DataFrame or geopandas.GeoDataFrame
+        A copy in schema order.
+    """
+    layer = get_layer(name)
+    out = frame.copy()
+    for f in layer.fields:
+        if f.name not in out.columns:
+            out[f.name] = _DEFAULTS[f.type]
+        col = out[f.name]
+        if f.type == "str":
+            out[f.name] = col.astype(object).where(col.notna(), None)
+            out[f.name] = out[f.name].map(lambda v: v if v is None else str(v))
+        elif f.type == "int":
+            out[f.name] = pd.to_numeric(col, errors="coerce").fillna(0).round().astype("int64")
+        elif f.type == "float":
+            out[f.name] = pd.to_numeric(col, errors="coerce").astype("float64")
+        elif f.type == "bool":
+            out[f.name] = col.map(_to_bool).astype(bool)
+    geometry = [out.geometry.name] if hasattr(out, "geometry") and "geometry" in out else []
+    order = layer.field_names + [c for c in out.columns if c not in layer.field_names]
+    order = [c for c in order if c not in geometry] + geometry
+    return out[order]
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "y", "t", "是", "有"}
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return bool(value)
+
+
+def validate(name: str, frame: pd.DataFrame) -> list[str]:
+    """Check a layer against the schema and return readable problems (empty = valid).
+
+    Checks: required fields present and filled, key values unique, values among
+    the allowed choices, geometry present, of the right type, not empty and
+    valid, and the CRS is the storage CRS.
+
+    Parameters
+    ----------
+    name
+        Layer name.
+    frame
+        The layer's data.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, naming the field or rows concerned.
+    """
+    layer = get_layer(name)
+    problems: list[str] = []
+    for f in layer.fields:
+        if f.name not in frame.columns:
+            if f.required:
+                problems.append(f"{name}: required field {f.name!r} ({f.zh}) is missing")
+            continue
+        col = frame[f.name]
+        if f.required:
+            blank = col.isna() | (col.astype(str).str.strip() == "")
+            if blank.any():
+                rows = _rows(np.flatnonzero(blank.to_numpy()))
+                problems.append(f"{name}: field {f.name!r} ({f.zh}) is empty in rows {rows}")
+        if f.choices is not None:
+            bad = col.notna() & ~col.isin(f.choices)
+            if bad.any():
+                values = ", ".join(sorted({str(v) for v in col[bad]})[:5])
+                problems.append(
+                    f"{name}: field {f.name!r} has values outside {list(f.choices)}: {values}"
+                )
+    if layer.key and layer.key in frame.columns:
+        dup = frame[layer.key].notna() & frame[layer.key].duplicated(keep=False)
+        if dup.any():
+            values = ", ".join(sorted({str(v) for v in frame.loc[dup, layer.key]})[:5])
+            problems.append(f"{name}: {layer.key!r} values are not unique: {values}")
+    if layer.geometry is not None:
+        problems.extend(_validate_geometry(name, layer, frame))
+    return problems
+
+
+def _validate_geometry(name: str, layer: Layer, frame: pd.DataFrame) -> list[str]:
+    if not hasattr(frame, "geometry"):
+        return [f"{name}: the layer has no geometry column"]
+    problems = []
+    if frame.crs is None:
+        problems.append(f"{name}: no CRS set (expected {STORAGE_CRS})")
+    elif not frame.crs.equals(STORAGE_CRS):
+        problems.append(f"{name}: CRS is {frame.crs.to_string()}, expected {STORAGE_CRS}")
+    geoms = frame.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        problems.append(
+            f"{name}: empty or missing geometry in rows {_rows(np.flatnonzero(missing))}"
+        )
+    present = ~missing
+    invalid = present & ~shapely.is_valid(geoms)
+    if invalid.any():
+        problems.append(f"{name}: invalid geometry in rows {_rows(np.flatnonzero(invalid))}")
+    if name not in _ANY_GEOMETRY:
+        allowed = _GEOMETRY_TYPE_IDS[layer.geometry]
+        types = shapely.get_type_id(geoms[present])
+        wrong = sorted({_TYPE_NAMES[t] for t in types if t not in allowed})
+        if wrong:
+            problems.append(f"{name}: geometry must be {layer.geometry}, found {', '.join(wrong)}")
+    return problems
+
+
+def _rows(index: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(i) + 1) for i in index[:limit])
+    return shown + (f" and {len(index) - limit} more" if len(index) > limit else "")
+
+
+def markdown() -> str:
+    """Return the schema as Markdown tables, one per layer (for ``layers/README.md``)."""
+    lines = []
+    for layer in LAYERS.values():
+        geometry = layer.geometry or "none (table)"
+        lines += [
+            f"### `{layer.name}` — {layer.zh}",
+            "",
+            f"{layer.description} Geometry: {geometry}.",
+            "",
+            "| field | 中文 | type | required | meaning |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for f in layer.fields:
+            req = "yes" if f.required else ""
+            key = " (key)" if f.name == layer.key else ""
+            lines.append(f"| `{f.name}`{key} | {f.zh} | {f.type} | {req} | {f.description} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown())

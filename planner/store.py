@@ -1,0 +1,368 @@
+"""The layer store: one GeoPackage file holding every layer, its metadata and change log.
+
+Writes are all-or-nothing: the store is copied, the copy is written and checked,
+and only then is it moved over the original (an atomic rename), so an error or a
+crash mid-write leaves the previous file byte for byte as it was. Readers never
+take a lock; writers take an exclusive lock file so concurrent edits queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from planner import schema
+from planner.crs import STORAGE_CRS
+from planner.errors import PlannerError
+
+METADATA_TABLE = "planner_metadata"
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Store:
+    """A GeoPackage store of planner layers.
+
+    Open an existing store with ``Store(path)``; make a new one with
+    :meth:`Store.create`. Layers are read as GeoDataFrames in the storage CRS
+    (EPSG:4326) and written through :meth:`write` or :meth:`write_many`.
+
+    Parameters
+    ----------
+    path
+        Path of the ``.gpkg`` file.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            msg = "store not found; create it with `planner import SOURCE --store FILE`"
+            raise PlannerError(msg, source=str(self.path))
+        try:
+            self.metadata = self._read_metadata()
+        except (sqlite3.DatabaseError, pyogrio.errors.DataSourceError) as exc:
+            msg = f"not a planner GeoPackage ({exc})"
+            raise PlannerError(msg, source=str(self.path)) from None
+
+    # -- creation and metadata -------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        metric_crs: str,
+        name: str = "",
+        sources: Iterable[Mapping[str, str]] = (),
+        overwrite: bool = False,
+    ) -> Store:
+        """Create an empty store.
+
+        Parameters
+        ----------
+        path
+            Where to write the ``.gpkg`` file.
+        metric_crs
+            The CRS measurements use for this area (see :func:`planner.crs.metric_crs_for`).
+        name
+            The community's name, Chinese allowed.
+        sources
+            Where the data came from, each a mapping with ``name`` and ``attribution``.
+        overwrite
+            Replace an existing file (atomically, only once the new one is complete).
+
+        Returns
+        -------
+        Store
+        """
+        path = Path(path)
+        if path.exists() and not overwrite:
+            msg = "file exists; pass overwrite=True to replace it"
+            raise PlannerError(msg, source=str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        now = _now()
+        metadata = {
+            "schema_version": schema.SCHEMA_VERSION,
+            "storage_crs": STORAGE_CRS,
+            "metric_crs": metric_crs,
+            "name": name,
+            "sources": list(sources),
+            "created": now,
+            "updated": now,
+        }
+        with _locked(path), _staged(path, copy=False) as tmp:
+            _write_metadata(tmp, metadata)
+        return cls(path)
+
+    def _read_metadata(self) -> dict[str, Any]:
+        frame = pyogrio.read_dataframe(self.path, layer=METADATA_TABLE, read_geometry=False)
+        return {k: json.loads(v) for k, v in zip(frame["key"], frame["value"], strict=True)}
+
+    @property
+    def metric_crs(self) -> str:
+        """The metric CRS chosen for this store's area."""
+        return self.metadata["metric_crs"]
+
+    @property
+    def name(self) -> str:
+        """The community's name."""
+        return self.metadata.get("name", "")
+
+    @property
+    def version(self) -> str:
+        """A token that changes whenever the store is written (for caches)."""
+        return f"{self.metadata.get('updated', '')}:{self.path.stat().st_mtime_ns}"
+
+    def refresh(self) -> Store:
+        """Re-read the metadata after another process wrote the store."""
+        self.metadata = self._read_metadata()
+        return self
+
+    # -- reading ---------------------------------------------------------------
+
+    def layers(self) -> list[str]:
+        """Names of the schema layers present in the store."""
+        present = {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}
+        return [name for name in schema.LAYERS if name in present]
+
+    def has(self, layer: str) -> bool:
+        """Return True if ``layer`` is in the store."""
+        return layer in self.layers()
+
+    def count(self, layer: str) -> int:
+        """Number of features in ``layer`` (0 if absent)."""
+        if not self.has(layer):
+            return 0
+        return int(pyogrio.read_info(self.path, layer=layer)["features"])
+
+    def read(
+        self,
+        layer: str,
+        *,
+        bbox: tuple[float, float, float, float] | None = None,
+        where: str | None = None,
+        columns: list[str] | None = None,
+        missing_ok: bool = True,
+    ) -> gpd.GeoDataFrame | pd.DataFrame:
+        """Read a layer in the storage CRS, conformed to the schema.
+
+        Parameters
+        ----------
+        layer
+            Layer name from :data:`planner.schema.LAYERS`.
+        bbox
+            Only features intersecting this lon/lat box (uses the GeoPackage's spatial index).
+        where
+            An SQL WHERE clause, e.g. ``"status = 'existing'"``.
+        columns
+            Only these attribute columns (others of the schema are filled with defaults).
+        missing_ok
+            Return an empty layer if absent, instead of raising :class:`PlannerError`.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame, or pandas.DataFrame for tables
+        """
+        spec = schema.get_layer(layer)
+        if not self.has(layer):
+            if not missing_ok:
+                msg = f"the store has no {layer!r} layer ({spec.zh}) yet"
+                raise PlannerError(msg, source=str(self.path))
+            return empty_layer(layer)
+        frame = pyogrio.read_dataframe(
+            self.path,
+            layer=layer,
+            bbox=bbox,
+            where=where,
+            columns=columns,
+            read_geometry=spec.geometry is not None or layer in ("findings",),
+            fid_as_index=False,
+        )
+        if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None:
+            frame = frame.set_crs(STORAGE_CRS)
+        return schema.conform(layer, frame)
+
+    def read_metric(self, layer: str, **kwargs: Any) -> gpd.GeoDataFrame:
+        """Read a spatial layer projected to the store's metric CRS."""
+        return self.read(layer, **kwargs).to_crs(self.metric_crs)
+
+    # -- writing ---------------------------------------------------------------
+
+    def write(
+        self, layer: str, frame: pd.DataFrame, *, log: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
+        """Replace ``layer`` with ``frame``, all or nothing. See :meth:`write_many`."""
+        self.write_many({layer: frame}, log=log)
+
+    def write_many(
+        self,
+        frames: Mapping[str, pd.DataFrame],
+        *,
+        log: Iterable[Mapping[str, Any]] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace several layers in one all-or-nothing write.
+
+        Each frame is converted to the storage CRS, conformed and validated
+        against the schema first; any problem raises :class:`PlannerError` and
+        nothing is written. The change-log entries (``layer``, ``action``,
+        ``detail``, ``reason``, ``user``) are appended in the same write.
+
+        Parameters
+        ----------
+        frames
+            Layer name → new content.
+        log
+            Change-log entries to record with this write.
+        metadata
+            Metadata keys to update in the same write.
+        """
+        prepared = {name: self._prepare(name, frame) for name, frame in frames.items()}
+        entries = [dict(e) for e in log]
+        if entries:
+            changes = self.read("change_log")
+            now = _now()
+            rows = pd.DataFrame([{"time": now, **e} for e in entries])
+            for col in ("detail",):
+                if col in rows:
+                    rows[col] = rows[col].map(
+                        lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
+                    )
+            prepared["change_log"] = schema.conform(
+                "change_log", pd.concat([changes, rows], ignore_index=True)
+            )
+        new_meta = {**self.metadata, **(metadata or {}), "updated": _now()}
+        with _locked(self.path), _staged(self.path) as tmp:
+            for name, frame in prepared.items():
+                _write_frame(tmp, name, frame)
+            _write_metadata(tmp, new_meta)
+            for name, frame in prepared.items():
+                written = int(pyogrio.read_info(tmp, layer=name)["features"])
+                if written != len(frame):
+                    msg = f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
+                    raise PlannerError(msg, source=str(self.path))
+        self.metadata = new_meta
+
+    def _prepare(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        spec = schema.get_layer(name)
+        if spec.geometry is not None or isinstance(frame, gpd.GeoDataFrame):
+            if not isinstance(frame, gpd.GeoDataFrame):
+                msg = f"layer {name!r} needs geometry"
+                raise PlannerError(msg)
+            if frame.crs is None:
+                msg = f"layer {name!r} has no CRS; set one before writing"
+                raise PlannerError(msg)
+            if not frame.crs.equals(STORAGE_CRS):
+                frame = frame.to_crs(STORAGE_CRS)
+        frame = schema.conform(name, frame)
+        problems = schema.validate(name, frame)
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            msg = "; ".join(problems[:3]) + more + "; store unchanged"
+            raise PlannerError(msg, source=str(self.path))
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per layer, households and CRSs (what ``planner info`` prints)."""
+        layers = {name: {"count": self.count(name)} for name in self.layers()}
+        households = {"total": 0, "roster": 0, "estimated": 0}
+        if "buildings" in layers:
+            b = self.read("buildings", columns=["households", "households_source"])
+            households["total"] = int(b["households"].sum())
+            for source in ("roster", "estimated"):
+                households[source] = int(
+                    b.loc[b["households_source"] == source, "households"].sum()
+                )
+            households["buildings_roster"] = int((b["households_source"] == "roster").sum())
+            households["buildings_estimated"] = int((b["households_source"] == "estimated").sum())
+        return {
+            "store": str(self.path),
+            "name": self.name,
+            "schema_version": self.metadata.get("schema_version"),
+            "storage_crs": self.metadata.get("storage_crs"),
+            "metric_crs": self.metric_crs,
+            "sources": self.metadata.get("sources", []),
+            "created": self.metadata.get("created"),
+            "updated": self.metadata.get("updated"),
+            "layers": layers,
+            "households": households,
+        }
+
+
+def empty_layer(layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
+    """An empty frame with the schema's columns for ``layer``."""
+    spec = schema.get_layer(layer)
+    frame = pd.DataFrame({f.name: pd.Series([], dtype=object) for f in spec.fields})
+    if spec.geometry is not None:
+        frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=STORAGE_CRS))
+    return schema.conform(layer, frame)
+
+
+def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:
+    spec = schema.get_layer(name)
+    kwargs: dict[str, Any] = {"layer": name, "driver": "GPKG"}
+    if isinstance(frame, gpd.GeoDataFrame):
+        if frame.empty:
+            kwargs["geometry_type"] = spec.geometry or "Unknown"
+        elif name == "findings":
+            kwargs["geometry_type"] = "Unknown"
+    pyogrio.write_dataframe(frame, path, **kwargs)
+
+
+def _write_metadata(path: Path, metadata: Mapping[str, Any]) -> None:
+    # GeoPackage 1.2 when creating, so older GDAL/QGIS (e.g. Debian's GDAL 3.6) open it cleanly.
+    options = {} if path.exists() else {"dataset_options": {"VERSION": "1.2"}}
+    frame = pd.DataFrame(
+        {
+            "key": list(metadata),
+            "value": [json.dumps(v, ensure_ascii=False) for v in metadata.values()],
+        }
+    )
+    pyogrio.write_dataframe(frame, path, layer=METADATA_TABLE, driver="GPKG", **options)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the store while it is written."""
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _staged(path: Path, *, copy: bool = True) -> Iterator[Path]:
+    """Yield a temporary copy of ``path``; move it over ``path`` only if the block succeeds."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if copy:
+            shutil.copyfile(path, tmp)
+        else:
+            tmp.unlink()
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; stores are shared with the web server
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
