@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -306,13 +307,30 @@ def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
     return osm, roster, name, code
 
 
+#: Analysis the demo runs after the import, in order: (label, "module:function").
+#: Each function takes a :class:`Store` (and keyword ``progress``) and returns a
+#: JSON-able report; it reads its inputs from the store and writes its layers back.
+DEMO_ANALYSIS: list[tuple[str, str]] = []
+
 #: Steps of :func:`run_demo`, in order (for progress bars).
 DEMO_STEPS = (
     "read OSM",
     "classify buildings and estimate households",
     "write store",
     "join roster",
+    *(label for label, _ in DEMO_ANALYSIS),
 )
+
+
+def run_analysis(store: Store, *, progress: Progress = _noop) -> dict[str, Any]:
+    """Run every step of :data:`DEMO_ANALYSIS` on ``store``; return their reports by label."""
+    reports = {}
+    for label, target in DEMO_ANALYSIS:
+        module_name, function_name = target.split(":")
+        progress(label)
+        function = getattr(importlib.import_module(module_name), function_name)
+        reports[label] = function(store, progress=_noop)
+    return reports
 
 
 def run_demo(
@@ -333,9 +351,10 @@ def run_demo(
     building.unlink(missing_ok=True)
     try:
         store, report = import_osm(osm, building, name=name, code=code, progress=progress)
+        progress("join roster")
         if roster is not None:
-            progress("join roster")
             report["roster"] = apply_roster(store, roster)
+        report["analysis"] = run_analysis(store, progress=progress)
         building.replace(target)
     finally:
         building.unlink(missing_ok=True)

@@ -1,0 +1,62 @@
+"""Shared fixtures: demo stores built once per session from the real shared OSM extracts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from planner import config
+from planner.pipeline import run_demo
+from planner.store import Store
+
+OSM_DIR = config.DATA_DIR / "osm"
+ROSTER_DIR = config.DATA_DIR / "rosters"
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+    if not OSM_DIR.exists():
+        pytest.exit(f"shared OSM data not found at {OSM_DIR}; set PLANNER_DATA", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def built_stores(tmp_path_factory) -> dict[str, Path]:
+    """Paths of stores built once per session, by demo area name (read-only: copy to change)."""
+    return {}
+
+
+def _built(area: str, built_stores: dict[str, Path], tmp_path_factory) -> Path:
+    if area not in built_stores:
+        path = tmp_path_factory.mktemp(area) / f"{area}.gpkg"
+        run_demo(area, store_path=path)
+        built_stores[area] = path
+    return built_stores[area]
+
+
+@pytest.fixture(scope="session")
+def nanjing_path(built_stores, tmp_path_factory) -> Path:
+    """The Nanjing demo store (OSM + roster), shared: never write to it, use ``nanjing_store``."""
+    return _built("nanjing_xinjiekou", built_stores, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tsinghua_path(built_stores, tmp_path_factory) -> Path:
+    """The Beijing Tsinghua store (walls and gates), shared read-only."""
+    return _built("beijing_tsinghua", built_stores, tmp_path_factory)
+
+
+@pytest.fixture
+def nanjing_store(nanjing_path, tmp_path) -> Store:
+    """A private, writable copy of the Nanjing demo store."""
+    copy = tmp_path / "nanjing.gpkg"
+    shutil.copyfile(nanjing_path, copy)
+    return Store(copy)
+
+
+@pytest.fixture
+def tsinghua_store(tsinghua_path, tmp_path) -> Store:
+    """A private, writable copy of the Tsinghua store."""
+    copy = tmp_path / "tsinghua.gpkg"
+    shutil.copyfile(tsinghua_path, copy)
+    return Store(copy)
