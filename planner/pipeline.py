@@ -193,7 +193,7 @@ def import_layer(
         msg = f"--layer must be one of: {spatial}"
         raise PlannerError(msg)
     read = read_file(source, crs=crs)
-    frame, notes = to_layer(read.frame, layer, source=Path(source).name)
+    frame, notes = to_layer(read.frame, layer, source=str(source))
     store_path = Path(store_path)
     if store_path.exists():
         store = Store(store_path)

@@ -270,7 +270,7 @@ class Store:
                 raise PlannerError(msg)
             if not frame.crs.equals(STORAGE_CRS):
                 frame = frame.to_crs(STORAGE_CRS)
-        frame = schema.conform(name, frame)
+        frame = _unique_columns(schema.conform(name, frame))
         problems = schema.validate(name, frame)
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
@@ -312,6 +312,20 @@ def empty_layer(layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
     if spec.geometry is not None:
         frame = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=STORAGE_CRS))
     return schema.conform(layer, frame)
+
+
+def _unique_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename columns that clash without regard to case (GeoPackage columns are case-blind)."""
+    seen: set[str] = set()
+    names = []
+    for column in frame.columns:
+        name, n = str(column), 1
+        while name.lower() in seen:
+            n += 1
+            name = f"{column}_{n}"
+        seen.add(name.lower())
+        names.append(name)
+    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
 
 
 def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:

@@ -200,15 +200,17 @@ def to_layer(
     (GeoDataFrame, notes)
     """
     spec = schema.get_layer(layer)
-    names = {}
+    rename: dict[str, str] = {}
     for f in spec.fields:
-        for alias in (f.name, f.zh):
-            names[alias.lower()] = f.name
-    rename = {
-        c: names[str(c).lower()]
-        for c in frame.columns
-        if str(c).lower() in names and names[str(c).lower()] != c
-    }
+        if f.name in frame.columns:
+            continue
+        # A file may carry several columns for one field (KML "Name" and 名称): take the
+        # first that holds values; the others stay as unknown fields.
+        aliases = {f.name.lower(), f.zh.lower()}
+        matches = [c for c in frame.columns if str(c).lower() in aliases and c not in rename]
+        filled = [c for c in matches if frame[c].notna().any() and (frame[c] != "").any()]
+        if filled or matches:
+            rename[(filled or matches)[0]] = f.name
     out = frame.rename(columns=rename)
     notes = []
     unknown = [c for c in out.columns if c not in spec.field_names and c != out.geometry.name]
