@@ -6,7 +6,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from planner import schema
+from planner import config, schema
 
 
 def _buildings(**columns) -> gpd.GeoDataFrame:
@@ -64,3 +64,8 @@ def test_markdown_documents_every_layer():
     text = schema.markdown()
     for name, layer in schema.LAYERS.items():
         assert f"`{name}` — {layer.zh}" in text
+
+
+def test_layers_readme_matches_the_schema():
+    readme = (config.ROOT / "layers" / "README.md").read_text(encoding="utf-8")
+    assert schema.markdown() in readme, "regenerate layers/README.md from planner/schema.py"
