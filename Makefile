@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PORT ?= 5000
 AREA ?= nanjing_xinjiekou
-APT_PACKAGES = gdal-bin chromium nodejs npm
+APT_PACKAGES = gdal-bin chromium
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: demo test install install-system install-python install-web lint serve
@@ -24,6 +24,7 @@ install: install-system install-python install-web
 
 install-system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
