@@ -15,7 +15,7 @@ OSM_DIR = config.DATA_DIR / "osm"
 ROSTER_DIR = config.DATA_DIR / "rosters"
 
 
-def pytest_collection_modifyitems(config, items):  # noqa: ARG001
+def pytest_configure(config):  # noqa: ARG001
     if not OSM_DIR.exists():
         pytest.exit(f"shared OSM data not found at {OSM_DIR}; set PLANNER_DATA", returncode=2)
 
