@@ -49,10 +49,12 @@ __all__ = ["LSCP", "MCLP", "NoSolutionError", "PMedian"]
 
 # above this many entries the subset tests of the reduction use sparse products (or are
 # skipped); below it a dense float32 product through BLAS is much faster
-_DENSE_GRAM_LIMIT = 4e7
+_DENSE_GRAM_LIMIT = 1e7
 # above this many multiply-adds a sparse Gram product is not worth it for a reduction
 _SPARSE_GRAM_LIMIT = 1e8
 _MAX_ROUNDS = 50
+# p-median: each demand starts with this many times (sites / open sites) nearest pairs
+_PMEDIAN_K_FACTOR = 2.0
 
 
 class NoSolutionError(RuntimeError):
@@ -431,12 +433,19 @@ def _nearest(
 
 
 class _MipResult:
-    __slots__ = ("gap", "objective", "optimal", "status", "x")
+    __slots__ = ("bound", "gap", "objective", "optimal", "status", "x")
 
     def __init__(
-        self, x: NDArray[np.float64], objective: float, optimal: bool, gap: float, status: str
+        self,
+        x: NDArray[np.float64],
+        objective: float,
+        optimal: bool,
+        gap: float,
+        status: str,
+        bound: float,
     ) -> None:
         self.x = x
+        self.bound = bound
         self.objective = objective
         self.optimal = optimal
         self.gap = gap
@@ -459,9 +468,18 @@ def _run_highs(
     options: Mapping[str, Any] | None,
 ) -> _MipResult:
     """Solve a MIP with HiGHS and return its solution, or raise NoSolutionError."""
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    if time_limit is not None:
+        highs.setOptionValue("time_limit", float(time_limit))
+    for key, value in (options or {}).items():
+        if highs.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            msg = f"HiGHS rejected the option {key}={value!r}"
+            raise ValueError(msg)
     n_col = len(cost)
     if n_col == 0:
-        return _MipResult(np.zeros(0), offset, True, 0.0, "Optimal (solved by reduction)")
+        return _MipResult(np.zeros(0), offset, True, 0.0, "Optimal (solved by reduction)", offset)
     inf = highspy.kHighsInf
     lp = highspy.HighsLp()
     lp.num_col_ = n_col
@@ -485,13 +503,6 @@ def _run_highs(
     kinds = np.where(integer, highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous)
     lp.integrality_ = kinds.tolist()
 
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    if time_limit is not None:
-        highs.setOptionValue("time_limit", float(time_limit))
-    for key, value in (options or {}).items():
-        highs.setOptionValue(key, value)
     highs.passModel(lp)
     highs.run()
     status = highs.getModelStatus()
@@ -507,7 +518,18 @@ def _run_highs(
     optimal = status == highspy.HighsModelStatus.kOptimal
     x = np.asarray(highs.getSolution().col_value, dtype=np.float64)
     gap = 0.0 if optimal else float(info.mip_gap)
-    return _MipResult(x, float(info.objective_function_value), optimal, gap, status_text)
+    objective = float(info.objective_function_value)
+    return _MipResult(x, objective, optimal, gap, status_text, float(info.mip_dual_bound))
+
+
+def _relative_gap(objective: float, bound: float) -> float:
+    """Relative distance between a solution's objective and the solver's bound."""
+    if not np.isfinite(bound):
+        return float("inf")
+    diff = abs(bound - objective)
+    if diff <= 1e-9 * max(1.0, abs(objective)):
+        return 0.0
+    return diff / max(abs(objective), 1e-12)
 
 
 def _blocks(
@@ -618,6 +640,10 @@ class _SitingModel:
             raise ValueError(msg)
         start = time.perf_counter()
         self._solve(time_limit=time_limit, mip_rel_gap=mip_rel_gap, options=highs_options)
+        if not self.optimal:
+            # the objective is recomputed from the solution in original indices, so the
+            # gap is recomputed against the solver's bound too
+            self.gap = _relative_gap(self.objective, self._bound)
         self.solve_time = time.perf_counter() - start
         return self
 
@@ -630,6 +656,7 @@ class _SitingModel:
         self.chosen = np.flatnonzero(chosen_mask)
         self.optimal = res.optimal
         self.gap = res.gap
+        self._bound = res.bound
         self.status = res.status
 
     def _capacitated_pairs(
@@ -645,6 +672,7 @@ class _SitingModel:
         rows: NDArray[np.int64],
         cols: NDArray[np.int64],
         pair_cost: NDArray[np.float64],
+        load: NDArray[np.float64] | None,
         site_cost: NDArray[np.float64],
         demand_rows: NDArray[np.int64],
         must_assign: bool,
@@ -654,20 +682,26 @@ class _SitingModel:
         budget: float | None,
         forced: NDArray[np.bool_],
         binary_assign: bool,
-        capacitated: bool,
+        all_sites: bool = False,
+        slack_cost: NDArray[np.float64] | None = None,
+        offset: float = 0.0,
         time_limit: float | None,
         mip_rel_gap: float,
         options: Mapping[str, Any] | None,
-    ) -> tuple[_MipResult, NDArray[np.bool_], NDArray[np.int64], NDArray[np.float64]]:
+    ) -> _Assignment:
         """Solve an assignment model over the given (demand, site) pairs.
 
-        Variables are one ``y`` per site in use and one ``x`` per pair. Rows: each demand
-        assigned once (``== 1`` if ``must_assign`` else ``<= 1``); ``x <= y`` per pair;
-        the capacity row per site if ``capacitated``; the p and budget rows over the sites
-        that are not forced open. Returns the MIP result, the open mask (original site
-        indices), and the pairs with ``x`` = 1 (pair index array) and their x values.
+        Variables are one ``y`` per site (every site if ``all_sites``, else those with a
+        pair or forced open), one ``x`` per pair and, where ``slack_cost`` is finite, a
+        continuous slack per demand that stands in for all its pairs left out. Rows: each
+        demand assigned once (``== 1`` if ``must_assign`` else ``<= 1``); ``x <= y`` per
+        pair; a capacity row per site if ``load`` is given; the p and budget rows over the
+        sites not forced open.
         """
-        sites = np.unique(np.concatenate([cols, np.flatnonzero(forced)]))
+        if all_sites:
+            sites = np.arange(self.n_sites)
+        else:
+            sites = np.unique(np.concatenate([cols, np.flatnonzero(forced)]))
         site_pos = np.full(self.n_sites, -1, dtype=np.int64)
         site_pos[sites] = np.arange(len(sites))
         dem_pos = np.full(self.n_demand, -1, dtype=np.int64)
@@ -675,54 +709,60 @@ class _SitingModel:
         n_y, n_x, n_d = len(sites), len(rows), len(demand_rows)
         pr, pc = dem_pos[rows], site_pos[cols]
         xcol = n_y + np.arange(n_x)
-        parts = []
-        # assignment rows
-        parts.append((pr, xcol, np.ones(n_x)))
+        if slack_cost is None:
+            slack_at = np.zeros(0, dtype=np.int64)
+        else:
+            slack_at = np.flatnonzero(np.isfinite(slack_cost))
+        n_u = len(slack_at)
+        ucol = n_y + n_x + np.arange(n_u)
+        parts = [(pr, xcol, np.ones(n_x)), (slack_at, ucol, np.ones(n_u))]
         lower = [np.ones(n_d) if must_assign else np.zeros(n_d)]
         upper = [np.ones(n_d)]
         row0 = n_d
-        # linking rows x <= y
+        # x <= y for every pair: the strong linking that makes the LP bound tight
         link = row0 + np.arange(n_x)
         parts.append((link, xcol, np.ones(n_x)))
         parts.append((link, pc, -np.ones(n_x)))
         lower.append(np.full(n_x, -np.inf))
         upper.append(np.zeros(n_x))
         row0 += n_x
-        if capacitated:
+        if load is not None:
             assert self.capacity is not None
-            caprow = row0 + np.arange(n_y)
-            parts.append((row0 + pc, xcol, self.weights[rows]))
-            parts.append((caprow, np.arange(n_y), -self.capacity[sites]))
+            parts.append((row0 + pc, xcol, load))
+            parts.append((row0 + np.arange(n_y), np.arange(n_y), -self.capacity[sites]))
             lower.append(np.full(n_y, -np.inf))
             upper.append(np.zeros(n_y))
             row0 += n_y
-        free = ~forced[sites]
+        free = np.flatnonzero(~forced[sites])
         if p is not None:
-            parts.append((np.full(free.sum(), row0), np.flatnonzero(free), np.ones(free.sum())))
+            parts.append((np.full(len(free), row0), free, np.ones(len(free))))
             lower.append(np.array([float(p) if p_exact else -np.inf]))
             upper.append(np.array([float(p)]))
             row0 += 1
         if budget is not None:
-            idx = np.flatnonzero(free)
-            parts.append((np.full(len(idx), row0), idx, self.site_costs[sites[idx]]))
+            parts.append((np.full(len(free), row0), free, self.site_costs[sites[free]]))
             lower.append(np.array([-np.inf]))
             upper.append(np.array([budget]))
             row0 += 1
-        matrix = _blocks(row0, n_y + n_x, parts)
-        col_lower = np.concatenate([forced[sites].astype(float), np.zeros(n_x)])
-        col_upper = np.ones(n_y + n_x)
-        integer = np.concatenate([np.ones(n_y, bool), np.full(n_x, binary_assign)])
-        cost = np.concatenate([np.where(free, site_cost[sites], 0.0), pair_cost])
+        n_col = n_y + n_x + n_u
         res = _run_highs(
-            cost=cost,
-            matrix=matrix,
+            cost=np.concatenate(
+                [
+                    np.where(forced[sites], 0.0, site_cost[sites]),
+                    pair_cost,
+                    np.zeros(0) if slack_cost is None else slack_cost[slack_at],
+                ]
+            ),
+            matrix=_blocks(row0, n_col, parts),
             row_lower=np.concatenate(lower),
             row_upper=np.concatenate(upper),
-            col_lower=col_lower,
-            col_upper=col_upper,
-            integer=integer,
+            col_lower=np.concatenate([forced[sites].astype(float), np.zeros(n_x + n_u)]),
+            col_upper=np.ones(n_col),
+            integer=np.concatenate(
+                [np.ones(n_y, bool), np.full(n_x, binary_assign), np.zeros(n_u, bool)]
+            ),
             maximize=maximize,
-            offset=0.0,
+            offset=offset,
             time_limit=time_limit,
             mip_rel_gap=mip_rel_gap,
             options=options,
@@ -730,8 +770,27 @@ class _SitingModel:
         open_mask = np.zeros(self.n_sites, dtype=bool)
         open_mask[sites[res.x[:n_y] > 0.5]] = True
         open_mask |= forced
-        xval = res.x[n_y:]
-        return res, open_mask, np.flatnonzero(xval > 0.5), xval
+        slack = np.zeros(n_d)
+        slack[slack_at] = res.x[n_y + n_x :]
+        return _Assignment(res, open_mask, np.flatnonzero(res.x[n_y : n_y + n_x] > 0.5), slack)
+
+
+class _Assignment:
+    """What :meth:`_SitingModel._solve_assignment` found."""
+
+    __slots__ = ("open_mask", "picked", "res", "slack")
+
+    def __init__(
+        self,
+        res: _MipResult,
+        open_mask: NDArray[np.bool_],
+        picked: NDArray[np.int64],
+        slack: NDArray[np.float64],
+    ) -> None:
+        self.res = res
+        self.open_mask = open_mask
+        self.picked = picked
+        self.slack = slack
 
 
 class LSCP(_SitingModel):
@@ -924,7 +983,7 @@ class LSCP(_SitingModel):
             col_upper=np.ones(n_cols),
             integer=np.ones(n_cols, dtype=bool),
             maximize=False,
-            offset=0.0,
+            offset=float(self.site_costs[opened & ~self._fixed].sum()),
             time_limit=time_limit,
             mip_rel_gap=mip_rel_gap,
             options=options,
@@ -964,10 +1023,11 @@ class LSCP(_SitingModel):
         if self.reduce:
             count = np.bincount(rows, minlength=n)
             forced[cols[count[rows] == 1]] = True
-        res, open_mask, picked, _ = self._solve_assignment(
+        sol = self._solve_assignment(
             rows=rows,
             cols=cols,
             pair_cost=np.zeros(len(rows)),
+            load=self.weights[rows],
             site_cost=self.site_costs,
             demand_rows=demand,
             must_assign=True,
@@ -977,12 +1037,13 @@ class LSCP(_SitingModel):
             budget=None,
             forced=forced,
             binary_assign=True,
-            capacitated=True,
+            offset=float(self.site_costs[forced & ~self._fixed].sum()),
             time_limit=time_limit,
             mip_rel_gap=mip_rel_gap,
             options=options,
         )
-        self._finish(res, open_mask)
+        open_mask, picked = sol.open_mask, sol.picked
+        self._finish(sol.res, open_mask)
         self.objective = float(self.site_costs[open_mask & ~self._fixed].sum())
         self.assignment = np.full(n, -1, dtype=np.int64)
         self.assignment[rows[picked]] = cols[picked]
@@ -1242,10 +1303,11 @@ class MCLP(_SitingModel):
             keep = self._capacitated_pairs(rows, cols) & (self.weights[rows] > 0)
             rows, cols = rows[keep], cols[keep]
         demand = np.unique(rows)
-        res, open_mask, picked, _ = self._solve_assignment(
+        sol = self._solve_assignment(
             rows=rows,
             cols=cols,
             pair_cost=self.weights[rows],
+            load=self.weights[rows],
             site_cost=np.zeros(m),
             demand_rows=demand,
             must_assign=False,
@@ -1255,12 +1317,12 @@ class MCLP(_SitingModel):
             budget=self.budget,
             forced=self._fixed,
             binary_assign=True,
-            capacitated=True,
             time_limit=time_limit,
             mip_rel_gap=mip_rel_gap,
             options=options,
         )
-        self._finish(res, open_mask)
+        open_mask, picked = sol.open_mask, sol.picked
+        self._finish(sol.res, open_mask)
         self.assignment = np.full(n, -1, dtype=np.int64)
         self.assignment[rows[picked]] = cols[picked]
         self.covered = self.assignment >= 0
@@ -1379,6 +1441,7 @@ class PMedian(_SitingModel):
         if demand.size and self.p == 0 and not self._fixed.any():
             msg = "p=0 and no fixed sites: no site can be opened to serve the demand"
             raise NoSolutionError(msg)
+        capacitated = self.capacity is not None
         weight = self.weights
         stats: dict[str, Any] = {
             "demand_before": n,
@@ -1386,58 +1449,51 @@ class PMedian(_SitingModel):
             "uncoverable": len(self.uncoverable),
             "pairs_before": len(rows),
         }
-        if self.reduce and self._fixed.any():
-            # a fixed site is always open: nothing farther than the nearest one is used
-            nearest_fixed = np.full(n, np.inf)
-            fx = self._fixed[cols]
-            np.minimum.at(nearest_fixed, rows[fx], dist[fx])
-            keep = dist <= nearest_fixed[rows]
-            rows, cols, dist = rows[keep], cols[keep], dist[keep]
-        if self.reduce and self.capacity is not None:
-            keep = self._capacitated_pairs(rows, cols)
-            rows, cols, dist = rows[keep], cols[keep], dist[keep]
-            left = np.setdiff1d(demand, rows)
+        if capacitated:
+            fits = self._capacitated_pairs(rows, cols)
+            left = np.setdiff1d(demand, rows[fits])
             if len(left):
                 msg = (
                     f"demand {left[:10].tolist()} exceeds the capacity of every site "
                     "within reach; raise the capacity or split the demand"
                 )
                 raise NoSolutionError(msg)
-        if self.reduce and self.capacity is None:
+            if self.reduce:
+                rows, cols, dist = rows[fits], cols[fits], dist[fits]
+        if self.reduce and self._fixed.any():
+            # a fixed site is always open: nothing farther than the nearest one is used
+            # (without capacity; with it a farther site may take the overflow)
+            if not capacitated:
+                nearest_fixed = np.full(n, np.inf)
+                fx = self._fixed[cols]
+                np.minimum.at(nearest_fixed, rows[fx], dist[fx])
+                keep = dist <= nearest_fixed[rows]
+                rows, cols, dist = rows[keep], cols[keep], dist[keep]
+        if self.reduce and not capacitated:
             mat = _csr((n, m), rows, cols, dist)[demand]
             mat.sort_indices()
             group, first = _identical_rows(mat, values=True)
             rep = demand[first]
-            merged = np.zeros(n)
-            merged[rep] = np.bincount(group, weights=self.weights[demand], minlength=len(first))
+            weight = np.zeros(n)
+            weight[rep] = np.bincount(group, weights=self.weights[demand], minlength=len(first))
             keep = np.isin(rows, rep)
             rows, cols, dist = rows[keep], cols[keep], dist[keep]
-            demand, weight = rep, merged
-        res, open_mask, picked, _ = self._solve_assignment(
-            rows=rows,
-            cols=cols,
-            pair_cost=weight[rows] * dist,
-            site_cost=self.site_costs,
-            demand_rows=demand,
-            must_assign=True,
-            maximize=False,
-            p=self.p,
-            p_exact=True,
-            budget=None,
-            forced=self._fixed,
-            binary_assign=self.capacity is not None,
-            capacitated=self.capacity is not None,
-            time_limit=time_limit,
-            mip_rel_gap=mip_rel_gap,
-            options=options,
+            demand = rep
+        sol, rows, cols, rounds = self._solve_restricted(
+            rows, cols, dist, weight, demand, time_limit, mip_rel_gap, options
         )
-        self._finish(res, open_mask)
-        if self.capacity is None:
-            self.assignment = _nearest(n, self._rows, self._cols, self._dist, open_mask)
-        else:
+        open_mask = sol.open_mask
+        self._finish(sol.res, open_mask)
+        if capacitated:
             self.assignment = np.full(n, -1, dtype=np.int64)
-            self.assignment[rows[picked]] = cols[picked]
+            self.assignment[rows[sol.picked]] = cols[sol.picked]
+        else:
+            # the nearest open site; with a time limit this may beat the incumbent's own
+            self.assignment = _nearest(n, self._rows, self._cols, self._dist, open_mask)
         assigned = self.assignment >= 0
+        if (assigned[demand] == 0).any():
+            msg = "no feasible assignment of all demand was found within the time limit"
+            raise NoSolutionError(msg)
         pair_dist = _csr((n, m), self._rows, self._cols, self._dist)
         d = np.zeros(n)
         d[assigned] = pair_dist[np.flatnonzero(assigned), self.assignment[assigned]]
@@ -1451,5 +1507,85 @@ class PMedian(_SitingModel):
             demand_after=len(demand),
             sites_after=len(np.unique(np.concatenate([cols, self.fixed_sites]))),
             pairs_after=len(rows),
+            pricing_rounds=rounds,
         )
         self.reduction = stats
+
+    def _solve_restricted(
+        self,
+        rows: NDArray[np.int64],
+        cols: NDArray[np.int64],
+        dist: NDArray[np.float64],
+        weight: NDArray[np.float64],
+        demand: NDArray[np.int64],
+        time_limit: float | None,
+        mip_rel_gap: float,
+        options: Mapping[str, Any] | None,
+    ) -> tuple[_Assignment, NDArray[np.int64], NDArray[np.int64], int]:
+        """Solve on each demand's nearest pairs only, widening them until that is exact.
+
+        Each demand keeps its ``k`` nearest pairs plus a slack standing for all the
+        others, priced at the distance of the nearest one left out, a lower bound on any
+        of them. The restricted model is thus a relaxation; when its optimum uses no
+        slack it is feasible for the full model and so optimal. Demand whose slack is
+        used gets twice as many pairs and the model is solved again. The p-median LP is
+        dominated by the ``x <= y`` rows, so this is much faster than the full model when
+        the open sites are many or the candidates far more than needed.
+        """
+        capacitated = self.capacity is not None
+        open_total = self.p + int(self._fixed.sum())
+        deg = np.bincount(rows, minlength=self.n_demand)
+        order = np.lexsort((cols, dist, rows))
+        rows, cols, dist = rows[order], cols[order], dist[order]
+        start = np.zeros(self.n_demand + 1, dtype=np.int64)
+        np.cumsum(deg, out=start[1:])
+        rank = np.arange(len(rows)) - start[rows]
+        if self.reduce:
+            k0 = int(np.ceil(_PMEDIAN_K_FACTOR * self.n_sites / max(open_total, 1))) + 2
+            k = np.minimum(deg, k0)
+        else:
+            k = deg.copy()
+        deadline = None if time_limit is None else time.perf_counter() + time_limit
+        rounds = 0
+        while True:
+            rounds += 1
+            sel = rank < k[rows]
+            r, c, d = rows[sel], cols[sel], dist[sel]
+            cut = k[demand] < deg[demand]
+            slack = np.full(len(demand), np.inf)
+            nxt = start[demand[cut]] + k[demand[cut]]
+            slack[cut] = weight[demand[cut]] * dist[nxt]
+            remaining = None
+            if deadline is not None:
+                remaining = max(deadline - time.perf_counter(), 1e-3)
+            sol = self._solve_assignment(
+                rows=r,
+                cols=c,
+                pair_cost=weight[r] * d,
+                load=self.weights[r] if capacitated else None,
+                site_cost=self.site_costs,
+                demand_rows=demand,
+                must_assign=True,
+                maximize=False,
+                p=self.p,
+                p_exact=True,
+                budget=None,
+                forced=self._fixed,
+                binary_assign=capacitated,
+                all_sites=True,
+                slack_cost=slack,
+                time_limit=remaining,
+                mip_rel_gap=mip_rel_gap,
+                options=options,
+            )
+            short = sol.slack > 1e-9
+            if not short.any():
+                return sol, r, c, rounds
+            if not sol.res.optimal:
+                if capacitated:
+                    msg = "no feasible assignment was found within the time limit"
+                    raise NoSolutionError(msg)
+                # keep the open sites; the caller assigns every demand to its nearest one
+                return sol, r, c, rounds
+            grow = demand[short]
+            k[grow] = np.minimum(deg[grow], 2 * k[grow] + 2)
