@@ -172,7 +172,7 @@ def _coverage_pairs(
 
 
 def _check_vector(
-    values: ArrayLike | None, size: int, name: str, *, default: float
+    values: ArrayLike | None, size: int, name: str, *, default: float, allow_inf: bool = False
 ) -> NDArray[np.float64]:
     if values is None:
         return np.full(size, default, dtype=np.float64)
@@ -186,8 +186,8 @@ def _check_vector(
     if arr.ndim != 1 or len(arr) != size:
         msg = f"{name} must have length {size}, got shape {arr.shape}"
         raise ValueError(msg)
-    if not np.isfinite(arr).all():
-        msg = f"{name} must be finite"
+    if np.isnan(arr).any() or (not allow_inf and np.isinf(arr).any()):
+        msg = f"{name} must be finite" + (" or np.inf" if allow_inf else "")
         raise ValueError(msg)
     if (arr < 0).any():
         msg = f"{name} must be non-negative, found {arr.min()!r}"
@@ -205,8 +205,8 @@ def _check_weights(weights: ArrayLike | None, n: int) -> NDArray[np.float64]:
 def _check_capacity(capacity: ArrayLike | None, m: int) -> NDArray[np.float64] | None:
     if capacity is None:
         return None
-    cap = _check_vector(capacity, m, "capacity", default=np.inf)
-    return cap
+    # np.inf is an unlimited station (a community centre, say)
+    return _check_vector(capacity, m, "capacity", default=np.inf, allow_inf=True)
 
 
 def _check_fixed(fixed_sites: ArrayLike | None, m: int) -> NDArray[np.bool_]:
@@ -729,7 +729,9 @@ class _SitingModel:
         if load is not None:
             assert self.capacity is not None
             parts.append((row0 + pc, xcol, load))
-            parts.append((row0 + np.arange(n_y), np.arange(n_y), -self.capacity[sites]))
+            # an unlimited capacity becomes the total load, which it can never exceed
+            cap = np.minimum(self.capacity[sites], float(load.sum()) + 1.0)
+            parts.append((row0 + np.arange(n_y), np.arange(n_y), -cap))
             lower.append(np.full(n_y, -np.inf))
             upper.append(np.zeros(n_y))
             row0 += n_y
@@ -846,7 +848,8 @@ class LSCP(_SitingModel):
         weights
             Households per demand point; used only with ``capacity`` (default 1 each).
         capacity
-            Households a station can serve, one number or one per site.
+            Households a station can serve, one number or one per site (``np.inf``:
+            no limit).
         reduce
             Reduce the model before solving (exact; switch off only to compare).
 
@@ -1121,7 +1124,8 @@ class MCLP(_SitingModel):
         fixed_sites
             Indices (or a boolean mask) of sites that are already open.
         capacity
-            Households a station can serve, one number or one per site.
+            Households a station can serve, one number or one per site (``np.inf``:
+            no limit).
         reduce
             Reduce the model before solving (exact; switch off only to compare).
 
@@ -1395,7 +1399,8 @@ class PMedian(_SitingModel):
         fixed_sites
             Indices (or a boolean mask) of sites that are already open.
         capacity
-            Households a station can serve, one number or one per site.
+            Households a station can serve, one number or one per site (``np.inf``:
+            no limit).
         service_radius
             If given, pairs costing more than this cannot be assigned.
         reduce
@@ -1470,8 +1475,9 @@ class PMedian(_SitingModel):
                 keep = dist <= nearest_fixed[rows]
                 rows, cols, dist = rows[keep], cols[keep], dist[keep]
         if self.reduce and not capacitated:
-            mat = _csr((n, m), rows, cols, dist)[demand]
-            mat.sort_indices()
+            # pairs are sorted by (row, col); compress the rows without sparse indexing,
+            # which must not drop the stored zero distances
+            mat = _csr((len(demand), m), np.searchsorted(demand, rows), cols, dist)
             group, first = _identical_rows(mat, values=True)
             rep = demand[first]
             weight = np.zeros(n)

@@ -758,3 +758,61 @@ def test_pmedian_agrees_with_spopt_larger():
     ours = PMedian.from_cost_matrix(cost, w, 5).solve()
     theirs = locate.PMedian.from_cost_matrix(cost, w, p_facilities=5).solve(_cbc())
     assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective), rel=1e-6)
+
+
+def test_unlimited_capacity_site():
+    # the community centre (site 0) has no limit; the room (site 1) holds 100 households
+    cost = np.array([[10.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    model = PMedian.from_cost_matrix(
+        cost, [80, 80, 500], 1, fixed_sites=[0], capacity=[np.inf, 100]
+    ).solve()
+    assert model.chosen.tolist() == [0, 1]
+    assert model.objective == pytest.approx(80 * 10.0)
+    assert sorted(model.assignment.tolist()) == [0, 0, 1]
+    with pytest.raises(ValueError, match="capacity"):
+        MCLP.from_coverage(np.ones((2, 2)), [1, 1], p=1, capacity=[np.nan, 1])
+
+
+def test_sparse_gram_path_and_skipped_reduction(monkeypatch):
+    import planner.siting as siting
+
+    cost, w = real_case("nanjing_xinjiekou")
+    expected = LSCP.from_cost_matrix(cost, 400, reduce=False).solve().objective
+    expected_mclp = MCLP.from_cost_matrix(cost, 400, w, p=6, reduce=False).solve().objective
+    # force the sparse Gram products used by the dominance tests
+    monkeypatch.setattr(siting, "_DENSE_GRAM_LIMIT", 0)
+    sparse = LSCP.from_cost_matrix(cost, 400).solve()
+    assert sparse.objective == expected
+    assert sparse.reduction["skipped"] == []
+    assert MCLP.from_cost_matrix(cost, 400, w, p=6).solve().objective == expected_mclp
+    # and a budget so small that the dominance tests are skipped, and reported
+    monkeypatch.setattr(siting, "_SPARSE_GRAM_LIMIT", 0)
+    skipped = LSCP.from_cost_matrix(cost, 400).solve()
+    assert skipped.objective == expected
+    assert "site dominance" in skipped.reduction["skipped"]
+    mclp = MCLP.from_cost_matrix(cost, 400, w, p=6).solve()
+    assert mclp.objective == expected_mclp
+
+
+@pytest.mark.parametrize("values", [False, True])
+def test_identical_rows_grouping(values):
+    from planner.siting import _identical_rows
+
+    rng = np.random.default_rng(7)
+    base = (rng.random((6, 9)) < 0.4) * rng.integers(0, 3, size=(6, 9)).astype(float)
+    pick = rng.integers(0, 6, size=40)
+    dense = base[pick]
+    mat = sp.csr_array(dense)
+    mat.sort_indices()
+    group, first = _identical_rows(mat, values=values)
+    key = []
+    for i in range(40):
+        lo, hi = mat.indptr[i], mat.indptr[i + 1]
+        entry = tuple(mat.indices[lo:hi])
+        key.append(entry + tuple(mat.data[lo:hi]) if values else entry)
+    for i in range(40):
+        for j in range(40):
+            assert (group[i] == group[j]) == (key[i] == key[j])
+    assert (
+        first == np.array([min(k for k in range(40) if group[k] == g) for g in range(len(first))])
+    ).all()
