@@ -329,6 +329,7 @@ LAYERS: dict[str, Layer] = {
                 _f("households", "int", "户数", "Households of its buildings"),
                 _f("buildings", "int", "楼栋数", "Buildings"),
                 _f("area_m2", "float", "面积(平方米)", "Area"),
+                _f("grid_code", "str", "网格编码", "Grid the block belongs to"),
             ),
             key="block_id",
         ),
@@ -410,6 +411,30 @@ LAYERS: dict[str, Layer] = {
         ),
     )
 }
+
+# Grid plans that are not (yet) the current one, e.g. `planner rebalance` output; the
+# same fields as `grids`, keyed by (scenario, grid_code) rather than grid_code alone.
+LAYERS["scenario_grids"] = Layer(
+    "scenario_grids",
+    "网格方案",
+    "Polygon",
+    "Proposed grid plans (e.g. scenario 'rebalanced'); the current plan stays in grids.",
+    LAYERS["grids"].fields,
+)
+LAYERS["grid_moves"] = Layer(
+    "grid_moves",
+    "网格调整",
+    None,
+    "Blocks a proposed grid plan moves from one grid to another.",
+    (
+        _f("scenario", "str", "方案", "Plan the move belongs to", True),
+        _f("block_id", "str", "地块编号", "Block moved", True),
+        _f("from_grid", "str", "原网格", "Grid it leaves"),
+        _f("to_grid", "str", "新网格", "Grid it joins"),
+        _f("households", "int", "户数", "Households moved"),
+        _f("buildings", "int", "楼栋数", "Buildings moved"),
+    ),
+)
 
 #: Layers that are plain tables (no geometry).
 TABLES = frozenset(name for name, layer in LAYERS.items() if layer.geometry is None)

@@ -1,0 +1,735 @@
+"""Blocks (地块): the community cut along roads, walls, compounds, lanes and building cells.
+
+Every line that may carry a grid boundary is noded once, in the store's metric
+CRS, and polygonised into *faces*: an exact coverage of the community in which
+neighbouring faces share their vertices. Each face is labelled with the block
+it lies in at four levels, coarsest first:
+
+0. street block (街区): cut by streets, railways, rivers and water;
+1. compound part (小区): further cut by compound outlines and walls;
+2. lane block (街巷): further cut by internal roads, service roads and paths;
+3. building cell (楼栋单元): a Voronoi cell of one building (or of a group of
+   overlapping footprints) inside its lane block.
+
+Building outlines are noded too, so no face crosses a building: the faces
+inside a footprint all go to the block holding most of it. A *unit* (the
+``blocks`` layer) is the union of faces sharing a label prefix: a block is
+opened into its children only while it holds more households than the upper
+bound, so a compound stays whole unless it is too large for one grid. Grids are
+unions of units, hence exact unions of faces: seamless, without overlap and
+never cutting a building.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from planner import config
+from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    from planner.store import Store
+
+#: Roads that bound street blocks (街区); other roads and internal lanes cut lane blocks.
+STREET_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "pedestrian",
+        "road",
+        "busway",
+    }
+)
+#: Ways that never carry a boundary on the ground (indoor corridors, lifts, platforms).
+IGNORED_HIGHWAYS = frozenset({"corridor", "elevator", "platform", "proposed", "construction"})
+#: Barrier kinds that bound street blocks; the others (walls, fences) bound compound parts.
+STREET_BARRIERS = frozenset({"railway", "waterway", "water"})
+
+#: Kind of a unit by the level it was cut at.
+KINDS = ("street", "compound", "lane", "cell")
+
+#: Cost per metre of a grid boundary running along a street (0), a compound outline or
+#: wall (1), a lane (2), between building cells (3) or through open ground of one cell (4).
+CUT_FACTORS = (1.0, 1.5, 2.5, 6.0, 6.0)
+
+#: Snapping grid of the noding, in metres: removes near-coincident slivers of OSM lines.
+GRID_SIZE = 0.01
+#: Overlaps of footprints below this (m²) are drawing noise, not shared buildings.
+_OVERLAP_M2 = 0.05
+#: Outline sample spacing and inward shrink of the building-cell tessellation (m).
+_CELL_SPACING = 2.0
+_CELL_SHRINK = 0.3
+
+
+@dataclass
+class Faces:
+    """The community's faces and what each one belongs to.
+
+    Attributes
+    ----------
+    geometry
+        Face polygons (metric CRS), an exact coverage of the community.
+    labels
+        ``(n_faces, 4)`` int array: street block, compound part, lane block and
+        building cell of each face (cell -1 where the lane block has no cells).
+    compound
+        Compound id of each face (None outside compounds).
+    edges
+        ``(i, j, length, level)`` of each pair of faces sharing a boundary:
+        ``level`` is the first label level at which they differ (4 = same cell).
+    building_face
+        Index of the largest face of each building (-1 if it lies outside).
+    cluster
+        Group of each building (buildings overlapping each other share one).
+    households
+        Households of each building.
+    crs
+        The metric CRS.
+    """
+
+    geometry: np.ndarray
+    labels: np.ndarray
+    compound: np.ndarray
+    edges: pd.DataFrame
+    building_face: np.ndarray
+    cluster: np.ndarray
+    households: np.ndarray
+    crs: Any
+
+    @property
+    def area(self) -> np.ndarray:
+        """Area of each face in m²."""
+        return shapely.area(self.geometry)
+
+
+@dataclass
+class Units:
+    """Units (blocks) made of faces, with their adjacency.
+
+    Attributes
+    ----------
+    frame
+        One row per unit: ``block_id``, ``kind``, ``parent_id``, ``compound_id``,
+        ``households``, ``buildings``, ``area_m2``, ``level``, ``path`` (label
+        prefix) and geometry (metric CRS).
+    face_unit
+        Unit index of every face.
+    building_unit
+        Unit index of every building (-1 if outside the community).
+    edges
+        ``(a, b, length, level)`` shared boundary between units ``a < b`` and the
+        coarsest level it runs along (0 street … 3 between buildings).
+    """
+
+    frame: gpd.GeoDataFrame
+    face_unit: np.ndarray
+    building_unit: np.ndarray
+    edges: pd.DataFrame
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+def _lines(geoms: Iterable[shapely.Geometry]) -> np.ndarray:
+    """Boundaries of polygons and the lines themselves, as one flat array of lines."""
+    geoms = np.asarray(list(geoms), dtype=object)
+    if geoms.size == 0:
+        return np.empty(0, dtype=object)
+    geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+    dim = shapely.get_dimensions(geoms)
+    out = np.where(dim == 2, shapely.boundary(geoms), geoms)
+    out = shapely.get_parts(out)
+    return out[shapely.get_dimensions(out) == 1]
+
+
+def _polygonize(lines: np.ndarray, community: shapely.Geometry) -> np.ndarray:
+    """Node ``lines`` with the community outline and return the faces inside it."""
+    clipped = shapely.intersection(lines, community) if len(lines) else lines
+    clipped = _lines(clipped) if len(clipped) else clipped
+    allines = np.concatenate([_lines([community]), clipped])
+    noded = shapely.union_all(allines, grid_size=GRID_SIZE)
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = faces[shapely.area(faces) > 0]
+    inside = shapely.contains_properly(community, shapely.point_on_surface(faces))
+    # A face may sit on the snapped outline; keep it if most of it is inside.
+    edge = ~inside
+    if edge.any():
+        share = shapely.area(shapely.intersection(faces[edge], community)) / shapely.area(
+            faces[edge]
+        )
+        inside[np.flatnonzero(edge)] = share > 0.5
+    return faces[inside]
+
+
+def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Index of the polygon containing each point (-1 if none; first if several)."""
+    out = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0 or len(polygons) == 0:
+        return out
+    tree = shapely.STRtree(polygons)
+    p, q = tree.query(points, predicate="intersects")
+    # Keep the first hit per point (faces of one coverage: at most one interior hit).
+    order = np.lexsort((q, p))
+    p, q = p[order], q[order]
+    first = np.r_[True, p[1:] != p[:-1]]
+    out[p[first]] = q[first]
+    return out
+
+
+def _segment_pairs(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Boundary segments shared by two faces: ``(i, j, start, end)`` per segment.
+
+    Faces from one polygonisation (or one Voronoi diagram) share exact vertices,
+    so shared segments are found by hashing their end points, without overlay.
+    """
+    rings, ring_face = shapely.get_rings(faces, return_index=True)
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    face = ring_face[ring[:-1][same]]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    lo = np.where(swap[:, None], b, a)
+    hi = np.where(swap[:, None], a, b)
+    keys = np.ascontiguousarray(np.hstack([lo, hi])).view(np.dtype((np.void, 32))).ravel()
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    shared = np.flatnonzero(counts[inverse.ravel()] == 2)
+    shared = shared[np.argsort(inverse.ravel()[shared], kind="stable")]
+    first, second = shared[0::2], shared[1::2]
+    return face[first], face[second], lo[first], hi[first]
+
+
+def _shared_edges(faces: np.ndarray) -> pd.DataFrame:
+    """Pairs of faces sharing a boundary, with the shared length."""
+    i, j, lo, hi = _segment_pairs(faces)
+    frame = pd.DataFrame(
+        {"i": np.minimum(i, j), "j": np.maximum(i, j), "length": np.hypot(*(hi - lo).T)}
+    )
+    frame = frame[frame["i"] != frame["j"]]
+    return frame.groupby(["i", "j"], as_index=False)["length"].sum()
+
+
+def _clusters(buildings: np.ndarray) -> np.ndarray:
+    """Group overlapping footprints (a building drawn twice, parts of one building)."""
+    n = len(buildings)
+    tree = shapely.STRtree(buildings)
+    i, j = tree.query(buildings, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i):
+        overlap = shapely.area(shapely.intersection(buildings[i], buildings[j]))
+        i, j = i[overlap > _OVERLAP_M2], j[overlap > _OVERLAP_M2]
+    graph = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return csgraph.connected_components(graph, directed=False)[1]
+
+
+def _majority(
+    pieces: np.ndarray, owner: np.ndarray, zones: np.ndarray, n_owners: int
+) -> np.ndarray:
+    """For each owner, the zone (polygon index) covering most of its pieces' area (-1: none)."""
+    out = np.full(n_owners, -1, dtype=np.int64)
+    if len(pieces) == 0 or len(zones) == 0:
+        return out
+    tree = shapely.STRtree(zones)
+    p, z = tree.query(pieces, predicate="intersects")
+    if len(p) == 0:
+        return out
+    area = shapely.area(shapely.intersection(pieces[p], zones[z]))
+    frame = pd.DataFrame({"owner": owner[p], "zone": z, "area": area})
+    frame = frame.groupby(["owner", "zone"], as_index=False)["area"].sum()
+    frame = frame.sort_values(["owner", "area"], ascending=[True, False])
+    best = frame.drop_duplicates("owner")
+    best = best[best["area"] > 0]
+    out[best["owner"].to_numpy()] = best["zone"].to_numpy()
+    return out
+
+
+def _cell_lines(
+    blocks: np.ndarray, members: list[np.ndarray], footprints: np.ndarray, cluster: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Voronoi cells of buildings inside each block (momepy's enclosed tessellation, simply).
+
+    Outlines are shrunk a little and sampled every few metres so that the cell
+    edge between two touching buildings runs along their shared wall.
+
+    Returns
+    -------
+    (lines, cells, cell_block, cell_cluster)
+        Boundary lines between cells of different building groups (clipped to
+        their block), and the raw Voronoi polygons with their block and group.
+    """
+    shrunk = shapely.buffer(footprints, -_CELL_SHRINK)
+    tiny = shapely.is_empty(shrunk) | (shapely.area(shrunk) < 1.0)
+    shrunk = np.where(tiny, footprints, shrunk)
+    outlines = shapely.segmentize(shapely.boundary(shrunk), _CELL_SPACING)
+    lines, cells, cell_block, cell_cluster = [], [], [], []
+    for b, idx in enumerate(members):
+        if len(np.unique(cluster[idx])) < 2:
+            continue
+        coords, which = shapely.get_coordinates(outlines[idx], return_index=True)
+        coords, first = np.unique(coords, axis=0, return_index=True)
+        owner = cluster[idx][which[first]]
+        polys = shapely.get_parts(
+            shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=blocks[b], ordered=True)
+        )
+        if len(polys) != len(owner):  # GEOS merged near-duplicate points; fall back to lookup
+            owner = owner[_locate(shapely.points(coords), polys)]
+            polys = polys[: len(owner)]
+        cells.append(polys)
+        cell_block.append(np.full(len(polys), b))
+        cell_cluster.append(owner)
+        i, j, lo, hi = _segment_pairs(polys)
+        between = owner[i] != owner[j]
+        if not between.any():
+            continue
+        segments = shapely.linestrings(np.stack([lo[between], hi[between]], axis=1))
+        merged = shapely.line_merge(shapely.union_all(segments))
+        lines.append(_lines([shapely.intersection(merged, blocks[b])]))
+    if not cells:
+        empty = np.empty(0, dtype=object)
+        return empty, empty, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return (
+        np.concatenate(lines) if lines else np.empty(0, dtype=object),
+        np.concatenate(cells),
+        np.concatenate(cell_block),
+        np.concatenate(cell_cluster),
+    )
+
+
+def build_faces(
+    community: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    roads: gpd.GeoDataFrame,
+    barriers: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame,
+    *,
+    cell_above: int = config.GRID_MIN_HOUSEHOLDS // 2,
+    progress: Callable[[str], None] = _noop,
+) -> Faces:
+    """Cut the community into labelled faces along its physical features.
+
+    All frames must be in the same metric CRS.
+
+    Parameters
+    ----------
+    community
+        Community boundary polygon(s).
+    buildings
+        Footprints with ``households``.
+    roads, barriers, compounds
+        The features boundaries may follow (any may be empty).
+    cell_above
+        Lane blocks holding more households than this are tessellated into
+        building cells, so the partition can split them between building rows.
+    progress
+        Called at each step.
+
+    Returns
+    -------
+    Faces
+    """
+    area = shapely.union_all(community.geometry.to_numpy())
+    if area.is_empty or area.area <= 0:
+        raise PlannerError("the community boundary is empty")
+    progress("node streets, walls and lanes")
+    highway = roads["highway"].fillna("").astype(str) if "highway" in roads else None
+    internal = roads["internal"].astype(bool) if "internal" in roads else False
+    road_geoms = roads.geometry.to_numpy()
+    if highway is not None:
+        usable = ~highway.isin(IGNORED_HIGHWAYS).to_numpy()
+        street = (highway.isin(STREET_HIGHWAYS) & ~internal).to_numpy()
+    else:
+        usable = np.ones(len(roads), bool)
+        street = usable.copy()
+    kinds = barriers["kind"].astype(str).to_numpy() if len(barriers) else np.array([])
+    bar_geoms = barriers.geometry.to_numpy()
+    strong = np.isin(kinds, list(STREET_BARRIERS))
+    level_lines = [
+        _lines(np.concatenate([road_geoms[usable & street], bar_geoms[strong]])),
+        _lines(np.concatenate([compounds.geometry.to_numpy(), bar_geoms[~strong]])),
+        _lines(road_geoms[usable & ~street]),
+    ]
+    cumulative = []
+    for lines in level_lines:
+        previous = cumulative[-1] if cumulative else np.empty(0, dtype=object)
+        cumulative.append(np.concatenate([previous, lines]))
+    partitions = [_polygonize(lines, area) for lines in cumulative]
+
+    progress("assign buildings to blocks")
+    footprints = buildings.geometry.to_numpy()
+    households = buildings["households"].fillna(0).to_numpy().astype(np.int64)
+    cluster = _clusters(footprints) if len(footprints) else np.empty(0, dtype=np.int64)
+    n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
+    lane_faces = partitions[2]
+    home_face = _majority(footprints, cluster, lane_faces, n_clusters)
+    lane_reps = shapely.point_on_surface(lane_faces)
+    lane_labels = np.column_stack(
+        [
+            _locate(lane_reps, partitions[0]),
+            _locate(lane_reps, partitions[1]),
+            np.arange(len(lane_faces)),
+        ]
+    )
+    home = np.where(home_face[:, None] >= 0, lane_labels[np.maximum(home_face, 0)], -1)
+
+    progress("tessellate large lane blocks into building cells")
+    cluster_hh = np.bincount(cluster, weights=households, minlength=n_clusters)
+    lane_hh = np.bincount(
+        home[:, 2][home[:, 2] >= 0],
+        weights=cluster_hh[home[:, 2] >= 0],
+        minlength=len(lane_faces),
+    )
+    dense = np.flatnonzero(lane_hh > cell_above)
+    b_home = home[cluster, 2]
+    members = [np.flatnonzero(b_home == d) for d in dense]
+    cell_lines, cells, cell_block, cell_cluster = _cell_lines(
+        lane_faces[dense], members, footprints, cluster
+    )
+    cell_block = dense[cell_block] if len(cell_block) else cell_block
+
+    progress("node building outlines")
+    final_lines = np.concatenate([cumulative[-1], cell_lines, _lines(footprints)])
+    faces = _polygonize(final_lines, area)
+    reps = shapely.point_on_surface(faces)
+    labels = np.column_stack(
+        [
+            _locate(reps, partitions[0]),
+            _locate(reps, partitions[1]),
+            _locate(reps, lane_faces),
+            np.full(len(faces), -1),
+        ]
+    )
+    # Faces between buildings take the cell of their lane block's tessellation.
+    if len(cells):
+        tree = shapely.STRtree(cells)
+        p, c = tree.query(reps, predicate="intersects")
+        match = cell_block[c] == labels[p, 2]
+        p, c = p[match], c[match]
+        labels[p, 3] = cell_cluster[c]
+    # Faces inside a footprint go wholly to the block holding most of the building.
+    in_building = _locate(reps, footprints)
+    inside = in_building >= 0
+    owner = cluster[in_building[inside]]
+    labels[inside, :3] = home[owner]
+    tessellated = np.isin(labels[inside, 2], dense)
+    labels[np.flatnonzero(inside)[tessellated], 3] = owner[tessellated]
+    labels[~np.isin(labels[:, 2], dense), 3] = -1
+    # A face on the snapped outline that fell outside every block joins its neighbour below.
+    edges = _shared_edges(faces)
+    labels = _fill_orphans(labels, edges)
+    comp_ids = compounds["compound_id"].to_numpy() if len(compounds) else np.array([])
+    comp_areas = shapely.area(compounds.geometry.to_numpy()) if len(compounds) else np.array([])
+    # Nested compounds: prefer the smallest one containing the face.
+    order = np.argsort(comp_areas)
+    where = _locate(reps, compounds.geometry.to_numpy()[order]) if len(compounds) else None
+    compound = np.full(len(faces), None, dtype=object)
+    if where is not None:
+        compound[where >= 0] = comp_ids[order][where[where >= 0]]
+    i, j = edges["i"].to_numpy(), edges["j"].to_numpy()
+    differ = labels[i] != labels[j]
+    level = np.where(differ.any(axis=1), differ.argmax(axis=1), 4)
+    edges = edges.assign(level=level)
+    largest = _majority(footprints, np.arange(len(footprints)), faces, len(footprints))
+    return Faces(
+        geometry=faces,
+        labels=labels,
+        compound=compound,
+        edges=edges,
+        building_face=largest,
+        cluster=cluster,
+        households=households,
+        crs=community.crs,
+    )
+
+
+def _fill_orphans(labels: np.ndarray, edges: pd.DataFrame) -> np.ndarray:
+    """Give faces without a street block (snapping leftovers) their neighbour's labels."""
+    labels = labels.copy()
+    for _ in range(10):
+        orphan = labels[:, 0] < 0
+        if not orphan.any():
+            break
+        e = edges[orphan[edges["i"]] != orphan[edges["j"]]]
+        if e.empty:
+            break
+        src = np.where(orphan[e["i"]], e["j"], e["i"])
+        dst = np.where(orphan[e["i"]], e["i"], e["j"])
+        order = np.argsort(-e["length"].to_numpy(), kind="stable")
+        dst, first = np.unique(dst[order], return_index=True)
+        labels[dst] = labels[src[order][first]]
+        labels[dst, 3] = -1
+    return labels
+
+
+def default_depth(faces: Faces, *, max_households: int = config.GRID_MAX_HOUSEHOLDS) -> np.ndarray:
+    """Depth (0-3) at which each face's unit is cut: open a block only while it is too large."""
+    hh = _prefix_households(faces)
+    depth = np.zeros(len(faces.geometry), dtype=np.int64)
+    for level in range(3):
+        key = _prefix_keys(faces.labels, level)
+        opened = (depth == level) & (hh[level][key] > max_households)
+        if level == 2:
+            opened &= faces.labels[:, 3] >= 0
+        depth[opened] = level + 1
+    return depth
+
+
+def _prefix_keys(labels: np.ndarray, level: int) -> np.ndarray:
+    """Dense id of each face's label prefix up to ``level`` (inclusive)."""
+    prefix = np.ascontiguousarray(labels[:, : level + 1])
+    _, inverse = np.unique(prefix, axis=0, return_inverse=True)
+    return inverse.ravel()
+
+
+def _prefix_households(faces: Faces) -> list[np.ndarray]:
+    """Households per label prefix at each level, indexed like :func:`_prefix_keys`."""
+    out = []
+    valid = faces.building_face >= 0
+    for level in range(4):
+        key = _prefix_keys(faces.labels, level)
+        out.append(
+            np.bincount(
+                key[faces.building_face[valid]],
+                weights=faces.households[valid],
+                minlength=int(key.max()) + 1 if len(key) else 0,
+            )
+        )
+    return out
+
+
+def make_units(faces: Faces, depth: np.ndarray) -> Units:
+    """Group faces into units at the given depth per face, one connected piece each.
+
+    Parameters
+    ----------
+    faces
+        From :func:`build_faces`.
+    depth
+        Level each face's unit is cut at (0 street … 3 cell), e.g. from
+        :func:`default_depth`.
+
+    Returns
+    -------
+    Units
+    """
+    n = len(faces.geometry)
+    labels = faces.labels.copy()
+    for level in range(1, 4):
+        labels[depth < level, level] = -2
+    _, key = np.unique(labels, axis=0, return_inverse=True)
+    key = key.ravel()
+    # Split each label group into pieces connected through shared edges.
+    e = faces.edges
+    i, j = e["i"].to_numpy(), e["j"].to_numpy()
+    same = key[i] == key[j]
+    graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
+    _, unit = csgraph.connected_components(graph, directed=False)
+    # Stable order: by street block, then label path, then position.
+    reps = shapely.point_on_surface(faces.geometry)
+    x, y = shapely.get_x(reps), shapely.get_y(reps)
+    n_units = int(unit.max()) + 1
+    cx = np.bincount(unit, weights=x, minlength=n_units) / np.bincount(unit, minlength=n_units)
+    cy = np.bincount(unit, weights=y, minlength=n_units) / np.bincount(unit, minlength=n_units)
+    path = labels[np.unique(unit, return_index=True)[1]]
+    order = np.lexsort((cx, -cy, path[:, 3], path[:, 2], path[:, 1], path[:, 0]))
+    rank = np.empty(n_units, dtype=np.int64)
+    rank[order] = np.arange(n_units)
+    unit = rank[unit]
+    path = path[order]
+    building_unit = np.where(faces.building_face >= 0, unit[np.maximum(faces.building_face, 0)], -1)
+    valid = building_unit >= 0
+    hh = np.bincount(building_unit[valid], weights=faces.households[valid], minlength=n_units)
+    nb = np.bincount(building_unit[valid], minlength=n_units)
+    geoms = _dissolve(faces.geometry, unit, n_units)
+    area = shapely.area(geoms)
+    level = np.array([int((p >= -1).sum() - 1) for p in path])
+    in_compound = faces.compound != None  # noqa: E711  (object array of ids or None)
+    comp_area = np.bincount(unit[in_compound], weights=faces.area[in_compound], minlength=n_units)
+    frame = pd.DataFrame({"unit": unit, "compound": faces.compound, "area": faces.area})
+    top = (
+        frame.dropna(subset=["compound"])
+        .groupby(["unit", "compound"], as_index=False)["area"]
+        .sum()
+        .sort_values(["unit", "area"], ascending=[True, False])
+        .drop_duplicates("unit")
+    )
+    compound_id = np.full(n_units, None, dtype=object)
+    compound_id[top["unit"].to_numpy()] = top["compound"].to_numpy()
+    mostly_compound = comp_area > 0.5 * area
+    kind = np.array(KINDS, dtype=object)[level]
+    kind[(level <= 1) & mostly_compound] = "compound"
+    kind[(level <= 1) & ~mostly_compound] = "street"
+    block_id = np.array([_path_id(p) for p in path], dtype=object)
+    block_id = _dedupe(block_id)
+    parent_id = np.array(
+        [_path_id(p[: max(lv, 1)]) if lv > 0 else None for p, lv in zip(path, level, strict=True)],
+        dtype=object,
+    )
+    units = gpd.GeoDataFrame(
+        {
+            "block_id": block_id,
+            "kind": kind,
+            "parent_id": parent_id,
+            "compound_id": compound_id,
+            "households": hh.astype(np.int64),
+            "buildings": nb.astype(np.int64),
+            "area_m2": area,
+            "level": level,
+        },
+        geometry=geoms,
+        crs=faces.crs,
+    )
+    ue = pd.DataFrame(
+        {
+            "a": np.minimum(unit[i], unit[j]),
+            "b": np.maximum(unit[i], unit[j]),
+            "length": e["length"].to_numpy(),
+            "level": e["level"].to_numpy(),
+            "cost": e["length"].to_numpy() * np.asarray(CUT_FACTORS)[e["level"].to_numpy()],
+        }
+    )
+    ue = ue[ue["a"] != ue["b"]]
+    ue = ue.groupby(["a", "b"], as_index=False).agg(
+        length=("length", "sum"), level=("level", "min"), cost=("cost", "sum")
+    )
+    return Units(frame=units, face_unit=unit, building_unit=building_unit, edges=ue)
+
+
+def _path_id(path: np.ndarray) -> str:
+    parts = [f"S{path[0] + 1:03d}"]
+    for tag, value in zip("CLB", path[1:], strict=False):
+        if value < -1:
+            break
+        parts.append(f"{tag}{value + 1 if value >= 0 else 0}")
+    return "-".join(parts)
+
+
+def _dedupe(ids: np.ndarray) -> np.ndarray:
+    """Suffix repeated ids (pieces of one block split by a building or a snap) with a/b/c…"""
+    frame = pd.Series(ids)
+    n = frame.groupby(frame).cumcount()
+    dup = frame.duplicated(keep=False)
+    return np.where(dup, frame + "." + (n + 1).astype(str), frame).astype(object)
+
+
+def _dissolve(geoms: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
+    """Exact union of the faces of each group (faces form a coverage)."""
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n + 1))
+    out = np.empty(n, dtype=object)
+    for g in range(n):
+        parts = geoms[order[bounds[g] : bounds[g + 1]]]
+        out[g] = parts[0] if len(parts) == 1 else shapely.coverage_union_all(parts)
+    return out
+
+
+def load_inputs(store: Store) -> dict[str, gpd.GeoDataFrame]:
+    """Read the layers blocks are made from, in the store's metric CRS, checking them."""
+    community = store.read("community")
+    if community.empty:
+        msg = "the store has no community boundary; import data first"
+        raise PlannerError(msg, source=str(store.path))
+    buildings = store.read("buildings")
+    if buildings.empty:
+        msg = "the store has no buildings; grids are made of buildings"
+        raise PlannerError(msg, source=str(store.path))
+    crs = store.metric_crs
+    frames = {
+        "community": community.to_crs(crs),
+        "buildings": buildings.to_crs(crs),
+        "roads": store.read("roads").to_crs(crs),
+        "barriers": store.read("barriers").to_crs(crs),
+        "compounds": store.read("compounds").to_crs(crs),
+    }
+    frames["community"] = frames["community"][
+        frames["community"].geom_type.isin(["Polygon", "MultiPolygon"])
+    ]
+    return frames
+
+
+def blocks_frame(units: Units) -> gpd.GeoDataFrame:
+    """The ``blocks`` layer rows of ``units`` (schema fields only, metric CRS)."""
+    cols = ["block_id", "kind", "parent_id", "compound_id", "households", "buildings", "area_m2"]
+    extra = [c for c in ("grid_code",) if c in units.frame]
+    return units.frame[[*cols, *extra, "geometry"]].copy()
+
+
+def make_blocks(
+    store: Store,
+    *,
+    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    progress: Callable[[str], None] = _noop,
+) -> dict[str, Any]:
+    """Cut the community into blocks and write the ``blocks`` layer and ``buildings.block_id``.
+
+    Parameters
+    ----------
+    store
+        The store (needs a community boundary and buildings).
+    max_households
+        Blocks above this are opened into compounds, lanes and building cells.
+    progress
+        Called at each step.
+
+    Returns
+    -------
+    dict
+        ``blocks``, counts by ``kind``, ``households_max``, ``over_max`` (blocks
+        still above the bound: single buildings or groups of overlapping ones).
+    """
+    if max_households <= 0:
+        raise PlannerError(f"--max must be positive, got {max_households}")
+    inputs = load_inputs(store)
+    faces = build_faces(**inputs, progress=progress)
+    units = make_units(faces, default_depth(faces, max_households=max_households))
+    buildings = store.read("buildings")
+    buildings["block_id"] = np.where(
+        units.building_unit >= 0,
+        units.frame["block_id"].to_numpy()[np.maximum(units.building_unit, 0)],
+        None,
+    )
+    blocks = blocks_frame(units)
+    report = blocks_report(units, max_households=max_households)
+    progress("write blocks")
+    store.write_many(
+        {"blocks": blocks, "buildings": buildings},
+        log=[{"layer": "blocks", "action": "blocks", "detail": report, "reason": "planner blocks"}],
+    )
+    return report
+
+
+def blocks_report(units: Units, *, max_households: int) -> dict[str, Any]:
+    """Summary of a set of units."""
+    frame = units.frame
+    over = frame[frame["households"] > max_households]
+    return {
+        "blocks": int(len(frame)),
+        "kinds": {k: int(v) for k, v in frame["kind"].value_counts().items()},
+        "households": int(frame["households"].sum()),
+        "households_max": int(frame["households"].max()) if len(frame) else 0,
+        "empty": int((frame["households"] == 0).sum()),
+        "over_max": [
+            {"block_id": b, "households": int(h), "buildings": int(n)}
+            for b, h, n in zip(over["block_id"], over["households"], over["buildings"], strict=True)
+        ],
+    }

@@ -1,0 +1,673 @@
+"""Store-level grid steps: generate grids, rebalance an existing plan, code and assess them.
+
+``make_grids`` runs blocks → partition → zones → codes → 四维测评 and writes
+``blocks``, ``grids``, ``zones`` and the buildings' ``block_id``/``grid_code``
+in one all-or-nothing write. ``rebalance`` starts from the grids a community
+already uses and moves as few blocks as it can to bring every grid into range;
+it writes the new plan to ``scenario_grids`` (scenario ``rebalanced``) and the
+moves to ``grid_moves``, leaving the current plan as it is unless asked to
+apply it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csgraph
+
+from planner import config
+from planner.assess import ASSESS_FIELDS, assess, assessment_report
+from planner.blocks import (
+    Faces,
+    Units,
+    blocks_frame,
+    build_faces,
+    default_depth,
+    load_inputs,
+    make_units,
+)
+from planner.codes import grid_codes, group_zones
+from planner.errors import PlannerError
+from planner.partition import Partition, explain, partition
+
+if TYPE_CHECKING:
+    from planner.store import Store
+
+#: Scenario name of `planner rebalance` output.
+REBALANCED = "rebalanced"
+#: Rebalancing: cost of moving one household, and one block, out of its grid
+#: (against cut costs of roughly metres × 1-6): households moved weigh most.
+_MOVE_HOUSEHOLD = 50.0
+_MOVE_BLOCK = 200.0
+
+
+def _noop(_: str) -> None:
+    pass
+
+
+@dataclass
+class Plan:
+    """Units and their partition into grids."""
+
+    faces: Faces
+    units: Units
+    result: Partition
+    reasons: list[str | None]
+
+
+def check_bounds(min_households: int, max_households: int) -> None:
+    """Refuse bounds that cannot describe a grid."""
+    if min_households < 0 or max_households <= 0:
+        msg = f"--min and --max must be positive, got {min_households} and {max_households}"
+        raise PlannerError(msg)
+    if min_households > max_households:
+        msg = f"--min {min_households} is above --max {max_households}"
+        raise PlannerError(msg)
+
+
+def plan_grids(
+    faces: Faces,
+    *,
+    min_households: int = config.GRID_MIN_HOUSEHOLDS,
+    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    initial_faces: np.ndarray | None = None,
+    rounds: int = 4,
+    time_limit: float = config.PARTITION_TIME_LIMIT,
+) -> Plan:
+    """Partition the community into grids, opening blocks where the bounds need it.
+
+    Starts from the default blocks (opened only while above the maximum). Where
+    a grid stays out of range for a reason other than a single too-large
+    building or an isolated part, the blocks of that grid and its neighbours are
+    opened one level (street → compound parts → lanes → building cells; a
+    compound within the bound is never opened) and the partition is repaired
+    from where it was.
+
+    Parameters
+    ----------
+    faces
+        From :func:`planner.blocks.build_faces`.
+    min_households, max_households
+        The range.
+    initial_faces
+        An existing plan to rebalance: a grid label (≥ 0) per face. The result
+        then moves as few households as it can.
+    rounds
+        Opening rounds at most.
+    time_limit
+        Seconds for each partition round.
+
+    Returns
+    -------
+    Plan
+    """
+    depth = default_depth(faces, max_households=max_households)
+    units = make_units(faces, depth)
+    initial, stay = None, None
+    if initial_faces is not None:
+        initial = _unit_labels(units, initial_faces, faces.area)
+        stay = _stay_costs(units)
+    result = partition(
+        units.frame["households"].to_numpy(),
+        units.edges,
+        min_households=min_households,
+        max_households=max_households,
+        initial=initial,
+        stay_cost=stay,
+        time_limit=time_limit,
+    )
+    home = initial
+    for _ in range(rounds):
+        reasons = _reasons(units, result, min_households, max_households)
+        fixable = [
+            g
+            for g, r in enumerate(reasons)
+            if r is not None and "cannot be split" not in r and "isolated" not in r
+        ]
+        if not fixable:
+            break
+        opened = _open(faces, units, result, fixable, depth, max_households)
+        if opened is None:
+            break
+        depth = opened
+        face_grid = _face_labels(units, result)
+        face_home = None if home is None else home[units.face_unit]
+        units = make_units(faces, depth)
+        warm = _unit_labels(units, face_grid, faces.area)
+        if face_home is not None:
+            home = _unit_labels(units, face_home, faces.area)
+            stay = _stay_costs(units)
+        result = partition(
+            units.frame["households"].to_numpy(),
+            units.edges,
+            min_households=min_households,
+            max_households=max_households,
+            initial=warm,
+            stay_cost=stay,
+            time_limit=time_limit,
+        )
+    reasons = _reasons(units, result, min_households, max_households)
+    return Plan(faces=faces, units=units, result=result, reasons=reasons)
+
+
+def _face_labels(units: Units, result: Partition) -> np.ndarray:
+    """Each face's grid label (in the partition's initial labels where it had some)."""
+    labels = result.labels if result.labels is not None else np.arange(len(result.units))
+    return labels[result.assignment][units.face_unit]
+
+
+def _unit_labels(units: Units, face_labels: np.ndarray, face_area: np.ndarray) -> np.ndarray:
+    """Label per unit: the label covering most of its area, each label kept contiguous."""
+    n = len(units.frame)
+    frame = pd.DataFrame({"unit": units.face_unit, "label": face_labels, "area": face_area})
+    frame = frame[frame["label"] >= 0]
+    best = (
+        frame.groupby(["unit", "label"], as_index=False)["area"]
+        .sum()
+        .sort_values(["unit", "area"], ascending=[True, False])
+        .drop_duplicates("unit")
+    )
+    labels = np.full(n, -1, dtype=np.int64)
+    labels[best["unit"].to_numpy()] = best["label"].to_numpy()
+    return _contiguous(labels, units)
+
+
+def _contiguous(labels: np.ndarray, units: Units) -> np.ndarray:
+    """Fill unlabelled units and re-attach detached pieces of a label to a neighbour.
+
+    The largest piece (by households, then area) of each label keeps it; other
+    pieces and unlabelled units join the neighbouring label they share most
+    boundary with, so every label is one connected piece.
+    """
+    labels = labels.copy()
+    n = len(labels)
+    e = units.edges
+    a, b, length = e["a"].to_numpy(), e["b"].to_numpy(), e["length"].to_numpy()
+    hh = units.frame["households"].to_numpy()
+    area = units.frame["area_m2"].to_numpy()
+    for _ in range(n + 1):
+        same = (labels[a] == labels[b]) & (labels[a] >= 0)
+        graph = sparse.coo_matrix((np.ones(same.sum()), (a[same], b[same])), shape=(n, n))
+        _, piece = csgraph.connected_components(graph, directed=False)
+        frame = pd.DataFrame({"piece": piece, "label": labels, "hh": hh, "area": area})
+        sizes = frame.groupby(["label", "piece"], as_index=False)[["hh", "area"]].sum()
+        sizes = sizes.sort_values(["label", "hh", "area"], ascending=[True, False, False])
+        keep = set(sizes[sizes["label"] >= 0].drop_duplicates("label")["piece"])
+        loose = ~np.isin(piece, list(keep))
+        if not loose.any():
+            break
+        # Attach loose units touching a kept piece to the label they share most boundary with.
+        touch = loose[a] != loose[b]
+        if not touch.any():
+            labels[loose] = labels[~loose][0] if (~loose).any() else 0
+            break
+        src = np.where(loose[a[touch]], a[touch], b[touch])
+        dst = np.where(loose[a[touch]], b[touch], a[touch])
+        pick = (
+            pd.DataFrame({"src": src, "label": labels[dst], "length": length[touch]})
+            .groupby(["src", "label"], as_index=False)["length"]
+            .sum()
+            .sort_values(["src", "length"], ascending=[True, False])
+            .drop_duplicates("src")
+        )
+        labels[pick["src"].to_numpy()] = pick["label"].to_numpy()
+    return labels
+
+
+def _stay_costs(units: Units) -> np.ndarray:
+    return units.frame["households"].to_numpy() * _MOVE_HOUSEHOLD + _MOVE_BLOCK
+
+
+def _reasons(
+    units: Units, result: Partition, min_households: int, max_households: int
+) -> list[str | None]:
+    return explain(
+        result,
+        units.frame["households"].to_numpy(),
+        units.edges,
+        min_households=min_households,
+        max_households=max_households,
+        kinds=units.frame["kind"].to_numpy(),
+    )
+
+
+def _open(
+    faces: Faces,
+    units: Units,
+    result: Partition,
+    grids: list[int],
+    depth: np.ndarray,
+    max_households: int,
+) -> np.ndarray | None:
+    """Depth per face with the blocks of ``grids`` and their neighbours opened a level."""
+    e = units.edges
+    grid_of = result.assignment
+    near = set(grids)
+    ga, gb = grid_of[e["a"].to_numpy()], grid_of[e["b"].to_numpy()]
+    for g in grids:
+        near |= set(gb[ga == g]) | set(ga[gb == g])
+    frame = units.frame
+    openable = ~((frame["kind"] == "compound") & (frame["households"] <= max_households))
+    chosen = np.isin(grid_of, list(near)) & openable.to_numpy()
+    face_chosen = chosen[units.face_unit]
+    deeper = depth + 1
+    allowed = (deeper <= 2) | ((deeper == 3) & (faces.labels[:, 3] >= 0))
+    change = face_chosen & allowed & (depth < 3)
+    if not change.any():
+        return None
+    out = depth.copy()
+    out[change] += 1
+    return out
+
+
+# -- layers ------------------------------------------------------------------------
+
+
+def grid_frame(plan: Plan, crs: Any) -> gpd.GeoDataFrame:
+    """One polygon per grid: the exact union of its faces."""
+    faces = plan.faces.geometry
+    grid_of_face = plan.result.assignment[plan.units.face_unit]
+    k = len(plan.result.units)
+    order = np.argsort(grid_of_face, kind="stable")
+    bounds = np.searchsorted(grid_of_face[order], np.arange(k + 1))
+    geoms = np.empty(k, dtype=object)
+    for g in range(k):
+        geoms[g] = shapely.coverage_union_all(faces[order[bounds[g] : bounds[g + 1]]])
+    return gpd.GeoDataFrame(
+        {
+            "households": plan.result.households.astype(np.int64),
+            "flag": plan.reasons,
+        },
+        geometry=geoms,
+        crs=crs,
+    )
+
+
+def grid_adjacency(plan: Plan) -> pd.DataFrame:
+    """Grid pairs sharing a boundary, with its length and cut cost."""
+    e = plan.units.edges
+    ga = plan.result.assignment[e["a"].to_numpy()]
+    gb = plan.result.assignment[e["b"].to_numpy()]
+    frame = pd.DataFrame(
+        {
+            "a": np.minimum(ga, gb),
+            "b": np.maximum(ga, gb),
+            "length": e["length"].to_numpy(),
+            "cost": e["cost"].to_numpy(),
+        }
+    )
+    frame = frame[frame["a"] != frame["b"]]
+    return frame.groupby(["a", "b"], as_index=False)[["length", "cost"]].sum()
+
+
+def _zones_frame(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    rows = []
+    for code, part in grids.groupby("zone_code", sort=True):
+        rows.append(
+            {
+                "zone_code": code,
+                "name": f"第{int(str(code)[-2:])}片区" if str(code)[-2:].isdigit() else str(code),
+                "households": int(part["households"].sum()),
+                "grids": int(len(part)),
+                "geometry": shapely.coverage_union_all(part.geometry.to_numpy()),
+            }
+        )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=grids.crs)
+
+
+def _community_code(store: Store) -> str:
+    community = store.read("community")
+    code = community["community_code"].dropna()
+    return str(code.iloc[0]) if len(code) else "C001"
+
+
+def _attach(
+    plan: Plan, buildings: gpd.GeoDataFrame, codes: np.ndarray
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Blocks with their grid code, and buildings with block id and grid code."""
+    units = plan.units
+    blocks = blocks_frame(units)
+    blocks["grid_code"] = codes[plan.result.assignment]
+    bu = units.building_unit
+    inside = bu >= 0
+    buildings = buildings.copy()
+    buildings["block_id"] = None
+    buildings["grid_code"] = None
+    buildings.loc[inside, "block_id"] = units.frame["block_id"].to_numpy()[bu[inside]]
+    buildings.loc[inside, "grid_code"] = codes[plan.result.assignment[bu[inside]]]
+    return blocks, buildings
+
+
+def grids_report(
+    grids: pd.DataFrame, plan: Plan, min_households: int, max_households: int
+) -> dict[str, Any]:
+    """The JSON report of a plan: counts, range, flags."""
+    hh = grids["households"].to_numpy()
+    ok = (hh >= min_households) & (hh <= max_households)
+    flagged = [
+        {"grid_code": c, "households": int(h), "reason": r}
+        for c, h, r in zip(grids["grid_code"], hh, grids["flag"], strict=True)
+        if isinstance(r, str) and r
+    ]
+    return {
+        "grids": int(len(grids)),
+        "in_range": int(ok.sum()),
+        "households_min": int(hh.min()) if len(hh) else 0,
+        "households_max": int(hh.max()) if len(hh) else 0,
+        "households": int(hh.sum()),
+        "min": min_households,
+        "max": max_households,
+        "flagged": flagged,
+        "blocks": int(len(plan.units.frame)),
+        "block_kinds": {str(k): int(v) for k, v in plan.units.frame["kind"].value_counts().items()},
+        "zones": int(grids["zone_code"].nunique()),
+        "cut_cost": round(float(plan.result.cut_cost), 1),
+    }
+
+
+def make_grids(
+    store: Store,
+    *,
+    min_households: int = config.GRID_MIN_HOUSEHOLDS,
+    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    grids_per_zone: int = config.GRIDS_PER_ZONE,
+    time_limit: float = config.PARTITION_TIME_LIMIT,
+    progress: Callable[[str], None] = _noop,
+) -> dict[str, Any]:
+    """Generate grids for the whole community and write them with zones, codes and 四维测评.
+
+    Parameters
+    ----------
+    store
+        The store (needs a community boundary and buildings with households).
+    min_households, max_households
+        Households per grid.
+    grids_per_zone
+        Target grids per zone (片区).
+    time_limit
+        Seconds for each partition round.
+    progress
+        Called at each step.
+
+    Returns
+    -------
+    dict
+        ``grids``, ``in_range``, ``households_min``, ``households_max``,
+        ``flagged`` (code, households, reason), ``zones``, ``blocks`` and the
+        staffing ``totals``.
+    """
+    check_bounds(min_households, max_households)
+    if grids_per_zone <= 0:
+        raise PlannerError(f"--zone-size must be positive, got {grids_per_zone}")
+    inputs = load_inputs(store)
+    faces = build_faces(**inputs, progress=progress)
+    progress("partition into grids")
+    plan = plan_grids(
+        faces,
+        min_households=min_households,
+        max_households=max_households,
+        time_limit=time_limit,
+    )
+    progress("zones and codes")
+    grids = grid_frame(plan, faces.crs)
+    zone = group_zones(
+        grids.geometry.to_numpy(), grid_adjacency(plan), grids_per_zone=grids_per_zone
+    )
+    codes, zone_codes, names = grid_codes(_community_code(store), grids.geometry.to_numpy(), zone)
+    grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
+    blocks, buildings = _attach(plan, inputs["buildings"], np.asarray(codes, dtype=object))
+    progress("assess grids")
+    grids = assess(grids, buildings)
+    # Number the layer in code order so re-runs write identical rows.
+    grids = grids.sort_values("grid_code").reset_index(drop=True)
+    zones = _zones_frame(grids)
+    report = grids_report(grids, plan, min_households, max_households)
+    report["totals"] = assessment_report(grids)["totals"]
+    progress("write grids")
+    store.write_many(
+        {"blocks": blocks, "grids": grids, "zones": zones, "buildings": buildings},
+        log=[
+            {
+                "layer": "grids",
+                "action": "generate",
+                "detail": {k: v for k, v in report.items() if k != "flagged"},
+                "reason": f"planner grids --min {min_households} --max {max_households}",
+            }
+        ],
+    )
+    return report
+
+
+def make_grids_step(store: Store, *, progress: Callable[[str], None] = _noop) -> dict[str, Any]:
+    """The demo pipeline's grid step (default bounds)."""
+    report = make_grids(store, progress=progress)
+    return {
+        k: report[k] for k in ("grids", "in_range", "households_min", "households_max", "zones")
+    } | {"flagged": len(report["flagged"])}
+
+
+# -- rebalancing ---------------------------------------------------------------------
+
+
+def households_moved(old: np.ndarray, new: np.ndarray, households: np.ndarray) -> tuple[int, int]:
+    """Households and units in a different grid, after matching new grids to old ones.
+
+    Each new grid is matched to at most one old grid (maximum shared households,
+    Hungarian method); a unit counts as moved if its new grid is not matched to
+    its old one. This is how a plan made from scratch is compared with a
+    rebalanced one.
+    """
+    old_ids, old_idx = np.unique(old, return_inverse=True)
+    new_ids, new_idx = np.unique(new, return_inverse=True)
+    weight = np.asarray(households, dtype=float) + 1e-6
+    shared = sparse.coo_matrix(
+        (weight, (old_idx, new_idx)), shape=(len(old_ids), len(new_ids))
+    ).toarray()
+    rows, cols = linear_sum_assignment(-shared)
+    match = np.full(len(new_ids), -1)
+    match[cols] = rows
+    moved = match[new_idx] != old_idx
+    return int(np.asarray(households)[moved].sum()), int(moved.sum())
+
+
+def rebalance(
+    store: Store,
+    *,
+    min_households: int = config.GRID_MIN_HOUSEHOLDS,
+    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    apply: bool = False,
+    time_limit: float = config.PARTITION_TIME_LIMIT,
+    progress: Callable[[str], None] = _noop,
+) -> dict[str, Any]:
+    """Bring every grid of the current plan into range, moving as few households as possible.
+
+    The current grids may be hand-drawn or imported and need not follow
+    blocks: each block goes to the grid covering most of it. Grids that
+    survive keep their codes; grids made by splitting get the next free number
+    in their zone.
+
+    The new plan is written to ``scenario_grids`` with scenario ``rebalanced``
+    (replacing an earlier rebalanced plan) and the moves to ``grid_moves``; the
+    current plan in ``grids`` is untouched unless ``apply`` is set, in which
+    case the new plan replaces it (with blocks, zones and buildings' codes).
+
+    Returns
+    -------
+    dict
+        The plan's report (as :func:`make_grids`) plus ``moves`` (block, from,
+        to, households), ``households_moved``, ``blocks_moved``, ``removed`` and
+        ``added`` grid codes, and ``applied``.
+    """
+    check_bounds(min_households, max_households)
+    current = store.read("grids")
+    if not current.empty:
+        blank = current["scenario"].isna() | (current["scenario"].astype(str).str.strip() == "")
+        current = current[blank]
+    if current.empty:
+        msg = "the store has no current grids to rebalance; run `planner grids STORE` first"
+        raise PlannerError(msg, source=str(store.path))
+    current = current.to_crs(store.metric_crs).reset_index(drop=True)
+    inputs = load_inputs(store)
+    faces = build_faces(**inputs, progress=progress)
+    progress("assign blocks to the current grids")
+    face_label = _largest_overlap(faces.geometry, current.geometry.to_numpy())
+    progress("rebalance")
+    plan = plan_grids(
+        faces,
+        min_households=min_households,
+        max_households=max_households,
+        initial_faces=face_label,
+        time_limit=time_limit,
+    )
+    grids = grid_frame(plan, faces.crs)
+    old_codes = current["grid_code"].to_numpy(dtype=object)
+    old_zones = current["zone_code"].to_numpy(dtype=object)
+    labels = plan.result.labels
+    if labels is None:
+        labels = np.arange(len(grids))
+    codes, zones, names = _keep_codes(
+        labels,
+        old_codes,
+        old_zones,
+        current["name"].to_numpy(dtype=object),
+        grids,
+        _community_code(store),
+        face_label,
+        plan,
+    )
+    grids["grid_code"], grids["zone_code"], grids["name"] = codes, zones, names
+    blocks, buildings = _attach(plan, inputs["buildings"], np.asarray(codes, dtype=object))
+    grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
+    # Moves: blocks whose grid differs from the one covering most of them before.
+    home = _unit_labels(plan.units, face_label, faces.area)
+    before = np.where(home >= 0, old_codes[np.maximum(home, 0)], None)
+    after = blocks["grid_code"].to_numpy()
+    frame = plan.units.frame
+    moved = before != after
+    moves = pd.DataFrame(
+        {
+            "scenario": REBALANCED,
+            "block_id": frame["block_id"].to_numpy()[moved],
+            "from_grid": before[moved],
+            "to_grid": after[moved],
+            "households": frame["households"].to_numpy()[moved],
+            "buildings": frame["buildings"].to_numpy()[moved],
+        }
+    )
+    report = grids_report(grids, plan, min_households, max_households)
+    report.update(
+        {
+            "households_moved": int(moves["households"].sum()),
+            "blocks_moved": int(len(moves)),
+            "moves": moves.drop(columns="scenario").to_dict("records"),
+            "removed": sorted(set(old_codes) - set(codes)),
+            "added": sorted(set(codes) - set(old_codes)),
+            "applied": bool(apply),
+        }
+    )
+    scenario = grids.assign(scenario=REBALANCED)
+    kept = store.read("scenario_grids")
+    if not kept.empty:
+        kept = kept[kept["scenario"] != REBALANCED]
+        scenario = pd.concat([kept.to_crs(scenario.crs), scenario], ignore_index=True)
+    old_moves = store.read("grid_moves")
+    if not old_moves.empty:
+        moves = pd.concat([old_moves[old_moves["scenario"] != REBALANCED], moves])
+    frames: dict[str, Any] = {"scenario_grids": scenario, "grid_moves": moves}
+    if apply:
+        frames |= {
+            "grids": grids,
+            "zones": _zones_frame(grids),
+            "blocks": blocks,
+            "buildings": buildings,
+        }
+    detail = {k: v for k, v in report.items() if k not in ("moves", "flagged")}
+    store.write_many(
+        frames,
+        log=[
+            {
+                "layer": "grids" if apply else "scenario_grids",
+                "action": "rebalance",
+                "detail": detail,
+                "reason": "planner rebalance" + (" --apply" if apply else ""),
+            }
+        ],
+    )
+    return report
+
+
+def _largest_overlap(faces: np.ndarray, grids: np.ndarray) -> np.ndarray:
+    """Index of the grid covering most of each face (-1: none)."""
+    out = np.full(len(faces), -1, dtype=np.int64)
+    tree = shapely.STRtree(grids)
+    f, g = tree.query(faces, predicate="intersects")
+    if len(f) == 0:
+        return out
+    area = shapely.area(shapely.intersection(faces[f], grids[g]))
+    frame = pd.DataFrame({"f": f, "g": g, "area": area})
+    frame = frame[frame["area"] > 0].sort_values(["f", "area"], ascending=[True, False])
+    best = frame.drop_duplicates("f")
+    out[best["f"].to_numpy()] = best["g"].to_numpy()
+    return out
+
+
+def _keep_codes(
+    labels: np.ndarray,
+    old_codes: np.ndarray,
+    old_zones: np.ndarray,
+    old_names: np.ndarray,
+    grids: gpd.GeoDataFrame,
+    community_code: str,
+    face_label: np.ndarray,
+    plan: Plan,
+) -> tuple[list[str], list[str], list[str]]:
+    """Codes for a rebalanced plan: surviving grids keep theirs, new ones get the next number."""
+    n_old = len(old_codes)
+    codes, zones, names = [], [], []
+    used = set(old_codes)
+    # Zone of a new grid: that of the old grid most of its faces came from.
+    grid_of_face = plan.result.assignment[plan.units.face_unit]
+    frame = pd.DataFrame({"grid": grid_of_face, "old": face_label})
+    frame = frame[frame["old"] >= 0]
+    origin = frame.groupby("grid")["old"].agg(lambda s: s.value_counts().index[0])
+    for g, label in enumerate(labels):
+        if 0 <= label < n_old and old_codes[label] not in codes:
+            codes.append(str(old_codes[label]))
+            zone = old_zones[label]
+            zones.append(str(zone) if zone else str(old_codes[label])[:-3])
+            names.append(old_names[label] or str(old_codes[label]))
+            continue
+        source = int(origin.get(g, 0))
+        zone = old_zones[source] if old_zones[source] else str(old_codes[source])[:-3]
+        zone = str(zone) or f"{community_code}01"
+        number = 1
+        while f"{zone}{number:03d}" in used:
+            number += 1
+        code = f"{zone}{number:03d}"
+        used.add(code)
+        codes.append(code)
+        zones.append(zone)
+        names.append(f"{code}(新)")
+    return codes, zones, names
+
+
+__all__ = [
+    "ASSESS_FIELDS",
+    "Plan",
+    "check_bounds",
+    "grid_adjacency",
+    "grid_frame",
+    "households_moved",
+    "make_grids",
+    "make_grids_step",
+    "plan_grids",
+    "rebalance",
+]
