@@ -42,3 +42,13 @@ GRID_MAX_HOUSEHOLDS = 500
 def demo_store_path(area: str = DEFAULT_AREA) -> Path:
     """Where ``planner demo`` writes the store of ``area``."""
     return LAYERS_DIR / ("demo.gpkg" if area == DEFAULT_AREA else f"{area}.gpkg")
+
+
+#: Grid engine (planner.grids): seconds allowed to the partition's repair phases,
+#: grids per zone (片区), and the 四维测评 thresholds that add a part-time grid worker.
+PARTITION_TIME_LIMIT = 4.0
+GRIDS_PER_ZONE = 7
+PARTTIME_HOUSEHOLDS = 400
+PARTTIME_AREA_M2 = 200_000.0
+PARTTIME_SPECIAL_GROUPS = 30
+BUILDINGS_PER_LEADER = 5
