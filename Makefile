@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PORT ?= 5000
 AREA ?= nanjing_xinjiekou
-APT_PACKAGES = gdal-bin chromium
+APT_PACKAGES = gdal-bin chromium fonts-noto-cjk
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: demo test install install-system install-python install-web lint serve
@@ -34,5 +34,15 @@ install-system:
 install-python:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
+# Front-end packages from npm (no install scripts run), then the few dist files the web map
+# serves, copied into webmap/static/vendor/ (git-ignored): no CDN at run time.
+VENDOR = webmap/static/vendor
 install-web:
-	@if [ -f package.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+	@if [ -f package.json ]; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; fi
+	@mkdir -p $(VENDOR)/leaflet $(VENDOR)/leaflet-geoman $(VENDOR)/swagger-ui
+	@cp -r node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css \
+	  node_modules/leaflet/dist/images $(VENDOR)/leaflet/
+	@cp node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
+	  node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.css $(VENDOR)/leaflet-geoman/
+	@cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	  $(VENDOR)/swagger-ui/
