@@ -29,6 +29,21 @@ reachable pairs: **every explicitly stored entry is a reachable pair**, includin
 distance of ``0.0`` (a station inside the building), and a missing entry means
 unreachable. This is what the network module produces (walking metres, only pairs within
 the service radius stored).
+
+Results
+-------
+After ``solve()`` a model holds, in original indices:
+
+- ``objective``: new-site cost (LSCP), covered weight (MCLP), weighted distance plus any
+  opening costs (PMedian);
+- ``chosen``: sorted indices of the open sites, fixed ones included;
+- ``optimal``, ``gap``, ``status``: proven optimal or not, relative MIP gap (0.0 when
+  optimal), the HiGHS model status;
+- ``uncoverable``: demand no site can reach, left out of the model;
+- ``covered``: per demand, covered (LSCP, MCLP) or assigned (PMedian, capacitated models);
+- ``assignment``: per demand, its site or -1;
+- ``solve_time``: seconds for reduction plus solve; ``reduction``: what was removed;
+- PMedian also ``distance`` (per demand, to its site) and ``total_distance``.
 """
 
 from __future__ import annotations
@@ -41,7 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from numpy.typing import ArrayLike, NDArray
 
@@ -500,8 +515,8 @@ def _run_highs(
     lp.a_matrix_.start_ = csc.indptr.astype(np.int32)
     lp.a_matrix_.index_ = csc.indices.astype(np.int32)
     lp.a_matrix_.value_ = csc.data.astype(np.float64)
-    kinds = np.where(integer, highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous)
-    lp.integrality_ = kinds.tolist()
+    kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+    lp.integrality_ = [kinds[int(flag)] for flag in integer]
 
     highs.passModel(lp)
     highs.run()
@@ -533,7 +548,7 @@ def _relative_gap(objective: float, bound: float) -> float:
 
 
 def _blocks(
-    n_row: int, n_col: int, parts: list[tuple[ArrayLike, ArrayLike, ArrayLike]]
+    n_row: int, n_col: int, parts: Sequence[tuple[ArrayLike, ArrayLike, ArrayLike]]
 ) -> sp.csc_array:
     """A CSC constraint matrix from (row, col, value) triplet blocks."""
     if parts:
@@ -595,7 +610,7 @@ class _SitingModel:
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}(n_demand={self.n_demand}, n_sites={self.n_sites}"
-        if self.objective is None:
+        if self.objective is None or self.chosen is None:
             return f"{head}, status={self.status!r})"
         return (
             f"{head}, objective={self.objective:g}, chosen={len(self.chosen)}, "
@@ -640,6 +655,7 @@ class _SitingModel:
             raise ValueError(msg)
         start = time.perf_counter()
         self._solve(time_limit=time_limit, mip_rel_gap=mip_rel_gap, options=highs_options)
+        assert self.objective is not None
         if not self.optimal:
             # the objective is recomputed from the solution in original indices, so the
             # gap is recomputed against the solver's bound too
@@ -931,7 +947,11 @@ class LSCP(_SitingModel):
         col_ids = np.arange(m)
         opened = self._fixed.copy()
         mat = _take(cover, row_ids, col_ids)
-        stats = {"demand_before": n, "sites_before": m, "uncoverable": len(self.uncoverable)}
+        stats: dict[str, Any] = {
+            "demand_before": n,
+            "sites_before": m,
+            "uncoverable": len(self.uncoverable),
+        }
         skipped: set[str] = set()
         rounds = 0
         changed = self.reduce
@@ -1088,6 +1108,9 @@ class MCLP(_SitingModel):
 
     name = "mclp"
 
+    p: int | None
+    budget: float | None
+
     @classmethod
     def from_cost_matrix(
         cls,
@@ -1208,9 +1231,6 @@ class MCLP(_SitingModel):
         model.budget = None if budget is None else _check_budget(budget)
         return model
 
-    p: int | None
-    budget: float | None
-
     def _solve(
         self, *, time_limit: float | None, mip_rel_gap: float, options: Mapping[str, Any] | None
     ) -> None:
@@ -1226,7 +1246,11 @@ class MCLP(_SitingModel):
         # without a budget site costs play no part, so dominance ignores them
         costs = self.site_costs if self.budget is not None else np.zeros(m)
         mat = _take(cover, row_ids, col_ids)
-        stats = {"demand_before": n, "sites_before": m, "uncoverable": len(self.uncoverable)}
+        stats: dict[str, Any] = {
+            "demand_before": n,
+            "sites_before": m,
+            "uncoverable": len(self.uncoverable),
+        }
         skipped: set[str] = set()
         rounds = 0
         if self.reduce:
@@ -1242,7 +1266,7 @@ class MCLP(_SitingModel):
             changed = False
             group, first = _identical_rows(mat)
             if len(first) < mat.shape[0]:
-                weight = np.bincount(group, weights=weight, minlength=len(first))
+                weight = np.bincount(group, weights=weight, minlength=len(first)).astype(float)
                 mat, row_ids = mat[first], row_ids[first]
                 changed = True
             dominated = _dominated_sites(mat, costs[col_ids], self._fixed[col_ids])
