@@ -281,7 +281,7 @@ def _stay(state: _State, u: int, a: int, b: int) -> float:
     if state.home is None:
         return 0.0
     home = state.home[u]
-    return state.stay[u] * ((a == home) - (b == home))
+    return float(state.stay[u]) * (int(a == home) - int(b == home))
 
 
 def _merge_underfull(state: _State) -> bool:

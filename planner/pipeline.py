@@ -310,7 +310,9 @@ def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
 #: Analysis the demo runs after the import, in order: (label, "module:function").
 #: Each function takes a :class:`Store` (and keyword ``progress``) and returns a
 #: JSON-able report; it reads its inputs from the store and writes its layers back.
-DEMO_ANALYSIS: list[tuple[str, str]] = []
+DEMO_ANALYSIS: list[tuple[str, str]] = [
+    ("grids", "planner.grids:make_grids_step"),
+]
 
 #: Steps of :func:`run_demo`, in order (for progress bars).
 DEMO_STEPS = (

@@ -1,0 +1,179 @@
+"""Grid commands: blocks, grids, rebalance, assess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner import config
+from planner.assess import assess_store
+from planner.blocks import make_blocks
+from planner.cli.common import echo_json, main, progress, user_errors
+from planner.grids import make_grids, rebalance
+from planner.store import Store
+
+_STORE = click.argument(
+    "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
+)
+_MIN = click.option(
+    "--min",
+    "min_households",
+    default=config.GRID_MIN_HOUSEHOLDS,
+    show_default=True,
+    type=int,
+    help="Fewest households per grid.",
+)
+_MAX = click.option(
+    "--max",
+    "max_households",
+    default=config.GRID_MAX_HOUSEHOLDS,
+    show_default=True,
+    type=int,
+    help="Most households per grid.",
+)
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+
+
+def _print_flags(report: dict) -> None:
+    for flag in report["flagged"]:
+        click.echo(f"  flagged {flag['grid_code']} ({flag['households']} 户): {flag['reason']}")
+
+
+@main.command("blocks")
+@_STORE
+@_MAX
+@_JSON
+@user_errors
+def blocks_command(store_path, max_households, as_json):
+    """Cut the community into blocks (地块) along roads, walls, compounds and lanes."""
+    store = Store(store_path)
+    with progress(5, "blocks", enabled=not as_json) as step:
+        report = make_blocks(store, max_households=max_households, progress=step)
+    if as_json:
+        echo_json(report)
+        return
+    kinds = ", ".join(f"{k} {v}" for k, v in report["kinds"].items())
+    click.echo(
+        f"{report['blocks']} blocks ({kinds}); {report['households']} households, "
+        f"largest block {report['households_max']}"
+    )
+    for block in report["over_max"]:
+        click.echo(
+            f"  {block['block_id']}: {block['households']} households in "
+            f"{block['buildings']} building(s), above --max {max_households}"
+        )
+
+
+@main.command("grids")
+@_STORE
+@_MIN
+@_MAX
+@click.option(
+    "--zone-size",
+    default=config.GRIDS_PER_ZONE,
+    show_default=True,
+    type=int,
+    help="Grids per zone (片区).",
+)
+@_JSON
+@user_errors
+def grids_command(store_path, min_households, max_households, zone_size, as_json):
+    """Generate grids (网格) of --min to --max households, with zones, codes and staffing."""
+    store = Store(store_path)
+    with progress(8, "grids", enabled=not as_json) as step:
+        report = make_grids(
+            store,
+            min_households=min_households,
+            max_households=max_households,
+            grids_per_zone=zone_size,
+            progress=step,
+        )
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(
+        f"{report['grids']} grids in {report['zones']} zones; {report['in_range']} within "
+        f"{min_households}-{max_households} households "
+        f"(smallest {report['households_min']}, largest {report['households_max']})"
+    )
+    _print_flags(report)
+    t = report["totals"]
+    click.echo(
+        f"staff: {t['grid_leaders']} grid leaders, {t['fulltime_workers']} full-time and "
+        f"{t['parttime_workers']} part-time grid workers, {t['building_leaders']} building leaders"
+    )
+
+
+@main.command("rebalance")
+@_STORE
+@_MIN
+@_MAX
+@click.option(
+    "--apply", "apply_", is_flag=True, help="Replace the current plan with the rebalanced one."
+)
+@_JSON
+@user_errors
+def rebalance_command(store_path, min_households, max_households, apply_, as_json):
+    """Bring the current grids into range moving the fewest households.
+
+    The new plan goes to layer scenario_grids (scenario "rebalanced") and the
+    moves to table grid_moves; the current grids stay unless --apply is given.
+    """
+    store = Store(store_path)
+    with progress(6, "rebalance", enabled=not as_json) as step:
+        report = rebalance(
+            store,
+            min_households=min_households,
+            max_households=max_households,
+            apply=apply_,
+            progress=step,
+        )
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(
+        f"{report['grids']} grids, {report['in_range']} within {min_households}-"
+        f"{max_households}; {report['blocks_moved']} blocks and {report['households_moved']} "
+        "households move"
+    )
+    for move in report["moves"]:
+        click.echo(
+            f"  {move['block_id']}: {move['from_grid']} → {move['to_grid']} "
+            f"({move['households']} 户)"
+        )
+    if report["removed"]:
+        click.echo(f"grids removed: {', '.join(report['removed'])}")
+    if report["added"]:
+        click.echo(f"grids added: {', '.join(report['added'])}")
+    _print_flags(report)
+    where = "applied to grids" if report["applied"] else "written to scenario_grids"
+    click.echo(f"plan {where}")
+
+
+@main.command("assess")
+@_STORE
+@_JSON
+@user_errors
+def assess_command(store_path, as_json):
+    """四维测评: area, density, special groups and places per grid, and the staff it needs."""
+    store = Store(store_path)
+    report = assess_store(store)
+    if as_json:
+        echo_json(report)
+        return
+    click.echo(
+        f"{'grid':<16}{'户':>6}{'人':>7}{'m²':>10}{'人/ha':>8}{'特殊':>6}{'场所':>6}"
+        f"{'长':>4}{'专':>4}{'兼':>4}{'楼长':>5}"
+    )
+    for g in report["grids"]:
+        click.echo(
+            f"{g['grid_code']:<16}{g['households']:>6}{g['residents']:>7}{g['area_m2']:>10.0f}"
+            f"{g['density']:>8.0f}{g['special_groups']:>6}{g['places']:>6}"
+            f"{g['grid_leaders']:>4}{g['fulltime_workers']:>4}{g['parttime_workers']:>4}"
+            f"{g['building_leaders']:>5}"
+        )
+    t = report["totals"]
+    click.echo(
+        f"total: {t['grids']} grids, staff {t['staff']} (+{t['building_leaders']} building leaders)"
+    )
