@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
 from planner import config
@@ -512,6 +513,23 @@ def _split(state: _State, g: int) -> bool:
     return True
 
 
+def _match_labels(state: _State, parts: list[set[int]], grids: list[int]) -> list[int]:
+    """Give each new part the label of the old grid it shares most with (fewest moves)."""
+    weight = state.stay if state.stay is not None else state.h + 1.0
+    shared = np.array(
+        [[sum(weight[u] for u in part if state.assign[u] == g) for g in grids] for part in parts]
+    )
+    rows, cols = linear_sum_assignment(-shared)
+    labels = [-1] * len(parts)
+    for r, c in zip(rows, cols, strict=True):
+        labels[r] = grids[c]
+    for i, label in enumerate(labels):
+        if label < 0:
+            labels[i] = state.next_id
+            state.next_id += 1
+    return labels
+
+
 def _resplit(state: _State, g: int) -> bool:
     """Pool an out-of-range grid with one or two neighbours and cut the pool anew."""
     before = state.total_viol()
@@ -538,10 +556,7 @@ def _resplit(state: _State, g: int) -> bool:
         if parts is None:
             continue
         mark = len(state.log)
-        labels = grids[: len(parts)]
-        while len(labels) < len(parts):
-            labels.append(state.next_id)
-            state.next_id += 1
+        labels = _match_labels(state, parts, grids)
         for label, part in zip(labels, parts, strict=True):
             for u in part:
                 if state.assign[u] != label:
