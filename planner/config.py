@@ -34,6 +34,19 @@ DEFAULT_AREA = "nanjing_xinjiekou"
 WALK_MINUTES = 15.0
 WALK_SPEED_MPS = 1.1
 
+#: Walking network (planner.network): a wall crossing is open when a gate lies within
+#: GATE_TOLERANCE_M of it; features farther than SNAP_LIMIT_M from a reachable way stay
+#: unjoined. Isochrones: bands in minutes, edges buffered by ISOCHRONE_BUFFER_M.
+GATE_TOLERANCE_M = 5.0
+SNAP_LIMIT_M = 300.0
+ISOCHRONE_MINUTES = (5.0, 10.0, 15.0)
+ISOCHRONE_BUFFER_M = 25.0
+#: Generated candidate sites (planner.candidates): cost, spacing, and how near a
+#: residential building a network node must be.
+GENERATED_SITE_COST = 2.0
+GENERATED_SITE_SPACING_M = 120.0
+GENERATED_SITE_REACH_M = 60.0
+
 #: Households per grid (Xinrong district rule).
 GRID_MIN_HOUSEHOLDS = 300
 GRID_MAX_HOUSEHOLDS = 500
