@@ -913,7 +913,7 @@ def reach_matrix(
     for lo in range(0, len(uniq_s), chunk):
         block = dijkstra(graph.matrix, directed=False, indices=uniq_s[lo : lo + chunk], limit=limit)
         sub = block[:, tnodes]
-        s, t = np.nonzero(sub <= limit)
+        s, t = np.nonzero(np.isfinite(sub) & (sub <= limit))
         rows.append(t)
         cols.append(s + lo)
         vals.append(sub[s, t])

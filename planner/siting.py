@@ -1526,7 +1526,8 @@ class PMedian(_SitingModel):
             raise NoSolutionError(msg)
         pair_dist = _csr((n, m), self._rows, self._cols, self._dist)
         d = np.zeros(n)
-        d[assigned] = pair_dist[np.flatnonzero(assigned), self.assignment[assigned]]
+        if assigned.any():  # scipy returns a sparse array, not a vector, for empty indices
+            d[assigned] = pair_dist[np.flatnonzero(assigned), self.assignment[assigned]]
         self.distance = d
         self.total_distance = float((self.weights * d).sum())
         self.objective = self.total_distance + float(

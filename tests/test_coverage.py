@@ -1,0 +1,167 @@
+"""Tests for planner.coverage: coverage vs networkx, isochrones, siting vs spopt."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+
+from planner import config
+from planner.coverage import coverage, isochrones, site_stations, walk_threshold
+from planner.errors import PlannerError
+from planner.network import build_walk_graph, nearest_source, reach_matrix
+from planner.siting import LSCP, MCLP, PMedian
+from planner.store import Store
+
+
+def test_threshold_in_minutes_or_metres():
+    assert walk_threshold() == pytest.approx(config.WALK_MINUTES * 60 * config.WALK_SPEED_MPS)
+    assert walk_threshold(minutes=10, speed=1.0) == 600.0
+    assert walk_threshold(meters=800) == 800.0
+    for bad in ({"minutes": -5}, {"meters": 0}, {"speed": 0}, {"speed": 1.1, "meters": 900}):
+        with pytest.raises(PlannerError):
+            walk_threshold(**bad)
+
+
+def test_coverage_equals_networkx_and_is_written(tsinghua_store):
+    store = tsinghua_store
+    graph = build_walk_graph(store)
+    report = coverage(store, graph=graph)
+    stations = store.read("stations")
+    assert len(stations) == 1 and report["stations_counted"] == 1
+    lengths = nx.multi_source_dijkstra_path_length(
+        graph.to_networkx(), {int(graph.station_node[0])}, weight="length"
+    )
+    buildings = store.read("buildings")
+    expected = np.array([lengths.get(int(n), np.nan) for n in graph.building_node])
+    expected[graph.building_node < 0] = np.nan
+    walk = buildings["walk_m"].to_numpy()
+    assert np.array_equal(np.isnan(walk), np.isnan(expected))
+    ok = ~np.isnan(walk)
+    assert np.abs(walk[ok] - expected[ok]).max() < 0.01
+    limit = walk_threshold()
+    covered = buildings["covered"].to_numpy()
+    assert np.array_equal(covered, ok & (expected <= limit))
+    assert (buildings.loc[ok, "station_id"] == stations["station_id"].iloc[0]).all()
+    hh = buildings["households"].to_numpy()
+    assert report["households_covered"] == hh[covered].sum()
+    assert report["households_total"] == hh.sum()
+    assert report["buildings_uncovered"] == (~covered).sum()
+    assert 0 < report["households_covered"] < report["households_total"]
+    assert store.read("stations")["households_served"].sum() == report["households_covered"]
+    assert store.count("walk_edges") > 0 and store.count("walk_nodes") > 0
+
+
+def test_coverage_per_grid(tsinghua_store):
+    store = tsinghua_store
+    buildings = store.read("buildings")
+    buildings["grid_code"] = np.where(np.arange(len(buildings)) % 2, "G001", "G002")
+    store.write("buildings", buildings)
+    report = coverage(store, meters=600, write=False)
+    grids = {g["grid_code"]: g for g in report["grids"]}
+    assert set(grids) == {"G001", "G002"}
+    assert sum(g["households"] for g in grids.values()) == report["households_total"]
+    assert sum(g["households_covered"] for g in grids.values()) == report["households_covered"]
+
+
+def test_isochrones_grow_with_time_and_follow_the_network(tsinghua_store):
+    store = tsinghua_store
+    graph = build_walk_graph(store)
+    report = isochrones(store, minutes=(5, 10, 15), graph=graph)
+    layer = store.read_metric("isochrones")
+    assert report["features"] == len(layer) == 3
+    by_band = dict(zip(layer["minutes"], layer.geometry, strict=True))
+    station = store.read_metric("stations").geometry.iloc[0]
+    assert all(g.contains(station) for g in by_band.values())
+    assert by_band[5].area < by_band[10].area < by_band[15].area
+    assert by_band[10].buffer(0.5).contains(by_band[5])
+    # reached buildings lie inside their band; the shape is no circle around the station
+    buildings = coverage(store, graph=graph, write=False)
+    dist, _ = nearest_source(graph, graph.station_node)
+    graph_distance = dist[graph.building_node]
+    points = shapely.point_on_surface(store.read_metric("buildings").geometry.to_numpy())
+    near = graph_distance <= walk_threshold(minutes=10)
+    assert near.sum() > 10
+    assert shapely.contains(by_band[10].buffer(1.0), points[near]).all()
+    circle = station.buffer(walk_threshold(minutes=15))
+    assert by_band[15].area < 0.8 * circle.area
+    assert buildings["buildings_total"] == len(points)
+
+
+# --------------------------------------------------------------------------------------
+# siting on the network matrices agrees with spopt
+# --------------------------------------------------------------------------------------
+
+
+def _network_case(path, limit):
+    store = Store(path)
+    graph = build_walk_graph(store)
+    households = store.read("buildings")["households"].to_numpy()
+    demand = np.flatnonzero((households > 0) & (graph.building_node >= 0))
+    sites = graph.site_node[graph.site_node >= 0]
+    cost = reach_matrix(graph, sites, graph.building_node[demand], limit)
+    return cost, households[demand].astype(float)
+
+
+def _cbc():
+    pulp = pytest.importorskip("pulp")
+    return pulp.PULP_CBC_CMD(msg=False)
+
+
+@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
+def test_lscp_and_mclp_equal_spopt_on_network_matrix(area, request):
+    locate = pytest.importorskip("spopt.locate")
+    pulp = pytest.importorskip("pulp")
+    limit = 600.0
+    cost, weights = _network_case(request.getfixturevalue(area), limit)
+    dense = np.where(cost.toarray() > 0, cost.toarray(), np.inf)
+    coo = cost.tocoo()
+    dense[coo.row, coo.col] = coo.data  # stored zeros are reachable
+    ours = LSCP.from_cost_matrix(cost, limit).solve()
+    coverable = np.isfinite(dense).any(axis=1)
+    theirs = locate.LSCP.from_cost_matrix(dense[coverable], limit).solve(_cbc())
+    assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective))
+    for p in (2, 4):
+        mine = MCLP.from_cost_matrix(cost, limit, weights, p=p).solve()
+        spopt_model = locate.MCLP.from_cost_matrix(
+            np.where(np.isfinite(dense), dense, 1e9), weights, limit, p_facilities=p
+        ).solve(_cbc())
+        assert mine.objective == pytest.approx(pulp.value(spopt_model.problem.objective))
+
+
+@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
+def test_pmedian_equals_spopt_on_network_matrix(area, request):
+    locate = pytest.importorskip("spopt.locate")
+    pulp = pytest.importorskip("pulp")
+    cost, weights = _network_case(request.getfixturevalue(area), np.inf)
+    # spopt needs every pair finite: the sites of the main network and the demand they
+    # all reach (a sample of it, to keep CBC quick)
+    reached = cost.tocsc()
+    main = np.diff(reached.indptr) == np.diff(reached.indptr).max()
+    sub = cost.tocsr()[:, np.flatnonzero(main)]
+    rows = np.flatnonzero(np.diff(sub.indptr) == main.sum())[::4]
+    assert len(rows) > 50 and main.sum() >= 5
+    dense, weights = sub[rows].toarray(), weights[rows]
+    ours = PMedian.from_cost_matrix(dense, weights, 3).solve()
+    theirs = locate.PMedian.from_cost_matrix(dense, weights, p_facilities=3).solve(_cbc())
+    assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective), rel=1e-6)
+
+
+def test_site_stations_keeps_existing_and_replaces_own_scenario(tsinghua_store):
+    store = tsinghua_store
+    first = site_stations(store, model="mclp", p=2, scenario="a")
+    assert len(first["chosen"]) == 2
+    site_stations(store, model="mclp", p=3, scenario="b")
+    again = site_stations(store, model="mclp", p=1, scenario="a")
+    stations = store.read("stations")
+    assert (stations["status"] == "existing").sum() == 1
+    counts = stations[stations["status"] == "proposed"].groupby("scenario").size().to_dict()
+    assert counts == {"a": len(again["chosen"]), "b": 3}
+    assert store.metadata["latest_scenario"] == "a"
+    # coverage counts existing + the latest scenario unless told otherwise
+    assert coverage(store, write=False)["stations_counted"] == 1 + len(again["chosen"])
+    assert coverage(store, scenario="b", write=False)["stations_counted"] == 4
+    assert coverage(store, existing_only=True, write=False)["stations_counted"] == 1
+    with pytest.raises(PlannerError, match="scenario"):
+        coverage(store, scenario="nope", write=False)
