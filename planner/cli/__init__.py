@@ -16,6 +16,7 @@ from planner.errors import PlannerError
 
 # Command modules register themselves on `main` when imported.
 from planner.cli import data  # noqa: E402,F401  isort: skip
+from planner.cli import serve  # noqa: E402,F401  isort: skip
 from planner.cli import network  # noqa: E402,F401  isort: skip
 from planner.cli import grids  # noqa: E402,F401  isort: skip
 

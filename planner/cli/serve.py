@@ -1,0 +1,53 @@
+"""The ``planner serve`` command: the web map of a store under waitress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner.cli.common import main, user_errors
+from planner.store import Store
+
+
+@main.command("serve")
+@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--basemap",
+    default=None,
+    help="Tile basemap: osm, tianditu (needs --basemap-key), gaode (GCJ-02), or a "
+    "{z}/{x}/{y} URL. Default: none (no request leaves the server).",
+)
+@click.option("--basemap-key", default="", help="Key of the basemap (天地图 tk).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--read-only", is_flag=True, help="Refuse analysis runs from the web page.")
+@user_errors
+def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only):
+    """Serve the web map, REST API and OGC API – Features of STORE."""
+    from webmap import create_app
+    from webmap.basemap import basemap_settings
+    from webmap.server import make_server, url_of
+
+    Store(store_path)  # a clear one-line error for a missing or broken store
+    config = {
+        "STORE": str(store_path),
+        "BASEMAP": basemap,
+        "BASEMAP_KEY": basemap_key,
+        "DEFAULT_LANG": lang,
+        "ANALYSIS_ENABLED": not read_only,
+    }
+    basemap_settings(config)  # refuse an unknown basemap or a missing key now
+    app = create_app(config)
+    server = make_server(app, host=host, port=port)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    url = url_of(server, shown)
+    click.echo(f"serving {store_path} at {url}  (Ctrl+C to stop)")
+    click.echo(f"OGC API – Features: {url}ogc/   API docs: {url}api/docs")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

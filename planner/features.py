@@ -1,0 +1,580 @@
+"""Serve layers to map clients: bbox queries, simplification by zoom, GeoJSON text, paging.
+
+The web map, the REST API and the OGC API – Features endpoints all read layers
+through :class:`FeatureSource`. It keeps each layer of a store in memory with a
+spatial index and its features pre-serialised as GeoJSON text per zoom level,
+so a viewport request is an index query and a string join rather than a
+GeoPackage read and a JSON encoding. The cache follows the store file: any
+write (an atomic rename) changes its modification time and the layers are
+read again on the next request. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner import schema
+from planner.crs import in_china, wgs84_to_gcj02
+from planner.errors import PlannerError
+from planner.store import OSM_ATTRIBUTION, Store
+
+#: Zooms outside this range are clamped: below it the data is one smudge, above it
+#: geometries are sent at full detail.
+MIN_ZOOM = 10
+MAX_ZOOM = 18
+
+#: Simplification tolerance as a fraction of a screen pixel at the requested zoom.
+PIXEL_TOLERANCE = 0.5
+
+#: Coordinates are rounded to 1e-6 degrees (about 0.1 m) when sent.
+COORDINATE_GRID = 1e-6
+
+Bbox = tuple[float, float, float, float]
+
+
+def parse_bbox(text: str) -> Bbox:
+    """Parse ``minlon,minlat,maxlon,maxlat`` (W,S,E,N) in degrees.
+
+    Parameters
+    ----------
+    text
+        Four comma-separated numbers, longitude first.
+
+    Returns
+    -------
+    tuple of float
+        ``(west, south, east, north)``.
+
+    Raises
+    ------
+    PlannerError
+        If the text is not four numbers, the box is inverted or out of range, or
+        it looks like latitude and longitude were swapped (China with the axes
+        exchanged).
+    """
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        msg = f"bbox must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}"
+        raise PlannerError(msg, source="bbox")
+    west, south, east, north = values
+    if in_china(south, west) and in_china(north, east) and not in_china(west, south):
+        msg = (
+            f"bbox {text!r} looks like lat,lon: give longitude first "
+            f"(minlon,minlat,maxlon,maxlat), e.g. {south},{west},{north},{east}"
+        )
+        raise PlannerError(msg, source="bbox")
+    if not (
+        -180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90
+    ):
+        msg = f"bbox {text!r} is out of range: longitudes -180..180, latitudes -90..90"
+        raise PlannerError(msg, source="bbox")
+    if west > east or south > north:
+        msg = f"bbox {text!r} is inverted: need minlon <= maxlon and minlat <= maxlat"
+        raise PlannerError(msg, source="bbox")
+    return west, south, east, north
+
+
+def zoom_level(zoom: float | None) -> int | None:
+    """The zoom bucket a request is served from (None = full detail)."""
+    if zoom is None:
+        return None
+    z = int(math.floor(zoom))
+    return None if z >= MAX_ZOOM else max(z, MIN_ZOOM)
+
+
+def tolerance_for(level: int | None) -> float:
+    """Simplification tolerance in degrees at a zoom level (0 for full detail).
+
+    A Web-Mercator pixel spans ``360 / (256 * 2**z)`` degrees of longitude; a
+    vertex that moves less than half of that is invisible on screen.
+    """
+    if level is None:
+        return 0.0
+    return PIXEL_TOLERANCE * 360.0 / (256.0 * 2.0**level)
+
+
+@dataclass
+class FeaturePage:
+    """One page of a bbox query.
+
+    Attributes
+    ----------
+    features
+        The features as GeoJSON text, comma-joined (ready to wrap in ``[...]``).
+    number_matched
+        Features matching the query before paging.
+    number_returned
+        Features on this page.
+    """
+
+    features: str
+    number_matched: int
+    number_returned: int
+
+    def collection(self, **members: Any) -> str:
+        """A GeoJSON FeatureCollection around the page, with extra top-level members."""
+        extra = "".join(f",{json_text(k)}:{json_text(v)}" for k, v in members.items())
+        return (
+            f'{{"type":"FeatureCollection","numberMatched":{self.number_matched},'
+            f'"numberReturned":{self.number_returned}{extra},"features":[{self.features}]}}'
+        )
+
+
+@dataclass
+class LayerFeatures:
+    """One layer held in memory for serving.
+
+    Build with :meth:`from_frame`. Geometry text per zoom level is made on first
+    use, vectorised over the whole layer, then reused by every request.
+    """
+
+    name: str
+    spec: schema.Layer
+    frame: pd.DataFrame
+    ids: list[Any]
+    id_index: dict[str, int]
+    geometries: np.ndarray | None
+    tree: shapely.STRtree | None
+    properties: list[str]
+    _texts: dict[tuple[int | None, bool], list[str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_frame(cls, name: str, frame: pd.DataFrame) -> LayerFeatures:
+        """Prepare a layer read from the store (EPSG:4326, conformed to the schema)."""
+        spec = schema.get_layer(name)
+        geometries = None
+        if "geometry" in frame and hasattr(frame, "geometry"):
+            geometries = frame.geometry.to_numpy()
+            attributes = frame.drop(columns=frame.geometry.name)
+        else:
+            attributes = frame
+        ids = _feature_ids(spec, attributes)
+        tree = None
+        if geometries is not None:
+            present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+            # Missing geometries are indexed as None (STRtree skips them) so indices stay rows.
+            tree = shapely.STRtree(np.where(present, geometries, None))
+        return cls(
+            name=name,
+            spec=spec,
+            frame=attributes.reset_index(drop=True),
+            ids=ids,
+            id_index={str(v): i for i, v in enumerate(ids)},
+            geometries=geometries,
+            tree=tree,
+            properties=_property_texts(attributes),
+        )
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def bounds(self) -> Bbox | None:
+        """Lon/lat bounds of the layer's geometries (None for a table or no geometry)."""
+        if self.geometries is None or len(self.geometries) == 0:
+            return None
+        b = shapely.total_bounds(self.geometries)
+        return None if not np.all(np.isfinite(b)) else tuple(float(v) for v in b)
+
+    def query(
+        self,
+        bbox: Bbox | None = None,
+        *,
+        zoom: float | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        gcj02: bool = False,
+    ) -> FeaturePage:
+        """Features intersecting ``bbox``, in layer order, one page of them.
+
+        Parameters
+        ----------
+        bbox
+            ``(west, south, east, north)`` in degrees; None = the whole layer.
+            Tables (no geometry) ignore it.
+        zoom
+            Map zoom the features are drawn at; geometries are simplified to half
+            a pixel at that zoom (None = full detail).
+        limit, offset
+            Paging: at most ``limit`` features (None = all) after skipping ``offset``.
+        gcj02
+            Shift coordinates to GCJ-02 for display over Gaode-style tiles.
+
+        Returns
+        -------
+        FeaturePage
+        """
+        if bbox is None or self.tree is None:
+            rows = np.arange(len(self.frame))
+        else:
+            rows = np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+        stop = None if limit is None else offset + limit
+        page = rows[offset:stop]
+        texts = self._feature_texts(zoom_level(zoom), gcj02)
+        return FeaturePage(",".join([texts[i] for i in page]), len(rows), len(page))
+
+    def feature(self, feature_id: str, *, gcj02: bool = False) -> str | None:
+        """One feature as GeoJSON text at full detail, or None if the id is unknown."""
+        row = self.id_index.get(str(feature_id))
+        if row is None:
+            return None
+        return self._feature_texts(None, gcj02)[row]
+
+    def row(self, feature_id: str) -> int | None:
+        """Row number of a feature id, or None."""
+        return self.id_index.get(str(feature_id))
+
+    def _feature_texts(self, level: int | None, gcj02: bool) -> list[str]:
+        key = (level, gcj02)
+        texts = self._texts.get(key)
+        if texts is None:
+            with self._lock:
+                texts = self._texts.get(key)
+                if texts is None:
+                    texts = self._build_texts(level, gcj02)
+                    self._texts[key] = texts
+        return texts
+
+    def _build_texts(self, level: int | None, gcj02: bool) -> list[str]:
+        if self.geometries is None:
+            geometry_texts = ["null"] * len(self.frame)
+        else:
+            geoms = self.geometries
+            tolerance = tolerance_for(level)
+            if tolerance > 0 and self.spec.geometry != "Point":
+                simplified = shapely.simplify(geoms, tolerance, preserve_topology=True)
+                # Keep the original where simplification would make a feature vanish.
+                geoms = np.where(shapely.is_empty(simplified), geoms, simplified)
+            if gcj02:
+                geoms = shapely.transform(geoms, _to_gcj02)
+            geoms = shapely.set_precision(geoms, COORDINATE_GRID, mode="pointwise")
+            texts = shapely.to_geojson(geoms)
+            geometry_texts = [t if t is not None else "null" for t in texts]
+        ids = [json_text(v) for v in self.ids]
+        return [
+            f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{p}}}'
+            for i, g, p in zip(ids, geometry_texts, self.properties, strict=True)
+        ]
+
+
+def _to_gcj02(coords: np.ndarray) -> np.ndarray:
+    lon, lat = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+    return np.column_stack([lon, lat])
+
+
+def _feature_ids(spec: schema.Layer, frame: pd.DataFrame) -> list[Any]:
+    """The layer's key values when they identify features, else 1-based row numbers."""
+    if spec.key and spec.key in frame:
+        keys = frame[spec.key]
+        if keys.notna().all() and keys.is_unique:
+            return [v.item() if hasattr(v, "item") else v for v in keys]
+    return list(range(1, len(frame) + 1))
+
+
+def _property_texts(frame: pd.DataFrame) -> list[str]:
+    if frame.empty:
+        return []
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [json_text(r) for r in clean.to_dict("records")]
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON with Chinese kept as UTF-8 text (the encoding of every served feature)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def field_list(spec: schema.Layer, frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+    """Fields of a layer for clients: schema fields (with Chinese names), then extra columns."""
+    fields = [
+        {
+            "name": f.name,
+            "zh": f.zh,
+            "type": f.type,
+            "description": f.description,
+            "required": f.required,
+            **({"choices": list(f.choices)} if f.choices else {}),
+        }
+        for f in spec.fields
+    ]
+    if frame is not None:
+        known = set(spec.field_names) | {"geometry"}
+        for column in frame.columns:
+            if column not in known:
+                kind = frame[column].dtype.kind
+                type_ = {"i": "int", "u": "int", "f": "float", "b": "bool"}.get(kind, "str")
+                fields.append(
+                    {"name": str(column), "zh": str(column), "type": type_, "description": ""}
+                )
+    return fields
+
+
+def field_stats(frame: pd.DataFrame, fields: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Per-field statistics for legends and styling.
+
+    Numbers get min, max and quintile breaks; text fields with few distinct
+    values and booleans get value counts.
+    """
+    stats: dict[str, Any] = {}
+    for f in fields:
+        name = f["name"]
+        if name not in frame or frame.empty:
+            continue
+        col = frame[name]
+        if f["type"] in ("int", "float"):
+            values = pd.to_numeric(col, errors="coerce").dropna()
+            if values.empty:
+                continue
+            breaks = values.quantile([0.2, 0.4, 0.6, 0.8]).to_numpy()
+            stats[name] = {
+                "min": _number(values.min()),
+                "max": _number(values.max()),
+                "sum": _number(values.sum()),
+                "breaks": [_number(v) for v in breaks],
+                "filled": int(col.notna().sum()),
+            }
+        else:
+            counts = col.dropna().astype(str).value_counts()
+            if 0 < len(counts) <= 12:
+                stats[name] = {"values": {str(k): int(v) for k, v in counts.items()}}
+    return stats
+
+
+def _number(value: Any) -> float | int:
+    value = float(value)
+    return int(value) if value.is_integer() else round(value, 3)
+
+
+class FeatureSource:
+    """Layers of one store, held in memory for serving and refreshed when the store changes.
+
+    Parameters
+    ----------
+    path
+        The store's GeoPackage.
+    layers
+        Only these layers (default: every schema layer the store has).
+
+    Notes
+    -----
+    Safe to share between threads: the cache is swapped whole when the store's
+    file changes, and each layer is built once under a lock.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, layers: Sequence[str] | None = None) -> None:
+        self.path = Path(path)
+        self._only = tuple(layers) if layers is not None else None
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._store: Store | None = None
+        self._layers: dict[str, LayerFeatures] = {}
+        self._catalog: list[dict[str, Any]] | None = None
+        self.store  # noqa: B018  open now so a bad path fails at start-up, not on a request
+
+    # -- the store and its version --------------------------------------------
+
+    def _current_stamp(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            msg = "store not found"
+            raise PlannerError(msg, source=str(self.path)) from None
+        return st.st_mtime_ns, st.st_size
+
+    @property
+    def store(self) -> Store:
+        """The store, re-opened if the file changed since the last request."""
+        stamp = self._current_stamp()
+        if stamp != self._stamp or self._store is None:
+            with self._lock:
+                if stamp != self._stamp or self._store is None:
+                    self._store = Store(self.path)
+                    self._layers = {}
+                    self._catalog = None
+                    self._stamp = stamp
+        return self._store
+
+    @property
+    def version(self) -> str:
+        """A token that changes whenever the store is written (for ETags)."""
+        store = self.store
+        return f"{store.metadata.get('updated', '')}:{self._stamp[0]}"
+
+    def names(self) -> list[str]:
+        """Layers served: the schema layers present in the store."""
+        names = self.store.layers()
+        if self._only is not None:
+            names = [n for n in names if n in self._only]
+        return names
+
+    # -- layers ---------------------------------------------------------------
+
+    def layer(self, name: str) -> LayerFeatures:
+        """The served layer ``name``.
+
+        Raises
+        ------
+        PlannerError
+            If the schema has no such layer, or the store does not have it.
+        """
+        self.store  # noqa: B018  refresh the cache if the file changed
+        cached = self._layers.get(name)
+        if cached is not None:
+            return cached
+        if name not in schema.LAYERS:
+            msg = f"unknown layer {name!r}; this store has: {', '.join(self.names())}"
+            raise PlannerError(msg, source="layer")
+        if name not in self.names():
+            spec = schema.LAYERS[name]
+            msg = f"this store has no {name!r} layer ({spec.zh}) yet"
+            raise PlannerError(msg, source="layer")
+        with self._lock:
+            cached = self._layers.get(name)
+            if cached is None:
+                cached = LayerFeatures.from_frame(name, self._store.read(name))
+                self._layers[name] = cached
+        return cached
+
+    def catalog(self) -> list[dict[str, Any]]:
+        """Every served layer with its schema (Chinese names), count, bounds and statistics."""
+        self.store  # noqa: B018
+        catalog = self._catalog
+        if catalog is None:
+            catalog = []
+            for name in self.names():
+                layer = self.layer(name)
+                fields = field_list(layer.spec, layer.frame)
+                catalog.append(
+                    {
+                        "name": name,
+                        "zh": layer.spec.zh,
+                        "description": layer.spec.description,
+                        "geometry": layer.spec.geometry,
+                        "key": layer.spec.key,
+                        "count": len(layer),
+                        "bounds": layer.bounds,
+                        "fields": fields,
+                        "stats": field_stats(layer.frame, fields),
+                    }
+                )
+            self._catalog = catalog
+        return catalog
+
+    def bounds(self) -> Bbox | None:
+        """Bounds of the community boundary, or of every layer when there is none."""
+        names = self.names()
+        if "community" in names and self.layer("community").bounds:
+            return self.layer("community").bounds
+        boxes = [b for n in names if (b := self.layer(n).bounds) is not None]
+        if not boxes:
+            return None
+        a = np.array(boxes)
+        return (a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max())
+
+    def attribution(self) -> list[str]:
+        """Attributions of the store's sources (always including OSM's when OSM data is in)."""
+        seen: list[str] = []
+        for source in self.store.metadata.get("sources", []):
+            text = source.get("attribution")
+            if text and text not in seen:
+                seen.append(text)
+        if not seen and any(
+            str(s.get("kind")) == "osm" for s in self.store.metadata.get("sources", [])
+        ):
+            seen.append(OSM_ATTRIBUTION)
+        return seen
+
+    # -- search ---------------------------------------------------------------
+
+    def search(
+        self,
+        text: str,
+        *,
+        layers: Sequence[str] = ("grids", "buildings", "compounds", "stations", "zones"),
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Find features whose code, id, name or address contains ``text`` (case-blind).
+
+        Parameters
+        ----------
+        text
+            A grid code, building name, compound name...
+        layers
+            Layers searched, in order of preference.
+        limit
+            At most this many results.
+
+        Returns
+        -------
+        list of dict
+            ``layer``, ``zh`` (layer's Chinese name), ``id``, ``label`` and ``bbox`` of each hit.
+        """
+        text = text.strip()
+        if not text:
+            return []
+        results: list[dict[str, Any]] = []
+        for name in layers:
+            if name not in self.names() or len(results) >= limit:
+                continue
+            layer = self.layer(name)
+            columns = [c for c in _search_columns(layer.spec) if c in layer.frame]
+            if not columns or layer.geometries is None:
+                continue
+            hit = np.zeros(len(layer.frame), dtype=bool)
+            for column in columns:
+                values = layer.frame[column].astype("string")
+                hit |= values.str.contains(text, case=False, regex=False).fillna(False).to_numpy()
+            # Exact matches first, then in layer order.
+            rows = np.flatnonzero(hit)
+            label_col = "name" if "name" in layer.frame else columns[0]
+            exact = np.array(
+                [
+                    any(str(layer.frame[c].iat[r]).lower() == text.lower() for c in columns)
+                    for r in rows[: limit * 5]
+                ],
+                dtype=bool,
+            )
+            rows = np.concatenate([rows[: limit * 5][exact], rows[: limit * 5][~exact]])
+            for r in rows[: limit - len(results)]:
+                bounds = shapely.bounds(layer.geometries[r])
+                key_value = layer.ids[r]
+                label = layer.frame[label_col].iat[r] if label_col in layer.frame else None
+                results.append(
+                    {
+                        "layer": name,
+                        "zh": layer.spec.zh,
+                        "id": key_value,
+                        "label": str(label) if label is not None else str(key_value),
+                        "bbox": [float(v) for v in bounds],
+                    }
+                )
+        return results
+
+
+def _search_columns(spec: schema.Layer) -> list[str]:
+    columns = [spec.key] if spec.key else []
+    columns += [c for c in ("name", "address", "grid_code", "osm_id") if c in spec.field_names]
+    return list(dict.fromkeys(columns))

@@ -1,0 +1,90 @@
+"""The web map: a Flask application over one planner store (pages, REST API, OGC API – Features).
+
+``create_app({"STORE": "layers/demo.gpkg"})`` builds the application; ``planner
+serve STORE`` runs it under waitress. Views are thin: they parse the request,
+call :mod:`planner` (through :class:`planner.features.FeatureSource` and
+:mod:`planner.pipeline`) and return JSON, GeoJSON or a page. No request leaves
+the server unless a basemap URL is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from planner.features import FeatureSource
+
+#: Settings and their defaults; override any of them in ``create_app(config)``.
+DEFAULTS: dict[str, Any] = {
+    # The store served (a planner GeoPackage). Required.
+    "STORE": None,
+    # Interface language by default: "zh" (简体中文) or "en".
+    "DEFAULT_LANG": "zh",
+    # Basemap: None (the store's own roads, buildings and water are the base), "osm",
+    # "tianditu" (needs BASEMAP_KEY, the tk), "gaode" (GCJ-02 tiles: features are shifted
+    # for display only), or a tile URL template with {z}/{x}/{y}.
+    "BASEMAP": None,
+    "BASEMAP_KEY": "",
+    "BASEMAP_ATTRIBUTION": "",
+    # Paging of the REST API and OGC API – Features.
+    "API_DEFAULT_LIMIT": 1000,
+    "API_MAX_LIMIT": 10000,
+    "OGC_DEFAULT_LIMIT": 100,
+    # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
+    "ANALYSIS_ENABLED": True,
+    # Request bodies (future uploads, grid edits) are refused above this size.
+    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # gzip responses of at least this many bytes when the client accepts it.
+    "COMPRESS_MIN_SIZE": 500,
+    "COMPRESS_LEVEL": 5,
+    # Send a Content-Security-Policy that only allows this server (and the basemap host).
+    "CSP": True,
+}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web map application.
+
+    Parameters
+    ----------
+    config
+        Settings overriding :data:`DEFAULTS`; ``STORE`` (path of the store) is required.
+
+    Returns
+    -------
+    flask.Flask
+    """
+    from webmap import api, http, i18n, jobs, ogc, pages
+
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    if config:
+        app.config.from_mapping(config)
+    store = app.config["STORE"]
+    if not store:
+        msg = "create_app needs config STORE: the path of a planner store (.gpkg)"
+        raise ValueError(msg)
+    app.config["STORE"] = str(Path(store))
+    # Chinese stays readable in every JSON answer.
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    app.extensions["planner.features"] = FeatureSource(app.config["STORE"])
+    app.extensions["planner.jobs"] = jobs.JobManager(app.config["STORE"])
+
+    http.init_app(app)
+    i18n.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(ogc.bp, url_prefix="/ogc")
+    return app
+
+
+def features(app: Flask | None = None) -> FeatureSource:
+    """The :class:`FeatureSource` of the current (or given) application."""
+    from flask import current_app
+
+    return (app or current_app).extensions["planner.features"]

@@ -1,0 +1,236 @@
+"""REST API: layers, features by bbox with paging, one feature, summary, search, analysis jobs."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request, url_for
+
+from planner import schema
+from planner.features import parse_bbox
+from webmap import features, jobs
+from webmap.basemap import basemap_settings
+from webmap.http import (
+    GEOJSON,
+    OPENAPI,
+    ApiError,
+    etag_for,
+    float_arg,
+    int_arg,
+    json_response,
+    page_links,
+    text_response,
+)
+from webmap.openapi import openapi_document
+
+bp = Blueprint("api", __name__)
+
+
+@bp.get("/")
+def index():
+    """Links to the API's parts."""
+    return json_response(
+        {
+            "title": "grid planner API",
+            "links": {
+                "layers": url_for("api.layers"),
+                "summary": url_for("api.summary"),
+                "search": url_for("api.search"),
+                "analysis": url_for("api.analysis_steps"),
+                "jobs": url_for("api.job_list"),
+                "openapi": url_for("api.openapi"),
+                "docs": url_for("pages.docs"),
+                "ogc": url_for("ogc.landing"),
+            },
+        }
+    )
+
+
+@bp.get("/health")
+def health():
+    """Liveness and the store's version (changes on every write)."""
+    return json_response({"status": "ok", "version": features().version})
+
+
+@bp.get("/layers")
+def layers():
+    """Every layer of the store with its schema, counts, bounds and statistics."""
+    source = features()
+    etag = etag_for(source.version, "layers")
+    if _not_modified(etag):
+        return current_app.response_class(status=304)
+    data = {
+        "name": source.store.name,
+        "bounds": source.bounds(),
+        "attribution": source.attribution(),
+        "community_code": _community_code(),
+        "basemap": basemap_settings(current_app.config),
+        "layers": source.catalog(),
+    }
+    response = json_response(data)
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/layers/<name>")
+def layer(name: str):
+    """One layer's description."""
+    _check_layer(name)
+    entry = next(e for e in features().catalog() if e["name"] == name)
+    return json_response(entry)
+
+
+@bp.get("/layers/<name>/features")
+def layer_features(name: str):
+    """Features intersecting ``bbox``, simplified for ``zoom``, paged by ``limit``/``offset``."""
+    config = current_app.config
+    _check_layer(name)
+    bbox_text = request.args.get("bbox")
+    bbox = parse_bbox(bbox_text) if bbox_text else None
+    limit = int_arg(
+        "limit", config["API_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
+    )
+    offset = int_arg("offset", 0, minimum=0)
+    zoom = float_arg("zoom", None, minimum=0, maximum=24)
+    display = request.args.get("crs", "wgs84").lower()
+    if display not in ("wgs84", "gcj02"):
+        raise ApiError(400, f"crs must be wgs84 or gcj02, got {display!r}", param="crs")
+    if display == "gcj02" and bbox is not None:
+        # The map's bbox is in shifted coordinates; the shift is under ~700 m.
+        pad = 0.01
+        bbox = (bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
+    source = features()
+    etag = etag_for(source.version, request.full_path)
+    if _not_modified(etag):
+        return current_app.response_class(status=304)
+    page = source.layer(name).query(
+        bbox, zoom=zoom, limit=limit, offset=offset, gcj02=display == "gcj02"
+    )
+    links = page_links(
+        "api.layer_features",
+        {"name": name},
+        offset,
+        limit,
+        page.number_returned,
+        page.number_matched,
+    )
+    text = page.collection(layer=name, links=links)
+    return text_response(text, mimetype=GEOJSON, etag=etag)
+
+
+@bp.get("/layers/<name>/features/<feature_id>")
+def feature(name: str, feature_id: str):
+    """One feature at full detail, by its key (e.g. a grid code) or row number."""
+    _check_layer(name)
+    display = request.args.get("crs", "wgs84").lower()
+    text = features().layer(name).feature(feature_id, gcj02=display == "gcj02")
+    if text is None:
+        spec = schema.LAYERS[name]
+        raise ApiError(404, f"{name} ({spec.zh}) has no feature {feature_id!r}", code="not_found")
+    return text_response(text, mimetype=GEOJSON)
+
+
+@bp.get("/summary")
+def summary():
+    """The store's summary: layers and counts, households, CRSs, sources."""
+    return json_response(features().store.summary())
+
+
+@bp.get("/search")
+def search():
+    """Features whose code, name or address contains ``q``."""
+    q = request.args.get("q", "")
+    if not q.strip():
+        raise ApiError(400, "q is required: a grid code, building or compound name", param="q")
+    if len(q) > 100:
+        raise ApiError(400, "q is too long (100 characters at most)", param="q")
+    limit = int_arg("limit", 20, minimum=1, maximum=100)
+    return json_response({"query": q, "results": features().search(q, limit=limit)})
+
+
+@bp.get("/analysis")
+def analysis_steps():
+    """The analysis steps that can be run (plus ``all``)."""
+    steps = list(jobs.known_steps().values())
+    return json_response(
+        {"enabled": bool(current_app.config["ANALYSIS_ENABLED"]), "all": jobs.ALL, "steps": steps}
+    )
+
+
+@bp.post("/analysis/<step>")
+def run_analysis(step: str):
+    """Start a background job running ``step``; answer 202 with the job to poll."""
+    if not current_app.config["ANALYSIS_ENABLED"]:
+        raise ApiError(403, "analysis runs are disabled on this server", code="forbidden")
+    try:
+        job = _jobs().submit(step)
+    except KeyError:
+        known = ", ".join([jobs.ALL, *jobs.known_steps()])
+        raise ApiError(
+            404, f"unknown analysis step {step!r}; known: {known}", code="not_found"
+        ) from None
+    response = json_response(job, status=202)
+    response.headers["Location"] = url_for("api.job", job_id=job["id"])
+    return response
+
+
+@bp.get("/jobs")
+def job_list():
+    """Analysis jobs, newest first."""
+    return json_response({"jobs": _jobs().list()})
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    """One job's state, progress and result."""
+    found = _jobs().get(job_id)
+    if found is None:
+        raise ApiError(404, f"no job {job_id!r}", code="not_found")
+    return json_response(found)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3 document of this API and the OGC API."""
+    response = json_response(openapi_document())
+    if "openapi" in request.headers.get("Accept", ""):
+        response.headers["Content-Type"] = OPENAPI
+    return response
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+def _jobs() -> jobs.JobManager:
+    return current_app.extensions["planner.jobs"]
+
+
+def _check_layer(name: str) -> None:
+    source = features()
+    if name not in schema.LAYERS:
+        raise ApiError(
+            404,
+            f"unknown layer {name!r}; this store has: {', '.join(source.names())}",
+            code="not_found",
+            param="layer",
+        )
+    if name not in source.names():
+        spec = schema.LAYERS[name]
+        raise ApiError(
+            404,
+            f"this store has no {name!r} layer ({spec.zh}) yet",
+            code="not_found",
+            param="layer",
+        )
+
+
+def _not_modified(etag: str) -> bool:
+    match = request.if_none_match
+    return bool(match) and (match.contains(etag) or match.contains(f"{etag}-gz"))
+
+
+def _community_code() -> str | None:
+    source = features()
+    if "community" not in source.names():
+        return None
+    frame = source.layer("community").frame
+    return str(frame["community_code"].iat[0]) if len(frame) else None

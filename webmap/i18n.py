@@ -1,0 +1,162 @@
+"""Interface text in 简体中文 (default) and English: one message catalogue, ``?lang=en`` to switch.
+
+The language is taken from ``?lang=`` (and remembered in a cookie), else the
+cookie, else ``DEFAULT_LANG``. Layer and field names come from the schema
+(``Layer.zh``/``Field.zh`` in Chinese; the English name otherwise).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g, request
+
+LANGS = ("zh", "en")
+COOKIE = "lang"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "zh": {
+        "html_lang": "zh-CN",
+        "title": "网格与党群服务站规划",
+        "subtitle": "网格划分 · 15分钟步行覆盖 · 服务站选址",
+        "layers": "图层",
+        "legend": "图例",
+        "search": "搜索",
+        "search_placeholder": "网格编码、楼栋或小区名称",
+        "search_none": "未找到",
+        "summary": "概况",
+        "households": "户数",
+        "households_total": "总户数",
+        "households_roster": "台账户数（名册）",
+        "households_estimated": "估算户数（按面积）",
+        "buildings": "楼栋",
+        "features": "要素",
+        "count_unit": "个",
+        "analysis": "分析",
+        "run": "运行",
+        "run_all": "全部运行",
+        "no_steps": "暂无可运行的分析步骤",
+        "job_queued": "排队中",
+        "job_running": "运行中",
+        "job_done": "已完成",
+        "job_failed": "失败",
+        "loading": "加载中…",
+        "truncated": "仅显示部分要素，请放大地图",
+        "zoom_in_to_see": "放大后显示",
+        "api_docs": "接口文档",
+        "ogc": "OGC 服务",
+        "language": "English",
+        "other_lang": "en",
+        "existing": "现有",
+        "proposed": "拟建",
+        "planned": "规划",
+        "uncovered": "15分钟步行未覆盖",
+        "covered": "已覆盖",
+        "no_households": "无住户",
+        "edge_hatched": "边缘地带（斜线）",
+        "wall": "围墙",
+        "fence": "栅栏",
+        "water": "水系",
+        "railway": "铁路",
+        "gate": "出入口",
+        "station": "党群服务站",
+        "candidate": "候选站点",
+        "grid": "网格",
+        "close": "关闭",
+        "empty_store": "该数据库还没有图层",
+        "yes": "是",
+        "no": "否",
+        "basemap_none": "底图：无（道路、楼栋、水系即底图）",
+        "docs_title": "接口文档 · 网格与党群服务站规划",
+        "error": "出错",
+        "fit": "全图",
+    },
+    "en": {
+        "html_lang": "en",
+        "title": "Grid and service-station planner",
+        "subtitle": "Grids · 15-minute walk coverage · station siting",
+        "layers": "Layers",
+        "legend": "Legend",
+        "search": "Search",
+        "search_placeholder": "Grid code, building or compound name",
+        "search_none": "Nothing found",
+        "summary": "Summary",
+        "households": "Households",
+        "households_total": "Households",
+        "households_roster": "from roster",
+        "households_estimated": "estimated",
+        "buildings": "Buildings",
+        "features": "features",
+        "count_unit": "",
+        "analysis": "Analysis",
+        "run": "Run",
+        "run_all": "Run all",
+        "no_steps": "No analysis steps available",
+        "job_queued": "queued",
+        "job_running": "running",
+        "job_done": "done",
+        "job_failed": "failed",
+        "loading": "Loading…",
+        "truncated": "Some features not shown: zoom in",
+        "zoom_in_to_see": "zoom in to see",
+        "api_docs": "API docs",
+        "ogc": "OGC API",
+        "language": "中文",
+        "other_lang": "zh",
+        "existing": "existing",
+        "proposed": "proposed",
+        "planned": "planned",
+        "uncovered": "beyond a 15-minute walk",
+        "covered": "covered",
+        "no_households": "no households",
+        "edge_hatched": "edge area (hatched)",
+        "wall": "wall",
+        "fence": "fence",
+        "water": "water",
+        "railway": "railway",
+        "gate": "gate",
+        "station": "service station",
+        "candidate": "candidate site",
+        "grid": "grid",
+        "close": "Close",
+        "empty_store": "This store has no layers yet",
+        "yes": "yes",
+        "no": "no",
+        "basemap_none": "Basemap: none (the store's roads, buildings and water)",
+        "docs_title": "API docs · grid and service-station planner",
+        "error": "Error",
+        "fit": "Fit",
+    },
+}
+
+
+def get_lang() -> str:
+    """The language of the current request."""
+    if "lang" not in g:
+        asked = request.args.get("lang", "")[:2].lower()
+        if asked in LANGS:
+            g.lang = asked
+        else:
+            cookie = request.cookies.get(COOKIE, "")
+            g.lang = cookie if cookie in LANGS else current_app.config["DEFAULT_LANG"]
+    return g.lang
+
+
+def messages(lang: str | None = None) -> dict[str, str]:
+    """The message catalogue of ``lang`` (default: the request's)."""
+    return MESSAGES[lang or get_lang()]
+
+
+def t(key: str) -> str:
+    """One message in the request's language (the key itself if unknown)."""
+    return messages().get(key, key)
+
+
+def init_app(app: Flask) -> None:
+    """Make ``t`` and ``lang`` available to templates; remember ``?lang=`` in a cookie."""
+    app.jinja_env.globals.update(t=t, get_lang=get_lang)
+
+    @app.after_request
+    def _remember(response: Response) -> Response:
+        asked = request.args.get("lang", "")[:2].lower()
+        if asked in LANGS and response.mimetype == "text/html":
+            response.set_cookie(COOKIE, asked, max_age=365 * 24 * 3600, samesite="Lax")
+        return response

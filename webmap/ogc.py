@@ -1,0 +1,176 @@
+"""OGC API – Features (Part 1: Core, GeoJSON, OpenAPI 3.0) over the store's spatial layers.
+
+QGIS and GDAL (``ogrinfo OAPIF:http://host/ogc/``) read the layers directly.
+Plain tables (change log, unmatched roster rows) are not features and are left
+to the REST API.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, request, url_for
+
+from planner import schema
+from planner.features import json_text, parse_bbox
+from webmap import features
+from webmap.http import (
+    GEOJSON,
+    JSON,
+    OPENAPI,
+    ApiError,
+    int_arg,
+    json_response,
+    page_links,
+    text_response,
+)
+
+bp = Blueprint("ogc", __name__)
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+
+
+def collection_names() -> list[str]:
+    """Layers served as collections: the store's layers that have (or may have) geometry."""
+    return [
+        n for n in features().names() if schema.LAYERS[n].geometry is not None or n == "findings"
+    ]
+
+
+def _link(rel: str, href: str, mimetype: str = JSON, title: str = "") -> dict[str, str]:
+    link = {"rel": rel, "type": mimetype, "href": href}
+    if title:
+        link["title"] = title
+    return link
+
+
+@bp.get("/")
+def landing():
+    """Landing page: links to the API definition, conformance and collections."""
+    store = features().store
+    title = f"{store.name} · 网格与党群服务站规划" if store.name else "网格与党群服务站规划"
+    return json_response(
+        {
+            "title": title,
+            "description": "OGC API – Features of a grid and service-station planner store",
+            "links": [
+                _link("self", url_for("ogc.landing", _external=True), title="this document"),
+                _link(
+                    "service-desc",
+                    url_for("api.openapi", _external=True),
+                    OPENAPI,
+                    "the API definition",
+                ),
+                _link("service-doc", url_for("pages.docs", _external=True), "text/html", "docs"),
+                _link(
+                    "conformance", url_for("ogc.conformance", _external=True), title="conformance"
+                ),
+                _link("data", url_for("ogc.collections", _external=True), title="collections"),
+            ],
+        }
+    )
+
+
+@bp.get("/conformance")
+def conformance():
+    """The conformance classes implemented."""
+    return json_response({"conformsTo": CONFORMANCE})
+
+
+@bp.get("/collections")
+def collections():
+    """Every spatial layer as a collection."""
+    catalog = {e["name"]: e for e in features().catalog()}
+    return json_response(
+        {
+            "links": [_link("self", url_for("ogc.collections", _external=True))],
+            "collections": [_collection(catalog[n]) for n in collection_names()],
+        }
+    )
+
+
+@bp.get("/collections/<collection_id>")
+def collection(collection_id: str):
+    """One collection's description."""
+    _check(collection_id)
+    entry = next(e for e in features().catalog() if e["name"] == collection_id)
+    return json_response(_collection(entry))
+
+
+@bp.get("/collections/<collection_id>/items")
+def items(collection_id: str):
+    """Features of a collection, filtered by ``bbox`` and paged by ``limit``/``offset``."""
+    _check(collection_id)
+    config = current_app.config
+    bbox_text = request.args.get("bbox")
+    bbox = parse_bbox(bbox_text) if bbox_text else None
+    limit = int_arg(
+        "limit", config["OGC_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
+    )
+    offset = int_arg("offset", 0, minimum=0)
+    page = features().layer(collection_id).query(bbox, limit=limit, offset=offset)
+    links = page_links(
+        "ogc.items",
+        {"collection_id": collection_id},
+        offset,
+        limit,
+        page.number_returned,
+        page.number_matched,
+        external=True,
+    )
+    links.append(
+        _link("collection", url_for("ogc.collection", collection_id=collection_id, _external=True))
+    )
+    stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return text_response(page.collection(timeStamp=stamp, links=links), mimetype=GEOJSON)
+
+
+@bp.get("/collections/<collection_id>/items/<feature_id>")
+def item(collection_id: str, feature_id: str):
+    """One feature."""
+    _check(collection_id)
+    text = features().layer(collection_id).feature(feature_id)
+    if text is None:
+        raise ApiError(404, f"{collection_id} has no feature {feature_id!r}", code="not_found")
+    # Add the links OGC asks for without re-encoding the feature.
+    links = [
+        _link("self", request.base_url, GEOJSON),
+        _link("collection", url_for("ogc.collection", collection_id=collection_id, _external=True)),
+    ]
+    return text_response(text[:-1] + f',"links":{json_text(links)}}}', mimetype=GEOJSON)
+
+
+def _check(collection_id: str) -> None:
+    if collection_id not in collection_names():
+        known = ", ".join(collection_names())
+        raise ApiError(
+            404, f"no collection {collection_id!r}; collections: {known}", code="not_found"
+        )
+
+
+def _collection(entry: dict[str, Any]) -> dict[str, Any]:
+    name = entry["name"]
+    bounds = entry["bounds"] or [-180.0, -90.0, 180.0, 90.0]
+    return {
+        "id": name,
+        "title": f"{entry['zh']} {name}",
+        "description": entry["description"],
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": {"spatial": {"bbox": [list(bounds)], "crs": CRS84}},
+        "links": [
+            _link("self", url_for("ogc.collection", collection_id=name, _external=True)),
+            _link(
+                "items",
+                url_for("ogc.items", collection_id=name, _external=True),
+                GEOJSON,
+                entry["zh"],
+            ),
+        ],
+    }

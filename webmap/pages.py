@@ -1,0 +1,46 @@
+"""Pages: the map (``/``) and the API docs (``/api/docs``), from vendored assets only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, render_template, url_for
+
+from webmap import features
+from webmap.basemap import basemap_settings
+from webmap.i18n import get_lang, messages
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.get("/")
+def map_page():
+    """The map of every layer of the store, with layer switcher, legend, pop-ups and search."""
+    source = features()
+    page_config = {
+        "lang": get_lang(),
+        "messages": messages(),
+        "name": source.store.name,
+        "urls": {
+            "layers": url_for("api.layers"),
+            "features": url_for("api.layer_features", name="__layer__"),
+            "feature": url_for("api.feature", name="__layer__", feature_id="__id__"),
+            "summary": url_for("api.summary"),
+            "search": url_for("api.search"),
+            "analysis": url_for("api.analysis_steps"),
+            "jobs": url_for("api.job_list"),
+        },
+        "basemap": basemap_settings(current_app.config),
+        "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"]),
+    }
+    return render_template("map.html", page_config=page_config, store_name=source.store.name)
+
+
+@bp.get("/api/docs")
+def docs():
+    """The OpenAPI document rendered by the vendored Swagger UI (no network)."""
+    return render_template("docs.html", spec_url=url_for("api.openapi"))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """No icon file: answer empty so browsers log no error."""
+    return Response(status=204)
