@@ -65,3 +65,30 @@ PARTTIME_HOUSEHOLDS = 400
 PARTTIME_AREA_M2 = 200_000.0
 PARTTIME_SPECIAL_GROUPS = 30
 BUILDINGS_PER_LEADER = 5
+
+#: Topology checks (planner.topology): overlaps, gaps and outside pieces below this area
+#: (m²) or narrower on average than the width (m) are drawing noise or rounding; grid
+#: pieces below SLIVER_AREA_M2 or nowhere wider than SLIVER_WIDTH_M are slivers (碎片);
+#: a building is cut when a second grid holds at least SPLIT_BUILDING_MIN_M2 and
+#: SPLIT_BUILDING_MIN_SHARE of it (edge areas likewise); a boundary follows a physical
+#: feature within FEATURE_TOLERANCE_M, measured in segments of FEATURE_SEGMENT_M; fixes
+#: give a piece to the neighbour by FIX_RULE.
+TOPOLOGY_AREA_TOLERANCE_M2 = 1.0
+TOPOLOGY_WIDTH_TOLERANCE_M = 0.1
+SLIVER_AREA_M2 = 50.0
+SLIVER_WIDTH_M = 3.0
+SPLIT_BUILDING_MIN_M2 = 1.0
+SPLIT_BUILDING_MIN_SHARE = 0.01
+EDGE_SPLIT_MIN_M2 = 5.0
+EDGE_SPLIT_MIN_SHARE = 0.02
+FEATURE_TOLERANCE_M = 5.0
+FEATURE_SEGMENT_M = 10.0
+FIX_RULE = "longest_border"  # or "fewer_households"
+
+#: Edge areas (边缘地带, planner.edges): pieces of the community outside compounds and
+#: road surface holding fewer than EDGE_MAX_HOUSEHOLDS households are edge areas; empty
+#: pieces below EDGE_MIN_AREA_M2 are road margins, not edge areas; empty pieces narrower
+#: on average than EDGE_STRIP_WIDTH_M are strips.
+EDGE_MAX_HOUSEHOLDS = 100
+EDGE_MIN_AREA_M2 = 200.0
+EDGE_STRIP_WIDTH_M = 15.0
