@@ -312,6 +312,7 @@ def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
 #: JSON-able report; it reads its inputs from the store and writes its layers back.
 DEMO_ANALYSIS: list[tuple[str, str]] = [
     ("grids", "planner.grids:make_grids_step"),
+    ("walking coverage and station sites", "planner.coverage:run_coverage_and_sites"),
 ]
 
 #: Steps of :func:`run_demo`, in order (for progress bars).

@@ -23,11 +23,11 @@ def _json(capsys, argv):
 
 def test_demo_coverage_and_lscp_cover_every_coverable_household(nanjing_store, capsys):
     store = str(nanjing_store.path)
-    before = _json(capsys, ["coverage", store, "--json"])
+    before = _json(capsys, ["coverage", store, "--existing-only", "--json"])
     for key in ("households_total", "households_covered", "buildings_total"):
         assert key in before
     assert before["buildings_uncovered"] == before["buildings_total"]  # no station yet
-    sites = _json(capsys, ["sites", store, "--model", "lscp", "--json"])
+    sites = _json(capsys, ["sites", store, "--model", "lscp", "--scenario", "t", "--json"])
     for key in ("model", "objective", "optimal", "gap", "chosen", "households_uncoverable"):
         assert key in sites
     assert sites["model"] == "lscp" and sites["optimal"] and sites["chosen"]
@@ -37,7 +37,8 @@ def test_demo_coverage_and_lscp_cover_every_coverable_household(nanjing_store, c
     graph = build_walk_graph(nanjing_store)
     nxg = graph.to_networkx()
     limit = config.WALK_MINUTES * 60 * config.WALK_SPEED_MPS
-    proposed = graph.station_node[graph.station_node >= 0]
+    mine = nanjing_store.read("stations")["scenario"].eq("t").to_numpy()
+    proposed = graph.station_node[mine & (graph.station_node >= 0)]
     assert len(proposed) == len(sites["chosen"])
     by_stations = nx.multi_source_dijkstra_path_length(
         nxg, set(proposed.tolist()), cutoff=limit, weight="length"
