@@ -85,6 +85,8 @@ _PROBE = 0.05
 # A gate counts as a road vertex when this close to one (metres).
 _SHARED = 0.01
 # Dense rows of a reach matrix are computed this many cells at a time.
+# (The matrix is stored symmetric, so Dijkstra runs it as directed: scipy's undirected
+# mode would rebuild the transpose on every call.)
 _CHUNK_CELLS = 2e7
 
 _LAYERS = ("roads", "barriers", "compounds", "gates", "buildings", "stations", "candidate_sites")
@@ -845,7 +847,7 @@ def distances_from(
 ) -> NDArray[np.float64]:
     """Walking metres from each source node to every node (``inf`` beyond ``limit``)."""
     sources = np.asarray(sources, dtype=np.int64)
-    return dijkstra(graph.matrix, directed=False, indices=sources, limit=limit)
+    return dijkstra(graph.matrix, directed=True, indices=sources, limit=limit)
 
 
 def nearest_source(
@@ -861,7 +863,7 @@ def nearest_source(
         return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
     dist, _, origin = dijkstra(
         graph.matrix,
-        directed=False,
+        directed=True,
         indices=sources,
         limit=limit,
         min_only=True,
@@ -911,7 +913,7 @@ def reach_matrix(
     rows, cols, vals = [], [], []
     tnodes = targets[good_t]
     for lo in range(0, len(uniq_s), chunk):
-        block = dijkstra(graph.matrix, directed=False, indices=uniq_s[lo : lo + chunk], limit=limit)
+        block = dijkstra(graph.matrix, directed=True, indices=uniq_s[lo : lo + chunk], limit=limit)
         sub = block[:, tnodes]
         s, t = np.nonzero(np.isfinite(sub) & (sub <= limit))
         rows.append(t)
