@@ -363,6 +363,31 @@ def field_stats(frame: pd.DataFrame, fields: Iterable[dict[str, Any]]) -> dict[s
     return stats
 
 
+def coverage_summary(buildings: pd.DataFrame) -> dict[str, Any] | None:
+    """Households and buildings within / beyond the walking threshold, or None if not computed.
+
+    Coverage counts as computed once any building has a walking distance or is
+    marked covered. Buildings without households (shops, public buildings) are
+    not counted as uncovered: nobody lives there to walk out.
+    """
+    if buildings.empty or "covered" not in buildings:
+        return None
+    walk = buildings["walk_m"] if "walk_m" in buildings else pd.Series(np.nan, buildings.index)
+    covered = buildings["covered"].astype(bool)
+    if walk.isna().all() and not covered.any():
+        return None
+    households = pd.to_numeric(buildings["households"], errors="coerce").fillna(0)
+    lived_in = households > 0
+    beyond = lived_in & ~covered
+    total = int(households.sum())
+    return {
+        "households_covered": int(households[lived_in & covered].sum()),
+        "households_uncovered": int(households[beyond].sum()),
+        "buildings_uncovered": int(beyond.sum()),
+        "share_covered": round(float(households[covered].sum()) / total, 4) if total else None,
+    }
+
+
 def _number(value: Any) -> float | int:
     value = float(value)
     return int(value) if value.is_integer() else round(value, 3)
@@ -507,6 +532,12 @@ class FeatureSource:
             seen.append(OSM_ATTRIBUTION)
         return seen
 
+    def coverage(self) -> dict[str, Any] | None:
+        """Walking coverage of the buildings (see :func:`coverage_summary`)."""
+        if "buildings" not in self.names():
+            return None
+        return coverage_summary(self.layer("buildings").frame)
+
     # -- search ---------------------------------------------------------------
 
     def search(
@@ -530,7 +561,8 @@ class FeatureSource:
         Returns
         -------
         list of dict
-            ``layer``, ``zh`` (layer's Chinese name), ``id``, ``label`` and ``bbox`` of each hit.
+            ``layer``, ``zh`` (layer's Chinese name), ``id``, ``label``, ``exact`` (the text
+            is a whole code or name) and ``bbox`` of each hit; exact hits first.
         """
         text = text.strip()
         if not text:
@@ -550,15 +582,18 @@ class FeatureSource:
             # Exact matches first, then in layer order.
             rows = np.flatnonzero(hit)
             label_col = "name" if "name" in layer.frame else columns[0]
+            rows = rows[: limit * 5]
             exact = np.array(
                 [
                     any(str(layer.frame[c].iat[r]).lower() == text.lower() for c in columns)
-                    for r in rows[: limit * 5]
+                    for r in rows
                 ],
                 dtype=bool,
             )
-            rows = np.concatenate([rows[: limit * 5][exact], rows[: limit * 5][~exact]])
-            for r in rows[: limit - len(results)]:
+            order = np.concatenate([np.flatnonzero(exact), np.flatnonzero(~exact)])
+            for r, is_exact in zip(rows[order], exact[order], strict=True):
+                if len(results) >= limit:
+                    break
                 bounds = shapely.bounds(layer.geometries[r])
                 key_value = layer.ids[r]
                 label = layer.frame[label_col].iat[r] if label_col in layer.frame else None
@@ -568,13 +603,16 @@ class FeatureSource:
                         "zh": layer.spec.zh,
                         "id": key_value,
                         "label": str(label) if label is not None else str(key_value),
+                        "exact": bool(is_exact),
                         "bbox": [float(v) for v in bounds],
                     }
                 )
+        # Exact matches of any layer first (a grid code typed in full goes to that grid).
+        results.sort(key=lambda hit: not hit["exact"])
         return results
 
 
 def _search_columns(spec: schema.Layer) -> list[str]:
     columns = [spec.key] if spec.key else []
-    columns += [c for c in ("name", "address", "grid_code", "osm_id") if c in spec.field_names]
+    columns += [c for c in ("name", "address", "osm_id") if c in spec.field_names]
     return list(dict.fromkeys(columns))

@@ -132,7 +132,8 @@ def feature(name: str, feature_id: str):
 @bp.get("/summary")
 def summary():
     """The store's summary: layers and counts, households, CRSs, sources."""
-    return json_response(features().store.summary())
+    source = features()
+    return json_response({**source.store.summary(), "coverage": source.coverage()})
 
 
 @bp.get("/search")

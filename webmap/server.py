@@ -21,7 +21,9 @@ class RunningServer:
     url: str
 
     def stop(self) -> None:
-        """Close the listening socket and wait for the thread to end."""
+        """Finish the requests being served, close the sockets and wait for the thread."""
+        # Worker threads first: a worker finishing after close() would write to a closed pipe.
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self.server.close()
         self.thread.join(timeout=10)
 

@@ -43,7 +43,11 @@
     community: { order: 10.7, visible: true, interactive: false, style: function () {
       return { color: "#6a1b9a", weight: 3, dashArray: "10 5", fill: false };
     }, legend: function () { return [lineRow("#6a1b9a", layerName("community"), true)]; } },
-    zones: { order: 10.6, visible: true, style: function () {
+    zones: { order: 2, visible: true, style: function () {
+      // Canvas hit-tests polygons whether filled or not: the clickable part stays at the
+      // bottom and the boundary is drawn on top, without events.
+      return { stroke: false, fillOpacity: 0 };
+    }, outlineOrder: 10.6, outline: function () {
       return { color: "#263238", weight: 4, fill: false, opacity: 0.8 };
     }, legend: function () { return [lineRow("#263238", layerName("zones"))]; } },
     grids: { order: 3, visible: true, labels: true, style: function (f) {
@@ -299,7 +303,13 @@
   var canvas = L.canvas({ tolerance: 3 });
   var svgPane = map.createPane("hatched");
   svgPane.style.zIndex = "450";
-  var svg = L.svg({ pane: "hatched" });
+  var svg = L.svg({ pane: "hatched" }).addTo(map);
+  // Hatch patterns referenced by fillColor "url(#…)" (SVG renderer only); the renderer's
+  // element exists once the map has a view.
+  map.whenReady(function () {
+    addHatch(svg._container, "hatch-edge", "#ef6c00");
+    addHatch(svg._container, "hatch-disputed", "#c62828");
+  });
 
   function makeGroup(name, outline) {
     var st = styleOf(name);
@@ -323,17 +333,6 @@
         }
       },
     });
-    if (st.svg && !outline) {
-      group.on("add", function () {
-        // The SVG renderer's element exists once a path has been added.
-        setTimeout(function () {
-          if (svg._container) {
-            addHatch(svg._container, "hatch-edge", "#ef6c00");
-            addHatch(svg._container, "hatch-disputed", "#c62828");
-          }
-        }, 0);
-      });
-    }
     return group;
   }
 
@@ -447,14 +446,17 @@
   function refresh() {
     var names = Object.keys(state);
     loading++;
+    document.body.dataset.ready = "0";
     showStatus(M.loading);
     return Promise.all(names.map(load)).then(function () {
       loading--;
-      if (!loading) showStatus("");
+      if (loading) return;
+      showStatus("");
       var truncated = names.some(function (n) { return state[n].visible && state[n].truncated; });
       if (truncated) showStatus(M.truncated);
       drawOrder();
       declutter();
+      // Tests and screenshots wait for this: every visible layer is drawn for this view.
       document.body.dataset.ready = "1";
     });
   }
@@ -488,7 +490,7 @@
     var name = ev.target.dataset.layer;
     if (!name) return;
     state[name].visible = ev.target.checked;
-    load(name);
+    load(name).then(function () { drawOrder(); declutter(); });
     updateLegend();
   });
 
@@ -510,9 +512,10 @@
         parts.push(figure(hh.estimated || 0, M.households_estimated));
       }
     }
-    if (b && coverageKnown(b) && b.stats.covered) {
-      var v = b.stats.covered.values;
-      parts.push(figure(v.False || 0, M.uncovered + " (" + layerName("buildings") + ")", (v.False || 0) > 0));
+    var cov = summary && summary.coverage;
+    if (cov) {
+      parts.push(figure(cov.households_uncovered, M.households_uncovered, cov.households_uncovered > 0));
+      parts.push(figure(cov.buildings_uncovered, M.buildings_uncovered, cov.buildings_uncovered > 0));
     }
     ["grids", "zones", "stations", "compounds", "edge_areas"].forEach(function (n) {
       if (catalog[n]) parts.push(figure(catalog[n].count, layerName(n)));
@@ -550,7 +553,9 @@
         goTo(body.results[Number(li.dataset.i)]);
         results.hidden = true;
       };
-      if (body.results.length === 1) { goTo(body.results[0]); results.hidden = true; }
+      var first = body.results[0];
+      var single = body.results.length === 1 || (first && first.exact && !(body.results[1] || {}).exact);
+      if (single) { goTo(first); results.hidden = true; }
     }).catch(function (err) { showStatus(M.error + ": " + err.message); });
   });
   document.addEventListener("click", function (e) {

@@ -1,0 +1,295 @@
+"""The web map in a real browser (Debian's Chromium driven by Playwright) against waitress.
+
+Every page must load with no console error and no request to any host but the local
+server. Screenshots are saved under ``artifacts/screenshots/`` for people to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from planner.store import Store
+from webmap import create_app
+from webmap.server import start_background
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="/usr/bin/chromium absent (make test installs it)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _serve(path: Path):
+    app = create_app({"STORE": str(path)})
+    running = start_background(app)
+    return running
+
+
+@pytest.fixture(scope="module")
+def demo_server(nanjing_path, tmp_path_factory):
+    """The demo store as `make demo` serves it (a copy)."""
+    path = tmp_path_factory.mktemp("browser") / "demo.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    running = _serve(path)
+    yield running, Store(path)
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def rich_server(nanjing_path, tmp_path_factory):
+    """The demo store plus stations, coverage, edge areas and isochrones where it lacks them."""
+    path = tmp_path_factory.mktemp("browser-rich") / "rich.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    _enrich(Store(path))
+    running = _serve(path)
+    yield running, Store(path)
+    running.stop()
+
+
+def _enrich(store: Store) -> None:
+    """Test data for the styles the demo may not have yet (straight-line coverage, not walking)."""
+    frames = {}
+    metric = store.metric_crs
+    stations = store.read("stations")
+    if stations.empty:
+        sites = store.read("candidate_sites").iloc[[0, 20, 40]]
+        stations = gpd.GeoDataFrame(
+            {
+                "station_id": ["E1", "P1", "P2"],
+                "name": ["新街口党群服务站", "拟建站一", "拟建站二"],
+                "status": ["existing", "proposed", "proposed"],
+                "scenario": [None, "test", "test"],
+            },
+            geometry=sites.geometry.to_numpy(),
+            crs=sites.crs,
+        )
+        frames["stations"] = stations
+    buildings = store.read("buildings")
+    if buildings["walk_m"].isna().all():
+        points = stations.to_crs(metric).geometry.to_numpy()
+        centres = buildings.to_crs(metric).geometry.centroid.to_numpy()
+        distance = np.stack([shapely.distance(centres, p) for p in points])
+        buildings["station_id"] = stations["station_id"].to_numpy()[distance.argmin(axis=0)]
+        buildings["walk_m"] = distance.min(axis=0)
+        buildings["covered"] = buildings["walk_m"] <= 400
+        frames["buildings"] = buildings
+    if not store.has("edge_areas"):
+        compounds = store.read_metric("compounds").iloc[:2]
+        strips = compounds.geometry.buffer(12).difference(compounds.geometry)
+        frames["edge_areas"] = gpd.GeoDataFrame(
+            {"edge_id": ["EA1", "EA2"], "kind": ["border", "strip"], "disputed": [False, True]},
+            geometry=strips.to_numpy(),
+            crs=metric,
+        )
+    if not store.has("isochrones"):
+        existing = stations.to_crs(metric).iloc[:1]
+        frames["isochrones"] = gpd.GeoDataFrame(
+            {"station_id": existing["station_id"], "minutes": [15.0], "meters": [400.0]},
+            geometry=existing.geometry.buffer(400).to_numpy(),
+            crs=metric,
+        )
+    if frames:
+        store.write_many(frames)
+
+
+class Page:
+    """A browser page that records every request, failure and console error."""
+
+    def __init__(self, browser, base_url: str, *, width: int = 1440, height: int = 900):
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.base_url = base_url
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+    def open(self, path: str = "/") -> None:
+        self.page.goto(self.base_url.rstrip("/") + path)
+        self.wait()
+
+    def wait(self) -> None:
+        self.page.wait_for_selector("body[data-ready='1']", state="attached", timeout=30_000)
+
+    def drawn(self) -> dict[str, int]:
+        return self.page.evaluate(
+            """() => {
+              const out = {};
+              const s = window.plannerMap.state;
+              for (const name of Object.keys(s)) out[name] = s[name].group.getLayers().length;
+              return out;
+            }"""
+        )
+
+    def check_clean(self) -> None:
+        assert self.errors == []
+        hosts = {urlsplit(u).hostname for u in self.requests if not u.startswith("data:")}
+        assert hosts == {"127.0.0.1"}, hosts
+
+    def shot(self, name: str) -> Path:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        path = SHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def test_map_page_draws_every_demo_layer_with_no_outside_request(browser, demo_server):
+    running, store = demo_server
+    page = Page(browser, running.url)
+    page.open("/")
+    drawn = page.drawn()
+    catalog = page.page.evaluate(
+        "() => Object.fromEntries(Object.entries(window.plannerMap.catalog)"
+        ".map(([k, v]) => [k, v.count]))"
+    )
+    hidden_by_default = {"blocks", "walk_edges", "walk_nodes", "scenario_grids"}
+    for name in store.layers():
+        if store.count(name) and name in catalog and name not in hidden_by_default:
+            assert drawn[name] > 0, (name, drawn)
+    assert drawn["buildings"] <= store.count("buildings")
+    panel = page.page.inner_text("#panel")
+    assert store.name in panel and "图层" in panel and "图例" in panel
+    assert f"{store.summary()['households']['total']:,}" in panel
+    if store.has("grids"):
+        labels = page.page.locator(".grid-label").count()
+        assert labels == store.count("grids")
+    # Buildings were fetched by viewport (bbox + zoom), gzipped.
+    assert any("/api/layers/buildings/features?" in u and "bbox=" in u for u in page.requests)
+    page.shot("map_zh")
+    page.check_clean()
+    page.close()
+
+
+def test_zoom_in_reloads_by_bbox_and_popup_shows_chinese_fields(browser, demo_server):
+    running, store = demo_server
+    page = Page(browser, running.url)
+    page.open("/")
+    building = store.read("buildings").sort_values("households").iloc[-1]
+    point = building.geometry.representative_point()
+    before = len(page.requests)
+    page.page.evaluate(
+        f"""() => {{
+          document.body.dataset.ready = "0";
+          window.plannerMap.map.setView([{point.y}, {point.x}], 18, {{ animate: false }});
+        }}"""
+    )
+    page.wait()
+    fetched = [u for u in page.requests[before:] if "/api/layers/buildings/features" in u]
+    assert fetched and "zoom=18" in fetched[-1] and "bbox=" in fetched[-1]
+    xy = page.page.evaluate(
+        f"""() => {{
+          const m = window.plannerMap.map;
+          const p = m.latLngToContainerPoint([{point.y}, {point.x}]);
+          const r = m.getContainer().getBoundingClientRect();
+          return [p.x + r.left, p.y + r.top];
+        }}"""
+    )
+    page.page.mouse.click(*xy)
+    popup = page.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=10_000)
+    text = popup.inner_text()
+    assert "楼栋" in text and "户数" in text and str(building["building_id"]) in text
+    page.shot("map_zoom_popup")
+    page.check_clean()
+    page.close()
+
+
+def test_stations_coverage_and_edge_areas_are_styled(browser, rich_server):
+    running, store = rich_server
+    page = Page(browser, running.url)
+    page.open("/")
+    stations = store.read("stations")
+    icons = page.page.locator(".leaflet-marker-pane .station-icon")
+    assert icons.count() == len(stations)
+    proposed = page.page.locator(".leaflet-marker-pane .station-icon.proposed").count()
+    assert proposed == int((stations["status"] == "proposed").sum())
+    legend = page.page.inner_text("#legend")
+    assert "15分钟步行未覆盖" in legend and "边缘地带" in legend
+    assert "现有" in legend and "拟建" in legend
+    assert page.page.locator("svg pattern#hatch-edge").count() == 1
+    hatched = page.page.locator("svg path[fill='url(#hatch-edge)']").count()
+    assert hatched >= 1
+    buildings = store.read("buildings")
+    beyond = (buildings["households"] > 0) & ~buildings["covered"]
+    summary = page.page.inner_text("#summary")
+    assert f"{int(buildings.loc[beyond, 'households'].sum()):,}\n15分钟未覆盖户数" in summary
+    assert f"{int(beyond.sum()):,}\n15分钟未覆盖楼栋" in summary
+    page.shot("map_coverage")
+    page.check_clean()
+    page.close()
+
+
+def test_english_page_and_search_by_grid_code(browser, demo_server):
+    running, store = demo_server
+    page = Page(browser, running.url)
+    page.open("/?lang=en")
+    assert page.page.locator("html").get_attribute("lang") == "en"
+    assert "Layers" in page.page.inner_text("#panel")
+    layer, key = ("grids", "grid_code") if store.has("grids") else ("buildings", "building_id")
+    code = str(store.read(layer)[key].iloc[0])
+    page.page.fill("#search-input", code)
+    page.page.click("#search button")
+    popup = page.page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=10_000)
+    assert code in popup.inner_text()
+    page.wait()
+    page.shot("map_en_search")
+    page.check_clean()
+    page.close()
+
+
+def test_api_docs_page_renders_offline(browser, demo_server):
+    running, _ = demo_server
+    page = Page(browser, running.url)
+    page.page.goto(running.url + "api/docs")
+    page.page.locator(".opblock").first.wait_for(timeout=30_000)
+    assert page.page.locator(".opblock").count() >= 15
+    page.shot("api_docs")
+    page.check_clean()
+    page.close()
+
+
+def test_phone_sized_viewport(browser, demo_server):
+    running, _ = demo_server
+    page = Page(browser, running.url, width=390, height=844)
+    page.open("/")
+    assert page.drawn()["buildings"] > 0
+    page.shot("map_phone")
+    page.check_clean()
+    page.close()
