@@ -137,6 +137,31 @@ class WalkGraph:
     site_ids: NDArray[np.object_]
     site_node: NDArray[np.int64]
     report: dict[str, Any] = field(default_factory=dict)
+    #: Nodes ``>= core`` are feature leaves (buildings, stations, sites), each joined to
+    #: one core node ``leaf_anchor[i - core]`` by a connector of ``leaf_offset[i - core]``.
+    core: int = -1
+    leaf_anchor: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    leaf_offset: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    _core_matrix: sp.csr_array | None = field(default=None, repr=False)
+
+    @property
+    def core_matrix(self) -> sp.csr_array:
+        """:attr:`matrix` without the feature leaves (no shortest path passes a leaf)."""
+        if self._core_matrix is None:
+            core = self.n_nodes if self.core < 0 else self.core
+            self._core_matrix = sp.csr_array(self.matrix[:core, :core])
+        return self._core_matrix
+
+    def anchors(self, nodes: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The core node of each node (itself unless a leaf) and the connector length."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        anchor = nodes.copy()
+        offset = np.zeros(len(nodes))
+        if self.core >= 0:
+            leaf = nodes >= self.core
+            anchor[leaf] = self.leaf_anchor[nodes[leaf] - self.core]
+            offset[leaf] = self.leaf_offset[nodes[leaf] - self.core]
+        return anchor, offset
 
     @property
     def n_nodes(self) -> int:
@@ -338,6 +363,15 @@ def build_walk_graph(
     )
     graph_edges = graph_edges.set_crs(crs)
     matrix = _csr(graph_edges, len(node_xy))
+    # feature nodes come last, each a leaf on its connector
+    leaf = np.isin(node_kind, ["building", "station", "site"])
+    core = int(np.argmax(leaf)) if leaf.any() else len(node_xy)
+    assert not leaf[:core].any() and leaf[core:].all()
+    conn = graph_edges[(graph_edges["kind"] == "connector").to_numpy()]
+    leaf_anchor = np.zeros(len(node_xy) - core, dtype=np.int64)
+    leaf_offset = np.zeros(len(node_xy) - core)
+    leaf_anchor[conn["u"].to_numpy() - core] = conn["v"].to_numpy()
+    leaf_offset[conn["u"].to_numpy() - core] = conn["length"].to_numpy()
     nb, ns = len(buildings), len(stations)
     unjoined = refs[:nb][point_node[:nb] < 0]
     report = {
@@ -367,6 +401,9 @@ def build_walk_graph(
         site_ids=refs[nb + ns :],
         site_node=point_node[nb + ns :],
         report=report,
+        core=core,
+        leaf_anchor=leaf_anchor,
+        leaf_offset=leaf_offset,
     )
 
 
@@ -907,22 +944,34 @@ def reach_matrix(
     good_t = np.flatnonzero(targets >= 0)
     if len(good_s) == 0 or len(good_t) == 0:
         return sp.csr_array(shape)
-    # distinct source nodes once; repeated targets gathered by a column index
-    uniq_s, inv_s = np.unique(sources[good_s], return_inverse=True)
-    chunk = max(1, int(_CHUNK_CELLS // max(graph.n_nodes, 1)))
+    # Dijkstra runs on the core graph: a feature leaf is reached only through its one
+    # connector, so its distance is its anchor's plus the connector (and no shortest path
+    # passes through a leaf); each distinct anchor is searched once
+    s_anchor, s_off = graph.anchors(sources[good_s])
+    t_anchor, t_off = graph.anchors(targets[good_t])
+    uniq_s, inv_s = np.unique(s_anchor, return_inverse=True)
+    inv_s = inv_s.ravel()
+    matrix = graph.core_matrix
+    chunk = max(1, int(_CHUNK_CELLS // max(matrix.shape[0], 1)))
     rows, cols, vals = [], [], []
-    tnodes = targets[good_t]
     for lo in range(0, len(uniq_s), chunk):
-        block = dijkstra(graph.matrix, directed=True, indices=uniq_s[lo : lo + chunk], limit=limit)
-        sub = block[:, tnodes]
-        s, t = np.nonzero(np.isfinite(sub) & (sub <= limit))
+        block = dijkstra(matrix, directed=True, indices=uniq_s[lo : lo + chunk], limit=limit)
+        sub = block[:, t_anchor]
+        u, t = np.nonzero(np.isfinite(sub) & (sub <= limit))
         rows.append(t)
-        cols.append(s + lo)
-        vals.append(sub[s, t])
+        cols.append(u + lo)
+        vals.append(sub[u, t] + t_off[t])
     r = np.concatenate(rows)
-    c = np.concatenate(cols)
+    u = np.concatenate(cols)
     d = np.concatenate(vals)
-    # distinct sources back to the requested columns (csc column selection keeps zeros)
-    mat = sp.csc_array((d, (r, c)), shape=(len(good_t), len(uniq_s)))[:, inv_s].tocoo()
-    out = sp.coo_array((mat.data, (good_t[mat.row], good_s[mat.col])), shape=shape)
+    # each distinct anchor back to every requested column that has it
+    order = np.argsort(inv_s, kind="stable")
+    count = np.bincount(inv_s, minlength=len(uniq_s))
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    rep = count[u]
+    col = order[_ranges(start[u], rep)]
+    r = np.repeat(r, rep)
+    d = np.repeat(d, rep) + s_off[col]
+    keep = d <= limit
+    out = sp.coo_array((d[keep], (good_t[r[keep]], good_s[col[keep]])), shape=shape)
     return out.tocsr()
