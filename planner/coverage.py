@@ -705,8 +705,11 @@ def run_coverage_and_sites(
 ) -> dict[str, Any]:
     """Demo step: LSCP sites, then 15-minute coverage and 5/10/15-minute isochrones.
 
-    Returns the three reports under ``sites``, ``coverage`` and ``isochrones``.
+    Returns the three reports under ``sites``, ``coverage`` and ``isochrones``; a store
+    without buildings or walkable roads (e.g. a roads-only extract) is skipped with a note.
     """
+    if store.count("buildings") == 0 or store.count("roads") == 0:
+        return {"skipped": "the store has no buildings or no roads to walk"}
     progress("walking network")
     graph = build_walk_graph(store)
     progress("station sites (LSCP)")
