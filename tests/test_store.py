@@ -117,8 +117,10 @@ def test_missing_and_broken_stores(tmp_path):
         Store(broken)
 
 
-def test_read_missing_layer(nanjing_store):
-    grids = nanjing_store.read("zones")
-    assert isinstance(grids, gpd.GeoDataFrame) and grids.empty and "zone_code" in grids
+def test_read_missing_layer(tmp_path):
+    store = Store.create(tmp_path / "new.gpkg", metric_crs="EPSG:4549", name="新社区")
+    zones = store.read("zones")
+    assert isinstance(zones, gpd.GeoDataFrame) and zones.empty and "zone_code" in zones
     with pytest.raises(PlannerError, match="no 'zones' layer"):
-        nanjing_store.read("zones", missing_ok=False)
+        store.read("zones", missing_ok=False)
+    assert store.layers() == [] and store.summary()["households"]["total"] == 0
