@@ -201,7 +201,7 @@ def load_plan(
     if layer not in schema.LAYERS:
         msg = f"unknown layer {layer!r}; grid layers: grids, scenario_grids"
         raise PlannerError(msg)
-    if "grid_code" not in schema.LAYERS[layer].field_names:
+    if schema.LAYERS[layer].fields != schema.LAYERS["grids"].fields:
         msg = f"layer {layer!r} is not a grid layer (no grid_code); use grids or scenario_grids"
         raise PlannerError(msg)
     if not store.has(layer) or store.count(layer) == 0:
@@ -783,7 +783,8 @@ def _edge_findings(edges, geoms, codes, tree, t, crs) -> gpd.GeoDataFrame:
     foreign = pairs[~pairs["mine"]]
     counted = foreign[(foreign["area"] >= t.edge_min_m2) & (foreign["share"] >= t.edge_min_share)]
     spans = counted.groupby("i")["area"].sum()
-    lying = pairs.groupby("i")["j"].apply(lambda j: sorted(codes[x] for x in j))
+    real = pairs[pairs["area"] >= t.area_tolerance_m2]
+    lying = real.groupby("i")["j"].apply(lambda j: sorted(codes[x] for x in j))
     ids = edges["edge_id"].astype(str).to_numpy()
     disputed = edges["disputed"].to_numpy(dtype=bool)
     settled = ~_blank(edges["agreement_text"])
@@ -1154,6 +1155,8 @@ def plan_fixes(
         single = whole.groupby("i").agg(n=("j", "size"), full=("full", "all"))
         ok = single.index[(single["n"] == 1) & single["full"]].to_numpy()
         loose_b[ok] = False
+    cluster = _footprint_clusters(bgeoms)
+    loose_b = np.isin(cluster, cluster[loose_b])
     pinned_e = target >= 0
     lines = [
         shapely.boundary(geoms),
@@ -1244,34 +1247,35 @@ def plan_fixes(
             if manual[e]:
                 pinned[faces] = True
 
-    # 5. Cut buildings go wholly to the grid holding most of them (largest first).
+    # 5. Cut buildings go wholly to the grid holding most of them; overlapping
+    # footprints move together, or one would cut the other.
     if loose_b.any():
         fb, bk = arr.within(bgeoms[loose_b])
         bk = np.flatnonzero(loose_b)[bk]
         keep = label[fb] >= 0
         fb, bk = fb[keep], bk[keep]
-        frame = pd.DataFrame({"f": fb, "b": bk, "g": label[fb], "a": arr.area[fb]})
-        order = np.argsort(-shapely.area(bgeoms[np.unique(bk)]))
+        unit = cluster[bk]
         ids = b["building_id"].astype(str).to_numpy()
-        for k in np.unique(bk)[order]:
-            sub = frame[frame["b"] == k]
-            current = label[sub["f"].to_numpy()]
-            if len(set(current.tolist())) <= 1:
+        frame = pd.DataFrame({"f": fb, "u": unit}).drop_duplicates("f")
+        for u, sub in frame.groupby("u"):
+            faces_u = sub["f"].to_numpy()
+            current = label[faces_u]
+            if len(np.unique(current)) <= 1:
                 continue
-            by_grid = pd.Series(arr.area[sub["f"].to_numpy()]).groupby(current).sum()
+            by_grid = pd.Series(arr.area[faces_u]).groupby(current).sum()
             to = int(by_grid.idxmax())
-            faces = sub["f"].to_numpy()[current != to]
+            names = ", ".join(ids[np.flatnonzero(cluster == u)][:3])
             moves.append(
                 _move(
                     "building",
-                    faces,
+                    faces_u[current != to],
                     to,
                     sorted({int(x) for x in current if x != to}),
-                    f"楼栋 {ids[k]} 整体归入占其面积最多的网格 {codes[to]}，边界绕开楼栋",
-                    ref=ids[k],
+                    f"楼栋 {names} 整体归入占其面积最多的网格 {codes[to]}，边界绕开楼栋",
+                    ref=names,
                 )
             )
-            label[faces] = to
+            label[faces_u] = to
 
     # 6. Orphan pieces and slivers join the neighbour (repeat: a merge can free another).
     for _ in range(3):
@@ -1280,6 +1284,21 @@ def plan_fixes(
             break
 
     return _finish(plan, findings, arr, label, moves, edges, households, unresolved, rule, t)
+
+
+def _footprint_clusters(geoms: np.ndarray, min_m2: float = 0.05) -> np.ndarray:
+    """Cluster label of each footprint: overlapping footprints share one."""
+    n = len(geoms)
+    if n == 0:
+        return np.empty(0, dtype=int)
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i):
+        real = shapely.area(shapely.intersection(geoms[i], geoms[j])) >= min_m2
+        i, j = i[real], j[real]
+    graph = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return csgraph.connected_components(graph, directed=False)[1]
 
 
 def _why(rule: str, what: str) -> str:
@@ -1553,6 +1572,7 @@ def apply_fixes(
         for code in fixes.removed
     ]
     grids = fixes.grids.to_crs(STORAGE_CRS)
+    grids["geometry"] = _valid_lonlat(grids.geometry.to_numpy())
     if plan.others is not None and len(plan.others):
         grids = pd.concat([plan.others.to_crs(STORAGE_CRS), grids], ignore_index=True)
     frames: dict[str, Any] = {plan.layer: gpd.GeoDataFrame(grids, crs=STORAGE_CRS)}
@@ -1571,6 +1591,15 @@ def apply_fixes(
     frames["findings"] = _merged_findings(store, findings)
     store.write_many(frames, log=log)
     return fixes, findings
+
+
+def _valid_lonlat(geoms: np.ndarray) -> np.ndarray:
+    """Repair the rare polygon that projection to lon/lat made self-touching."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms[bad] = _polygonal(shapely.make_valid(geoms[bad]))
+    return geoms
 
 
 def _merged_findings(store: Store, findings: Findings) -> gpd.GeoDataFrame:
