@@ -40,6 +40,9 @@ PIXEL_TOLERANCE = 0.5
 #: Coordinates are rounded to 1e-6 degrees (about 0.1 m) when sent.
 COORDINATE_GRID = 1e-6
 
+#: Serialised attribute subsets kept per layer and zoom (clients choose them).
+MAX_FIELD_SUBSETS = 8
+
 Bbox = tuple[float, float, float, float]
 
 
@@ -151,7 +154,8 @@ class LayerFeatures:
     geometries: np.ndarray | None
     tree: shapely.STRtree | None
     properties: list[str]
-    _texts: dict[tuple[int | None, bool], list[str]] = field(default_factory=dict)
+    _texts: dict[tuple, list[str]] = field(default_factory=dict)
+    _geometries: dict[tuple[int | None, bool], list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -200,6 +204,7 @@ class LayerFeatures:
         limit: int | None = None,
         offset: int = 0,
         gcj02: bool = False,
+        properties: Sequence[str] | None = None,
     ) -> FeaturePage:
         """Features intersecting ``bbox``, in layer order, one page of them.
 
@@ -215,10 +220,18 @@ class LayerFeatures:
             Paging: at most ``limit`` features (None = all) after skipping ``offset``.
         gcj02
             Shift coordinates to GCJ-02 for display over Gaode-style tiles.
+        properties
+            Only these attributes (None = all): a map that styles by two fields and
+            fetches the rest on click sends a fraction of the bytes.
 
         Returns
         -------
         FeaturePage
+
+        Raises
+        ------
+        PlannerError
+            If ``properties`` names a field the layer does not have.
         """
         if bbox is None or self.tree is None:
             rows = np.arange(len(self.frame))
@@ -226,7 +239,8 @@ class LayerFeatures:
             rows = np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
         stop = None if limit is None else offset + limit
         page = rows[offset:stop]
-        texts = self._feature_texts(zoom_level(zoom), gcj02)
+        fields = self._check_fields(properties)
+        texts = self._feature_texts(zoom_level(zoom), gcj02, fields)
         return FeaturePage(",".join([texts[i] for i in page]), len(rows), len(page))
 
     def feature(self, feature_id: str, *, gcj02: bool = False) -> str | None:
@@ -234,26 +248,49 @@ class LayerFeatures:
         row = self.id_index.get(str(feature_id))
         if row is None:
             return None
-        return self._feature_texts(None, gcj02)[row]
+        return self._feature_texts(None, gcj02, None)[row]
 
     def row(self, feature_id: str) -> int | None:
         """Row number of a feature id, or None."""
         return self.id_index.get(str(feature_id))
 
-    def _feature_texts(self, level: int | None, gcj02: bool) -> list[str]:
-        key = (level, gcj02)
+    def _check_fields(self, properties: Sequence[str] | None) -> tuple[str, ...] | None:
+        if properties is None:
+            return None
+        fields = tuple(dict.fromkeys(properties))
+        unknown = [f for f in fields if f not in self.frame.columns]
+        if unknown:
+            msg = (
+                f"{self.name} has no field {', '.join(map(repr, unknown))}; "
+                f"fields: {', '.join(map(str, self.frame.columns))}"
+            )
+            raise PlannerError(msg, source="properties")
+        return fields
+
+    def _feature_texts(
+        self, level: int | None, gcj02: bool, fields: tuple[str, ...] | None
+    ) -> list[str]:
+        key = (level, gcj02, fields)
         texts = self._texts.get(key)
         if texts is None:
             with self._lock:
                 texts = self._texts.get(key)
                 if texts is None:
-                    texts = self._build_texts(level, gcj02)
+                    texts = self._build_texts(level, gcj02, fields)
+                    # Field subsets are chosen by clients: keep only a few of them.
+                    subsets = [k for k in self._texts if k[2] is not None]
+                    if fields is not None and len(subsets) >= MAX_FIELD_SUBSETS:
+                        del self._texts[subsets[0]]
                     self._texts[key] = texts
         return texts
 
-    def _build_texts(self, level: int | None, gcj02: bool) -> list[str]:
+    def _geometry_texts(self, level: int | None, gcj02: bool) -> list[str]:
+        key = (level, gcj02)
+        texts = self._geometries.get(key)
+        if texts is not None:
+            return texts
         if self.geometries is None:
-            geometry_texts = ["null"] * len(self.frame)
+            texts = ["null"] * len(self.frame)
         else:
             geoms = self.geometries
             tolerance = tolerance_for(level)
@@ -264,12 +301,21 @@ class LayerFeatures:
             if gcj02:
                 geoms = shapely.transform(geoms, _to_gcj02)
             geoms = shapely.set_precision(geoms, COORDINATE_GRID, mode="pointwise")
-            texts = shapely.to_geojson(geoms)
-            geometry_texts = [t if t is not None else "null" for t in texts]
+            texts = [t if t is not None else "null" for t in shapely.to_geojson(geoms)]
+        self._geometries[key] = texts
+        return texts
+
+    def _build_texts(
+        self, level: int | None, gcj02: bool, fields: tuple[str, ...] | None
+    ) -> list[str]:
+        geometry_texts = self._geometry_texts(level, gcj02)
+        props = self.properties if fields is None else _property_texts(self.frame[list(fields)])
+        if fields == ():
+            props = ["{}"] * len(self.frame)
         ids = [json_text(v) for v in self.ids]
         return [
             f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{p}}}'
-            for i, g, p in zip(ids, geometry_texts, self.properties, strict=True)
+            for i, g, p in zip(ids, geometry_texts, props, strict=True)
         ]
 
 
@@ -417,6 +463,7 @@ class FeatureSource:
         self._store: Store | None = None
         self._layers: dict[str, LayerFeatures] = {}
         self._catalog: list[dict[str, Any]] | None = None
+        self._names: list[str] | None = None
         self.store  # noqa: B018  open now so a bad path fails at start-up, not on a request
 
     # -- the store and its version --------------------------------------------
@@ -439,6 +486,7 @@ class FeatureSource:
                     self._store = Store(self.path)
                     self._layers = {}
                     self._catalog = None
+                    self._names = None
                     self._stamp = stamp
         return self._store
 
@@ -450,10 +498,15 @@ class FeatureSource:
 
     def names(self) -> list[str]:
         """Layers served: the schema layers present in the store."""
-        names = self.store.layers()
-        if self._only is not None:
-            names = [n for n in names if n in self._only]
-        return names
+        store = self.store
+        names = self._names
+        if names is None:
+            # Listing opens the GeoPackage: once per version of the file, not per request.
+            names = store.layers()
+            if self._only is not None:
+                names = [n for n in names if n in self._only]
+            self._names = names
+        return list(names)
 
     # -- layers ---------------------------------------------------------------
 

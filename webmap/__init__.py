@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     # gzip responses of at least this many bytes when the client accepts it.
     "COMPRESS_MIN_SIZE": 500,
-    "COMPRESS_LEVEL": 5,
+    "COMPRESS_LEVEL": 3,
     # Send a Content-Security-Policy that only allows this server (and the basemap host).
     "CSP": True,
 }

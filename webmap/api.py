@@ -98,12 +98,19 @@ def layer_features(name: str):
         # The map's bbox is in shifted coordinates; the shift is under ~700 m.
         pad = 0.01
         bbox = (bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
+    properties = request.args.get("properties")
+    fields = None if properties is None else [f for f in properties.split(",") if f.strip()]
     source = features()
     etag = etag_for(source.version, request.full_path)
     if _not_modified(etag):
         return current_app.response_class(status=304)
     page = source.layer(name).query(
-        bbox, zoom=zoom, limit=limit, offset=offset, gcj02=display == "gcj02"
+        bbox,
+        zoom=zoom,
+        limit=limit,
+        offset=offset,
+        gcj02=display == "gcj02",
+        properties=None if fields is None else [f.strip() for f in fields],
     )
     links = page_links(
         "api.layer_features",

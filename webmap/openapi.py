@@ -69,6 +69,14 @@ def openapi_document() -> dict[str, Any]:
         {"type": "string", "enum": ["wgs84", "gcj02"], "default": "wgs84"},
         "gcj02 shifts coordinates for display over GCJ-02 (Gaode) tiles; data stays WGS84.",
     )
+    properties = _param(
+        "properties",
+        "query",
+        {"type": "string"},
+        "Comma-separated attributes to send (omit for all, empty for none): small "
+        "payloads for maps that fetch the rest on click.",
+        example="households,covered",
+    )
     ogc_limit = _param(
         "limit",
         "query",
@@ -117,7 +125,7 @@ def openapi_document() -> dict[str, Any]:
                 "tags": ["layers"],
                 "summary": "Features by bounding box, simplified by zoom, paged",
                 "operationId": "getFeatures",
-                "parameters": [layer, bbox, limit, offset, zoom, crs],
+                "parameters": [layer, bbox, limit, offset, zoom, crs, properties],
                 "responses": {
                     "200": _ok("A GeoJSON FeatureCollection", fc, geojson),
                     "304": {"description": "Not modified since the ETag sent"},

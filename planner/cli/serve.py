@@ -23,8 +23,9 @@ from planner.store import Store
 @click.option("--basemap-key", default="", help="Key of the basemap (天地图 tk).")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--read-only", is_flag=True, help="Refuse analysis runs from the web page.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
 @user_errors
-def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only):
+def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only, threads):
     """Serve the web map, REST API and OGC API – Features of STORE."""
     from webmap import create_app
     from webmap.basemap import basemap_settings
@@ -40,7 +41,7 @@ def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only)
     }
     basemap_settings(config)  # refuse an unknown basemap or a missing key now
     app = create_app(config)
-    server = make_server(app, host=host, port=port)
+    server = make_server(app, host=host, port=port, threads=threads)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     url = url_of(server, shown)
     click.echo(f"serving {store_path} at {url}  (Ctrl+C to stop)")

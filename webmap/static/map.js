@@ -70,8 +70,12 @@
     compounds: { order: 5, visible: true, style: function (f) {
       return { color: "#4f8a4b", weight: 1.2, fillColor: "#cfe8c5", fillOpacity: 0.3 };
     }, legend: function () { return [boxRow("#cfe8c5", layerName("compounds"), "#5d9c59")]; } },
-    isochrones: { order: 6, visible: true, style: function () {
-      return { color: "#0277bd", weight: 1.2, dashArray: "5 4", fillColor: "#4fc3f7", fillOpacity: 0.12 };
+    isochrones: { order: 6, visible: true, style: function (f, entry) {
+      // Only the outermost ring (the walking threshold) is filled; inner rings are thin lines.
+      var st = entry.stats.minutes;
+      var outer = !st || f.properties.minutes >= st.max;
+      return { color: "#0277bd", weight: outer ? 1.2 : 0.7, opacity: outer ? 0.7 : 0.4,
+        dashArray: outer ? "5 4" : "2 3", fillColor: "#4fc3f7", fillOpacity: outer ? 0.07 : 0 };
     }, legend: function () { return [boxRow("#b3e5fc", layerName("isochrones"), "#0277bd")]; } },
     edge_areas: { order: 7, visible: true, svg: true, style: function (f) {
       var disputed = f.properties.disputed;
@@ -108,7 +112,9 @@
         lineRow("#ffffff", LANG === "zh" ? "支路、小区道路" : "street, lane"),
         lineRow("#9e9e9e", LANG === "zh" ? "人行道、小径" : "footpath", true)];
     } },
-    buildings: { order: 10, visible: true, style: function (f, entry) {
+    // fields: the attributes styling needs; large layers load only these and fetch the
+    // rest of a feature when it is clicked.
+    buildings: { order: 10, visible: true, fields: ["households", "covered"], style: function (f, entry) {
       var p = f.properties;
       var fill = p.households > 0 ? classColour(p.households, householdBreaks(entry)) : NO_HOUSEHOLDS;
       var s = { color: "#6d5a4b", weight: 0.6, fillColor: fill, fillOpacity: 0.9 };
@@ -132,10 +138,10 @@
       if (coverageKnown(entry)) rows.push(boxRow("#fff", M.uncovered, UNCOVERED, 2));
       return rows;
     } },
-    walk_edges: { order: 11, visible: false, minZoom: 16, style: function (f) {
+    walk_edges: { order: 11, visible: false, minZoom: 16, fields: ["kind"], style: function (f) {
       return { color: f.properties.kind === "gate" ? "#ff7043" : "#78909c", weight: 1, opacity: 0.8 };
     } },
-    walk_nodes: { order: 11.5, visible: false, minZoom: 17, point: function (f, ll) {
+    walk_nodes: { order: 11.5, visible: false, minZoom: 17, fields: ["kind"], point: function (f, ll) {
       return L.circleMarker(ll, { renderer: canvas, radius: 2, color: "#546e7a", weight: 1, fillOpacity: 1 });
     } },
     gates: { order: 12, visible: true, point: function (f, ll) {
@@ -160,7 +166,10 @@
         row('<span class="station-icon proposed">新</span>', M.station + "（" + M.proposed + "）")];
     } },
     findings: { order: 15, visible: true, style: function () {
-      return { color: "#c62828", weight: 2, fillColor: "#ef5350", fillOpacity: 0.35 };
+      // Unfilled, so the features under a problem area stay clickable.
+      return { color: "#d50000", weight: 3, dashArray: "8 5", fill: false, opacity: 0.9 };
+    }, legend: function () {
+      return [lineRow("#d50000", LANG === "zh" ? "拓扑问题（点击线条查看）" : "problem (click its line)", true)];
     }, point: function (f, ll) {
       return L.circleMarker(ll, { renderer: canvas, radius: 7, color: "#c62828", weight: 2, fillColor: "#ef5350", fillOpacity: 0.6 });
     } },
@@ -258,6 +267,16 @@
     });
   }
 
+  // Leaflet's canvas hit-tests a polygon's inside even when it is not filled; an outline-only
+  // polygon must only catch clicks on its line, or it hides every feature below it.
+  var polygonContains = L.Polygon.prototype._containsPoint;
+  L.Polygon.include({
+    _containsPoint: function (p) {
+      if (this.options.fill) return polygonContains.call(this, p);
+      return L.Polyline.prototype._containsPoint.call(this, p, true);
+    },
+  });
+
   // -- the map --------------------------------------------------------------------------------
   var map = L.map("map", { zoomControl: true, preferCanvas: true, maxZoom: 20, minZoom: 3,
     zoomSnap: 0.25, zoomDelta: 0.5, wheelPxPerZoomLevel: 120 });
@@ -326,7 +345,17 @@
       },
       onEachFeature: outline ? null : function (f, layer) {
         if (st.interactive === false) return;
-        layer.bindPopup(function () { return popupHtml(name, f); }, { maxWidth: 360 });
+        if (!state[name] || !state[name].partial) {
+          layer.bindPopup(function () { return popupHtml(name, f); }, { maxWidth: 360 });
+        } else {
+          // Loaded with a few attributes only: fetch the whole feature when opened.
+          layer.bindPopup(esc(M.loading), { maxWidth: 360 });
+          layer.on("popupopen", function (e) {
+            getJSON(url(cfg.urls.feature, { "__layer__": name, "__id__": f.id })).then(function (full) {
+              e.popup.setContent(popupHtml(name, full));
+            }).catch(function (err) { e.popup.setContent(esc(M.error + ": " + err.message)); });
+          });
+        }
         if (st.labels && f.properties && f.properties.grid_code) {
           layer.bindTooltip(gridLabel(f.properties), { permanent: true, direction: "center",
             className: "grid-label", interactive: false });
@@ -402,6 +431,7 @@
 
   function load(name) {
     var s = state[name];
+    var st = styleOf(name);
     var entry = catalog[name];
     if (!wanted(name)) {
       if (map.hasLayer(s.group)) map.removeLayer(s.group);
@@ -419,7 +449,9 @@
         return v.toFixed(6);
       }).join(",");
       params.zoom = map.getZoom();
+      if (st.fields) params.properties = st.fields.join(",");
     }
+    s.partial = !!params.properties;
     if (gcj02) params.crs = "gcj02";
     if (s.controller) s.controller.abort();
     var controller = new AbortController();
