@@ -20,6 +20,9 @@ Which stations count: existing ones plus the proposed ones of the latest scenari
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +39,7 @@ from planner.network import reach_matrix as _reach_matrix
 from planner.siting import LSCP, MCLP, NoSolutionError, PMedian
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from numpy.typing import NDArray
 
@@ -57,6 +60,26 @@ MODELS = ("lscp", "mclp", "pmedian")
 
 def _noop(_: str) -> None:
     pass
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what C libraries print on stdout to stderr (HiGHS prints a banner once per
+    process), so JSON on stdout (``planner sites --json``, ``planner demo --json``) stays clean.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptors to protect (embedded use)
+        yield
+        return
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def walk_threshold(
@@ -577,29 +600,33 @@ def site_stations(
         ex_cap = existing["capacity"].to_numpy(dtype=float)
         caps = np.r_[np.where(ex_cap > 0, ex_cap, np.inf), np.full(len(cand), float(capacity))]
     try:
-        if model == "lscp":
-            solver = LSCP.from_cost_matrix(
-                matrix,
-                limit,
-                site_costs=site_costs,
-                fixed_sites=fixed,
-                weights=weights if caps is not None else None,
-                capacity=caps,
-            )
-        elif model == "mclp":
-            solver = MCLP.from_cost_matrix(
-                matrix,
-                limit,
-                weights,
-                p=p,
-                budget=budget,
-                site_costs=site_costs,
-                fixed_sites=fixed,
-                capacity=caps,
-            )
-        else:
-            solver = PMedian.from_cost_matrix(matrix, weights, p, fixed_sites=fixed, capacity=caps)
-        solver.solve(time_limit=time_limit)
+        # HiGHS prints a banner on stdout once per process; keep stdout for JSON
+        with _stdout_to_stderr():
+            if model == "lscp":
+                solver = LSCP.from_cost_matrix(
+                    matrix,
+                    limit,
+                    site_costs=site_costs,
+                    fixed_sites=fixed,
+                    weights=weights if caps is not None else None,
+                    capacity=caps,
+                )
+            elif model == "mclp":
+                solver = MCLP.from_cost_matrix(
+                    matrix,
+                    limit,
+                    weights,
+                    p=p,
+                    budget=budget,
+                    site_costs=site_costs,
+                    fixed_sites=fixed,
+                    capacity=caps,
+                )
+            else:
+                solver = PMedian.from_cost_matrix(
+                    matrix, weights, p, fixed_sites=fixed, capacity=caps
+                )
+            solver.solve(time_limit=time_limit)
     except NoSolutionError as exc:
         hint = ""
         if model == "pmedian":

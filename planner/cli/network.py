@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -20,24 +16,6 @@ from planner.store import Store
 _STORE = click.argument(
     "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
 )
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Send what C libraries print on stdout (HiGHS's banner) to stderr, keeping JSON clean."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no real stdout (embedded use): nothing to protect
-        yield
-        return
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _threshold_options(func):
@@ -198,20 +176,19 @@ def sites_command(
     if time_limit is not None and time_limit <= 0:
         raise PlannerError("--time-limit must be a positive number of seconds")
     store = Store(store_path)
-    with _quiet_stdout():
-        report = cov.site_stations(
-            store,
-            model=model,
-            p=p,
-            budget=budget,
-            capacity=capacity,
-            minutes=minutes,
-            speed=speed,
-            meters=meters,
-            scenario=scenario,
-            time_limit=time_limit,
-            generate=not no_generate,
-        )
+    report = cov.site_stations(
+        store,
+        model=model,
+        p=p,
+        budget=budget,
+        capacity=capacity,
+        minutes=minutes,
+        speed=speed,
+        meters=meters,
+        scenario=scenario,
+        time_limit=time_limit,
+        generate=not no_generate,
+    )
     if as_json:
         echo_json(report)
         return
