@@ -284,9 +284,10 @@ def assign_edge_areas(
     """Give every unassigned, undisputed edge area a grid (both frames in one CRS).
 
     An edge area lying in one grid (``within_share`` of its area or more) goes to
-    it; one spanning grids or lying in a gap goes to the neighbour by ``rule``:
-    the grid sharing the longest part of its outline (``longest_border``) or the
-    neighbouring grid with the fewest households (``fewer_households``). Areas
+    it. Otherwise, by ``rule``: ``longest_border`` gives one spanning grids to the
+    grid holding most of it (as a cut building) and one lying in a gap to the grid
+    sharing the longest part of its outline; ``fewer_households`` gives it to the
+    grid with the fewest households among those it lies in or touches. Areas
     assigned by hand, or with a grid that exists, keep it; disputed areas
     without an agreement stay unassigned.
 
@@ -295,7 +296,9 @@ def assign_edge_areas(
     geopandas.GeoDataFrame
         A copy with ``grid_code``, ``assigned_by`` and ``reason`` filled in.
     """
-    edges = edges.copy()
+    from planner.schema import conform
+
+    edges = conform("edge_areas", edges)
     if edges.empty or grids.empty:
         return edges
     codes = grids["grid_code"].astype(str).to_numpy()
@@ -315,6 +318,8 @@ def assign_edge_areas(
     outline = shapely.length(
         shapely.intersection(shapely.boundary(egeoms[i]), shapely.buffer(ggeoms[j], 0.5))
     )
+    # below a square metre the overlap is rounding along a shared edge, not a share
+    inside = np.where(inside >= 1.0, inside, 0.0)
     pairs = pd.DataFrame({"i": i, "j": j, "area": inside, "m": outline})
     pairs["share"] = pairs["area"] / np.maximum(shapely.area(egeoms)[pairs["i"]], 1e-9)
     pairs["hh"] = households[pairs["j"]]
@@ -324,15 +329,19 @@ def assign_edge_areas(
     for row in whole.itertuples():
         codes_out[row.i] = codes[row.j]
         reasons[row.i] = f"自动：位于网格 {codes[row.j]} 内（占 {row.share:.0%}）"
-    rest = pairs[~pairs["i"].isin(whole["i"]) & (pairs["m"] > 0)]
+    rest = pairs[~pairs["i"].isin(whole["i"]) & ((pairs["m"] > 0) | (pairs["area"] > 0))]
     if rule == "fewer_households":
         best = rest.sort_values(["i", "hh", "m"], ascending=[True, True, False])
     else:
-        best = rest.sort_values(["i", "m", "hh"], ascending=[True, False, True])
+        # Spanning grids: the grid holding most of it (its outline runs about as long in
+        # each); in a gap: the grid sharing the longest border.
+        best = rest.sort_values(["i", "area", "m", "hh"], ascending=[True, False, False, True])
     for row in best.drop_duplicates("i").itertuples():
         codes_out[row.i] = codes[row.j]
         if rule == "fewer_households":
             reasons[row.i] = f"自动：相邻网格中户数最少（{codes[row.j]}，{row.hh:.0f} 户）"
+        elif row.area > 0:
+            reasons[row.i] = f"自动：网格 {codes[row.j]} 占其面积最多（{row.share:.0%}）"
         else:
             reasons[row.i] = f"自动：与网格 {codes[row.j]} 共边最长（{row.m:.0f} 米）"
     done = codes_out != None  # noqa: E711  (object array: elementwise)

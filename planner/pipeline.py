@@ -312,6 +312,7 @@ def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
 #: JSON-able report; it reads its inputs from the store and writes its layers back.
 DEMO_ANALYSIS: list[tuple[str, str]] = [
     ("grids", "planner.grids:make_grids_step"),
+    ("topology check and edge areas", "planner.topology:check_and_fix"),
     ("walking coverage and station sites", "planner.coverage:run_coverage_and_sites"),
 ]
 
