@@ -17,6 +17,7 @@
   var HOUSEHOLD_COLOURS = ["#fff3b0", "#fed976", "#feb24c", "#fd8d3c", "#e8590c"];
   var NO_HOUSEHOLDS = "#d9d9d9";
   var UNCOVERED = "#d6006f";
+  var EDGE = "#6a1b9a";
 
   function hashColour(text) {
     var h = 0;
@@ -74,15 +75,16 @@
       // Only the outermost ring (the walking threshold) is filled; inner rings are thin lines.
       var st = entry.stats.minutes;
       var outer = !st || f.properties.minutes >= st.max;
-      return { color: "#0277bd", weight: outer ? 1.2 : 0.7, opacity: outer ? 0.7 : 0.4,
-        dashArray: outer ? "5 4" : "2 3", fillColor: "#4fc3f7", fillOpacity: outer ? 0.07 : 0 };
+      // Network isochrones follow every street: outlines would draw a second street map.
+      return { stroke: false, fillColor: "#29b6f6", fillOpacity: outer ? 0.16 : 0 };
     }, legend: function () { return [boxRow("#b3e5fc", layerName("isochrones"), "#0277bd")]; } },
     edge_areas: { order: 7, visible: true, svg: true, style: function (f) {
       var disputed = f.properties.disputed;
-      return { color: disputed ? "#c62828" : "#ef6c00", weight: 1.5,
+      return { color: disputed ? "#c62828" : EDGE, weight: disputed ? 2 : 1, opacity: disputed ? 0.9 : 0.6,
         fillColor: disputed ? "url(#hatch-disputed)" : "url(#hatch-edge)", fillOpacity: 1 };
     }, legend: function () {
-      return [row('<span class="swatch hatch"></span>', M.edge_hatched)];
+      return [row('<span class="swatch hatch"></span>', M.edge_hatched),
+        row('<span class="swatch hatch disputed"></span>', LANG === "zh" ? "有争议的边缘地带" : "disputed edge area")];
     } },
     barriers: { order: 8, visible: true, style: function (f) {
       var s = BARRIER[f.properties.kind] || { color: "#616161", weight: 2 };
@@ -308,11 +310,12 @@
     p.setAttribute("patternTransform", "rotate(45)");
     var bg = document.createElementNS(HATCH_NS, "rect");
     bg.setAttribute("width", "8"); bg.setAttribute("height", "8");
-    bg.setAttribute("fill", colour); bg.setAttribute("fill-opacity", "0.12");
+    bg.setAttribute("fill", colour); bg.setAttribute("fill-opacity", "0.05");
     var line = document.createElementNS(HATCH_NS, "line");
     line.setAttribute("x1", "0"); line.setAttribute("y1", "0");
     line.setAttribute("x2", "0"); line.setAttribute("y2", "8");
-    line.setAttribute("stroke", colour); line.setAttribute("stroke-width", "3");
+    line.setAttribute("stroke", colour); line.setAttribute("stroke-width", "1.3");
+    line.setAttribute("stroke-opacity", "0.6");
     p.appendChild(bg); p.appendChild(line);
     defs.appendChild(p);
   }
@@ -326,7 +329,7 @@
   // Hatch patterns referenced by fillColor "url(#…)" (SVG renderer only); the renderer's
   // element exists once the map has a view.
   map.whenReady(function () {
-    addHatch(svg._container, "hatch-edge", "#ef6c00");
+    addHatch(svg._container, "hatch-edge", EDGE);
     addHatch(svg._container, "hatch-disputed", "#c62828");
   });
 
