@@ -864,17 +864,21 @@ def boundary_on_features(
     start, end = coords[:-1][same], coords[1:][same]
     grid = owner[ring[:-1][same]]
     length = np.hypot(*(end - start).T)
-    mid = shapely.points((start + end) / 2)
-    inner = np.ones(len(mid), dtype=bool)
+    # A boundary between two grids is measured twice: test each midpoint once.
+    centre, back = np.unique(np.round((start + end) / 2, 2), axis=0, return_inverse=True)
+    back = back.ravel()
+    mid = shapely.points(centre)
+    inner_u = np.ones(len(mid), dtype=bool)
     if community is not None:
         edge = shapely.boundary(community)
         shapely.prepare(edge)
-        inner = ~shapely.dwithin(mid, edge, 0.5)
-    on = np.zeros(len(mid), dtype=bool)
+        inner_u = ~shapely.dwithin(mid, edge, 0.5)
+    on_u = np.zeros(len(mid), dtype=bool)
     if len(features):
         tree = shapely.STRtree(features)
-        hit, _ = tree.query(mid[inner], predicate="dwithin", distance=t.feature_tolerance_m)
-        on[np.flatnonzero(inner)[np.unique(hit)]] = True
+        hit, _ = tree.query(mid[inner_u], predicate="dwithin", distance=t.feature_tolerance_m)
+        on_u[np.flatnonzero(inner_u)[np.unique(hit)]] = True
+    inner, on = inner_u[back], on_u[back]
     total = np.bincount(grid[inner], weights=length[inner], minlength=n)
     follow = np.bincount(grid[on], weights=length[on], minlength=n)
     share = np.divide(follow, total, out=np.ones(n), where=total > 0)
