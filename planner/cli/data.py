@@ -154,3 +154,40 @@ def demo_command(area, store_path, as_json):
     click.echo(f"demo store {store.path} built in {report['seconds']} s: {counts}")
     h = summary["households"]
     click.echo(f"households: {h['total']} (roster {h['roster']}, estimated {h['estimated']})")
+    for line in _analysis_lines(report.get("analysis", {})):
+        click.echo(line)
+
+
+def _analysis_lines(analysis: dict) -> list[str]:
+    """One line per analysis step of the demo, for people (the JSON has everything)."""
+    lines = []
+    grids = analysis.get("grids") or {}
+    if "grids" in grids:
+        lines.append(
+            f"网格 grids: {grids['grids']} in {grids.get('zones', 0)} zones, "
+            f"{grids['in_range']} within the household range, {grids.get('flagged', 0)} flagged"
+        )
+    topology = analysis.get("topology check and edge areas") or {}
+    if "clean" in topology:
+        edges = topology.get("edge_areas") or {}
+        lines.append(
+            f"拓扑 topology: {topology.get('fixes', 0)} fixes applied, "
+            f"{'clean' if topology['clean'] else 'findings remain'}; "
+            f"边缘地带 edge areas: {edges.get('edge_areas', 0)}, "
+            f"unassigned {edges.get('unassigned', 0)}"
+        )
+    walking = analysis.get("walking coverage and station sites") or {}
+    sites, coverage = walking.get("sites") or {}, walking.get("coverage") or {}
+    if sites:
+        quality = "optimal" if sites["optimal"] else f"gap {sites['gap']:.1%}"
+        lines.append(
+            f"选址 sites ({sites['model']}, {quality}): "
+            f"{len(sites['chosen'])} new stations proposed (scenario {sites['scenario']})"
+        )
+    if coverage:
+        lines.append(
+            f"覆盖 coverage: {coverage['households_covered']} of {coverage['households_total']} "
+            f"households within {coverage['minutes']:g} minutes' walk "
+            f"({coverage['threshold_m']:g} m); {coverage['buildings_uncovered']} buildings beyond"
+        )
+    return lines
