@@ -37,9 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "ANALYSIS_ENABLED": True,
     # Request bodies (future uploads, grid edits) are refused above this size.
     "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
-    # gzip responses of at least this many bytes when the client accepts it.
+    # gzip responses of at least this many bytes when the client accepts it (ISA-L, level 0-3).
     "COMPRESS_MIN_SIZE": 500,
-    "COMPRESS_LEVEL": 3,
+    "COMPRESS_LEVEL": 1,
     # Send a Content-Security-Policy that only allows this server (and the basemap host).
     "CSP": True,
 }

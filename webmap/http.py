@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import threading
@@ -10,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request, url_for
+from isal import igzip
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from planner.errors import PlannerError
@@ -245,7 +245,9 @@ def _compress(response: Response) -> Response:
     data = response.get_data()
     if len(data) < config["COMPRESS_MIN_SIZE"]:
         return response
-    compressed = gzip.compress(data, compresslevel=config["COMPRESS_LEVEL"], mtime=0)
+    # ISA-L's gzip is an order of magnitude faster than zlib's at the same ratio, and
+    # compression is most of the cost of a viewport request.
+    compressed = igzip.compress(data, compresslevel=config["COMPRESS_LEVEL"], mtime=0)
     if static_key is not None:
         with _static_lock:
             _static_gzip[static_key] = compressed
