@@ -25,8 +25,8 @@ import pandas as pd
 import shapely
 
 from planner import config
-from planner.crs import STORAGE_CRS
 from planner.errors import PlannerError
+from planner.geometry import make_valid_like
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -64,6 +64,11 @@ _SAME_SHARE = 0.5
 
 def _blank(values: pd.Series) -> np.ndarray:
     return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+
+
+def _valid(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Repair areas that cutting and merging left self-touching, before they are stored."""
+    return edges.set_geometry(make_valid_like(edges.geometry.to_numpy()), crs=edges.crs)
 
 
 def find_edge_areas(
@@ -151,7 +156,8 @@ def find_edge_areas(
     )
     frame = gpd.GeoDataFrame(
         {"kind": kind, "buildings": nb, "households": hh.round().astype(int), "area_m2": areas},
-        geometry=parts,
+        # Differences of buffered roads can leave self-touching rings; repair them here.
+        geometry=make_valid_like(parts),
         crs=crs,
     )[keep]
     centre = frame.geometry.representative_point()
@@ -415,7 +421,7 @@ def update_edge_areas(
             "reason": "planner edges",
         }
     ]
-    store.write("edge_areas", edges.to_crs(STORAGE_CRS), log=log)
+    store.write("edge_areas", _valid(edges), log=log)
     return report
 
 
@@ -499,7 +505,7 @@ def settle(
             "user": by,
         }
     ]
-    store.write("edge_areas", edges, log=log)
+    store.write("edge_areas", _valid(edges), log=log)
     row = edges.loc[k].drop(labels="geometry")
     return {key: (None if pd.isna(v) else v) for key, v in row.items()}
 
@@ -523,5 +529,5 @@ def dispute(store: Store, edge_id: str, *, text: str = "", by: str = "") -> dict
             "user": by or None,
         }
     ]
-    store.write("edge_areas", edges, log=log)
+    store.write("edge_areas", _valid(edges), log=log)
     return {"edge_id": str(edge_id), "disputed": True, "previous_grid": previous}

@@ -39,3 +39,37 @@ def representative_points(geoms: np.ndarray) -> np.ndarray:
     not_point = shapely.get_type_id(geoms) != 0
     out[not_point] = shapely.point_on_surface(geoms[not_point])
     return out
+
+
+def make_valid_like(geoms: np.ndarray) -> np.ndarray:
+    """Repair invalid geometries, keeping only parts of each original's dimension.
+
+    ``shapely.make_valid`` can turn a self-touching polygon into a collection of
+    polygons and stray lines; a polygon layer wants the polygons only.
+
+    Parameters
+    ----------
+    geoms
+        Array of geometries (None allowed).
+
+    Returns
+    -------
+    numpy.ndarray
+        The same array with invalid entries repaired (valid ones untouched).
+    """
+    geoms = np.asarray(geoms, dtype=object).copy()
+    present = ~shapely.is_missing(geoms)
+    invalid = np.zeros(len(geoms), dtype=bool)
+    invalid[present] = ~shapely.is_valid(geoms[present])
+    if not invalid.any():
+        return geoms
+    index = np.flatnonzero(invalid)
+    dims = shapely.get_dimensions(geoms[index])
+    fixed = shapely.make_valid(geoms[index])
+    parts, owner = shapely.get_parts(fixed, return_index=True)
+    keep = shapely.get_dimensions(parts) == dims[owner]
+    out = np.array([shapely.GeometryCollection()] * len(index), dtype=object)
+    for i in np.unique(owner[keep]):  # only the few repaired geometries
+        out[i] = shapely.union_all(parts[keep & (owner == i)])
+    geoms[index] = out
+    return geoms

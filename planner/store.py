@@ -27,6 +27,7 @@ import pyogrio
 from planner import schema
 from planner.crs import STORAGE_CRS
 from planner.errors import PlannerError
+from planner.geometry import make_valid_like
 
 METADATA_TABLE = "planner_metadata"
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
@@ -269,7 +270,13 @@ class Store:
                 msg = f"layer {name!r} has no CRS; set one before writing"
                 raise PlannerError(msg)
             if not frame.crs.equals(STORAGE_CRS):
+                # Reprojection can make a valid geometry self-touch by a rounding error;
+                # repair what the store itself broke (input that was invalid is refused).
+                was_valid = frame.geometry.is_valid.to_numpy()
                 frame = frame.to_crs(STORAGE_CRS)
+                geoms = frame.geometry.to_numpy().copy()
+                geoms[was_valid] = make_valid_like(geoms[was_valid])
+                frame = frame.set_geometry(geoms, crs=STORAGE_CRS)
         frame = _unique_columns(schema.conform(name, frame))
         problems = schema.validate(name, frame)
         if problems:
