@@ -333,7 +333,12 @@ def run_analysis(store: Store, *, progress: Progress = _noop) -> dict[str, Any]:
         module_name, function_name = target.split(":")
         progress(label)
         function = getattr(importlib.import_module(module_name), function_name)
-        reports[label] = function(store, progress=_noop)
+        try:
+            reports[label] = function(store, progress=_noop)
+        except PlannerError as exc:
+            # A step the data cannot support (no buildings in a roads-only extract) is
+            # skipped with its reason; the steps after it decide for themselves.
+            reports[label] = {"skipped": exc.message}
     return reports
 
 
@@ -359,6 +364,11 @@ def run_demo(
         if roster is not None:
             report["roster"] = apply_roster(store, roster)
         report["analysis"] = run_analysis(store, progress=progress)
+        report["warnings"] = report.get("warnings", []) + [
+            f"{label} skipped: {step['skipped']}"
+            for label, step in report["analysis"].items()
+            if "skipped" in step
+        ]
         building.replace(target)
     finally:
         building.unlink(missing_ok=True)
