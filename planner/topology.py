@@ -7,10 +7,11 @@ building, and every building and edge area (边缘地带) belongs to exactly one
 or hand-drawn); :func:`propose_fixes` computes repairs and :func:`apply_fixes`
 writes them in one all-or-nothing write, recorded in the change log.
 
-The checks are vectorised: ``shapely.coverage_is_valid`` answers "no overlap"
-for the whole layer at once, ``coverage_invalid_edges`` narrows any overlap
-search to the grids with bad edges, and STRtree queries pair grids with
-buildings, edge areas and physical features; no loop runs over pairs of grids.
+The checks are vectorised: one ``shapely.coverage_invalid_edges`` pass answers
+"no overlap" for the whole layer and narrows any overlap search (and the full
+overlay of the union) to the grids with bad edges; STRtree queries pair grids
+with buildings and edge areas; the boundary share is measured once per shared
+straight edge with numpy; no loop runs over pairs of grids.
 
 The fixes work on the *arrangement* of the plan: every grid outline, the
 community outline and the outlines of the buildings and edge areas concerned
@@ -532,11 +533,16 @@ def check_plan(
     notes: list[str] = []
 
     progress("overlaps")
-    valid = bool(shapely.coverage_is_valid(geoms)) if len(geoms) else True
-    frames["overlaps"] = _overlaps(geoms, codes, tree, valid, t, crs)
+    # One pass over the coverage: a grid with no invalid edge neither overlaps another
+    # nor leaves an unmatched edge, so "valid" is "no grid has invalid edges".
+    bad = np.zeros(len(geoms), dtype=bool)
+    if len(geoms):
+        bad = ~shapely.is_empty(shapely.coverage_invalid_edges(geoms))
+    valid = not bad.any()
+    frames["overlaps"] = _overlaps(geoms, codes, tree, bad, t, crs)
 
     progress("gaps")
-    union = shapely.coverage_union_all(geoms) if valid else shapely.union_all(geoms)
+    union = _union(geoms, bad)
     if plan.community is None:
         notes.append("no community boundary: gaps are holes between grids only")
         area = shapely.union_all([shapely.Polygon(r) for r in _exteriors(union)])
@@ -592,12 +598,26 @@ def _exteriors(geom: shapely.Geometry) -> list:
     return [shapely.get_exterior_ring(p) for p in shapely.get_parts(geom)]
 
 
-def _overlaps(geoms, codes, tree, valid, t, crs) -> gpd.GeoDataFrame:
-    if valid or len(geoms) < 2:
+def _union(geoms: np.ndarray, bad: np.ndarray) -> shapely.Geometry:
+    """Union of the grids: the exact coverage union of the grids with matched edges,
+    and a full overlay only for the few with invalid edges."""
+    if len(geoms) == 0:
+        return shapely.Polygon()
+    try:
+        union = shapely.coverage_union_all(geoms[~bad])
+    except shapely.errors.GEOSException:  # not a coverage after all: overlay everything
+        return shapely.union_all(geoms)
+    if bad.any():
+        union = shapely.union(union, shapely.union_all(geoms[bad]))
+    return union
+
+
+def _overlaps(geoms, codes, tree, bad, t, crs) -> gpd.GeoDataFrame:
+    if not bad.any() or len(geoms) < 2:
         return _empty("overlaps", crs)
     # Any overlapping pair has at least one member with invalid edges (a polygon inside
     # another has its own edges flagged; duplicates flag both), so search from those.
-    bad = np.flatnonzero(~shapely.is_empty(shapely.coverage_invalid_edges(geoms)))
+    bad = np.flatnonzero(bad)
     q, j = tree.query(geoms[bad], predicate="intersects")
     i = bad[q]
     a, b = np.minimum(i, j), np.maximum(i, j)
@@ -847,7 +867,14 @@ def boundary_on_features(
     Boundaries are cut into segments of at most ``feature_segment_m``; a segment
     follows a feature when its midpoint lies within ``feature_tolerance_m`` of a
     road, wall, water line, railway or compound outline. The community's own
-    outline is left out: it is given, not drawn.
+    outline (within 0.5 m) is left out: it is given, not drawn.
+
+    The measure is computed per straight boundary edge, each edge shared by two
+    grids once: an edge with no feature within the tolerance follows nothing; an
+    edge whose two ends lie within the tolerance of one straight piece of a
+    feature follows it all along (distance to a segment is convex along another
+    segment); only the remaining edges are cut into their segments, whose
+    midpoints are measured in bulk with numpy.
 
     Returns
     -------
@@ -857,34 +884,143 @@ def boundary_on_features(
     """
     t = thresholds or Thresholds()
     n = len(geoms)
-    lines = shapely.segmentize(shapely.boundary(geoms), max(t.feature_segment_m, 0.1))
-    parts, owner = shapely.get_parts(lines, return_index=True)
-    coords, ring = shapely.get_coordinates(parts, return_index=True)
-    same = ring[1:] == ring[:-1]
-    start, end = coords[:-1][same], coords[1:][same]
-    grid = owner[ring[:-1][same]]
-    length = np.hypot(*(end - start).T)
-    # A boundary between two grids is measured twice: test each midpoint once.
-    centre, back = np.unique(np.round((start + end) / 2, 2), axis=0, return_inverse=True)
+    step = max(t.feature_segment_m, 0.1)
+    polygons, owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
+    start, end, ring = _ring_segments(rings)
+    grid = owner[ring_polygon[ring]]
+    # A boundary between two grids is measured twice: measure each edge once.
+    swap = (start[:, 0] > end[:, 0]) | ((start[:, 0] == end[:, 0]) & (start[:, 1] > end[:, 1]))
+    lo = np.where(swap[:, None], end, start)
+    hi = np.where(swap[:, None], start, end)
+    key = np.ascontiguousarray(np.round(np.hstack([lo, hi]), 3))
+    _, first, back = np.unique(
+        key.view(np.dtype((np.void, 32))).ravel(), return_index=True, return_inverse=True
+    )
     back = back.ravel()
-    mid = shapely.points(centre)
-    inner_u = np.ones(len(mid), dtype=bool)
-    if community is not None:
-        edge = shapely.boundary(community)
-        shapely.prepare(edge)
-        inner_u = ~shapely.dwithin(mid, edge, 0.5)
-    on_u = np.zeros(len(mid), dtype=bool)
-    if len(features):
-        tree = shapely.STRtree(features)
-        hit, _ = tree.query(mid[inner_u], predicate="dwithin", distance=t.feature_tolerance_m)
-        on_u[np.flatnonzero(inner_u)[np.unique(hit)]] = True
-    inner, on = inner_u[back], on_u[back]
-    total = np.bincount(grid[inner], weights=length[inner], minlength=n)
-    follow = np.bincount(grid[on], weights=length[on], minlength=n)
+    a, b = lo[first], hi[first]
+    length = np.hypot(*(b - a).T)
+    pieces = np.maximum(np.ceil(length / step), 1).astype(np.int64)
+    edges = shapely.linestrings(np.stack([a, b], axis=1))
+    comm = np.empty(0, dtype=object) if community is None else np.array([community])
+    c_state, c_sub = _near_share(a, b, edges, pieces, shapely.boundary(comm), 0.5)
+    f_state, f_sub = _near_share(a, b, edges, pieces, features, t.feature_tolerance_m)
+    # Per edge: share of its segments inside the community, and inside and on a feature.
+    inner = np.where(c_state == 0, 1.0, 0.0)
+    on = np.where((c_state == 0) & (f_state == 1), 1.0, 0.0)
+    mixed = np.flatnonzero((c_state == 2) | (f_state == 2))
+    if len(mixed):
+        k = pieces[mixed]
+        near_c = c_sub(mixed, k)
+        near_f = f_sub(mixed, k)
+        which = np.repeat(np.arange(len(mixed)), k)
+        inner[mixed] = np.bincount(which, weights=~near_c, minlength=len(mixed)) / k
+        on[mixed] = np.bincount(which, weights=~near_c & near_f, minlength=len(mixed)) / k
+    total = np.bincount(grid, weights=(length * inner)[back], minlength=n)
+    follow = np.bincount(grid, weights=(length * on)[back], minlength=n)
     share = np.divide(follow, total, out=np.ones(n), where=total > 0)
     return pd.DataFrame(
         {"grid_code": codes, "boundary_m": total, "on_features_m": follow, "share": share}
     )
+
+
+def _ring_segments(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end and line index of every straight piece of ``lines`` (zero-length dropped)."""
+    coords, line = shapely.get_coordinates(lines, return_index=True)
+    same = line[1:] == line[:-1]
+    start, end = coords[:-1][same], coords[1:][same]
+    keep = (start != end).any(axis=1)
+    return start[keep], end[keep], line[:-1][same][keep]
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(start, start + count)`` for each pair."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    shift = np.repeat(np.asarray(starts, dtype=np.int64) - (np.cumsum(counts) - counts), counts)
+    return np.arange(total) + shift
+
+
+def _target_segments(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Straight pieces of lines (polygon outlines, points as zero-length pieces)."""
+    targets = np.asarray(targets, dtype=object)
+    if len(targets):
+        targets = targets[~shapely.is_missing(targets) & ~shapely.is_empty(targets)]
+    if len(targets) == 0:
+        return np.empty((0, 2)), np.empty((0, 2))
+    parts = shapely.get_parts(targets)
+    polygonal = shapely.get_dimensions(parts) == 2
+    if polygonal.any():
+        parts = np.concatenate([parts[~polygonal], shapely.get_rings(parts[polygonal])])
+    ta, tb, _ = _ring_segments(parts)
+    single = shapely.get_num_coordinates(parts) == 1
+    if single.any():
+        points = shapely.get_coordinates(parts[single])
+        ta, tb = np.vstack([ta, points]), np.vstack([tb, points])
+    return ta, tb
+
+
+def _point_segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from each point ``p`` to the segment ``a``-``b`` (row-wise)."""
+    ab = b - a
+    ap = p - a
+    denom = np.einsum("ij,ij->i", ab, ab)
+    along = np.divide(np.einsum("ij,ij->i", ap, ab), denom, out=np.zeros(len(p)), where=denom > 0)
+    along = np.clip(along, 0.0, 1.0)
+    return np.hypot(*(ap - along[:, None] * ab).T)
+
+
+def _near_share(
+    a: np.ndarray,
+    b: np.ndarray,
+    edges: np.ndarray,
+    pieces: np.ndarray,
+    targets: np.ndarray,
+    distance: float,
+) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Which segments of straight edges ``a``-``b`` have their midpoint near ``targets``.
+
+    Edge ``u`` is cut into ``pieces[u]`` equal segments (as ``shapely.segmentize``
+    cuts it). Returns a state per edge (0 no segment near, 1 all near, 2 some may
+    be) and a function giving, for chosen edges, one flag per segment.
+    """
+    m = len(a)
+    ta, tb = _target_segments(targets)
+    if len(ta) == 0 or m == 0:
+        return np.zeros(m, dtype=np.int8), lambda u, k: np.zeros(int(k.sum()), dtype=bool)
+    tree = shapely.STRtree(shapely.linestrings(np.stack([ta, tb], axis=1)))
+    e, j = tree.query(edges, predicate="dwithin", distance=distance)
+    both = (_point_segment_distance(a[e], ta[j], tb[j]) <= distance) & (
+        _point_segment_distance(b[e], ta[j], tb[j]) <= distance
+    )
+    state = np.zeros(m, dtype=np.int8)
+    state[e] = 2
+    state[e[both]] = 1
+
+    def segments(chosen: np.ndarray, k: np.ndarray) -> np.ndarray:
+        offset = np.concatenate([[0], np.cumsum(k)])
+        near = np.zeros(int(offset[-1]), dtype=bool)
+        where = np.full(m, -1)
+        where[chosen] = np.arange(len(chosen))
+        # an edge wholly near here may still be measured for the other targets
+        full = where[state == 1]
+        full = full[full >= 0]
+        near[_ranges(offset[full], k[full])] = True
+        pick = (where[e] >= 0) & (state[e] == 2)
+        pe, pj = where[e[pick]], j[pick]
+        count = k[pe]
+        rep = np.repeat(np.arange(len(pe)), count)
+        nth = _ranges(np.zeros(len(pe), dtype=np.int64), count)
+        edge = chosen[pe[rep]]
+        frac = ((nth + 0.5) / count[rep])[:, None]
+        mid = a[edge] + (b[edge] - a[edge]) * frac
+        hit = _point_segment_distance(mid, ta[pj[rep]], tb[pj[rep]]) <= distance
+        near[offset[pe[rep]][hit] + nth[hit]] = True
+        return near
+
+    return state, segments
 
 
 def check(
@@ -1159,9 +1295,14 @@ def plan_fixes(
         single = whole.groupby("i").agg(n=("j", "size"), full=("full", "all"))
         ok = single.index[(single["n"] == 1) & single["full"]].to_numpy()
         loose_b[ok] = False
+    pinned_e = target >= 0
+    # Step 4 moves an edge area wholly to its grid, which would cut a building standing
+    # across its outline (a station half on a rail yard): node those too, so step 5
+    # keeps each whole in the grid then holding most of it.
+    if pinned_e.any() and len(bgeoms):
+        loose_b[_across_moved_edges(bgeoms, egeoms, target, geoms)] = True
     cluster = _footprint_clusters(bgeoms)
     loose_b = np.isin(cluster, cluster[loose_b])
-    pinned_e = target >= 0
     lines = [
         shapely.boundary(geoms),
         shapely.boundary(bgeoms[loose_b]),
@@ -1288,6 +1429,19 @@ def plan_fixes(
             break
 
     return _finish(plan, findings, arr, label, moves, edges, households, unresolved, rule, t)
+
+
+def _across_moved_edges(
+    bgeoms: np.ndarray, egeoms: np.ndarray, target: np.ndarray, geoms: np.ndarray
+) -> np.ndarray:
+    """Buildings crossing the outline of an edge area that lies partly outside its grid."""
+    pinned = np.flatnonzero(target >= 0)
+    pairs = overlay_pairs(egeoms[pinned], geoms)
+    moving = pinned[np.unique(pairs["i"][pairs["j"] != target[pinned][pairs["i"]]])]
+    if len(moving) == 0:
+        return np.empty(0, dtype=int)
+    tree = shapely.STRtree(bgeoms)
+    return np.unique(tree.query(shapely.boundary(egeoms[moving]), predicate="crosses")[1])
 
 
 def _footprint_clusters(geoms: np.ndarray, min_m2: float = 0.05) -> np.ndarray:
