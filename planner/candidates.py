@@ -18,7 +18,7 @@ import numpy as np
 import shapely
 
 from planner import config
-from planner.network import reach_matrix
+from planner.network import nearest_source, reach_matrix
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -124,6 +124,10 @@ def complete_sites(
         if len(nodes):
             useful = reach_matrix(graph, nodes, uncovered, limit).tocsc()
             nodes = nodes[np.diff(useful.indptr) > 0]
+        # Homes far from every junction near a home (houses set back along long rural
+        # roads) get the junction nearest to them on foot, so no household is left
+        # uncoverable for want of a candidate.
+        nodes = np.union1d(nodes, _nearest_junctions(graph, uncovered, nodes, limit))
     return gpd.GeoDataFrame(
         {
             "site_id": [f"G-{n}" for n in nodes],
@@ -138,3 +142,18 @@ def complete_sites(
         geometry=shapely.points(graph.x[nodes], graph.y[nodes]),
         crs=graph.crs,
     )
+
+
+def _nearest_junctions(
+    graph: WalkGraph, targets: NDArray[np.int64], sites: NDArray[np.int64], limit: float
+) -> NDArray[np.int64]:
+    """The junction nearest on foot to each target no site reaches within ``limit``."""
+    if len(sites):
+        reach = reach_matrix(graph, sites, targets, limit)
+        targets = targets[np.diff(reach.indptr) == 0]
+    road = np.flatnonzero(np.isin(graph.node_kind, ["junction", "gate"]))
+    if len(targets) == 0 or len(road) == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, which = nearest_source(graph, road, limit=limit)
+    which = which[targets]
+    return np.unique(road[which[which >= 0]])
