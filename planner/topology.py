@@ -37,6 +37,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from planner import config
+from planner.assess import assess
 from planner.crs import STORAGE_CRS
 from planner.errors import PlannerError
 
@@ -155,6 +156,9 @@ class Plan:
         Where the grids came from.
     others
         Rows of the layer belonging to other scenarios (kept as they are on write).
+    roads, barriers, compounds
+        The feature layers themselves (None: not loaded), for re-cutting grids that a
+        fix pushes out of the household range along physical features.
     """
 
     grids: gpd.GeoDataFrame
@@ -166,6 +170,9 @@ class Plan:
     layer: str = "grids"
     scenario: str | None = None
     others: gpd.GeoDataFrame | None = None
+    roads: gpd.GeoDataFrame | None = None
+    barriers: gpd.GeoDataFrame | None = None
+    compounds: gpd.GeoDataFrame | None = None
 
 
 def _blank(values: pd.Series) -> np.ndarray:
@@ -236,9 +243,12 @@ def load_plan(
         comm = store.read_metric("community").geometry.to_numpy()
         community = shapely.make_valid(shapely.union_all(comm))
     lines = []
-    for name in features:
-        frame = store.read_metric(name)
-        if frame.empty:
+    layers = {}
+    for name in ("roads", "barriers", "compounds", *features):
+        if name in layers:
+            continue
+        frame = layers[name] = store.read_metric(name)
+        if frame.empty or name not in features:
             continue
         geoms = frame.geometry.to_numpy()
         if frame.geom_type.isin(["Polygon", "MultiPolygon"]).any():
@@ -254,6 +264,9 @@ def load_plan(
         layer=layer,
         scenario=scenario,
         others=others,
+        roads=layers["roads"],
+        barriers=layers["barriers"],
+        compounds=layers["compounds"],
     )
 
 
@@ -1089,10 +1102,11 @@ class FixPlan:
     ----------
     proposals
         One row per repair (metric CRS): ``kind`` (gap, overlap, building,
-        edge_area, orphan, sliver, outside_community), ``to_grid``, ``from_grids``,
-        ``area_m2``, ``households`` moved, ``ref``, ``reason``, geometry of the piece.
+        edge_area, orphan, sliver, outside_community, rebalance), ``to_grid``,
+        ``from_grids``, ``area_m2``, ``households`` moved, ``ref``, ``reason``,
+        geometry of the piece.
     grids
-        The repaired grids (metric CRS), households and counts recomputed.
+        The repaired grids (metric CRS), 四维测评 figures and staffing recomputed.
     buildings
         The buildings with ``grid_code`` set from the repaired grids.
     edge_areas
@@ -1101,6 +1115,8 @@ class FixPlan:
         ``grid_code``, ``households_before``, ``households_after``, ``change``.
     removed
         Grids left without any area (merged slivers, duplicates).
+    added
+        Grids made by re-cutting grids a repair pushed out of the household range.
     unresolved
         What could not be repaired automatically, in words.
     """
@@ -1115,6 +1131,7 @@ class FixPlan:
     unresolved: list[str]
     rule: str
     rounding: int = 0
+    added: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -1156,6 +1173,7 @@ class FixPlan:
                 for r in changed.itertuples()
             ],
             "removed_grids": list(self.removed),
+            "added_grids": list(self.added),
             "unresolved": list(self.unresolved),
             "rounding_pieces": int(self.rounding),
         }
@@ -1255,13 +1273,57 @@ def plan_fixes(
     *,
     rule: str = config.FIX_RULE,
     thresholds: Thresholds | None = None,
+    rebalance: bool = True,
+    time_limit: float = config.PARTITION_TIME_LIMIT,
 ) -> FixPlan:
-    """Compute the repairs of ``plan`` (see :func:`propose_fixes`)."""
+    """Compute the repairs of ``plan`` (see :func:`propose_fixes`).
+
+    Parameters
+    ----------
+    plan, findings
+        The plan and its check (checked here if not given).
+    rule
+        ``longest_border`` or ``fewer_households``.
+    thresholds
+        Tolerances and the household range.
+    rebalance
+        Re-cut the grids the repairs push out of the household range, with their
+        neighbours (see :func:`propose_fixes`).
+    time_limit
+        Seconds for the partition of that re-cut.
+
+    Returns
+    -------
+    FixPlan
+    """
     if rule not in RULES:
         msg = f"unknown fix rule {rule!r}; choose from {', '.join(RULES)}"
         raise PlannerError(msg)
     t = thresholds or Thresholds()
     findings = findings or check_plan(plan, thresholds=t)
+    first = _fix_geometry(plan, findings, rule, t)
+    pushed = _pushed(first, t) if rebalance else []
+    if not pushed or first.buildings.empty:
+        return first
+    return _rebalance_pushed(first, pushed, findings, rule, t, time_limit)
+
+
+def _off_range(households: np.ndarray, t: Thresholds) -> np.ndarray:
+    """Households below the minimum or above the maximum (0 inside the range)."""
+    households = np.asarray(households, dtype=float)
+    return np.maximum(np.maximum(t.min_households - households, households - t.max_households), 0)
+
+
+def _pushed(fixes: FixPlan, t: Thresholds) -> list[str]:
+    """Grids the repairs themselves moved (further) out of the household range."""
+    pg = fixes.per_grid
+    worse = _off_range(pg["households_after"], t) > _off_range(pg["households_before"], t)
+    present = pg["grid_code"].isin(set(fixes.grids["grid_code"].astype(str)))
+    return pg.loc[worse & (pg["change"] != 0) & present, "grid_code"].astype(str).tolist()
+
+
+def _fix_geometry(plan: Plan, findings: Findings, rule: str, t: Thresholds) -> FixPlan:
+    """The topology repairs proper: relabel the faces of the noded plan (steps 1-6)."""
     grids = plan.grids
     geoms = grids.geometry.to_numpy()
     codes = grids["grid_code"].astype(str).to_numpy()
@@ -1543,13 +1605,14 @@ def _finish(plan, findings, arr, label, moves, edges, households, unresolved, ru
                 moves.append(_move("outside_community", fs, -1, [int(g)], "超出社区边界的部分裁去"))
 
     buildings = plan.buildings.copy()
+    new["area_m2"] = shapely.area(new.geometry.to_numpy())
     if len(buildings):
         pairs = overlay_pairs(buildings.geometry.to_numpy(), new.geometry.to_numpy())
         major = _majority(pairs, len(buildings))
         buildings["grid_code"] = np.where(
             major >= 0, new["grid_code"].to_numpy()[np.maximum(major, 0)], None
         )
-        new = _recount(new, buildings, major)
+        new = assess(new, buildings)
     before = findings.households.reindex(codes).fillna(0).astype(int)
     after = pd.Series(new["households"].to_numpy(), index=new["grid_code"].astype(str))
     per_grid = pd.DataFrame({"grid_code": codes, "households_before": before.to_numpy()})
@@ -1567,16 +1630,12 @@ def _finish(plan, findings, arr, label, moves, edges, households, unresolved, ru
     for m in moves:
         if len(m["faces"]) == 0:
             continue
-        if arr.area[m["faces"]].sum() < t.area_tolerance_m2 and m["kind"] in (
-            "gap",
-            "overlap",
-            "outside_community",
-            "building",
-            "edge_area",
-        ):
-            rounding += 1  # applied, but coordinate rounding is not worth a line each
-            continue
         geom = shapely.coverage_union_all(arr.faces[m["faces"]])
+        if m["kind"] in ("gap", "overlap", "outside_community", "building", "edge_area"):
+            # tiny, or long and a few millimetres wide (a snapped outline)
+            if arr.area[m["faces"]].sum() < t.area_tolerance_m2 or _noise(np.array([geom]), t)[0]:
+                rounding += 1  # applied, but coordinate rounding is not worth a line each
+                continue
         hh = 0
         if btree is not None:
             hit = btree.query(geom, predicate="contains")
@@ -1611,30 +1670,6 @@ def _finish(plan, findings, arr, label, moves, edges, households, unresolved, ru
     )
 
 
-def _recount(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, major: np.ndarray):
-    """Households, residents, buildings, area, density and special groups per grid."""
-    grids = grids.copy()
-    n = len(grids)
-    ok = major >= 0
-
-    def total(column: str) -> np.ndarray:
-        return np.bincount(
-            major[ok], weights=buildings[column].to_numpy(dtype=float)[ok], minlength=n
-        )
-
-    grids["households"] = total("households").round().astype(int)
-    grids["residents"] = total("residents").round().astype(int)
-    grids["buildings"] = np.bincount(major[ok], minlength=n)
-    for column in ("elderly_alone", "disabled", "left_behind_children"):
-        grids[column] = total(column).round().astype(int)
-    grids["special_groups"] = grids[["elderly_alone", "disabled", "left_behind_children"]].sum(1)
-    places = buildings["category"].isin(["shop", "public"]).to_numpy()
-    grids["places"] = np.bincount(major[ok & places], minlength=n)
-    grids["area_m2"] = shapely.area(grids.geometry.to_numpy())
-    grids["density"] = grids["residents"] / (grids["area_m2"] / 10_000)
-    return grids
-
-
 def _follow(edges: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
     """Auto-assigned edge areas take the grid now holding most of them."""
     edges = edges.copy()
@@ -1648,6 +1683,218 @@ def _follow(edges: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, crs: Any) -> gpd.G
         edges.loc[moved, "reason"] = [f"自动：随修复并入网格 {c}" for c in now[moved]]
         edges.loc[moved, "grid_code"] = now[moved]
     return edges
+
+
+#: Words in the grid engine's reasons for a grid that no re-cut can bring into range.
+_PHYSICAL_REASONS = ("cannot be split", "isolated")
+
+
+def _rebalance_pushed(
+    first: FixPlan,
+    pushed: list[str],
+    findings: Findings,
+    rule: str,
+    t: Thresholds,
+    time_limit: float,
+) -> FixPlan:
+    """Re-cut the grids the repairs pushed out of range, with their neighbours, locally.
+
+    The pushed grids and the grids sharing a border with them form a region; the
+    region is cut into blocks along roads, walls, compounds, lanes and building
+    cells (:func:`planner.blocks.build_faces`) and re-partitioned from the grids
+    it holds (:func:`planner.grids.plan_grids`, which moves as few households as it
+    can). Grids outside the region are not touched; grids of the region that
+    survive keep their codes, a grid split off gets the next free code. A final
+    pass of the topology repairs makes the new grids meet the untouched ones exactly.
+    """
+    from planner.blocks import build_faces
+    from planner.grids import grid_frame, plan_grids
+
+    plan = first.plan
+    crs = plan.crs
+    grids = first.grids.reset_index(drop=True)
+    codes = grids["grid_code"].astype(str).to_numpy()
+    geoms = grids.geometry.to_numpy()
+    hit = np.flatnonzero(np.isin(codes, pushed))
+    q, j = shapely.STRtree(geoms).query(geoms[hit], predicate="intersects")
+    border = shapely.length(
+        shapely.intersection(shapely.boundary(geoms[hit[q]]), shapely.boundary(geoms[j]))
+    )
+    region = np.unique(np.concatenate([hit, j[border >= 1.0]]))
+    area = shapely.coverage_union_all(geoms[region])
+    buildings = first.buildings
+    mine = buildings[buildings["grid_code"].isin(codes[region]).to_numpy()]
+
+    def near(frame: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+        if frame is None or frame.empty:
+            return gpd.GeoDataFrame(geometry=[], crs=crs)
+        return frame.iloc[shapely.STRtree(frame.geometry.to_numpy()).query(area)]
+
+    faces = build_faces(
+        gpd.GeoDataFrame(geometry=[area], crs=crs),
+        mine,
+        near(plan.roads),
+        near(plan.barriers),
+        near(plan.compounds),
+    )
+    pairs = overlay_pairs(faces.geometry, geoms[region])
+    face_label = _majority(pairs, len(faces.geometry))
+    cut = plan_grids(
+        faces,
+        min_households=t.min_households,
+        max_households=t.max_households,
+        initial_faces=face_label,
+        time_limit=time_limit,
+    )
+    new = grid_frame(cut, crs)
+    labels = cut.result.labels if cut.result.labels is not None else np.arange(len(new))
+    # Where each new grid came from: the region grid holding most of its faces.
+    grid_of_face = cut.result.assignment[cut.units.face_unit]
+    origin = (
+        pd.DataFrame({"g": grid_of_face, "o": face_label, "a": faces.area})
+        .query("o >= 0")
+        .groupby(["g", "o"], as_index=False)["a"]
+        .sum()
+        .sort_values(["g", "a"], ascending=[True, False])
+        .drop_duplicates("g")
+        .set_index("g")["o"]
+    )
+    used = set(codes)
+    kept: set[int] = set()
+    rows = []
+    for g, label in enumerate(labels):
+        if 0 <= label < len(region) and int(label) not in kept:
+            kept.add(int(label))
+            row = grids.iloc[region[label]].copy()
+        else:
+            row = grids.iloc[region[int(origin.get(g, 0))]].copy()
+            row["grid_code"] = _next_code(str(row["grid_code"]), used)
+            row["name"] = f"{row['grid_code']}(新)"
+            used.add(row["grid_code"])
+        reason = cut.reasons[g]
+        physical = isinstance(reason, str) and any(w in reason for w in _PHYSICAL_REASONS)
+        row["flag"] = reason if physical else None
+        row["geometry"] = new.geometry.iloc[g]
+        rows.append(row)
+    recut = gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+    rest = grids.drop(index=region)
+    combined = gpd.GeoDataFrame(
+        pd.concat([rest, recut], ignore_index=True), geometry="geometry", crs=crs
+    )
+    middle = replace(
+        plan,
+        grids=combined,
+        edge_areas=_follow(first.edge_areas, combined, crs)
+        if len(first.edge_areas)
+        else first.edge_areas,
+    )
+    second = _fix_geometry(middle, check_plan(middle, thresholds=t), rule, t)
+    return _combine(first, second, region, pushed, findings, t)
+
+
+def _next_code(code: str, used: set[str]) -> str:
+    """The next free code after ``code`` in its zone (``...NNN``), or ``code-2``, ``code-3``…"""
+    head, tail = code.rstrip("0123456789"), code[len(code.rstrip("0123456789")) :]
+    width = max(len(tail), 3)
+    number = 1
+    while True:
+        candidate = f"{head}{number:0{width}d}" if tail else f"{code}-{number + 1}"
+        if candidate not in used:
+            return candidate
+        number += 1
+
+
+def _combine(
+    first: FixPlan,
+    second: FixPlan,
+    region: np.ndarray,
+    pushed: list[str],
+    findings: Findings,
+    t: Thresholds,
+) -> FixPlan:
+    """One plan of repairs from the topology pass, the local re-cut and the final pass."""
+    crs = first.plan.crs
+    old = first.grids.reset_index(drop=True).iloc[region]
+    final = second.grids.reset_index(drop=True)
+    old_codes = old["grid_code"].astype(str).to_numpy()
+    new_codes = final["grid_code"].astype(str).to_numpy()
+    original = findings.households
+    added = sorted(set(new_codes) - set(original.index))
+    removed = sorted(set(original.index) - set(new_codes))
+    # Re-cut moves: pieces of the region changing grid, with the households in them.
+    pairs = overlay_pairs(old.geometry.to_numpy(), final.geometry.to_numpy())
+    pairs = pairs[
+        (old_codes[pairs["i"]] != new_codes[pairs["j"]]) & (pairs["area"] >= t.area_tolerance_m2)
+    ]
+    b_from = first.buildings["grid_code"].astype(object).to_numpy()
+    b_to = second.buildings["grid_code"].astype(object).to_numpy()
+    hh = first.buildings["households"].to_numpy(dtype=float)
+    moved = pd.DataFrame({"from": b_from, "to": b_to, "hh": hh})
+    moved = moved[moved["from"] != moved["to"]].groupby(["from", "to"])["hh"].sum()
+    names = ", ".join(pushed)
+    rows = []
+    for i, j, a in zip(pairs["i"], pairs["j"], pairs["area"], strict=True):
+        src, dst = old_codes[i], new_codes[j]
+        piece = _polygonal(
+            np.array([shapely.intersection(old.geometry.iloc[i], final.geometry.iloc[j])])
+        )[0]
+        why = (
+            f"修复后网格 {names} 户数超出 {t.min_households}-{t.max_households}，"
+            "与相邻网格沿道路、围墙、楼栋局部重新划分"
+        )
+        if dst in added:
+            why += f"，新增网格 {dst}"
+        rows.append(
+            {
+                "kind": "rebalance",
+                "to_grid": dst,
+                "from_grids": [src],
+                "area_m2": float(a),
+                "households": int(round(moved.get((src, dst), 0))),
+                "ref": None,
+                "reason": why,
+                "geometry": piece,
+            }
+        )
+    recut = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=[*first.proposals.columns]), geometry="geometry", crs=crs
+    )
+    proposals = pd.concat(
+        [p for p in (first.proposals, recut, second.proposals) if len(p)] or [first.proposals],
+        ignore_index=True,
+    )
+    codes = [*original.index.astype(str), *added]
+    after = pd.Series(final["households"].to_numpy(), index=new_codes)
+    per_grid = pd.DataFrame(
+        {
+            "grid_code": codes,
+            "households_before": original.reindex(codes).fillna(0).astype(int).to_numpy(),
+            "households_after": after.reindex(codes).fillna(0).astype(int).to_numpy(),
+        }
+    )
+    per_grid["change"] = per_grid["households_after"] - per_grid["households_before"]
+    unresolved = [*first.unresolved, *second.unresolved]
+    hh_after = after.reindex(pushed).dropna()
+    flags = final.set_index("grid_code")["flag"]
+    for code, n in hh_after.items():
+        if _off_range(np.array([n]), t)[0] > 0 and _blank(flags.reindex([code]))[0]:
+            unresolved.append(
+                f"grid {code} still has {int(n)} households after re-cutting it with its "
+                "neighbours; run `planner rebalance` to rebalance the whole plan"
+            )
+    return FixPlan(
+        plan=first.plan,
+        proposals=gpd.GeoDataFrame(proposals, geometry="geometry", crs=crs),
+        grids=second.grids,
+        buildings=second.buildings,
+        edge_areas=second.edge_areas,
+        per_grid=per_grid,
+        removed=removed,
+        unresolved=unresolved,
+        rule=first.rule,
+        rounding=first.rounding + second.rounding,
+        added=added,
+    )
 
 
 def propose_fixes(
@@ -1688,9 +1935,11 @@ def apply_fixes(
 ) -> tuple[FixPlan, Findings]:
     """Apply repairs in one all-or-nothing write and record each in the change log.
 
-    Writes the repaired grids, ``buildings.grid_code``, the edge areas and the
-    findings of a re-check; one change-log entry per repair says what moved,
-    where to, and why.
+    Writes the repaired grids (with their 四维测评 figures and staffing), and for
+    the current plan (layer ``grids``) ``buildings.grid_code``, ``blocks.grid_code``
+    (the grid holding most of each block) and the zones (households, grids and
+    outline per zone), the edge areas and the findings of a re-check, so every
+    layer agrees; one change-log entry per repair says what moved, where to, and why.
 
     Returns
     -------
@@ -1729,6 +1978,15 @@ def apply_fixes(
         }
         for code in fixes.removed
     ]
+    log += [
+        {
+            "layer": plan.layer,
+            "action": "add grid",
+            "detail": {"grid_code": code},
+            "reason": "修复后户数超出范围的网格与相邻网格局部重新划分，拆出新网格",
+        }
+        for code in fixes.added
+    ]
     grids = fixes.grids.to_crs(STORAGE_CRS)
     grids["geometry"] = _valid_lonlat(grids.geometry.to_numpy())
     if plan.others is not None and len(plan.others):
@@ -1744,11 +2002,90 @@ def apply_fixes(
                 "reason": "网格修复后重算楼栋所属网格",
             }
         )
+    if plan.layer == "grids":
+        blocks = _blocks_following(store, fixes.grids)
+        if blocks is not None:
+            frames["blocks"] = blocks
+            log.append(
+                {
+                    "layer": "blocks",
+                    "action": "set grid_code",
+                    "detail": {"rule": "majority"},
+                    "reason": "网格修复后重算地块所属网格",
+                }
+            )
+        zones = _zones_following(store, plan.grids, fixes.grids)
+        if zones is not None:
+            frames["zones"] = zones
+            log.append(
+                {
+                    "layer": "zones",
+                    "action": "update",
+                    "detail": {"zones": int(len(zones))},
+                    "reason": "网格修复后重算片区户数、网格数和范围",
+                }
+            )
     if len(fixes.edge_areas):
         frames["edge_areas"] = fixes.edge_areas
     frames["findings"] = _merged_findings(store, findings)
     store.write_many(frames, log=log)
     return fixes, findings
+
+
+def _blocks_following(store: Store, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The ``blocks`` layer with each block's grid: the grid holding most of it."""
+    if not store.has("blocks") or store.count("blocks") == 0:
+        return None
+    blocks = store.read_metric("blocks")
+    pairs = overlay_pairs(blocks.geometry.to_numpy(), grids.geometry.to_numpy())
+    major = _majority(pairs, len(blocks))
+    codes = grids["grid_code"].astype(str).to_numpy()
+    blocks["grid_code"] = np.where(major >= 0, codes[np.maximum(major, 0)], None)
+    return blocks
+
+
+def _zones_following(
+    store: Store, before: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame | None:
+    """Zones (片区) recomputed from their grids; zones no grid names are kept as they are.
+
+    A zone whose grids all went away is dropped; a zone code grids carry but the
+    layer lacks is added.
+    """
+    named = set(before["zone_code"].dropna().astype(str)) | set(
+        grids["zone_code"].dropna().astype(str)
+    )
+    named = {z for z in named if z.strip()}
+    if not named:
+        return None
+    zones = store.read_metric("zones")
+    known = zones["zone_code"].astype(str)
+    rows = []
+    mine = grids["zone_code"].fillna("").astype(str).isin(named).to_numpy()
+    for code, part in grids[mine].groupby("zone_code"):
+        old = zones[known == str(code)]
+        digits = str(code)[-2:]
+        name = old["name"].iloc[0] if len(old) else None
+        rows.append(
+            {
+                "zone_code": str(code),
+                "name": name or (f"第{int(digits)}片区" if digits.isdigit() else str(code)),
+                "households": int(part["households"].sum()),
+                "grids": int(len(part)),
+                "geometry": shapely.coverage_union_all(part.geometry.to_numpy()),
+            }
+        )
+    kept = zones[~known.isin(named).to_numpy()]
+    fresh = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["zone_code", "name", "households", "grids", "geometry"]),
+        geometry="geometry",
+        crs=grids.crs,
+    )
+    out = pd.concat([kept.to_crs(grids.crs), fresh], ignore_index=True) if len(kept) else fresh
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=grids.crs).to_crs(STORAGE_CRS)
+    out = out.sort_values("zone_code").reset_index(drop=True)
+    out["geometry"] = _valid_lonlat(out.geometry.to_numpy())
+    return out
 
 
 def _valid_lonlat(geoms: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import pytest
 import shapely
 
 from planner import topology
+from planner.assess import ASSESS_FIELDS, assess
 from planner.cli import run
 from planner.grids import make_grids
 from planner.store import Store
@@ -179,18 +180,60 @@ def test_removed_grid_leaves_a_gap(store, capsys):
     inside = inside[inside["grid_code"] == gone]
     assert lost and lost <= set(inside["building_id"])
 
+    # the proposals show the gap going to one neighbour, then that neighbour re-cut
+    # with its own neighbours, with the households moved per grid
+    status, proposed = check_json(store, "--fix", capsys=capsys)
+    kinds = [p["kind"] for p in proposed["fixes"]["proposals"]]
+    assert kinds[0] == "gap" and "rebalance" in kinds
+    gainer = proposed["fixes"]["proposals"][0]["to_grid"]
+    recut = [p for p in proposed["fixes"]["proposals"] if p["kind"] == "rebalance"]
+    assert all(p["households"] >= 0 and p["reason"] for p in recut)
+    assert any(p["from_grids"] == [gainer] and p["households"] > 0 for p in recut)
+    moved = {m["grid"]: m for m in proposed["fixes"]["households_moved"]}
+    assert gainer in moved and 300 <= moved[gainer]["after"] <= 500
+    assert store.read("grids")["grid_code"].tolist() == grids.index.drop(gone).tolist()
+
     status, fixed = check_json(store, "--fix", "--apply", capsys=capsys)
-    assert coverage_ok(store)
+    assert status == 0, fixed["check"]["totals"]
     after = fixed["check"]
-    for kind in topology.KINDS[:-1]:
-        assert after[kind] == [], kind
-    # A whole grid merged into one neighbour pushes that neighbour over the range: the
-    # fix says so, and the check still reports it (rebalancing is the grid engine's job).
-    gainer = {m["grid"] for m in fixed["fixes"]["households_moved"] if m["change"] > 0}
-    assert gainer == {fixed["fixes"]["proposals"][0]["to_grid"]}
-    unflagged = {f["grids"][0] for f in after["households_out_of_range"] if not f.get("flagged")}
-    assert unflagged <= gainer
-    assert status == (1 if unflagged else 0)
+    assert after["clean"] is True and after["totals"]["defects"] == 0
+    assert coverage_ok(store)
+    assert_consistent(store)
+    # grids outside the re-cut region keep their codes, shapes and households
+    new = metric_grids(store)
+    region = {gainer} | {c for p in recut for c in (*p["from_grids"], p["to_grid"])}
+    for code in set(grids.index) - region - {gone}:
+        moved = shapely.symmetric_difference(new.geometry[code], grids.geometry[code])
+        assert moved.area < 2.0, code  # the 1 cm snapping of the repair, nothing more
+        assert new["households"][code] == grids["households"][code], code
+
+
+def assert_consistent(store: Store) -> None:
+    """Every layer agrees with the grids: buildings, blocks, 四维 fields, zones."""
+    grids = metric_grids(store)
+    buildings = store.read_metric("buildings")
+    pairs = topology.overlay_pairs(buildings.geometry.to_numpy(), grids.geometry.to_numpy())
+    major = topology._majority(pairs, len(buildings))
+    assert (major >= 0).all()
+    assert (buildings["grid_code"].to_numpy() == grids["grid_code"].to_numpy()[major]).all()
+    sums = buildings.groupby("grid_code")["households"].sum()
+    assert (grids["households"] == sums.reindex(grids.index).fillna(0)).all()
+    assessed = assess(grids, buildings)
+    for name in ASSESS_FIELDS:
+        assert np.allclose(grids[name].to_numpy(float), assessed[name].to_numpy(float)), name
+    blocks = store.read_metric("blocks")
+    pairs = topology.overlay_pairs(blocks.geometry.to_numpy(), grids.geometry.to_numpy())
+    major = topology._majority(pairs, len(blocks))
+    assert (blocks["grid_code"].to_numpy() == grids["grid_code"].to_numpy()[major]).all()
+    zones = store.read_metric("zones").set_index("zone_code")
+    per_zone = grids.groupby("zone_code")["households"].agg(["sum", "size"])
+    assert set(zones.index) == set(per_zone.index)
+    assert (zones["households"].reindex(per_zone.index) == per_zone["sum"]).all()
+    assert (zones["grids"].reindex(per_zone.index) == per_zone["size"]).all()
+    # out-of-range grids left are the flagged ones (one building above the maximum)
+    hh = grids["households"]
+    out = grids[(hh < 300) | (hh > 500)]
+    assert out["flag"].notna().all()
 
 
 def test_two_piece_grid_found_and_joined(store, capsys):
