@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -205,11 +206,18 @@ def import_layer(
             sources=[{"name": Path(source).name, "kind": "file"}],
         )
     if layer == "buildings":
+        # A households value given in the file (0 included: shops) is a count, not an estimate.
+        counted = (
+            pd.to_numeric(frame["households"], errors="coerce").notna().to_numpy()
+            if "households" in frame
+            else np.zeros(len(frame), dtype=bool)
+        )
         frame = schema.conform("buildings", frame)
         frame = classify_buildings(frame, store.read("compounds"))
-        counted = frame["households"].fillna(0) > 0
-        frame.loc[counted, "households_source"] = "roster"
+        frame["households_source"] = np.where(counted, "roster", "estimated")
         frame = estimate_households(frame, metric_crs=store.metric_crs, only_missing=True)
+    if layer == "roads":
+        frame = mark_internal_roads(schema.conform("roads", frame), store.read("compounds"))
     if not replace and store.has(layer):
         frame = pd.concat([store.read(layer), frame], ignore_index=True)
         frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=STORAGE_CRS)

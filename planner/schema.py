@@ -36,6 +36,12 @@ class Field:
     description: str
     required: bool = False
     choices: tuple[str, ...] | None = None
+    default: object = None  # value for a missing column; None = the type's default
+
+    @property
+    def fill(self) -> object:
+        """The value a missing column is filled with."""
+        return _DEFAULTS[self.type] if self.default is None else self.default
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,8 @@ LAYERS: dict[str, Layer] = {
                 _OSM_ID,
                 _NAME,
                 _f("highway", "str", "道路等级", "OSM highway=* class"),
-                _f("walkable", "bool", "可步行", "Pedestrians may use it"),
+                # Roads from a file without this field are walkable unless said otherwise.
+                Field("walkable", "bool", "可步行", "Pedestrians may use it", default=True),
                 _f("internal", "bool", "小区内部", "Lane inside a compound"),
                 _SOURCE,
             ),
@@ -495,7 +502,7 @@ def conform(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for f in layer.fields:
         if f.name not in out.columns:
-            out[f.name] = _DEFAULTS[f.type]
+            out[f.name] = f.fill
         col = out[f.name]
         if f.type == "str":
             out[f.name] = col.astype(object).where(col.notna(), None)

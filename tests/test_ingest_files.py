@@ -163,3 +163,27 @@ def test_unknown_layer_is_refused(nanjing_store, tmp_path, capsys):
     path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
     assert run(["import", str(path), "--store", str(nanjing_store.path), "--layer", "castles"]) == 2
     assert "--layer must be one of" in capsys.readouterr().err
+
+
+def test_community_from_gis_files_only(nanjing_path, tmp_path):
+    """A community that brings its own files (no OSM): boundary, buildings with 户数, roads."""
+    source = Store(nanjing_path)
+    buildings = source.read("buildings")[["building_id", "name", "households", "geometry"]]
+    buildings = buildings.rename(columns={"building_id": "楼栋编号", "households": "户数"})
+    buildings.to_crs(4549).to_file(tmp_path / "buildings.gpkg")  # CGCS2000 Gauss-Kruger
+    source.read("roads")[["name", "highway", "geometry"]].to_file(tmp_path / "roads.geojson")
+    source.read("community")[["name", "geometry"]].to_file(tmp_path / "boundary.geojson")
+    store = tmp_path / "c.gpkg"
+    for name, layer in (
+        ("boundary.geojson", "community"),
+        ("buildings.gpkg", "buildings"),
+        ("roads.geojson", "roads"),
+    ):
+        assert run(["import", str(tmp_path / name), "--store", str(store), "--layer", layer]) == 0
+    read = Store(store).read("buildings")
+    # Every 户数 in the file is a count (0 for shops included), none is estimated.
+    assert (read["households_source"] == "roster").all()
+    assert read["households"].sum() == buildings["户数"].sum()
+    assert Store(store).read("roads")["walkable"].all()
+    assert run(["grids", str(store)]) == 0
+    assert run(["coverage", str(store), "--json"]) == 0
