@@ -93,13 +93,13 @@ def test_topology_check_finds_no_defect(demo):
     assert step.get("unresolved", []) == []
     findings = topology.check(store)
     assert findings.defects == 0, findings.counts()
-    # The fixes never cut what the grid engine kept whole.
+    # The grid engine itself cuts no building; the fixes above cut none either.
     assert step["before"]["split_buildings"] == 0
 
 
 @pytest.mark.slow
 def test_households_in_range_unless_flagged(demo):
-    store, report = demo
+    store, _ = demo
     grids = store.read("grids")
     hh = grids["households"].to_numpy()
     flagged = grids["flag"].notna() & (grids["flag"].astype(str).str.strip() != "")
@@ -110,7 +110,6 @@ def test_households_in_range_unless_flagged(demo):
     per_grid = buildings.groupby("grid_code")["households"].sum()
     assert (per_grid.reindex(grids["grid_code"]).fillna(0).to_numpy() == hh).all()
     assert hh.sum() == buildings["households"].sum()
-    assert report["analysis"][GRIDS]["grids"] >= len(grids)  # fixes may merge, never add
 
 
 @pytest.mark.slow
