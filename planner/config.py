@@ -92,3 +92,5 @@ FIX_RULE = "longest_border"  # or "fewer_households"
 EDGE_MAX_HOUSEHOLDS = 100
 EDGE_MIN_AREA_M2 = 200.0
 EDGE_STRIP_WIDTH_M = 15.0
+#: An edge area joins its grid as one piece only if they share EDGE_TOUCH_MIN_M of border.
+EDGE_TOUCH_MIN_M = 1.0

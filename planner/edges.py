@@ -358,6 +358,31 @@ def assign_edge_areas(
     return edges
 
 
+def touching(
+    geoms: np.ndarray, targets: np.ndarray, *, min_m: float = config.EDGE_TOUCH_MIN_M
+) -> np.ndarray:
+    """Whether each edge area can join its grid as one piece (row-wise, one CRS in metres).
+
+    True when the grid overlaps the area (at least ``min_m`` squared) or shares at
+    least ``min_m`` of its outline; an area meeting its grid at a corner only, or
+    not at all, would leave the grid in two pieces (网格不连续).
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    targets = np.asarray(targets, dtype=object)
+    if len(geoms) == 0:
+        return np.zeros(0, dtype=bool)
+    near = shapely.dwithin(geoms, targets, 0.01)
+    out = np.zeros(len(geoms), dtype=bool)
+    k = np.flatnonzero(near)
+    if len(k):
+        overlap = shapely.area(shapely.intersection(geoms[k], targets[k]))
+        border = shapely.length(
+            shapely.intersection(shapely.boundary(geoms[k]), shapely.buffer(targets[k], 0.01))
+        )
+        out[k] = (overlap >= min_m * min_m) | (border >= min_m)
+    return out
+
+
 def _count(edges: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Fill ``buildings``, ``households`` and ``area_m2`` (metric frames)."""
     edges = edges.copy()
@@ -454,12 +479,18 @@ def settle(
     by: str,
     text: str,
     date: str | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Record the agreement settling which grid an edge area belongs to (协商确定归属).
 
     The area keeps ``disputed`` true (it was disputed) and gains ``agreement_by``,
     ``agreement_date``, ``agreement_text``; ``assigned_by`` becomes ``manual``.
     The next ``planner check --fix`` moves the grid boundary to follow it.
+
+    A grid that does not touch the area (see :func:`touching`) is refused: joining
+    it would leave the grid in two pieces. With ``force`` the agreement is recorded
+    anyway (e.g. before the grids are redrawn); the check then reports the area as
+    lying outside its grid, and the fixes leave the grid boundary where it is.
 
     Returns
     -------
@@ -468,7 +499,9 @@ def settle(
     """
     if not by.strip() or not text.strip():
         raise PlannerError("say who settled it (--by) and what was agreed (--text)")
-    grids = store.read("grids", columns=["grid_code"], missing_ok=False)
+    grids = store.read("grids", missing_ok=False)
+    if not grids.empty:
+        grids = grids[_blank(grids["scenario"])]
     if str(grid_code) not in set(grids["grid_code"].astype(str)):
         msg = f"no grid {grid_code!r} in the store"
         raise PlannerError(msg)
@@ -480,6 +513,20 @@ def settle(
         raise PlannerError(msg) from None
     edges = store.read("edge_areas", missing_ok=False)
     k = _row(edges, edge_id)
+    crs = store.metric_crs
+    area = edges.loc[[k]].to_crs(crs).geometry.to_numpy()
+    metric = grids.to_crs(crs)
+    codes = metric["grid_code"].astype(str).to_numpy()
+    chosen = metric.geometry.to_numpy()[codes == str(grid_code)]
+    apart = not touching(area, chosen)[0]
+    if apart and not force:
+        near = codes[touching(np.repeat(area, len(metric)), metric.geometry.to_numpy())]
+        choices = ", ".join(near) if len(near) else "none"
+        msg = (
+            f"edge area {edge_id} does not touch grid {grid_code}: joining it would leave "
+            f"{grid_code} in two pieces; grids it touches: {choices} (or give --force)"
+        )
+        raise PlannerError(msg)
     previous = edges.at[k, "grid_code"]
     edges.loc[k, ["grid_code", "assigned_by", "agreement_by", "agreement_date"]] = [
         str(grid_code),
@@ -489,7 +536,7 @@ def settle(
     ]
     edges.loc[k, "agreement_text"] = text
     edges.loc[k, "disputed"] = True
-    edges.loc[k, "reason"] = f"协商确定：{text}"
+    edges.loc[k, "reason"] = f"协商确定：{text}" + ("（与该网格不相邻，强制指派）" if apart else "")
     log = [
         {
             "layer": "edge_areas",
@@ -500,6 +547,7 @@ def settle(
                 "to": str(grid_code),
                 "by": by,
                 "date": when,
+                "forced": bool(apart),
             },
             "reason": text,
             "user": by,

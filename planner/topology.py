@@ -804,6 +804,8 @@ def _unassigned_buildings(b, major, community, crs) -> gpd.GeoDataFrame:
 def _edge_findings(edges, geoms, codes, tree, t, crs) -> gpd.GeoDataFrame:
     if edges.empty:
         return _empty("unassigned_edge_areas", crs)
+    from planner.edges import touching
+
     egeoms = edges.geometry.to_numpy()
     pairs = overlay_pairs(egeoms, geoms, tree)
     index = {c: k for k, c in enumerate(codes)}
@@ -835,6 +837,8 @@ def _edge_findings(edges, geoms, codes, tree, t, crs) -> gpd.GeoDataFrame:
             size = area[k]
         elif k in spans.index:
             why = f"属于 {code}，但有 {spans[k]:.0f} 平方米落在其他网格"
+            if not touching(egeoms[k : k + 1], geoms[assigned[k] : assigned[k] + 1])[0]:
+                why += f"；网格 {code} 与其不相邻，并入会使网格不连续，请改派相邻网格"
             size = float(spans[k])
         else:
             continue
@@ -1427,7 +1431,21 @@ def _fix_geometry(plan: Plan, findings: Findings, rule: str, t: Thresholds) -> F
             label[faces] = chosen[p]
             moves.append(_move("gap", faces, int(chosen[p]), [], _why(rule, "gap")))
 
-    # 4. Edge areas go wholly to their grid.
+    # 4. Edge areas go wholly to their grid, if they touch it: joining an area to a grid
+    # it does not touch would leave the grid in two pieces. A manual assignment of that
+    # kind stays a finding for the planner; an automatic one follows the grids.
+    if pinned_e.any():
+        from planner.edges import touching
+
+        k = np.flatnonzero(pinned_e)
+        apart = k[~touching(egeoms[k], geoms[target[k]])]
+        pinned_e[apart] = False
+        manual_e = (edges["assigned_by"] == "manual").to_numpy()
+        for e in apart[manual_e[apart]]:
+            unresolved.append(
+                f"edge area {edges['edge_id'].iloc[e]} is assigned by hand to grid "
+                f"{codes[target[e]]}, which it does not touch; settle it to a grid next to it"
+            )
     pinned = np.zeros(nf, dtype=bool)
     if pinned_e.any():
         fe, ek = arr.within(egeoms[pinned_e])

@@ -486,3 +486,42 @@ def test_demo_step_leaves_every_edge_area_in_one_grid(store):
     ).all()
     assert coverage_ok(store)
     assert pd.Series(report["after"]).get("defects") == 0
+
+
+def test_edge_area_given_to_a_grid_it_does_not_touch(store, capsys):
+    grids = metric_grids(store)
+    a = grids.index[0]
+    far = next(c for c in grids.index if grids.geometry[c].distance(grids.geometry[a]) > 100)
+    footprints = shapely.union_all(store.read_metric("buildings").geometry.to_numpy())
+    square = shapely.buffer(shapely.point_on_surface(grids.geometry[a]), 10, cap_style="square")
+    area = shapely.difference(shapely.intersection(square, grids.geometry[a]), footprints)
+    edges = gpd.GeoDataFrame(
+        {"edge_id": ["X9"], "kind": ["idle_lot"], "source": ["drawn"]},
+        geometry=[area],
+        crs=store.metric_crs,
+    )
+    store.write("edge_areas", edges)
+    settle = ["edges", str(store.path), "--settle", "X9", "--by", "王主任", "--text", "协商"]
+    capsys.readouterr()
+    # refused: it would leave the far grid in two pieces; the message names the grid it touches
+    assert run([*settle, "--grid", far]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not touch" in err[0] and a in err[0]
+    assert store.read("edge_areas")["grid_code"].iloc[0] is None
+    # forced, it is recorded, and the fix leaves the far grid whole and says why
+    assert run([*settle, "--grid", far, "--force"]) == 0
+    row = store.read("edge_areas").iloc[0]
+    assert row["grid_code"] == far and row["assigned_by"] == "manual" and "强制" in row["reason"]
+    status, fixed = check_json(store, *LOOSE, "--fix", "--apply", capsys=capsys)
+    assert status == 1
+    assert any("X9" in text for text in fixed["fixes"]["unresolved"])
+    after = fixed["check"]
+    assert after["multipart"] == [] and after["overlaps"] == [] and after["gaps"] == []
+    (finding,) = after["unassigned_edge_areas"]
+    assert finding["ref"] == "X9" and "不相邻" in finding["detail"]
+    pieces = shapely.get_num_geometries(metric_grids(store).geometry)
+    assert pieces[far] == 1
+    # settled to the grid it lies in, the plan is clean
+    assert run([*settle, "--grid", a]) == 0
+    status, fixed = check_json(store, *LOOSE, "--fix", "--apply", capsys=capsys)
+    assert status == 0, fixed["check"]["totals"]

@@ -68,6 +68,8 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
         )
     for code in data["removed_grids"]:
         click.echo(f"grid {code} merged away entirely")
+    for code in data["added_grids"]:
+        click.echo(f"grid {code} added by re-cutting a grid the repairs pushed out of range")
     for m in data["households_moved"]:
         click.echo(f"  {m['grid']}: {m['before']} -> {m['after']} 户 ({m['change']:+d})")
     for text in data["unresolved"]:
@@ -185,11 +187,27 @@ def check_command(
 @click.option("--by", "by", default="", help="With --settle/--dispute: who (协商人).")
 @click.option("--text", "text", default="", help="With --settle: what was agreed (协商结果).")
 @click.option("--date", "date", default=None, help="With --settle: when (YYYY-MM-DD; today).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --settle: record a grid the area does not touch (it stays a finding).",
+)
 @_RULE
 @_JSON
 @user_errors
 def edges_command(
-    store_path, detect, assign, settle_id, dispute_id, grid_code, by, text, date, rule, as_json
+    store_path,
+    detect,
+    assign,
+    settle_id,
+    dispute_id,
+    grid_code,
+    by,
+    text,
+    date,
+    force,
+    rule,
+    as_json,
 ):
     """Detect, assign and settle edge areas (边缘地带); without options, list them."""
     store = Store(store_path)
@@ -198,7 +216,7 @@ def edges_command(
     if settle_id:
         if not grid_code:
             raise PlannerError("--settle needs --grid CODE")
-        result = edges.settle(store, settle_id, grid_code, by=by, text=text, date=date)
+        result = edges.settle(store, settle_id, grid_code, by=by, text=text, date=date, force=force)
         if as_json:
             echo_json(result)
         else:
