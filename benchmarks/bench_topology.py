@@ -184,9 +184,11 @@ def main(n: int = 100) -> None:
         )
     )
     left = ", ".join(f"{k} {v}" for k, v in after.counts().items() if v) or "none"
+    recut = fixes.proposals[fixes.proposals["kind"] == "rebalance"]
     print(
-        f"planner.topology.plan_fixes: {fix_time:.2f} s; left after the fixes: {left}; "
-        f"coverage valid {after.coverage_valid}"
+        f"planner.topology.plan_fixes: {fix_time:.2f} s (the gap of a whole grid went to one "
+        f"neighbour, re-cut with its neighbours: {len(recut)} moves, grids added "
+        f"{fixes.added}); left after the fixes: {left}; coverage valid {after.coverage_valid}"
     )
     slow_time, slow = timed(naive, plan, repeat=2)
     print(

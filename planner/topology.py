@@ -19,7 +19,12 @@ are noded together and polygonised into faces, each face labelled with the grids
 covering it. Relabelling faces (a gap to a neighbour, an overlap to one of its
 grids, a cut building wholly to the grid holding most of it, an orphan piece to
 its neighbour) and dissolving them per grid gives a plan that is an exact
-coverage by construction.
+coverage by construction. A grid the repairs push out of the household range
+(say, a whole missing grid merged into one neighbour) is then re-cut with its
+neighbours along roads, walls and building rows by the grid engine
+(:mod:`planner.blocks`, :func:`planner.grids.plan_grids`), other grids keeping
+their codes; :func:`apply_fixes` writes grids, their 四维测评 figures,
+buildings, blocks and zones together, so every layer agrees.
 """
 
 from __future__ import annotations
@@ -1309,7 +1314,13 @@ def plan_fixes(
     pushed = _pushed(first, t) if rebalance else []
     if not pushed or first.buildings.empty:
         return first
-    return _rebalance_pushed(first, pushed, findings, rule, t, time_limit)
+    try:
+        return _rebalance_pushed(first, pushed, findings, rule, t, time_limit)
+    except (PlannerError, shapely.errors.GEOSException) as error:
+        # The repairs stand on their own; a region that cannot be cut into blocks is
+        # left as the repairs made it, and said so.
+        first.unresolved.append(f"grids {', '.join(pushed)} could not be re-cut: {error}")
+        return first
 
 
 def _off_range(households: np.ndarray, t: Thresholds) -> np.ndarray:
@@ -1930,8 +1941,14 @@ def propose_fixes(
     overlaps go to one of their grids by the same rule; a cut building goes
     wholly to the grid holding most of it (the boundary moves around it); edge
     areas go wholly to their grid (unassigned ones are assigned first, by the
-    rule); orphan pieces of a grid and slivers join the neighbour by the rule;
-    parts outside the community are clipped. Households are recomputed.
+    rule; one assigned to a grid it does not touch is left where it lies and
+    reported); orphan pieces of a grid and slivers join the neighbour by the rule;
+    parts outside the community are clipped. Households, the 四维测评 figures and
+    staffing are recomputed. A grid these repairs push (further) out of the
+    household range is re-cut together with the grids sharing its border, moving
+    as few households as possible (proposals of kind ``rebalance``); grids out of
+    range only because of one building too large to split get that reason as
+    their ``flag``.
 
     Returns
     -------

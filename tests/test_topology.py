@@ -192,6 +192,8 @@ def test_removed_grid_leaves_a_gap(store, capsys):
     moved = {m["grid"]: m for m in proposed["fixes"]["households_moved"]}
     assert gainer in moved and 300 <= moved[gainer]["after"] <= 500
     assert store.read("grids")["grid_code"].tolist() == grids.index.drop(gone).tolist()
+    status, plain = check_json(store, "--fix", "--no-recut", capsys=capsys)
+    assert [p["kind"] for p in plain["fixes"]["proposals"]] == ["gap"]
 
     status, fixed = check_json(store, "--fix", "--apply", capsys=capsys)
     assert status == 0, fixed["check"]["totals"]

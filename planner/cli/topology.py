@@ -116,6 +116,13 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
     help="Pieces nowhere wider than this (m) are slivers.",
 )
 @click.option(
+    "--recut/--no-recut",
+    default=True,
+    show_default=True,
+    help="With --fix: re-cut grids a repair pushes out of the household range, with "
+    "their neighbours.",
+)
+@click.option(
     "--save/--no-save",
     default=True,
     show_default=True,
@@ -134,6 +141,7 @@ def check_command(
     max_households,
     sliver_area,
     sliver_width,
+    recut,
     save,
     as_json,
 ):
@@ -157,7 +165,7 @@ def check_command(
         else:
             _print_findings(findings)
         sys.exit(0 if findings.clean else 1)
-    fixes = topology.plan_fixes(plan, findings, rule=rule, thresholds=t)
+    fixes = topology.plan_fixes(plan, findings, rule=rule, thresholds=t, rebalance=recut)
     if not apply_:
         if as_json:
             echo_json({"check": findings.to_json(geometry=False), "fixes": fixes.to_json()})
