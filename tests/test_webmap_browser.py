@@ -133,9 +133,14 @@ class Page:
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
+        self.page.on("requestfailed", self._failed)
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+
+    def _failed(self, request) -> None:
+        # The map aborts its own stale viewport requests when the view moves on: not an error.
+        if request.failure != "net::ERR_ABORTED":
+            self.errors.append(f"failed: {request.url} ({request.failure})")
 
     def open(self, path: str = "/") -> None:
         self.page.goto(self.base_url.rstrip("/") + path)
