@@ -77,6 +77,7 @@ def find_edge_areas(
     roads: gpd.GeoDataFrame,
     compounds: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,
+    barriers: gpd.GeoDataFrame | None = None,
     max_households: int = config.EDGE_MAX_HOUSEHOLDS,
     min_area_m2: float = config.EDGE_MIN_AREA_M2,
     strip_width_m: float = config.EDGE_STRIP_WIDTH_M,
@@ -84,7 +85,9 @@ def find_edge_areas(
     """Find the edge areas of a community (all inputs in one metric CRS).
 
     The community minus compounds and road surface (roads buffered by half their
-    usual width, lanes inside compounds left out) falls into pieces. A piece
+    usual width, lanes inside compounds left out) falls into pieces, also cut
+    along railways, rivers, water edges and walls (``barriers``), which grid
+    boundaries follow too, so no edge area spans such a line. A piece
     with ``max_households`` or more is a residential block, not an edge area;
     an empty piece smaller than ``min_area_m2`` is a road margin. The rest are
     edge areas, each of a kind: ``street_front`` (holds shops), ``fringe``
@@ -108,6 +111,10 @@ def find_edge_areas(
         width = r["highway"].map(ROAD_HALF_WIDTH_M).fillna(DEFAULT_HALF_WIDTH_M).to_numpy()
         surface = shapely.buffer(r.geometry.to_numpy(), width, quad_segs=2, cap_style="flat")
         area = shapely.difference(area, shapely.union_all(surface))
+    if barriers is not None and len(barriers):
+        # A hairline cut: separates the pieces on either side without losing area.
+        cut = shapely.buffer(barriers.geometry.to_numpy(), 0.05, quad_segs=1, cap_style="flat")
+        area = shapely.difference(area, shapely.union_all(cut))
     parts = shapely.get_parts(area)
     parts = parts[shapely.get_type_id(parts) == 3]
     parts = parts[shapely.area(parts) > 1.0]
@@ -215,6 +222,7 @@ def detect_edge_areas(store: Store, **settings: Any) -> gpd.GeoDataFrame:
         roads=store.read_metric("roads"),
         compounds=store.read_metric("compounds"),
         buildings=store.read_metric("buildings"),
+        barriers=store.read_metric("barriers"),
         **settings,
     )
     old = store.read_metric("edge_areas")
