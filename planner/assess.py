@@ -19,6 +19,7 @@ import pandas as pd
 
 from planner import config
 from planner.errors import PlannerError
+from planner.progress import no_progress
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -43,10 +44,6 @@ ASSESS_FIELDS = (
     "parttime_workers",
     "building_leaders",
 )
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 def assess(
@@ -133,7 +130,7 @@ def assessment_table(grids: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def assess_store(store: Store, *, progress: Any = _noop, **thresholds: Any) -> dict[str, Any]:
+def assess_store(store: Store, *, progress: Any = no_progress, **thresholds: Any) -> dict[str, Any]:
     """Assess the current grids of ``store`` and write the figures to the ``grids`` layer.
 
     Returns

@@ -22,7 +22,7 @@ never cutting a building.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from scipy.sparse import csgraph
 
 from planner import config
 from planner.errors import PlannerError
+from planner.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -145,10 +146,6 @@ class Units:
     face_unit: np.ndarray
     building_unit: np.ndarray
     edges: pd.DataFrame
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 def _lines(geoms: Iterable[shapely.Geometry]) -> np.ndarray:
@@ -324,7 +321,7 @@ def build_faces(
     compounds: gpd.GeoDataFrame,
     *,
     cell_above: int = config.GRID_MIN_HOUSEHOLDS // 2,
-    progress: Callable[[str], None] = _noop,
+    progress: Progress = no_progress,
 ) -> Faces:
     """Cut the community into labelled faces along its physical features.
 
@@ -678,7 +675,7 @@ def make_blocks(
     store: Store,
     *,
     max_households: int = config.GRID_MAX_HOUSEHOLDS,
-    progress: Callable[[str], None] = _noop,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Cut the community into blocks and write the ``blocks`` layer and ``buildings.block_id``.
 

@@ -36,10 +36,11 @@ from planner.candidates import complete_sites
 from planner.errors import PlannerError
 from planner.network import WalkGraph, build_walk_graph, distances_from, nearest_source
 from planner.network import reach_matrix as _reach_matrix
+from planner.progress import Progress, no_progress
 from planner.siting import LSCP, MCLP, NoSolutionError, PMedian
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Iterator, Sequence
 
     from numpy.typing import NDArray
 
@@ -56,10 +57,6 @@ __all__ = [
 ]
 
 MODELS = ("lscp", "mclp", "pmedian")
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 @contextlib.contextmanager
@@ -727,9 +724,7 @@ def _write_proposed(
     )
 
 
-def run_coverage_and_sites(
-    store: Store, *, progress: Callable[[str], None] = _noop
-) -> dict[str, Any]:
+def run_coverage_and_sites(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Demo step: LSCP sites, then 15-minute coverage and 5/10/15-minute isochrones.
 
     Returns the three reports under ``sites``, ``coverage`` and ``isochrones``; a store

@@ -11,7 +11,6 @@ apply it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,7 @@ from planner.blocks import (
 from planner.codes import grid_codes, group_zones
 from planner.errors import PlannerError
 from planner.partition import Partition, explain, partition
+from planner.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -47,10 +47,6 @@ REBALANCED = "rebalanced"
 #: (against cut costs of roughly metres × 1-6): households moved weigh most.
 _MOVE_HOUSEHOLD = 50.0
 _MOVE_BLOCK = 200.0
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 @dataclass
@@ -380,7 +376,7 @@ def make_grids(
     max_households: int = config.GRID_MAX_HOUSEHOLDS,
     grids_per_zone: int = config.GRIDS_PER_ZONE,
     time_limit: float = config.PARTITION_TIME_LIMIT,
-    progress: Callable[[str], None] = _noop,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Generate grids for the whole community and write them with zones, codes and 四维测评.
 
@@ -446,7 +442,7 @@ def make_grids(
     return report
 
 
-def make_grids_step(store: Store, *, progress: Callable[[str], None] = _noop) -> dict[str, Any]:
+def make_grids_step(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """The demo pipeline's grid step (default bounds)."""
     report = make_grids(store, progress=progress)
     return {
@@ -485,7 +481,7 @@ def rebalance(
     max_households: int = config.GRID_MAX_HOUSEHOLDS,
     apply: bool = False,
     time_limit: float = config.PARTITION_TIME_LIMIT,
-    progress: Callable[[str], None] = _noop,
+    progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Bring every grid of the current plan into range, moving as few households as possible.
 

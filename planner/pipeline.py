@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,8 @@ from planner.households import (
 )
 from planner.ingest.files import read_file, to_layer
 from planner.ingest.osm import read_osm, summarise
+from planner.progress import Progress, no_progress
 from planner.store import OSM_ATTRIBUTION, Store
-
-#: Called with a short description of each step as it starts (for progress bars).
-Progress = Callable[[str], None]
 
 #: The layers an OSM import writes.
 OSM_LAYERS = (
@@ -40,10 +37,6 @@ OSM_LAYERS = (
     "stations",
     "candidate_sites",
 )
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -77,7 +70,7 @@ def import_osm(
     name: str = "",
     code: str = "C001",
     settings: EstimateSettings | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> tuple[Store, dict[str, Any]]:
     """Import an OSM file into a store, with households estimated.
 
@@ -334,7 +327,7 @@ DEMO_STEPS = (
 )
 
 
-def run_analysis(store: Store, *, progress: Progress = _noop) -> dict[str, Any]:
+def run_analysis(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Run every step of :data:`DEMO_ANALYSIS` on ``store``; return their reports by label."""
     reports = {}
     for label, target in DEMO_ANALYSIS:
@@ -342,7 +335,7 @@ def run_analysis(store: Store, *, progress: Progress = _noop) -> dict[str, Any]:
         progress(label)
         function = getattr(importlib.import_module(module_name), function_name)
         try:
-            reports[label] = function(store, progress=_noop)
+            reports[label] = function(store, progress=no_progress)
         except PlannerError as exc:
             # A step the data cannot support (no buildings in a roads-only extract) is
             # skipped with its reason; the steps after it decide for themselves.
@@ -354,7 +347,7 @@ def run_demo(
     area: str = config.DEFAULT_AREA,
     *,
     store_path: str | Path | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> tuple[Store, dict[str, Any]]:
     """Build a demo store from the shared OSM extract (and roster) of ``area``.
 

@@ -45,6 +45,7 @@ from planner import config
 from planner.assess import assess
 from planner.crs import STORAGE_CRS
 from planner.errors import PlannerError
+from planner.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -83,10 +84,6 @@ RULES = ("longest_border", "fewer_households")
 GRID_SIZE = 0.01
 
 _FINDING_COLUMNS = ["kind", "grids", "size", "unit", "ref", "detail", "flagged"]
-
-
-def _noop(_: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -524,7 +521,7 @@ def _majority(pairs: pd.DataFrame, n: int) -> np.ndarray:
 
 
 def check_plan(
-    plan: Plan, *, thresholds: Thresholds | None = None, progress: Callable = _noop
+    plan: Plan, *, thresholds: Thresholds | None = None, progress: Callable = no_progress
 ) -> Findings:
     """Check a grid plan; see :func:`check` for what is checked.
 
@@ -1051,7 +1048,7 @@ def check(
     layer: str = "grids",
     scenario: str | None = None,
     thresholds: Thresholds | None = None,
-    progress: Callable[[str], None] = _noop,
+    progress: Progress = no_progress,
 ) -> Findings:
     """Check a grid layer of ``store`` for every topology rule.
 
@@ -2146,7 +2143,7 @@ def _merged_findings(store: Store, findings: Findings) -> gpd.GeoDataFrame:
 
 
 def check_and_fix(
-    store: Store, *, progress: Callable[[str], None] = _noop, rule: str = config.FIX_RULE
+    store: Store, *, progress: Progress = no_progress, rule: str = config.FIX_RULE
 ) -> dict[str, Any]:
     """Demo step: detect and assign edge areas, check the grids, fix, check again.
 
