@@ -20,7 +20,6 @@ Which stations count: existing ones plus the proposed ones of the latest scenari
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from datetime import datetime
@@ -59,7 +58,6 @@ __all__ = [
 MODELS = ("lscp", "mclp", "pmedian")
 
 
-@contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
     """Send what C libraries print on stdout to stderr (HiGHS prints a banner once per
     process), so JSON on stdout (``planner sites --json``, ``planner demo --json``) stays clean.
@@ -597,33 +595,29 @@ def site_stations(
         ex_cap = existing["capacity"].to_numpy(dtype=float)
         caps = np.r_[np.where(ex_cap > 0, ex_cap, np.inf), np.full(len(cand), float(capacity))]
     try:
-        # HiGHS prints a banner on stdout once per process; keep stdout for JSON
-        with _stdout_to_stderr():
-            if model == "lscp":
-                solver = LSCP.from_cost_matrix(
-                    matrix,
-                    limit,
-                    site_costs=site_costs,
-                    fixed_sites=fixed,
-                    weights=weights if caps is not None else None,
-                    capacity=caps,
-                )
-            elif model == "mclp":
-                solver = MCLP.from_cost_matrix(
-                    matrix,
-                    limit,
-                    weights,
-                    p=p,
-                    budget=budget,
-                    site_costs=site_costs,
-                    fixed_sites=fixed,
-                    capacity=caps,
-                )
-            else:
-                solver = PMedian.from_cost_matrix(
-                    matrix, weights, p, fixed_sites=fixed, capacity=caps
-                )
-            solver.solve(time_limit=time_limit)
+        if model == "lscp":
+            solver = LSCP.from_cost_matrix(
+                matrix,
+                limit,
+                site_costs=site_costs,
+                fixed_sites=fixed,
+                weights=weights if caps is not None else None,
+                capacity=caps,
+            )
+        elif model == "mclp":
+            solver = MCLP.from_cost_matrix(
+                matrix,
+                limit,
+                weights,
+                p=p,
+                budget=budget,
+                site_costs=site_costs,
+                fixed_sites=fixed,
+                capacity=caps,
+            )
+        else:
+            solver = PMedian.from_cost_matrix(matrix, weights, p, fixed_sites=fixed, capacity=caps)
+        solver.solve(time_limit=time_limit)
     except NoSolutionError as exc:
         hint = ""
         if model == "pmedian":

@@ -48,6 +48,8 @@ After ``solve()`` a model holds, in original indices:
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Self
 
@@ -467,6 +469,34 @@ class _MipResult:
         self.status = status
 
 
+_banner_silenced = False
+
+
+def _new_highs() -> highspy.Highs:
+    """A HiGHS instance; the first one in a process is made with stdout silenced.
+
+    HiGHS prints its copyright banner from the C++ constructor, before any option can
+    turn output off; on stdout it would corrupt JSON output (``planner sites --json``).
+    """
+    global _banner_silenced
+    if _banner_silenced:
+        return highspy.Highs()
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 to protect (embedded use)
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _banner_silenced = True
+    return highs
+
+
 def _run_highs(
     *,
     cost: NDArray[np.float64],
@@ -483,7 +513,7 @@ def _run_highs(
     options: Mapping[str, Any] | None,
 ) -> _MipResult:
     """Solve a MIP with HiGHS and return its solution, or raise NoSolutionError."""
-    highs = highspy.Highs()
+    highs = _new_highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     if time_limit is not None:
