@@ -230,6 +230,7 @@ def test_zoom_in_reloads_by_bbox_and_popup_shows_chinese_fields(browser, demo_se
     popup.wait_for(timeout=10_000)
     text = popup.inner_text()
     assert "楼栋" in text and "户数" in text and str(building["building_id"]) in text
+    page.page.wait_for_timeout(400)  # let the pop-up finish fading in before the screenshot
     page.shot("map_zoom_popup")
     page.check_clean()
     page.close()
