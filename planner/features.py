@@ -363,6 +363,7 @@ def field_list(spec: schema.Layer, frame: pd.DataFrame | None = None) -> list[di
             "description": f.description,
             "required": f.required,
             **({"choices": list(f.choices)} if f.choices else {}),
+            **({"values_zh": schema.VALUE_NAMES_ZH} if f.name in schema.CODED_FIELDS else {}),
         }
         for f in spec.fields
     ]

@@ -450,6 +450,67 @@ LAYERS["grid_moves"] = Layer(
     ),
 )
 
+#: Chinese names of the coded values of :data:`CODED_FIELDS` (kinds, statuses, sources),
+#: for maps and reports; values not listed are shown as they are.
+VALUE_NAMES_ZH: dict[str, str] = {
+    "residential": "住宅",
+    "mixed": "用途不明",
+    "house": "平房",
+    "shop": "临街商铺",
+    "public": "公共建筑",
+    "other": "其他",
+    "roster": "台账",
+    "estimated": "估算",
+    "tag": "标注",
+    "height": "按高度推算",
+    "default": "默认值",
+    "existing": "现有",
+    "proposed": "拟建",
+    "planned": "规划",
+    "auto": "自动",
+    "manual": "人工",
+    "file": "文件",
+    "bbox": "范围框",
+    "extent": "数据范围",
+    "drawn": "手绘",
+    "street": "街区",
+    "compound": "小区",
+    "lane": "巷弄",
+    "cell": "楼栋单元",
+    "wall": "围墙",
+    "fence": "栅栏",
+    "retaining_wall": "挡土墙",
+    "railway": "铁路",
+    "waterway": "河道",
+    "water": "水域",
+    "gate": "大门",
+    "entrance": "出入口",
+    "lift_gate": "道闸",
+    "station": "服务站",
+    "centre": "服务中心",
+    "idle_room": "闲置用房",
+    "property_room": "物业用房",
+    "office": "办公用房",
+    "vacant_lot": "空地",
+    "community_centre": "社区中心",
+    "facility": "公共设施",
+    "generated": "自动生成",
+    "street_front": "临街地带",
+    "fringe": "零散房屋",
+    "strip": "夹缝地带",
+    "border": "小区交界",
+    "idle_lot": "闲置地块",
+    "school": "学校",
+    "hospital": "医院",
+    "campus": "园区",
+}
+
+#: Fields whose values are codes with Chinese names in :data:`VALUE_NAMES_ZH`.
+CODED_FIELDS = frozenset(
+    {"category", "households_source", "levels_source", "status", "kind", "assigned_by",
+     "boundary_source"}
+)  # fmt: skip
+
 #: Layers that are plain tables (no geometry).
 TABLES = frozenset(name for name, layer in LAYERS.items() if layer.geometry is None)
 

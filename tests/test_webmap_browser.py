@@ -230,6 +230,8 @@ def test_zoom_in_reloads_by_bbox_and_popup_shows_chinese_fields(browser, demo_se
     popup.wait_for(timeout=10_000)
     text = popup.inner_text()
     assert "楼栋" in text and "户数" in text and str(building["building_id"]) in text
+    # Coded values are shown by their Chinese names (户数来源: 台账 or 估算).
+    assert "台账" in text or "估算" in text
     page.page.wait_for_timeout(400)  # let the pop-up finish fading in before the screenshot
     page.shot("map_zoom_popup")
     page.check_clean()

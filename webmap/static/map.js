@@ -416,6 +416,7 @@
       if (fd.type === "bool") v = v ? M.yes : M.no;
       else if (fd.type === "float") v = number(Math.round(v * 10) / 10);
       else if (fd.type === "int") v = number(v);
+      else if (LANG === "zh" && fd.values_zh && fd.values_zh[v]) v = fd.values_zh[v];
       return "<tr><th>" + esc(fieldLabel(fd)) + "</th><td>" + esc(v) + "</td></tr>";
     }).join("");
     return '<div class="popup"><h3>' + esc(title) + " · " + esc(idText) + "</h3><table>" + rows + "</table></div>";
