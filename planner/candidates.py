@@ -116,14 +116,12 @@ def complete_sites(
     given = given[given >= 0]
     uncovered = targets
     if len(given) and len(targets):
-        reach = reach_matrix(graph, given, targets, limit)
-        uncovered = targets[np.diff(reach.indptr) == 0]
+        uncovered = targets[~_reached(graph, given, targets, limit)]
     nodes = np.zeros(0, dtype=np.int64)
     if len(uncovered):
         nodes = generate_sites(graph, buildings)
         if len(nodes):
-            useful = reach_matrix(graph, nodes, uncovered, limit).tocsc()
-            nodes = nodes[np.diff(useful.indptr) > 0]
+            nodes = nodes[_reached(graph, uncovered, nodes, limit, sources_first=False)]
         # Homes far from every junction near a home (houses set back along long rural
         # roads) get the junction nearest to them on foot, so no household is left
         # uncoverable for want of a candidate.
@@ -149,11 +147,42 @@ def _nearest_junctions(
 ) -> NDArray[np.int64]:
     """The junction nearest on foot to each target no site reaches within ``limit``."""
     if len(sites):
-        reach = reach_matrix(graph, sites, targets, limit)
-        targets = targets[np.diff(reach.indptr) == 0]
+        targets = targets[~_reached(graph, sites, targets, limit)]
     road = np.flatnonzero(np.isin(graph.node_kind, ["junction", "gate"]))
     if len(targets) == 0 or len(road) == 0:
         return np.zeros(0, dtype=np.int64)
     _, which = nearest_source(graph, road, limit=limit)
     which = which[targets]
     return np.unique(road[which[which >= 0]])
+
+
+# Distances this close to the limit are settled by :func:`reach_matrix` itself, so the
+# one-run screen below can never disagree with it by a rounding error.
+_BAND = 1e-6
+
+
+def _reached(
+    graph: WalkGraph,
+    sources: NDArray[np.int64],
+    targets: NDArray[np.int64],
+    limit: float,
+    *,
+    sources_first: bool = True,
+) -> NDArray[np.bool_]:
+    """Whether each target is within ``limit`` of any source (as :func:`reach_matrix` says).
+
+    One multi-source Dijkstra run (``min_only``) instead of one per source; only targets
+    within a rounding error of the limit are checked with :func:`reach_matrix`, as
+    ``reach_matrix(graph, sources, targets)`` (``sources_first``) or with the two swapped.
+    """
+    dist, _ = nearest_source(graph, sources, limit=limit + 2 * _BAND)
+    d = dist[targets]
+    reached = d <= limit - _BAND
+    unsure = np.flatnonzero(np.abs(d - limit) < _BAND)
+    if len(unsure):
+        if sources_first:
+            exact = np.diff(reach_matrix(graph, sources, targets[unsure], limit).indptr) > 0
+        else:
+            exact = np.diff(reach_matrix(graph, targets[unsure], sources, limit).tocsc().indptr) > 0
+        reached[unsure] = exact
+    return reached

@@ -666,15 +666,28 @@ def _attach(
             continue
         pj, ej = tree.query(points[todo], predicate="dwithin", distance=limit)
         pj, ej = todo[pj], subset[ej]
-        ok, t = valid(pj, ej)
-        pj, ej, t = pj[ok], ej[ok], t[ok]
         d = shapely.distance(points[pj], geoms[ej])
+        # nearest first (stable: ties keep the query's order); the joining lines are
+        # tested in rounds of growing rank, so a point stops at its first valid edge
+        # instead of testing every edge within the limit against every barrier
         order = np.lexsort((d, pj))
-        pj, ej, t, d = pj[order], ej[order], t[order], d[order]
-        first = np.r_[True, pj[1:] != pj[:-1]] if len(pj) else np.zeros(0, dtype=bool)
-        out["edge"][pj[first]] = ej[first]
-        out["t"][pj[first]] = t[first]
-        out["dist"][pj[first]] = d[first]
+        pj, ej, d = pj[order], ej[order], d[order]
+        start = np.flatnonzero(np.r_[True, pj[1:] != pj[:-1]]) if len(pj) else pj[:0]
+        rank = np.arange(len(pj)) - np.repeat(start, np.diff(np.r_[start, len(pj)]))
+        done = np.zeros(len(points), dtype=bool)
+        lo, hi = 0, 4
+        while lo <= (rank.max() if len(rank) else -1):
+            idx = np.flatnonzero((rank >= lo) & (rank < hi) & ~done[pj])
+            ok, t = valid(pj[idx], ej[idx])
+            idx, t = idx[ok], t[ok]
+            # idx is in sorted order, so the first hit per point is its nearest valid edge
+            first = np.r_[True, pj[idx[1:]] != pj[idx[:-1]]] if len(idx) else idx[:0] > 0
+            idx, t = idx[first], t[first]
+            out["edge"][pj[idx]] = ej[idx]
+            out["t"][pj[idx]] = t
+            out["dist"][pj[idx]] = d[idx]
+            done[pj[idx]] = True
+            lo, hi = hi, hi * 4
     # buildings in a walled compound with no inner way walk straight to its nearest gate
     left = np.flatnonzero((out["edge"] < 0) & (compound >= 0))
     gate_nodes = np.flatnonzero(node_kind == "gate")
