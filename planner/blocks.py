@@ -160,10 +160,14 @@ def _lines(geoms: Iterable[shapely.Geometry]) -> np.ndarray:
     return out[shapely.get_dimensions(out) == 1]
 
 
-def _polygonize(lines: np.ndarray, community: shapely.Geometry) -> np.ndarray:
-    """Node ``lines`` with the community outline and return the faces inside it."""
+def _clip(lines: np.ndarray, community: shapely.Geometry) -> np.ndarray:
+    """The parts of ``lines`` inside the community, as a flat array of lines."""
     clipped = shapely.intersection(lines, community) if len(lines) else lines
-    clipped = _lines(clipped) if len(clipped) else clipped
+    return _lines(clipped) if len(clipped) else clipped
+
+
+def _polygonize(clipped: np.ndarray, community: shapely.Geometry) -> np.ndarray:
+    """Node lines already clipped to the community with its outline; the faces inside it."""
     allines = np.concatenate([_lines([community]), clipped])
     noded = shapely.union_all(allines, grid_size=GRID_SIZE)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
@@ -194,11 +198,15 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def _segment_pairs(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _segment_pairs(
+    faces: np.ndarray, group: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Boundary segments shared by two faces: ``(i, j, start, end)`` per segment.
 
     Faces from one polygonisation (or one Voronoi diagram) share exact vertices,
     so shared segments are found by hashing their end points, without overlay.
+    With ``group`` (one id per face, non-decreasing), only faces of one group are
+    paired, and the segments come group by group.
     """
     rings, ring_face = shapely.get_rings(faces, return_index=True)
     coords, ring = shapely.get_coordinates(rings, return_index=True)
@@ -208,10 +216,17 @@ def _segment_pairs(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
     lo = np.where(swap[:, None], b, a)
     hi = np.where(swap[:, None], a, b)
-    keys = np.ascontiguousarray(np.hstack([lo, hi])).view(np.dtype((np.void, 32))).ravel()
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    shared = np.flatnonzero(counts[inverse.ravel()] == 2)
-    shared = shared[np.argsort(inverse.ravel()[shared], kind="stable")]
+    # Group equal segments by sorting their bytes (as big-endian words, so in byte
+    # order): a stable lexsort of four integer columns is faster than np.unique on
+    # 32-byte void keys and yields the same order.
+    words = np.ascontiguousarray(np.hstack([lo, hi])).view(np.uint64).byteswap()
+    if group is not None:
+        words = np.column_stack([group[face].astype(np.uint64), words])
+    order = np.lexsort(words.T[::-1])
+    words = words[order]
+    start = np.r_[True, (words[1:] != words[:-1]).any(axis=1)] if len(words) else np.zeros(0, bool)
+    run = np.cumsum(start) - 1
+    shared = order[np.bincount(run)[run] == 2]
     first, second = shared[0::2], shared[1::2]
     return face[first], face[second], lo[first], hi[first]
 
@@ -295,22 +310,26 @@ def _cell_lines(
         cells.append(polys)
         cell_block.append(np.full(len(polys), b))
         cell_cluster.append(owner)
-        i, j, lo, hi = _segment_pairs(polys)
-        between = owner[i] != owner[j]
-        if not between.any():
-            continue
-        segments = shapely.linestrings(np.stack([lo[between], hi[between]], axis=1))
-        merged = shapely.line_merge(shapely.union_all(segments))
-        lines.append(_lines([shapely.intersection(merged, blocks[b])]))
     if not cells:
         empty = np.empty(0, dtype=object)
         return empty, empty, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return (
-        np.concatenate(lines) if lines else np.empty(0, dtype=object),
+    cells, cell_block, cell_cluster = (
         np.concatenate(cells),
         np.concatenate(cell_block),
         np.concatenate(cell_cluster),
     )
+    # Shared edges of all diagrams at once (keyed by block: diagrams of neighbouring
+    # blocks overlap); Voronoi edges meet only at their ends, so merging them needs
+    # no noding.
+    i, j, lo, hi = _segment_pairs(cells, cell_block)
+    between = cell_cluster[i] != cell_cluster[j]
+    if not between.any():
+        return np.empty(0, dtype=object), cells, cell_block, cell_cluster
+    segments = shapely.linestrings(np.stack([lo[between], hi[between]], axis=1))
+    which, index = np.unique(cell_block[i[between]], return_inverse=True)
+    merged = shapely.line_merge(shapely.multilinestrings(segments, indices=index.ravel()))
+    lines = _lines(shapely.intersection(merged, blocks[which]))
+    return lines, cells, cell_block, cell_cluster
 
 
 def build_faces(
@@ -366,10 +385,11 @@ def build_faces(
         _lines(np.concatenate([compounds.geometry.to_numpy(), bar_geoms[~strong]])),
         _lines(road_geoms[usable & ~street]),
     ]
+    # Each level's lines are clipped once and reused by every coarser-to-finer noding.
     cumulative = []
     for lines in level_lines:
         previous = cumulative[-1] if cumulative else np.empty(0, dtype=object)
-        cumulative.append(np.concatenate([previous, lines]))
+        cumulative.append(np.concatenate([previous, _clip(lines, area)]))
     partitions = [_polygonize(lines, area) for lines in cumulative]
 
     progress("assign buildings to blocks")
@@ -405,7 +425,9 @@ def build_faces(
     cell_block = dense[cell_block] if len(cell_block) else cell_block
 
     progress("node building outlines")
-    final_lines = np.concatenate([cumulative[-1], cell_lines, _lines(footprints)])
+    final_lines = np.concatenate(
+        [cumulative[-1], _clip(cell_lines, area), _clip(_lines(footprints), area)]
+    )
     faces = _polygonize(final_lines, area)
     reps = shapely.point_on_surface(faces)
     labels = np.column_stack(
