@@ -649,6 +649,9 @@ def _attach(
     # fragments (a footway mapped unconnected) would strand whoever joins them: join the
     # connected network first, and fragments only when nothing else is within reach
     major = _major_edges(edges, len(node_xy))
+    # a point left after the first pass has every major edge within the limit tested and
+    # refused, so the second pass need not test those joining lines again
+    refused = np.zeros(len(geoms), dtype=bool)
     for subset in (np.flatnonzero(major), np.arange(len(geoms))):
         todo = np.flatnonzero(out["edge"] < 0)
         if len(todo) == 0 or len(subset) == 0:
@@ -677,7 +680,7 @@ def _attach(
         done = np.zeros(len(points), dtype=bool)
         lo, hi = 0, 4
         while lo <= (rank.max() if len(rank) else -1):
-            idx = np.flatnonzero((rank >= lo) & (rank < hi) & ~done[pj])
+            idx = np.flatnonzero((rank >= lo) & (rank < hi) & ~done[pj] & ~refused[ej])
             ok, t = valid(pj[idx], ej[idx])
             idx, t = idx[ok], t[ok]
             # idx is in sorted order, so the first hit per point is its nearest valid edge
@@ -688,6 +691,7 @@ def _attach(
             out["dist"][pj[idx]] = d[idx]
             done[pj[idx]] = True
             lo, hi = hi, hi * 4
+        refused = major
     # buildings in a walled compound with no inner way walk straight to its nearest gate
     left = np.flatnonzero((out["edge"] < 0) & (compound >= 0))
     gate_nodes = np.flatnonzero(node_kind == "gate")
