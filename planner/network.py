@@ -243,8 +243,12 @@ def _layer(layers: Mapping[str, gpd.GeoDataFrame], name: str, crs: Any) -> gpd.G
     frame = layers.get(name)
     if frame is None:
         return empty_layer(name).to_crs(crs)
-    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
-    return frame.reset_index(drop=True)
+    geoms = frame.geometry.to_numpy()
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    index = frame.index
+    if keep.all() and isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return frame  # nothing to drop: no copy (the build never writes to its inputs)
+    return frame[keep].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------
