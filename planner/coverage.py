@@ -181,6 +181,24 @@ def _station_nodes(graph: WalkGraph, ids: NDArray[np.object_]) -> NDArray[np.int
     return np.array([lookup.get(i, -1) for i in ids.tolist()], dtype=np.int64)
 
 
+def _counted_stations(
+    store: Store,
+    stations: gpd.GeoDataFrame,
+    graph: WalkGraph,
+    scenario: str | None,
+    existing_only: bool,
+) -> tuple[NDArray[np.bool_], str | None, NDArray[np.object_], NDArray[np.int64]]:
+    """The stations that count (see :func:`select_stations`): mask, scenario, ids, graph nodes."""
+    mask, used = select_stations(
+        stations,
+        scenario=scenario,
+        existing_only=existing_only,
+        latest=store.metadata.get("latest_scenario"),
+    )
+    ids = stations["station_id"].to_numpy()[mask]
+    return mask, used, ids, _station_nodes(graph, ids)
+
+
 def coverage(
     store: Store,
     *,
@@ -219,14 +237,7 @@ def coverage(
     buildings = _buildings(store)
     graph = _graph(store, graph)
     stations = store.read("stations")
-    mask, used = select_stations(
-        stations,
-        scenario=scenario,
-        existing_only=existing_only,
-        latest=store.metadata.get("latest_scenario"),
-    )
-    ids = stations["station_id"].to_numpy()[mask]
-    nodes = _station_nodes(graph, ids)
+    mask, used, ids, nodes = _counted_stations(store, stations, graph, scenario, existing_only)
     on_net = nodes >= 0
     dist, which = nearest_source(graph, nodes[on_net])
     bnode = graph.building_node
@@ -381,14 +392,7 @@ def isochrones(
     _buildings(store)
     graph = _graph(store, graph)
     stations = store.read("stations")
-    mask, used = select_stations(
-        stations,
-        scenario=scenario,
-        existing_only=existing_only,
-        latest=store.metadata.get("latest_scenario"),
-    )
-    ids = stations["station_id"].to_numpy()[mask]
-    nodes = _station_nodes(graph, ids)
+    _, used, ids, nodes = _counted_stations(store, stations, graph, scenario, existing_only)
     ids, nodes = ids[nodes >= 0], nodes[nodes >= 0]
     frame = _isochrone_frame(graph, ids, nodes, meters, buffer)
     frame["minutes"] = np.array(bands)[frame.pop("band").to_numpy()]
