@@ -7,7 +7,7 @@ AREA ?= nanjing_xinjiekou
 APT_PACKAGES = gdal-bin chromium fonts-noto-cjk
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: demo test install install-system install-python install-web lint serve
+.PHONY: demo test install install-system install-python install-web lint
 
 demo: install
 	$(PYTHON) -m planner.cli demo --area $(AREA)
