@@ -111,15 +111,19 @@ def plan_grids(
     if initial_faces is not None:
         initial = _unit_labels(units, initial_faces, faces.area)
         stay = _stay_costs(units)
-    result = partition(
-        units.frame["households"].to_numpy(),
-        units.edges,
-        min_households=min_households,
-        max_households=max_households,
-        initial=initial,
-        stay_cost=stay,
-        time_limit=time_limit,
-    )
+
+    def run(units: Units, initial: np.ndarray | None, stay: np.ndarray | None) -> Partition:
+        return partition(
+            units.frame["households"].to_numpy(),
+            units.edges,
+            min_households=min_households,
+            max_households=max_households,
+            initial=initial,
+            stay_cost=stay,
+            time_limit=time_limit,
+        )
+
+    result = run(units, initial, stay)
     home = initial
     for _ in range(rounds):
         reasons = _reasons(units, result, min_households, max_households)
@@ -141,15 +145,7 @@ def plan_grids(
         if face_home is not None:
             home = _unit_labels(units, face_home, faces.area)
             stay = _stay_costs(units)
-        result = partition(
-            units.frame["households"].to_numpy(),
-            units.edges,
-            min_households=min_households,
-            max_households=max_households,
-            initial=warm,
-            stay_cost=stay,
-            time_limit=time_limit,
-        )
+        result = run(units, warm, stay)
     reasons = _reasons(units, result, min_households, max_households)
     return Plan(faces=faces, units=units, result=result, reasons=reasons)
 

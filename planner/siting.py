@@ -51,6 +51,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Self
 
 import highspy
@@ -596,7 +597,7 @@ def _blocks(
 # --------------------------------------------------------------------------------------
 
 
-class _SitingModel:
+class _SitingModel(ABC):
     """Shared input handling, result attributes and solving for the three models."""
 
     name = "siting"
@@ -693,10 +694,11 @@ class _SitingModel:
         self.solve_time = time.perf_counter() - start
         return self
 
+    @abstractmethod
     def _solve(
         self, *, time_limit: float | None, mip_rel_gap: float, options: Mapping[str, Any] | None
-    ) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    ) -> None:
+        """Build and solve the model (each model class defines it)."""
 
     def _finish(self, res: _MipResult, chosen_mask: NDArray[np.bool_]) -> None:
         self.chosen = np.flatnonzero(chosen_mask)
