@@ -35,6 +35,7 @@ from scipy.sparse import csgraph
 
 from planner import config
 from planner.errors import PlannerError
+from planner.geometry import data_extent
 from planner.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -190,6 +191,8 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
         return out
     tree = shapely.STRtree(polygons)
     p, q = tree.query(points, predicate="intersects")
+    if len(p) == 0:
+        return out
     # Keep the first hit per point (faces of one coverage: at most one interior hit).
     order = np.lexsort((q, p))
     p, q = p[order], q[order]
@@ -678,28 +681,67 @@ def _dissolve(geoms: np.ndarray, group: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def load_inputs(store: Store) -> dict[str, gpd.GeoDataFrame]:
-    """Read the layers blocks are made from, in the store's metric CRS, checking them."""
+#: The community code of a community with none given (the first part of grid codes).
+DEFAULT_COMMUNITY_CODE = "C001"
+
+
+def community_boundary(store: Store) -> tuple[gpd.GeoDataFrame, str | None]:
+    """The store's community boundary, or the data's extent when it has none.
+
+    Returns
+    -------
+    (community, warning)
+        The boundary in the storage CRS; ``warning`` says when it was made from the
+        extent of the buildings and roads (``boundary_source = extent``), else None.
+    """
     community = store.read("community")
-    if community.empty:
-        msg = "the store has no community boundary; import data first"
+    community = community[community.geom_type.isin(["Polygon", "MultiPolygon"])]
+    if not community.empty:
+        return community, None
+    buildings, roads = store.read("buildings"), store.read("roads")
+    if buildings.empty and roads.empty:
+        msg = (
+            "the store has no community boundary and no buildings or roads to take one "
+            "from; import a boundary into the community layer"
+        )
         raise PlannerError(msg, source=str(store.path))
+    extent = gpd.GeoDataFrame(
+        {
+            "community_code": [DEFAULT_COMMUNITY_CODE],
+            "name": [store.metadata.get("name") or store.path.stem],
+            "boundary_source": ["extent"],
+        },
+        geometry=[data_extent(buildings, roads)],
+        crs=buildings.crs or roads.crs,
+    )
+    warning = (
+        "the store has no community boundary: the extent of its buildings and roads is "
+        "used (import the real one into the community layer)"
+    )
+    return extent, warning
+
+
+def load_inputs(
+    store: Store, *, community: gpd.GeoDataFrame | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """Read the layers blocks are made from, in the store's metric CRS, checking them.
+
+    ``community`` overrides the store's boundary (see :func:`community_boundary`).
+    """
+    if community is None:
+        community, _ = community_boundary(store)
     buildings = store.read("buildings")
     if buildings.empty:
         msg = "the store has no buildings; grids are made of buildings"
         raise PlannerError(msg, source=str(store.path))
     crs = store.metric_crs
-    frames = {
+    return {
         "community": community.to_crs(crs),
         "buildings": buildings.to_crs(crs),
         "roads": store.read("roads").to_crs(crs),
         "barriers": store.read("barriers").to_crs(crs),
         "compounds": store.read("compounds").to_crs(crs),
     }
-    frames["community"] = frames["community"][
-        frames["community"].geom_type.isin(["Polygon", "MultiPolygon"])
-    ]
-    return frames
 
 
 def blocks_frame(units: Units) -> gpd.GeoDataFrame:

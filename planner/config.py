@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-#: The repository root (where ``layers/`` lives).
+#: The folder above the package: the repository root when running from a checkout
+#: (``notebooks/``, ``layers/README.md``), site-packages when installed.
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Shared demo data (OSM extracts and rosters); override with PLANNER_DATA.
-DATA_DIR = Path(os.environ.get("PLANNER_DATA", ROOT.parent / "shared" / "data"))
+#: Shared demo data (``osm/`` extracts and ``rosters/``): the folder PLANNER_DATA names,
+#: else ``shared/data`` beside the checkout the package runs from (``../shared/data``).
+DATA_DIR = Path(os.environ.get("PLANNER_DATA") or ROOT.parent / "shared" / "data")
 
-#: Where demo stores are written.
-LAYERS_DIR = ROOT / "layers"
+#: Where demo stores are written: ``layers/`` in the working directory.
+LAYERS_DIR = Path("layers")
 
 #: Demo areas: name → (OSM file, roster file or None, Chinese name, community code).
 DEMO_AREAS: dict[str, tuple[str, str | None, str, str]] = {

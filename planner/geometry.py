@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import shapely
+
+from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 
 def repair(geoms: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
@@ -73,3 +80,24 @@ def make_valid_like(geoms: np.ndarray) -> np.ndarray:
         out[i] = shapely.union_all(parts[keep & (owner == i)])
     geoms[index] = out
     return geoms
+
+
+def data_extent(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame) -> shapely.Geometry:
+    """The data's extent: every building, and the box holding 1-99 % of road vertices.
+
+    OSM exports carry every node of any way that touches the requested box, so a
+    plain min/max of the roads would stretch far out along long roads and rivers;
+    buildings are small and are all kept. Both frames must share one CRS.
+    """
+    boxes = []
+    if len(buildings):
+        boxes.append(buildings.total_bounds)
+    if len(roads):
+        coords = shapely.get_coordinates(roads.geometry.to_numpy())
+        lo, hi = np.percentile(coords, 1, axis=0), np.percentile(coords, 99, axis=0)
+        boxes.append(np.concatenate([lo, hi]))
+    if not boxes:
+        msg = "there are no buildings or roads to take an extent from"
+        raise PlannerError(msg)
+    boxes = np.vstack(boxes)
+    return shapely.box(*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0))

@@ -25,10 +25,12 @@ from scipy.sparse import csgraph
 from planner import config
 from planner.assess import ASSESS_FIELDS, assess, assessment_report
 from planner.blocks import (
+    DEFAULT_COMMUNITY_CODE,
     Faces,
     Units,
     blocks_frame,
     build_faces,
+    community_boundary,
     default_depth,
     load_inputs,
     make_units,
@@ -318,7 +320,7 @@ def _zones_frame(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _community_code(store: Store) -> str:
     community = store.read("community")
     code = community["community_code"].dropna()
-    return str(code.iloc[0]) if len(code) else "C001"
+    return str(code.iloc[0]) if len(code) else DEFAULT_COMMUNITY_CODE
 
 
 def _attach(
@@ -399,7 +401,8 @@ def make_grids(
     check_bounds(min_households, max_households)
     if grids_per_zone <= 0:
         raise PlannerError(f"--zone-size must be positive, got {grids_per_zone}")
-    inputs = load_inputs(store)
+    community, warning = community_boundary(store)
+    inputs = load_inputs(store, community=community)
     faces = build_faces(**inputs, progress=progress)
     progress("partition into grids")
     plan = plan_grids(
@@ -423,9 +426,18 @@ def make_grids(
     zones = _zones_frame(grids)
     report = grids_report(grids, plan, min_households, max_households)
     report["totals"] = assessment_report(grids)["totals"]
+    outside = buildings["grid_code"].isna().to_numpy()
+    report["outside_community"] = {
+        "buildings": int(outside.sum()),
+        "households": int(buildings["households"].fillna(0).to_numpy()[outside].sum()),
+    }
+    layers = {"blocks": blocks, "grids": grids, "zones": zones, "buildings": buildings}
+    if warning:
+        report["warnings"] = [warning]
+        layers["community"] = community
     progress("write grids")
     store.write_many(
-        {"blocks": blocks, "grids": grids, "zones": zones, "buildings": buildings},
+        layers,
         log=[
             {
                 "layer": "grids",

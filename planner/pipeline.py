@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -302,8 +303,12 @@ def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
     osm_name, roster_name, name, code = config.DEMO_AREAS[area]
     osm = config.DATA_DIR / "osm" / osm_name
     if not osm.exists():
-        msg = "demo data not found (set PLANNER_DATA to the shared data folder)"
-        raise PlannerError(msg, source=str(osm))
+        where = "PLANNER_DATA" if os.environ.get("PLANNER_DATA") else "the default folder"
+        msg = (
+            f"demo data not found: {where} {config.DATA_DIR} has no osm/{osm_name}; set "
+            "PLANNER_DATA to the shared data folder (the one holding osm/ and rosters/)"
+        )
+        raise PlannerError(msg)
     roster = config.DATA_DIR / "rosters" / roster_name if roster_name else None
     return osm, roster, name, code
 

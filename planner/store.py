@@ -60,6 +60,12 @@ class Store:
         except (sqlite3.DatabaseError, pyogrio.errors.DataSourceError) as exc:
             msg = f"not a planner GeoPackage ({exc})"
             raise PlannerError(msg, source=str(self.path)) from None
+        except pyogrio.errors.DataLayerError:
+            msg = (
+                f"not a planner store (it has no {METADATA_TABLE} table); make one with "
+                "`planner import SOURCE --store FILE`"
+            )
+            raise PlannerError(msg, source=str(self.path)) from None
 
     # -- creation and metadata -------------------------------------------------
 

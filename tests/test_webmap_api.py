@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from planner_web import create_app
 
 from planner import pipeline, schema
 from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
 from planner.features import parse_bbox, tolerance_for, zoom_level
 from planner.store import Store
-from webmap import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 # The centre of Xinjiekou, and a box of a few hundred metres around it.

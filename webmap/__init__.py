@@ -45,6 +45,26 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: Front-end files the pages load, vendored from the npm packages of package-lock.json
+#: (``make vendor``) so that an installed wheel serves a complete map with no Node.js.
+VENDOR_FILES: tuple[str, ...] = (
+    "vendor/leaflet/leaflet.js",
+    "vendor/leaflet/leaflet.css",
+    "vendor/leaflet-geoman/leaflet-geoman.min.js",
+    "vendor/leaflet-geoman/leaflet-geoman.css",
+    "vendor/swagger-ui/swagger-ui-bundle.js",
+    "vendor/swagger-ui/swagger-ui.css",
+)
+
+#: Where the package's static files are.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def missing_assets() -> list[str]:
+    """The vendored front-end files (:data:`VENDOR_FILES`) this installation lacks."""
+    return [name for name in VENDOR_FILES if not (STATIC_DIR / name).is_file()]
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the web map application.
 
@@ -57,7 +77,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     -------
     flask.Flask
     """
-    from webmap import api, http, i18n, jobs, ogc, pages
+    from planner_web import api, http, i18n, jobs, ogc, pages
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)

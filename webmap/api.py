@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request, url_for
-
-from planner import schema
-from planner.features import parse_bbox
-from webmap import features, jobs
-from webmap.basemap import basemap_settings
-from webmap.http import (
+from planner_web import features, jobs
+from planner_web.basemap import basemap_settings
+from planner_web.http import (
     GEOJSON,
     OPENAPI,
     ApiError,
@@ -19,7 +16,10 @@ from webmap.http import (
     page_links,
     text_response,
 )
-from webmap.openapi import openapi_document
+from planner_web.openapi import openapi_document
+
+from planner import schema
+from planner.features import parse_bbox
 
 bp = Blueprint("api", __name__)
 

@@ -189,7 +189,7 @@ def _security_headers(response: Response) -> Response:
 def content_security_policy() -> str:
     """Only this server, plus the configured basemap's tile host for images."""
     images = ["'self'", "data:"]
-    from webmap.basemap import basemap_settings
+    from planner_web.basemap import basemap_settings
 
     base = basemap_settings(current_app.config)
     if base:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -38,6 +39,34 @@ def url_of(server: object, host: str) -> str:
     """The http URL a waitress server answers at."""
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{server.effective_port}/"
+
+
+def listen_urls(server: object, host: str) -> list[str]:
+    """The URLs a server bound to ``host`` answers at.
+
+    A wildcard address (``0.0.0.0``, ``::`` or empty) listens on every interface: the
+    URLs are then loopback, the machine's host name and its other IP addresses.
+    """
+    if host not in ("0.0.0.0", "::", ""):
+        return [url_of(server, host)]
+    family = socket.AF_INET6 if host == "::" else socket.AF_INET
+    hostname = socket.gethostname()
+    names = ["127.0.0.1" if family == socket.AF_INET else "::1", hostname]
+    try:
+        infos = socket.getaddrinfo(hostname, None, family, socket.SOCK_STREAM)
+        names += [info[4][0] for info in infos]
+    except OSError:
+        pass
+    # The address of the interface that routes outwards (a UDP connect sends nothing).
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9) if family == socket.AF_INET else ("fd00::1", 9))
+            names.append(probe.getsockname()[0])
+        except OSError:
+            pass
+    loopback = ("127.", "::1")
+    names = names[:2] + [n for n in names[2:] if not n.startswith(loopback)]
+    return [url_of(server, name) for name in dict.fromkeys(names)]
 
 
 def start_background(app: Flask, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

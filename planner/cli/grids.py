@@ -92,12 +92,20 @@ def grids_command(store_path, min_households, max_households, zone_size, as_json
     if as_json:
         echo_json(report)
         return
+    for warning in report.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"{report['grids']} grids in {report['zones']} zones; {report['in_range']} within "
         f"{min_households}-{max_households} households "
         f"(smallest {report['households_min']}, largest {report['households_max']})"
     )
     _print_flags(report)
+    left = report["outside_community"]
+    if left["buildings"]:
+        click.echo(
+            f"left out: {left['buildings']} buildings ({left['households']} households) "
+            "outside the community boundary"
+        )
     t = report["totals"]
     click.echo(
         f"staff: {t['grid_leaders']} grid leaders, {t['fulltime_workers']} full-time and "

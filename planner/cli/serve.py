@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import click
 
 from planner.cli.common import main, user_errors
+from planner.errors import PlannerError
 from planner.store import Store
 
 
@@ -27,11 +29,18 @@ from planner.store import Store
 @user_errors
 def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only, threads):
     """Serve the web map, REST API and OGC API – Features of STORE."""
-    from webmap import create_app
-    from webmap.basemap import basemap_settings
-    from webmap.server import make_server, url_of
+    from planner_web import STATIC_DIR, create_app, missing_assets
+    from planner_web.basemap import basemap_settings
+    from planner_web.server import listen_urls, make_server
 
     Store(store_path)  # a clear one-line error for a missing or broken store
+    missing = missing_assets()
+    if missing:
+        msg = (
+            f"the web map's front-end files are missing ({', '.join(missing)}); "
+            "reinstall grid-planner, or run `make vendor` in a checkout"
+        )
+        raise PlannerError(msg, source=str(STATIC_DIR))
     config = {
         "STORE": str(store_path),
         "BASEMAP": basemap,
@@ -41,11 +50,17 @@ def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only,
     }
     basemap_settings(config)  # refuse an unknown basemap or a missing key now
     app = create_app(config)
-    server = make_server(app, host=host, port=port, threads=threads)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    url = url_of(server, shown)
-    click.echo(f"serving {store_path} at {url}  (Ctrl+C to stop)")
-    click.echo(f"OGC API – Features: {url}ogc/   API docs: {url}api/docs")
+    try:
+        server = make_server(app, host=host, port=port, threads=threads)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            msg = f"port {port} on {host} is in use; choose another with --port"
+        else:
+            msg = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise PlannerError(msg) from None
+    urls = listen_urls(server, host)
+    click.echo(f"serving {store_path} at {'  '.join(urls)}  (Ctrl+C to stop)")
+    click.echo(f"OGC API – Features: {urls[0]}ogc/   API docs: {urls[0]}api/docs")
     try:
         server.run()
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from planner import schema
 from planner.crs import STORAGE_CRS, check_lonlat
 from planner.errors import PlannerError
 from planner.geometry import repair
+from planner.ingest.osm import levels_from_tags
 
 _LON = ("lon", "lng", "longitude", "x", "经度")
 _LAT = ("lat", "latitude", "y", "纬度")
@@ -89,7 +90,10 @@ def read_file(
         if meta.get("geometry_type") is None and not len(wkb):
             raise PlannerError("the file has no geometry column", source=str(path))
         attrs = pd.DataFrame({n: v for n, v in zip(meta["fields"], values, strict=True)})
-        geoms = shapely.from_wkb(wkb, on_invalid="fix") if len(wkb) else np.array([], dtype=object)
+        with warnings.catch_warnings():
+            # NaN coordinates warn here; _check_finite refuses them below, naming the feature.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            geoms = shapely.from_wkb(wkb, on_invalid="fix") if len(wkb) else np.array([], object)
         declared = meta.get("crs") or crs
         if declared is None:
             msg = "the file declares no CRS; give one (e.g. --crs EPSG:4490)"
@@ -97,6 +101,7 @@ def read_file(
         frame = gpd.GeoDataFrame(attrs, geometry=geoms, crs=declared)
     if frame.empty:
         raise PlannerError("the file holds no features", source=str(path))
+    _check_finite(frame, path)
     geoms, repaired, dropped = repair(frame.geometry.to_numpy())
     frame = frame.set_geometry(geoms)[~dropped].reset_index(drop=True)
     if frame.empty:
@@ -113,6 +118,31 @@ def read_file(
     if result.repaired:
         result.warnings.append(f"{result.repaired} invalid geometries repaired")
     return result
+
+
+def _check_finite(frame: gpd.GeoDataFrame, path: Path) -> None:
+    """Refuse a feature with a NaN or infinite coordinate, naming the first one."""
+    coords, owner = shapely.get_coordinates(frame.geometry.to_numpy(), return_index=True)
+    bad = owner[~np.isfinite(coords).all(axis=1)]
+    if not len(bad):
+        return
+    row = int(bad[0])
+    label = next(
+        (
+            f" ({col}={frame.at[row, col]})"
+            for col in frame.columns
+            if str(col).lower() in ("name", "名称", "id", "osm_id", "building_id", "编号")
+            and pd.notna(frame.at[row, col])
+        ),
+        "",
+    )
+    others = len(np.unique(bad)) - 1
+    more = f" and {others} more" if others else ""
+    msg = (
+        f"feature {row + 1}{label}{more} has a NaN or infinite coordinate; "
+        "fix or remove it and import again"
+    )
+    raise PlannerError(msg, source=str(path))
 
 
 def _check_projected(frame: gpd.GeoDataFrame, path: Path) -> None:
@@ -177,6 +207,45 @@ def _read_table(path: Path, *, crs: str | None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(table, geometry=geoms, crs=crs or STORAGE_CRS)
 
 
+#: Columns of OSM-style storeys and height (metres) a buildings file may carry.
+_LEVEL_COLUMNS = ("building:levels", "building_levels")
+_HEIGHT_COLUMNS = ("height", "building:height", "building_height", "高度", "建筑高度")
+
+
+def _osm_fields(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Read OSM-style building fields as OSM import does.
+
+    ``building`` (the OSM type) fills a missing ``building_type``; missing ``levels``
+    come from ``building:levels`` or else ``height`` (3 m a storey). Returns the
+    frame and the columns read (kept in the layer, not reported as unknown).
+    """
+    if "building" in frame and (
+        "building_type" not in frame or frame["building_type"].isna().all()
+    ):
+        frame = frame.rename(columns={"building": "building_type"})
+    lower = {str(c).lower(): c for c in frame.columns if c != "levels"}
+    level_col = next((lower[c] for c in _LEVEL_COLUMNS if c in lower), None)
+    height_col = next((lower[c] for c in _HEIGHT_COLUMNS if c in lower), None)
+    if level_col is None and height_col is None:
+        return frame, []
+    empty = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    levels, source = levels_from_tags(
+        frame[level_col] if level_col is not None else empty,
+        frame[height_col] if height_col is not None else empty,
+    )
+    given = (
+        pd.to_numeric(frame["levels"], errors="coerce")
+        if "levels" in frame
+        else pd.Series(np.nan, index=frame.index)
+    )
+    out = frame.copy()
+    fill = given.isna().to_numpy() & levels.notna().to_numpy()
+    out["levels"] = given.where(~fill, levels)
+    previous = out["levels_source"] if "levels_source" in out else empty
+    out["levels_source"] = previous.where(~fill, pd.Series(source, index=frame.index))
+    return out, [c for c in (level_col, height_col) if c is not None]
+
+
 def to_layer(
     frame: gpd.GeoDataFrame, layer: str, *, source: str
 ) -> tuple[gpd.GeoDataFrame, list[str]]:
@@ -213,7 +282,14 @@ def to_layer(
             rename[(filled or matches)[0]] = f.name
     out = frame.rename(columns=rename)
     notes = []
-    unknown = [c for c in out.columns if c not in spec.field_names and c != out.geometry.name]
+    used: list[str] = []
+    if layer == "buildings":
+        out, used = _osm_fields(out)
+    unknown = [
+        c
+        for c in out.columns
+        if c not in spec.field_names and c != out.geometry.name and c not in used
+    ]
     if unknown:
         notes.append(f"kept fields the schema does not know: {', '.join(map(str, unknown))}")
     if spec.key and (spec.key not in out or out[spec.key].isna().all()):

@@ -22,7 +22,7 @@ import shapely
 
 from planner.crs import STORAGE_CRS, check_lonlat
 from planner.errors import PlannerError
-from planner.geometry import repair, representative_points
+from planner.geometry import data_extent, repair, representative_points
 
 OSM_CONFIG = Path(__file__).with_name("osmconf.ini")
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml")
@@ -154,27 +154,6 @@ def _file_bounds(path: Path) -> tuple[float, float, float, float] | None:
         return None
 
 
-def _extent(buildings: gpd.GeoDataFrame, roads: gpd.GeoDataFrame) -> shapely.Geometry:
-    """The data's extent: every building, and the box holding 1-99 % of road vertices.
-
-    OSM exports carry every node of any way that touches the requested box, so a
-    plain min/max of the roads would stretch far out along long roads and rivers;
-    buildings are small and are all kept.
-    """
-    boxes = []
-    if len(buildings):
-        boxes.append(buildings.total_bounds)
-    if len(roads):
-        coords = shapely.get_coordinates(roads.geometry.to_numpy())
-        lo, hi = np.percentile(coords, 1, axis=0), np.percentile(coords, 99, axis=0)
-        boxes.append(np.concatenate([lo, hi]))
-    if not boxes:
-        msg = "the file has no buildings or roads to take an extent from"
-        raise PlannerError(msg)
-    boxes = np.vstack(boxes)
-    return shapely.box(*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0))
-
-
 def _text(frame: gpd.GeoDataFrame, column: str) -> pd.Series:
     if column in frame:
         return frame[column].astype(object).where(frame[column].notna(), None)
@@ -184,6 +163,21 @@ def _text(frame: gpd.GeoDataFrame, column: str) -> pd.Series:
 def _number(values: pd.Series) -> pd.Series:
     """First number in each text value ("6", "6;7", "约20 m" → 6, 6, 20)."""
     return pd.to_numeric(values.astype(str).str.extract(r"(\d+(?:\.\d+)?)")[0], errors="coerce")
+
+
+def levels_from_tags(levels: pd.Series, height: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Storeys from OSM-style ``building:levels`` and ``height`` (metres, 3 m a storey).
+
+    Returns
+    -------
+    (levels, levels_source)
+        Levels (NaN where neither gives one) and where each came from: ``tag``,
+        ``height`` or None.
+    """
+    tagged = _number(levels)
+    from_height = (_number(height) / 3.0).round()
+    source = np.where(tagged.notna(), "tag", np.where(from_height.notna(), "height", None))
+    return tagged.fillna(from_height), source
 
 
 def _osm_ids(frame: gpd.GeoDataFrame) -> tuple[pd.Series, pd.Series]:
@@ -253,7 +247,7 @@ def read_osm(
         if bounds is not None:
             boundary = shapely.box(*bounds)
         else:
-            boundary = _extent(buildings, roads)
+            boundary = data_extent(buildings, roads)
         result.boundary_source = "extent"
     result.boundary = boundary
     shapely.prepare(boundary)
@@ -297,9 +291,9 @@ def _buildings(polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     street = _text(frame, "addr_street").fillna("")
     number = _text(frame, "addr_housenumber").fillna("")
     address = _text(frame, "addr_full").fillna(street + number)
-    levels = _number(_text(frame, "building_levels"))
-    height_levels = (_number(_text(frame, "height")) / 3.0).round()
-    levels_source = np.where(levels.notna(), "tag", np.where(height_levels.notna(), "height", None))
+    levels, levels_source = levels_from_tags(
+        _text(frame, "building_levels"), _text(frame, "height")
+    )
     out = gpd.GeoDataFrame(
         {
             "building_id": _unique(plain),
@@ -307,7 +301,7 @@ def _buildings(polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             "name": _text(frame, "name"),
             "address": address.where(address != "", None),
             "building_type": _text(frame, "building"),
-            "levels": levels.fillna(height_levels),
+            "levels": levels,
             "levels_source": levels_source,
             "amenity": _text(frame, "amenity"),
             "shop": _text(frame, "shop"),
