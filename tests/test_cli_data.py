@@ -6,6 +6,8 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from planner import config
 from planner.cli import run
 
 OSM = config.DATA_DIR / "osm"
+# The console script installed beside this interpreter (its venv need not be on PATH).
+PLANNER = str(Path(sys.executable).with_name("planner"))
 
 
 def test_info_json_contract(nanjing_path, capsys):
@@ -49,7 +53,7 @@ def test_ogrinfo_lists_layers(nanjing_path):
 
 def test_console_script_exit_status(tmp_path):
     result = subprocess.run(
-        ["planner", "info", str(tmp_path / "missing.gpkg")], capture_output=True, text=True
+        [PLANNER, "info", str(tmp_path / "missing.gpkg")], capture_output=True, text=True
     )
     assert result.returncode == 2
     assert result.stderr.startswith("planner: error:") and "Traceback" not in result.stderr

@@ -211,3 +211,47 @@ def test_assess_cli(tsinghua_store, capsys):
     ):
         assert key in row
     assert all(r["grid_leaders"] == 1 and r["fulltime_workers"] == 1 for r in report["grids"])
+
+
+def test_boundary_smaller_than_the_data(nanjing_store, tmp_path, capsys):
+    """The community is the imported boundary; buildings outside are left out and counted."""
+    box = shapely.box(118.775, 32.038, 118.788, 32.048)
+    path = tmp_path / "small.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "Feature",
+                "properties": {"name": "小社区"},
+                "geometry": shapely.geometry.mapping(box),
+            }
+        )
+    )
+    store = str(nanjing_store.path)
+    assert run(["import", str(path), "--store", store, "--layer", "community"]) == 0
+    capsys.readouterr()
+    assert run(["grids", store, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    buildings = Store(store).read("buildings")
+    out = buildings["grid_code"].isna()
+    left = report["outside_community"]
+    assert left == {"buildings": int(out.sum()), "households": int(buildings[out].households.sum())}
+    # Every building wholly outside the boundary is left out, none wholly inside is.
+    assert left["buildings"] > 500
+    assert out[~buildings.intersects(box)].all()
+    assert not out[buildings.within(box)].any()
+    assert report["households"] == buildings.loc[~out, "households"].sum()
+    grids = Store(store).read("grids")
+    assert grids.union_all().difference(box.buffer(1e-6)).area < 1e-9
+
+
+def test_store_without_community_takes_the_extent(tsinghua_store, capsys):
+    """No community boundary: the data's extent, marked boundary_source=extent, with a warning."""
+    tsinghua_store.write("community", tsinghua_store.read("community").iloc[0:0])
+    assert run(["grids", str(tsinghua_store.path)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: the store has no community boundary" in captured.err
+    community = tsinghua_store.read("community")
+    assert list(community["boundary_source"]) == ["extent"]
+    buildings = tsinghua_store.read("buildings")
+    assert community.geometry.iloc[0].covers(buildings.union_all())
+    assert len(tsinghua_store.read("grids")) > 0

@@ -7,6 +7,7 @@ import json
 import zipfile
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -187,3 +188,54 @@ def test_community_from_gis_files_only(nanjing_path, tmp_path):
     assert Store(store).read("roads")["walkable"].all()
     assert run(["grids", str(store)]) == 0
     assert run(["coverage", str(store), "--json"]) == 0
+
+
+@pytest.mark.parametrize("layer", ["candidate_sites", "compounds"])
+def test_nan_coordinate_exit_2_naming_the_feature(nanjing_store, tmp_path, capsys, layer):
+    """One NaN coordinate among valid features: one line naming it; the store unchanged."""
+    x, y = 118.78, 32.04
+    if layer == "candidate_sites":
+        geoms = [[x, y], ["NaN", y]]
+        kind = "Point"
+    else:
+        geoms = [[[[x, y], [x + 0.001, y], [x + 0.001, y + 0.001], [x, y]]]] * 2
+        geoms[1] = [[[x, y], ["NaN", y], [x + 0.001, y + 0.001], [x, y]]]
+        kind = "Polygon"
+    features = ",".join(
+        f'{{"type":"Feature","properties":{{"name":"site {i}"}},'
+        f'"geometry":{{"type":"{kind}","coordinates":{json.dumps(g).replace(chr(34), "")}}}}}'
+        for i, g in enumerate(geoms)
+    )
+    path = tmp_path / "nan.geojson"
+    path.write_text(f'{{"type":"FeatureCollection","features":[{features}]}}')
+    before = hashlib.md5(nanjing_store.path.read_bytes()).hexdigest()
+    assert run(["import", str(path), "--store", str(nanjing_store.path), "--layer", layer]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "feature 2 (name=site 1)" in err[0] and "NaN" in err[0]
+    assert hashlib.md5(nanjing_store.path.read_bytes()).hexdigest() == before
+
+
+def test_osm_style_levels_and_height_fields(nanjing_path, tmp_path):
+    """building:levels and height in a buildings file give levels, as OSM import does."""
+    source = Store(nanjing_path).read("buildings")
+    sample = source[source["levels_source"].isin(["tag", "height"])].head(60)
+    tagged = (sample["levels_source"] == "tag").to_numpy()
+    frame = gpd.GeoDataFrame(
+        {
+            "name": sample["name"].to_numpy(),
+            "building": sample["building_type"].to_numpy(),
+            "building:levels": np.where(tagged, sample["levels"].astype(int).astype(str), None),
+            "height": np.where(tagged, np.nan, sample["levels"].to_numpy() * 3.0),
+        },
+        geometry=sample.geometry.to_numpy(),
+        crs=source.crs,
+    )
+    frame.to_file(tmp_path / "buildings.geojson")
+    store = tmp_path / "s.gpkg"
+    args = ["import", str(tmp_path / "buildings.geojson"), "--store", str(store)]
+    assert run([*args, "--layer", "buildings"]) == 0
+    read = Store(store).read("buildings")
+    assert read["levels"].to_numpy() == pytest.approx(sample["levels"].to_numpy())
+    assert list(read["levels_source"]) == list(np.where(tagged, "tag", "height"))
+    assert list(read["building_type"]) == list(sample["building_type"])

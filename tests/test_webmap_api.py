@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from planner_web import create_app
 
 from planner import pipeline, schema
 from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
 from planner.features import parse_bbox, tolerance_for, zoom_level
 from planner.store import Store
+from planner_web import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 # The centre of Xinjiekou, and a box of a few hundred metres around it.
@@ -431,3 +431,51 @@ def test_planner_serve_refuses_a_missing_store(tmp_path):
     )
     assert result.returncode == 2
     assert "store not found" in result.stderr
+
+
+def test_planner_serve_on_a_busy_port_exit_2(store_copy):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "planner.cli", "serve", str(store_copy), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    err = result.stderr.strip().splitlines()
+    assert len(err) == 1 and f"port {port}" in err[0] and "--port" in err[0]
+
+
+def test_planner_serve_on_every_interface_prints_real_urls(store_copy):
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "planner.cli", "serve", str(store_copy), "--host", "0.0.0.0"]
+        + ["--port", str(_free_port())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        urls = re.findall(r"http://\S+/", process.stdout.readline())
+        assert urls and not any("0.0.0.0" in url for url in urls)
+        assert urls[0].startswith("http://127.0.0.1:")
+        for url in urls:  # each printed URL answers
+            with urllib.request.urlopen(f"{url}api/health", timeout=30) as r:
+                assert json.load(r)["status"] == "ok"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_planner_serve_refuses_without_front_end_files(store_copy, tmp_path, monkeypatch, capsys):
+    import planner_web
+    from planner.cli import run
+
+    monkeypatch.setattr(planner_web, "STATIC_DIR", tmp_path)
+    assert run(["serve", str(store_copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vendor/leaflet/leaflet.js" in err[0]

@@ -14,10 +14,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from planner_web import create_app
-from planner_web.server import start_background
 
 from planner.store import Store
+from planner_web import create_app
+from planner_web.server import start_background
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]

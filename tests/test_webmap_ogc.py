@@ -9,11 +9,11 @@ from pathlib import Path
 import pyogrio
 import pytest
 import shapely
-from planner_web import create_app
-from planner_web.server import start_background
 
 from planner import schema
 from planner.store import Store
+from planner_web import create_app
+from planner_web.server import start_background
 
 OGRINFO = shutil.which("ogrinfo")
 OGR2OGR = shutil.which("ogr2ogr")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request, url_for
+
+from planner import schema
+from planner.features import parse_bbox
 from planner_web import features, jobs
 from planner_web.basemap import basemap_settings
 from planner_web.http import (
@@ -17,9 +20,6 @@ from planner_web.http import (
     text_response,
 )
 from planner_web.openapi import openapi_document
-
-from planner import schema
-from planner.features import parse_bbox
 
 bp = Blueprint("api", __name__)
 

@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, current_app, request, url_for
+
+from planner import schema
+from planner.features import json_text, parse_bbox
 from planner_web import features
 from planner_web.http import (
     GEOJSON,
@@ -22,9 +25,6 @@ from planner_web.http import (
     page_links,
     text_response,
 )
-
-from planner import schema
-from planner.features import json_text, parse_bbox
 
 bp = Blueprint("ogc", __name__)
 

@@ -1,0 +1,94 @@
+"""The package as a user installs it: a wheel in a fresh virtual environment, no repository."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from planner import config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200, url
+        return response.read()
+
+
+@pytest.mark.slow
+def test_wheel_in_a_fresh_venv_runs_demo_and_serves_every_asset(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+        check=True,
+    )
+    (wheel,) = dist.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not any(n.startswith("webmap/") for n in names)  # no generic top-level package
+    assert "planner_web/static/vendor/leaflet/leaflet.js" in names
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, str(wheel)], check=True, env={**os.environ, "PIP_NO_INPUT": "1"})
+    planner = str(venv / "bin" / "planner")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PLANNER_DATA", "VIRTUAL_ENV")}
+    env["PATH"] = "/usr/bin:/bin"
+
+    # Without PLANNER_DATA an installed package has no default data: one line naming both.
+    missing = subprocess.run(
+        [planner, "demo", "--area", "kotka_pyrosm_test"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2
+    err = missing.stderr.strip().splitlines()
+    assert len(err) == 1 and "PLANNER_DATA" in err[0] and "default" in err[0]
+
+    env["PLANNER_DATA"] = str(config.DATA_DIR)
+    subprocess.run([planner, "demo", "--area", "kotka_pyrosm_test"], cwd=empty, env=env, check=True)
+    store = empty / "layers" / "kotka_pyrosm_test.gpkg"
+    assert store.exists()
+
+    port = _free_port()
+    server = subprocess.Popen(
+        [planner, "serve", str(store.relative_to(empty)), "--port", str(port)],
+        cwd=empty,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        assets = set()
+        for page in ("/", "/?lang=en", "/api/docs"):
+            html = _get(base + page).decode("utf-8")
+            assets |= set(re.findall(r'(?:src|href)="(/static/[^"?]+)', html))
+        assert any("vendor/leaflet/leaflet.js" in a for a in assets)
+        assert any("vendor/swagger-ui/swagger-ui-bundle.js" in a for a in assets)
+        for asset in sorted(assets):
+            assert len(_get(base + asset)) > 0, asset
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
