@@ -1,6 +1,14 @@
-"""Errors the engine raises for problems a user can fix (bad files, bad options)."""
+"""Errors the engine raises for problems a user can fix, by kind.
+
+Each is a :class:`PlannerError`: the CLI prints it as one line and exits with status 2,
+the web API answers it with a 4xx JSON error. Messages speak of the engine's parameters
+(``max_households``), not of CLI flags; ``param`` names the parameter at fault so a
+shell can show it its own way (the CLI as ``--max``).
+"""
 
 from __future__ import annotations
+
+__all__ = ["InputError", "MissingDataError", "NoSolutionError", "PlannerError"]
 
 
 class PlannerError(ValueError):
@@ -12,9 +20,24 @@ class PlannerError(ValueError):
         What is wrong, in plain words.
     source
         The file, layer or option the problem is in, if any; shown first.
+    param
+        The function parameter at fault, if the problem is one argument's value.
     """
 
-    def __init__(self, message: str, *, source: str | None = None) -> None:
+    def __init__(self, message: str, *, source: str | None = None, param: str | None = None):
         self.message = message
         self.source = source
+        self.param = param
         super().__init__(f"{source}: {message}" if source else message)
+
+
+class InputError(PlannerError):
+    """A file, layer or argument that cannot be used as given (bad value, broken file)."""
+
+
+class MissingDataError(PlannerError):
+    """The store lacks what a step needs (no boundary, no buildings, no grids yet)."""
+
+
+class NoSolutionError(PlannerError):
+    """The data and the rules admit no answer (no site set covers the demand, say)."""

@@ -4,15 +4,40 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 from tqdm import tqdm
 
+from planner import config
 from planner.errors import PlannerError
+
+# Options several commands share, defined once.
+STORE = click.argument(
+    "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
+)
+JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+MIN_HOUSEHOLDS = click.option(
+    "--min",
+    "min_households",
+    default=config.GRID_MIN_HOUSEHOLDS,
+    show_default=True,
+    type=int,
+    help="Fewest households per grid.",
+)
+MAX_HOUSEHOLDS = click.option(
+    "--max",
+    "max_households",
+    default=config.GRID_MAX_HOUSEHOLDS,
+    show_default=True,
+    type=int,
+    help="Most households per grid.",
+)
 
 
 class _Group(click.Group):
@@ -35,18 +60,39 @@ def main() -> None:
 
 
 def user_errors(func: Callable) -> Callable:
-    """Turn the common exceptions of bad input into :class:`PlannerError` (exit 2)."""
+    """Turn the common exceptions of bad input into :class:`PlannerError` (exit 2).
+
+    Engine messages name parameters in backticks (`max_households`); the command's
+    own flag for each (``--max``) is shown instead.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except PlannerError:
-            raise
+        except PlannerError as exc:
+            command = click.get_current_context(silent=True)
+            if command is None or "`" not in exc.message:
+                raise
+            raise type(exc)(
+                flags_for_params(exc.message, command.command), source=exc.source, param=exc.param
+            ) from None
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             raise PlannerError(exc.strerror or str(exc), source=exc.filename) from None
 
     return wrapper
+
+
+_PARAM = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def flags_for_params(message: str, command: click.Command) -> str:
+    """``message`` with each backticked parameter name replaced by the command's flag."""
+    flags = {
+        p.name: max(p.opts, key=len) if isinstance(p, click.Option) else p.human_readable_name
+        for p in command.params
+    }
+    return _PARAM.sub(lambda m: flags.get(m.group(1), m.group(1)), message)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from planner import config, pipeline
-from planner.cli.common import echo_json, main, progress, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.store import Store
@@ -33,7 +33,7 @@ from planner.store import Store
 @click.option("--crs", help="CRS to assume when the file declares none, e.g. EPSG:4490.")
 @click.option("--name", default="", help="Community name (Chinese allowed).")
 @click.option("--code", default="C001", show_default=True, help="Community code.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@JSON
 @user_errors
 def import_command(source, store_path, bbox, boundary, layer, crs, name, code, as_json):
     """Import SOURCE (OSM .osm/.pbf, or a GIS file with --layer) into a store."""
@@ -77,13 +77,13 @@ def import_command(source, store_path, bbox, boundary, layer, crs, name, code, a
 
 
 @main.command("households")
-@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path))
+@STORE
 @click.option(
     "--roster",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Household roster (CSV/XLSX, 楼栋编号/户数/人口...). Without it, re-estimate.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@JSON
 @user_errors
 def households_command(store_path, roster, as_json):
     """Join a household roster to the buildings, or re-estimate households."""
@@ -103,8 +103,8 @@ def households_command(store_path, roster, as_json):
 
 
 @main.command("info")
-@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True)
+@STORE
+@JSON
 @user_errors
 def info_command(store_path, as_json):
     """Layers, feature counts, households and CRSs of a store."""
@@ -136,7 +136,7 @@ def info_command(store_path, as_json):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the store (default layers/demo.gpkg or layers/AREA.gpkg).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@JSON
 @user_errors
 def demo_command(area, store_path, as_json):
     """Build a demo store from the shared OSM extract (and roster) of an area."""

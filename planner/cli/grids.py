@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from planner import config
 from planner.assess import assess_store
 from planner.blocks import make_blocks
-from planner.cli.common import echo_json, main, progress, user_errors
+from planner.cli.common import (
+    JSON,
+    MAX_HOUSEHOLDS,
+    MIN_HOUSEHOLDS,
+    STORE,
+    echo_json,
+    main,
+    progress,
+    user_errors,
+)
 from planner.grids import make_grids, rebalance
 from planner.store import Store
-
-_STORE = click.argument(
-    "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
-)
-_MIN = click.option(
-    "--min",
-    "min_households",
-    default=config.GRID_MIN_HOUSEHOLDS,
-    show_default=True,
-    type=int,
-    help="Fewest households per grid.",
-)
-_MAX = click.option(
-    "--max",
-    "max_households",
-    default=config.GRID_MAX_HOUSEHOLDS,
-    show_default=True,
-    type=int,
-    help="Most households per grid.",
-)
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
 def _print_flags(report: dict) -> None:
@@ -41,9 +27,9 @@ def _print_flags(report: dict) -> None:
 
 
 @main.command("blocks")
-@_STORE
-@_MAX
-@_JSON
+@STORE
+@MAX_HOUSEHOLDS
+@JSON
 @user_errors
 def blocks_command(store_path, max_households, as_json):
     """Cut the community into blocks (地块) along roads, walls, compounds and lanes."""
@@ -66,9 +52,9 @@ def blocks_command(store_path, max_households, as_json):
 
 
 @main.command("grids")
-@_STORE
-@_MIN
-@_MAX
+@STORE
+@MIN_HOUSEHOLDS
+@MAX_HOUSEHOLDS
 @click.option(
     "--zone-size",
     default=config.GRIDS_PER_ZONE,
@@ -76,7 +62,7 @@ def blocks_command(store_path, max_households, as_json):
     type=int,
     help="Grids per zone (片区).",
 )
-@_JSON
+@JSON
 @user_errors
 def grids_command(store_path, min_households, max_households, zone_size, as_json):
     """Generate grids (网格) of --min to --max households, with zones, codes and staffing."""
@@ -114,13 +100,13 @@ def grids_command(store_path, min_households, max_households, zone_size, as_json
 
 
 @main.command("rebalance")
-@_STORE
-@_MIN
-@_MAX
+@STORE
+@MIN_HOUSEHOLDS
+@MAX_HOUSEHOLDS
 @click.option(
     "--apply", "apply_", is_flag=True, help="Replace the current plan with the rebalanced one."
 )
-@_JSON
+@JSON
 @user_errors
 def rebalance_command(store_path, min_households, max_households, apply_, as_json):
     """Bring the current grids into range moving the fewest households.
@@ -160,8 +146,8 @@ def rebalance_command(store_path, min_households, max_households, apply_, as_jso
 
 
 @main.command("assess")
-@_STORE
-@_JSON
+@STORE
+@JSON
 @user_errors
 def assess_command(store_path, as_json):
     """四维测评: area, density, special groups and places per grid, and the staff it needs."""

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import errno
-from pathlib import Path
 
 import click
 
-from planner.cli.common import main, user_errors
+from planner.cli.common import STORE, main, user_errors
 from planner.errors import PlannerError
 from planner.store import Store
 
 
 @main.command("serve")
-@click.argument("store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path))
+@STORE
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
 @click.option(
