@@ -8,7 +8,7 @@ shell can show it its own way (the CLI as ``--max``).
 
 from __future__ import annotations
 
-__all__ = ["InputError", "MissingDataError", "NoSolutionError", "PlannerError"]
+__all__ = ["ConflictError", "InputError", "MissingDataError", "NoSolutionError", "PlannerError"]
 
 
 class PlannerError(ValueError):
@@ -41,3 +41,15 @@ class MissingDataError(PlannerError):
 
 class NoSolutionError(PlannerError):
     """The data and the rules admit no answer (no site set covers the demand, say)."""
+
+
+class ConflictError(PlannerError):
+    """Another change landed since the data was read; nothing was written (no lost update).
+
+    The CLI exits with status 3, the web API answers 409. ``layers`` names the layers
+    that changed.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, layers: list[str] = ()):
+        super().__init__(message, source=source)
+        self.layers = list(layers)

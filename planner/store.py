@@ -1,9 +1,16 @@
 """The layer store: one GeoPackage file holding every layer, its metadata and change log.
 
-Writes are all-or-nothing: the store is copied, the copy is written and checked,
-and only then is it moved over the original (an atomic rename), so an error or a
-crash mid-write leaves the previous file byte for byte as it was. Readers never
-take a lock; writers take an exclusive lock file so concurrent edits queue.
+Writes are all-or-nothing and cost what they change: the new layers are written to a
+small staging GeoPackage, then moved into the store inside one SQLite transaction
+(tables, spatial index, GeoPackage registry rows, metadata and change log together), so
+an error or a crash mid-write leaves the store as it was; SQLite's journal rolls an
+interrupted transaction back on the next open. Readers never take a lock; writers take
+an exclusive lock file, so concurrent writes queue.
+
+No lost update: each layer has a version number in the metadata. A :class:`Store`
+remembers the version of every layer it read; a write whose inputs changed since (another
+process wrote one of them) is refused with :class:`~planner.errors.ConflictError` and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -26,10 +33,14 @@ import pyogrio
 
 from planner import schema
 from planner.crs import STORAGE_CRS
-from planner.errors import PlannerError
+from planner.errors import ConflictError, PlannerError
 from planner.geometry import make_valid_like
 
 METADATA_TABLE = "planner_metadata"
+#: What a refused write says (the CLI exits 3, the API answers 409).
+CONFLICT_MESSAGE = (
+    "another change landed since this command read the store; nothing was written — run it again"
+)
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 
@@ -55,17 +66,10 @@ class Store:
         if not self.path.exists():
             msg = "store not found; create it with `planner import SOURCE --store FILE`"
             raise PlannerError(msg, source=str(self.path))
-        try:
-            self.metadata = self._read_metadata()
-        except (sqlite3.DatabaseError, pyogrio.errors.DataSourceError) as exc:
-            msg = f"not a planner GeoPackage ({exc})"
-            raise PlannerError(msg, source=str(self.path)) from None
-        except pyogrio.errors.DataLayerError:
-            msg = (
-                f"not a planner store (it has no {METADATA_TABLE} table); make one with "
-                "`planner import SOURCE --store FILE`"
-            )
-            raise PlannerError(msg, source=str(self.path)) from None
+        #: Version of each layer when this object read it (see :meth:`write_many`).
+        self.read_versions: dict[str, int] = {}
+        self.metadata = self._read_metadata()
+        _clean_leftovers(self.path)
 
     # -- creation and metadata -------------------------------------------------
 
@@ -118,8 +122,13 @@ class Store:
         return cls(path)
 
     def _read_metadata(self) -> dict[str, Any]:
-        frame = pyogrio.read_dataframe(self.path, layer=METADATA_TABLE, read_geometry=False)
-        return {k: json.loads(v) for k, v in zip(frame["key"], frame["value"], strict=True)}
+        metadata = _read_metadata(self.path)
+        self._metadata_version = _versions(metadata).get(METADATA_TABLE, 0)
+        return metadata
+
+    def layer_versions(self) -> dict[str, int]:
+        """The version of each layer now on disk (0 for one never written since versions began)."""
+        return _versions(_read_metadata(self.path))
 
     @property
     def metric_crs(self) -> str:
@@ -187,6 +196,9 @@ class Store:
         geopandas.GeoDataFrame, or pandas.DataFrame for tables
         """
         spec = schema.get_layer(layer)
+        # The version first, then the data: a write landing in between makes this
+        # object's later write refuse (safe), never pass on stale data.
+        self.read_versions[layer] = self.layer_versions().get(layer, 0)
         if not self.has(layer):
             if not missing_ok:
                 msg = f"the store has no {layer!r} layer ({spec.zh}) yet"
@@ -242,29 +254,47 @@ class Store:
         """
         prepared = {name: self._prepare(name, frame) for name, frame in frames.items()}
         entries = [dict(e) for e in log]
-        if entries:
-            changes = self.read("change_log")
-            now = _now()
-            rows = pd.DataFrame([{"time": now, **e} for e in entries])
-            for col in ("detail",):
-                if col in rows:
-                    rows[col] = rows[col].map(
+        with _locked(self.path):
+            disk = _read_metadata(self.path)
+            versions = _versions(disk)
+            stale = sorted(n for n, v in self.read_versions.items() if versions.get(n, 0) != v)
+            if metadata and versions.get(METADATA_TABLE, 0) != self._metadata_version:
+                stale.append(METADATA_TABLE)
+            if stale:
+                raise ConflictError(CONFLICT_MESSAGE, source=str(self.path), layers=stale)
+            appended = {}
+            if entries:
+                now = _now()
+                rows = pd.DataFrame([{"time": now, **e} for e in entries])
+                if "detail" in rows:
+                    rows["detail"] = rows["detail"].map(
                         lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
                     )
-            prepared["change_log"] = schema.conform(
-                "change_log", pd.concat([changes, rows], ignore_index=True)
-            )
-        new_meta = {**self.metadata, **(metadata or {}), "updated": _now()}
-        with _locked(self.path), _staged(self.path) as tmp:
-            for name, frame in prepared.items():
-                _write_frame(tmp, name, frame)
-            _write_metadata(tmp, new_meta)
-            for name, frame in prepared.items():
-                written = int(pyogrio.read_info(tmp, layer=name)["features"])
-                if written != len(frame):
-                    msg = f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
-                    raise PlannerError(msg, source=str(self.path))
+                appended["change_log"] = schema.conform("change_log", rows)
+            for name in [*prepared, *appended]:
+                versions[name] = versions.get(name, 0) + 1
+            if metadata:
+                versions[METADATA_TABLE] = versions.get(METADATA_TABLE, 0) + 1
+            new_meta = {**disk, **(metadata or {}), "updated": _now(), "versions": versions}
+            with tempfile.TemporaryDirectory(prefix="planner-write-") as folder:
+                staged = Path(folder) / "staged.gpkg"
+                for name, frame in {**prepared, **appended}.items():
+                    _write_frame(staged, name, frame)
+                    written = int(pyogrio.read_info(staged, layer=name)["features"])
+                    if written != len(frame):
+                        msg = (
+                            f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
+                        )
+                        raise PlannerError(msg, source=str(self.path))
+                _write_metadata(staged, new_meta)
+                _transplant(
+                    self.path, staged, replace=[*prepared, METADATA_TABLE], append=list(appended)
+                )
         self.metadata = new_meta
+        self._metadata_version = versions.get(METADATA_TABLE, 0)
+        # What this object wrote it now knows as it is on disk.
+        self.read_versions.update({n: versions[n] for n in prepared})
+        self.read_versions.update({n: versions[n] for n in appended if n in self.read_versions})
 
     def _prepare(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         spec = schema.get_layer(name)
@@ -393,3 +423,159 @@ def _staged(path: Path, *, copy: bool = True) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata table, read with SQLite (which also rolls back an interrupted write)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as con:
+            rows = con.execute(f'SELECT "key", "value" FROM "{METADATA_TABLE}"').fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise PlannerError(f"cannot read the store ({exc})", source=str(path)) from None
+        msg = (
+            f"not a planner store (it has no {METADATA_TABLE} table); make one with "
+            "`planner import SOURCE --store FILE`"
+        )
+        raise PlannerError(msg, source=str(path)) from None
+    except sqlite3.DatabaseError as exc:
+        msg = f"not a planner GeoPackage ({exc})"
+        raise PlannerError(msg, source=str(path)) from None
+    return {str(k): json.loads(v) for k, v in rows}
+
+
+def _versions(metadata: Mapping[str, Any]) -> dict[str, int]:
+    return {str(k): int(v) for k, v in (metadata.get("versions") or {}).items()}
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Remove staged copies an interrupted write of an earlier version left beside the store."""
+    leftovers = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
+    if not leftovers:
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        handle = open(lock_path, "a")  # noqa: SIM115  closed below
+    except OSError:
+        return  # a read-only folder: nothing can be cleaned, nothing is harmed
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # a writer is at work: its files are not leftovers
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _transplant(path: Path, staged: Path, *, replace: list[str], append: list[str]) -> None:
+    """Move layers from ``staged`` into the store at ``path`` in one SQLite transaction.
+
+    Each ``replace`` layer (table, spatial index, triggers and GeoPackage registry rows)
+    takes the place of the store's; the rows of each ``append`` layer are added to the
+    store's table (made if absent). Either all of it lands or none (rolled back).
+    """
+    with contextlib.closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as con:
+        con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for name in append:
+                if _has_table(con, "main", name):
+                    _append_rows(con, name)
+                else:
+                    _copy_layer(con, name)
+            for name in replace:
+                _drop_layer(con, name)
+                _copy_layer(con, name)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("DETACH DATABASE staged")
+
+
+def _has_table(con: sqlite3.Connection, schema_name: str, name: str) -> bool:
+    query = f"SELECT 1 FROM {schema_name}.sqlite_master WHERE type = 'table' AND name = ?"
+    return con.execute(query, (name,)).fetchone() is not None
+
+
+#: The GeoPackage registry tables that hold one row per layer (``table_name``).
+_REGISTRY = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents")
+
+
+def _rtree_tables(con: sqlite3.Connection, schema_name: str, name: str) -> list[str]:
+    if not _has_table(con, schema_name, "gpkg_extensions"):
+        return []
+    rows = con.execute(
+        f"SELECT column_name FROM {schema_name}.gpkg_extensions "
+        "WHERE table_name = ? AND extension_name = 'gpkg_rtree_index'",
+        (name,),
+    ).fetchall()
+    return [f"rtree_{name}_{column}" for (column,) in rows]
+
+
+def _drop_layer(con: sqlite3.Connection, name: str) -> None:
+    triggers = con.execute(
+        "SELECT name FROM main.sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (name,)
+    ).fetchall()
+    for (trigger,) in triggers:
+        con.execute(f"DROP TRIGGER main.{_quote(trigger)}")
+    for rtree in _rtree_tables(con, "main", name):
+        con.execute(f"DROP TABLE IF EXISTS main.{_quote(rtree)}")
+    con.execute(f"DROP TABLE IF EXISTS main.{_quote(name)}")
+    for registry in _REGISTRY:
+        if _has_table(con, "main", registry):
+            con.execute(f"DELETE FROM main.{registry} WHERE table_name = ?", (name,))
+
+
+def _copy_layer(con: sqlite3.Connection, name: str) -> None:
+    def ddl(kind: str, table: str) -> list[str]:
+        rows = con.execute(
+            "SELECT sql FROM staged.sqlite_master WHERE type = ? AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (kind, table),
+        ).fetchall()
+        return [sql for (sql,) in rows]
+
+    (create,) = ddl("table", name)
+    con.execute(create)  # an unqualified CREATE makes the table in main
+    con.execute(f"INSERT INTO main.{_quote(name)} SELECT * FROM staged.{_quote(name)}")
+    for index in ddl("index", name):
+        con.execute(index)
+    for rtree in _rtree_tables(con, "staged", name):
+        (create_rtree,) = ddl("table", rtree)
+        con.execute(create_rtree)
+        con.execute(f"INSERT INTO main.{_quote(rtree)} SELECT * FROM staged.{_quote(rtree)}")
+    # Triggers last: their bodies call GDAL's SQL functions, which this connection lacks.
+    for trigger in ddl("trigger", name):
+        con.execute(trigger)
+    con.execute(
+        "INSERT OR IGNORE INTO main.gpkg_spatial_ref_sys SELECT * FROM staged.gpkg_spatial_ref_sys"
+    )
+    for registry in _REGISTRY:
+        if not _has_table(con, "staged", registry):
+            continue
+        if not _has_table(con, "main", registry):  # GDAL makes some only when first needed
+            for sql in ddl("table", registry) + ddl("index", registry) + ddl("trigger", registry):
+                con.execute(sql)
+        con.execute(
+            f"INSERT INTO main.{registry} SELECT * FROM staged.{registry} WHERE table_name = ?",
+            (name,),
+        )
+
+
+def _append_rows(con: sqlite3.Connection, name: str) -> None:
+    def columns(schema_name: str) -> list[str]:
+        rows = con.execute(f"PRAGMA {schema_name}.table_info({_quote(name)})").fetchall()
+        return [row[1] for row in rows if not row[5]]  # not the primary key (fid)
+
+    shared = [c for c in columns("staged") if c in set(columns("main"))]
+    cols = ", ".join(map(_quote, shared))
+    con.execute(
+        f"INSERT INTO main.{_quote(name)} ({cols}) SELECT {cols} FROM staged.{_quote(name)}"
+    )

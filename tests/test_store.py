@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import random
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import shapely
 
-from planner.errors import PlannerError
+from planner import config
+from planner.errors import ConflictError, PlannerError
 from planner.store import OSM_ATTRIBUTION, Store
+
+ROSTER = config.DATA_DIR / "rosters" / "nanjing_xinjiekou_roster.csv"
 
 
 def _digest(path) -> str:
@@ -124,3 +135,123 @@ def test_read_missing_layer(tmp_path):
     with pytest.raises(PlannerError, match="no 'zones' layer"):
         store.read("zones", missing_ok=False)
     assert store.layers() == [] and store.summary()["households"]["total"] == 0
+
+
+def test_a_write_on_stale_inputs_is_refused(nanjing_store):
+    """Two objects on one store: the one whose inputs changed since it read them writes nothing."""
+    first, second = nanjing_store, Store(nanjing_store.path)
+    buildings = first.read("buildings")
+    gates = second.read("gates")
+    second.write("buildings", second.read("buildings"))  # another change lands
+    before = _digest(first.path)
+    with pytest.raises(ConflictError, match="another change landed") as refused:
+        first.write("gates", gates)
+    assert refused.value.layers == ["buildings"]
+    assert _digest(first.path) == before
+    # A fresh read of what changed makes the write go through.
+    first.read("buildings")
+    first.write("buildings", buildings, log=[{"layer": "buildings", "action": "edit"}])
+    with pytest.raises(ConflictError):  # second read buildings before first wrote them
+        second.write("gates", gates)
+    first.write("gates", gates)  # its own writes moved the versions it knows
+
+
+def test_change_log_entries_of_two_writers_are_both_kept(nanjing_store):
+    other = Store(nanjing_store.path)
+    before = len(nanjing_store.read("change_log"))
+    nanjing_store.write_many({}, log=[{"layer": "gates", "action": "edit", "reason": "一"}])
+    other.write_many({}, log=[{"layer": "roads", "action": "edit", "reason": "二"}])
+    log = Store(nanjing_store.path).read("change_log")
+    assert list(log["reason"].iloc[before:]) == ["一", "二"]
+
+
+def test_killed_transaction_is_rolled_back_on_the_next_open(nanjing_store):
+    """A process killed mid-transaction leaves a hot journal; the next open rolls it back."""
+    path = nanjing_store.path
+    before = _digest(path)
+    script = (
+        "import os, signal, sqlite3, sys\n"
+        "con = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "con.execute('PRAGMA cache_size = 1')\n"  # spill changed pages into the file
+        "con.execute('BEGIN IMMEDIATE')\n"
+        "con.execute('DELETE FROM buildings')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", script, str(path)])
+    assert killed.returncode == -signal.SIGKILL
+    assert path.with_name(path.name + "-journal").exists()
+    reopened = Store(path)
+    assert len(reopened.read("buildings")) == 1277
+    assert _digest(path) == before
+    assert not path.with_name(path.name + "-journal").exists()
+
+
+RACE_ROUNDS = int(os.environ.get("PLANNER_RACE_ROUNDS", "3"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(RACE_ROUNDS))
+def test_writer_killed_mid_write_leaves_a_committed_store(nanjing_path, tmp_path, round_):
+    """kill -9 of `planner grids` at a random moment: the store opens as before or after."""
+    path = tmp_path / "s.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    before = Store(path).layer_versions()
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "planner.cli", "grids", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(random.Random(round_).uniform(1.0, 8.0))
+    writer.kill()
+    writer.wait()
+    store = Store(path)
+    after = store.layer_versions()
+    assert after == before or after["grids"] == before.get("grids", 0) + 1
+    assert len(store.read("buildings")) == 1277 and len(store.read("grids")) > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["s.gpkg"], ["s.gpkg", "s.gpkg.lock"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(RACE_ROUNDS))
+def test_concurrent_commands_lose_no_update(nanjing_path, tmp_path, round_):
+    """grids, sites and households at once: each writes or exits 3; the data shows every write."""
+    path = tmp_path / "s.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    roster = pd.read_csv(ROSTER, dtype=str, encoding="utf-8-sig")
+    counts = pd.to_numeric(roster["户数"], errors="coerce")  # unreadable ones stay as they are
+    roster["户数"] = (counts * 2).astype("Int64").astype(str).where(counts.notna(), roster["户数"])
+    doubled = tmp_path / "roster2.csv"
+    roster.to_csv(doubled, index=False)
+    store = Store(path)
+    total = int(store.read("buildings")["households"].sum())
+    log_before = len(store.read("change_log"))
+    commands = {
+        "grids": ["grids", str(path)],
+        "sites": ["sites", str(path), "--model", "lscp"],
+        "households": ["households", str(path), "--roster", str(doubled)],
+    }
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "planner.cli", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, args in commands.items()
+    }
+    status = {name: p.wait(timeout=600) for name, p in running.items()}
+    assert set(status.values()) <= {0, 3}, {n: p.stderr.read() for n, p in running.items()}
+    store = Store(path)
+    buildings = store.read("buildings")
+    joined = any(s.get("name") == "roster2.csv" for s in store.metadata["sources"])
+    assert joined == (status["households"] == 0)
+    assert int(buildings["households"].sum()) != total if joined else total
+    log = store.read("change_log").iloc[log_before:]
+    reasons = {
+        "grids": "planner grids",
+        "sites": "planner sites",
+        "households": "join roster roster2.csv",
+    }
+    for name, reason in reasons.items():
+        wrote = log["reason"].fillna("").str.startswith(reason).any()
+        assert wrote == (status[name] == 0), (name, status)

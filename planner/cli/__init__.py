@@ -1,8 +1,9 @@
 """The ``planner`` command: parse arguments, call the engine, print, set the exit status.
 
 Exit status: 0 success, 1 findings (``planner check``), 2 user error (one line,
-no traceback). Each area of commands lives in its own module and registers on
-the ``main`` group.
+no traceback), 3 another change landed since the command read the store
+(nothing written). Each area of commands lives in its own module and registers
+on the ``main`` group.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 import click
 
-from planner.cli.common import main
+from planner.cli.common import exit_status, main
 from planner.errors import PlannerError
 
 # Command modules register themselves on `main` when imported.
@@ -31,7 +32,7 @@ def run(argv: list[str] | None = None) -> int:
         main.main(args=argv, prog_name="planner", standalone_mode=False)
     except PlannerError as exc:
         click.echo(f"planner: error: {exc}", err=True)
-        return 2
+        return exit_status(exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:

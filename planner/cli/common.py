@@ -15,7 +15,7 @@ import click
 from tqdm import tqdm
 
 from planner import config
-from planner.errors import PlannerError
+from planner.errors import ConflictError, PlannerError
 
 # Options several commands share, defined once.
 STORE = click.argument(
@@ -50,7 +50,12 @@ class _Group(click.Group):
             if kwargs.get("standalone_mode", True) is False:
                 raise
             click.echo(f"planner: error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(exit_status(exc))
+
+
+def exit_status(exc: PlannerError) -> int:
+    """2 for a user error; 3 when another change landed first and nothing was written."""
+    return 3 if isinstance(exc, ConflictError) else 2
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
