@@ -450,6 +450,36 @@ LAYERS["grid_moves"] = Layer(
     ),
 )
 
+#: The layers that make up the grid plan (网格方案): every write of one of them is a new
+#: plan version, kept whole in ``plan_history`` (see :mod:`planner.plan_versions`).
+PLAN_LAYERS = ("grids", "zones", "edge_areas")
+LAYERS["plan_versions"] = Layer(
+    "plan_versions",
+    "方案版本",
+    None,
+    "One row per version of the grid plan: when, who, why, whether published.",
+    (
+        _f("plan_version", "int", "版本", "Version number, from 1", True),
+        _f("time", "str", "时间", "UTC time, ISO 8601", True),
+        _f("user", "str", "操作人", "Who"),
+        _f("reason", "str", "原因", "Why (the change-log reasons of the write)"),
+        _f("grids", "int", "网格数", "Grids in this version"),
+        _f("households", "int", "户数", "Households in its grids"),
+    ),
+    key="plan_version",
+)
+LAYERS["plan_history"] = Layer(
+    "plan_history",
+    "方案历史",
+    "Polygon",
+    "Every version's grids, zones and edge areas, whole (for diff and rollback).",
+    (
+        _f("plan_version", "int", "版本", "Version the feature belongs to", True),
+        _f("layer", "str", "图层", "grids, zones or edge_areas", True),
+        _f("properties", "str", "属性", "The feature's fields as JSON", True),
+    ),
+)
+
 #: Chinese names of the coded values of :data:`CODED_FIELDS` (kinds, statuses, sources),
 #: for maps and reports; values not listed are shown as they are.
 VALUE_NAMES_ZH: dict[str, str] = {

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+import shapely
 
 from planner import schema
 from planner.crs import STORAGE_CRS
@@ -271,11 +273,16 @@ class Store:
                         lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
                     )
                 appended["change_log"] = schema.conform("change_log", rows)
+            extra = dict(metadata or {})
+            if any(name in schema.PLAN_LAYERS for name in prepared):
+                # A new version of the plan, kept whole for diff and rollback.
+                extra["plan_version"] = int(disk.get("plan_version", 0)) + 1
+                appended.update(self._plan_snapshot(prepared, extra["plan_version"], entries))
             for name in [*prepared, *appended]:
                 versions[name] = versions.get(name, 0) + 1
             if metadata:
                 versions[METADATA_TABLE] = versions.get(METADATA_TABLE, 0) + 1
-            new_meta = {**disk, **(metadata or {}), "updated": _now(), "versions": versions}
+            new_meta = {**disk, **extra, "updated": _now(), "versions": versions}
             with tempfile.TemporaryDirectory(prefix="planner-write-") as folder:
                 staged = Path(folder) / "staged.gpkg"
                 for name, frame in {**prepared, **appended}.items():
@@ -295,6 +302,50 @@ class Store:
         # What this object wrote it now knows as it is on disk.
         self.read_versions.update({n: versions[n] for n in prepared})
         self.read_versions.update({n: versions[n] for n in appended if n in self.read_versions})
+
+    def _plan_snapshot(
+        self, prepared: Mapping[str, pd.DataFrame], version: int, entries: list[dict[str, Any]]
+    ) -> dict[str, pd.DataFrame]:
+        """Rows of ``plan_history`` and ``plan_versions`` for the plan as this write leaves it."""
+        present = {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}
+        parts = []
+        for layer in schema.PLAN_LAYERS:
+            frame = prepared.get(layer)
+            if frame is None and layer in present:
+                frame = pyogrio.read_dataframe(self.path, layer=layer, fid_as_index=False)
+            if frame is None or frame.empty:
+                continue
+            props = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+            parts.append(
+                gpd.GeoDataFrame(
+                    {
+                        "plan_version": version,
+                        "layer": layer,
+                        "properties": [
+                            json.dumps(row, ensure_ascii=False, default=_plain)
+                            for row in props.to_dict("records")
+                        ],
+                    },
+                    geometry=frame.geometry.to_numpy(),
+                    crs=STORAGE_CRS,
+                )
+            )
+        history = pd.concat(parts, ignore_index=True) if parts else empty_layer("plan_history")
+        grids = prepared.get("grids")
+        if grids is None and "grids" in present:
+            grids = pyogrio.read_dataframe(self.path, layer="grids", read_geometry=False)
+        row = {
+            "plan_version": version,
+            "time": _now(),
+            "user": next((e["user"] for e in entries if e.get("user")), None),
+            "reason": "; ".join(str(e["reason"]) for e in entries if e.get("reason")) or None,
+            "grids": 0 if grids is None else len(grids),
+            "households": 0 if grids is None else int(grids["households"].fillna(0).sum()),
+        }
+        return {
+            "plan_history": schema.conform("plan_history", history),
+            "plan_versions": schema.conform("plan_versions", pd.DataFrame([row])),
+        }
 
     def _prepare(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         spec = schema.get_layer(name)
@@ -444,6 +495,13 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return {str(k): json.loads(v) for k, v in rows}
 
 
+def _plain(value: Any) -> Any:
+    """JSON for numpy scalars and other values pandas leaves in records."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
 def _versions(metadata: Mapping[str, Any]) -> dict[str, int]:
     return {str(k): int(v) for k, v in (metadata.get("versions") or {}).items()}
 
@@ -481,6 +539,7 @@ def _transplant(path: Path, staged: Path, *, replace: list[str], append: list[st
     store's table (made if absent). Either all of it lands or none (rolled back).
     """
     with contextlib.closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as con:
+        _add_gpkg_functions(con)
         con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
         con.execute("BEGIN IMMEDIATE")
         try:
@@ -497,6 +556,31 @@ def _transplant(path: Path, staged: Path, *, replace: list[str], append: list[st
             con.execute("ROLLBACK")
             raise
         con.execute("DETACH DATABASE staged")
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) of a GeoPackage geometry blob; None if empty or missing."""
+    if blob is None or len(blob) < 8 or blob[3] & 0x10:
+        return None
+    flags = blob[3]
+    doubles = {0: 0, 1: 4, 2: 6, 3: 6, 4: 8}.get((flags >> 1) & 0x07, 0)
+    if doubles:
+        order = "<" if flags & 1 else ">"
+        return struct.unpack(f"{order}4d", blob[8:40])
+    geometry = shapely.from_wkb(bytes(blob[8:]))
+    if geometry.is_empty:
+        return None
+    minx, miny, maxx, maxy = geometry.bounds
+    return minx, maxx, miny, maxy
+
+
+def _add_gpkg_functions(con: sqlite3.Connection) -> None:
+    """The SQL functions GDAL's spatial-index triggers call, for rows this connection adds."""
+    con.create_function("ST_IsEmpty", 1, lambda b: int(_envelope(b) is None), deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        con.create_function(
+            name, 1, lambda b, i=i: (_envelope(b) or (None,) * 4)[i], deterministic=True
+        )
 
 
 def _has_table(con: sqlite3.Connection, schema_name: str, name: str) -> bool:
@@ -551,7 +635,7 @@ def _copy_layer(con: sqlite3.Connection, name: str) -> None:
         (create_rtree,) = ddl("table", rtree)
         con.execute(create_rtree)
         con.execute(f"INSERT INTO main.{_quote(rtree)} SELECT * FROM staged.{_quote(rtree)}")
-    # Triggers last: their bodies call GDAL's SQL functions, which this connection lacks.
+    # Triggers last: the rows and the index are copied as they are.
     for trigger in ddl("trigger", name):
         con.execute(trigger)
     con.execute(

@@ -1,0 +1,102 @@
+"""``planner plan``: versions of the grid plan (list, show, diff, publish, rollback)."""
+
+from __future__ import annotations
+
+import click
+
+from planner import plan_versions
+from planner.cli.common import JSON, STORE, echo_json, main, user_errors
+from planner.store import Store
+
+__all__ = ["plan_group"]
+
+_USER = click.option("--by", "user", default=None, help="Who makes the change (操作人).")
+
+
+@main.group("plan")
+@STORE
+@click.pass_context
+def plan_group(ctx: click.Context, store_path) -> None:
+    """Versions of the grid plan (网格方案版本) in STORE."""
+    ctx.obj = store_path
+
+
+@plan_group.command("list")
+@JSON
+@click.pass_obj
+@user_errors
+def list_command(store_path, as_json):
+    """Every plan version: when, who, why, grids, households; published (*) and current (>)."""
+    versions = plan_versions.list_versions(Store(store_path))
+    if as_json:
+        echo_json(versions.to_dict("records"))
+        return
+    if versions.empty:
+        click.echo("no plan versions yet: they begin with the next write of the grids")
+    for row in versions.itertuples():
+        mark = (">" if row.current else " ") + ("*" if row.published else " ")
+        click.echo(
+            f"{mark} {row.plan_version:>4}  {row.time}  {row.grids:>4} grids "
+            f"{row.households:>7} 户  {row.user or '-'}  {row.reason or ''}"
+        )
+
+
+@plan_group.command("show")
+@click.argument("version", type=int)
+@JSON
+@click.pass_obj
+@user_errors
+def show_command(store_path, version, as_json):
+    """The grids of VERSION: code, name, households."""
+    grids = plan_versions.plan_at(Store(store_path), version)["grids"]
+    rows = grids[["grid_code", "name", "households"]].sort_values("grid_code")
+    if as_json:
+        echo_json({"plan_version": version, "grids": rows.to_dict("records")})
+        return
+    click.echo(f"plan version {version}: {len(rows)} grids, {int(rows.households.sum())} 户")
+    for row in rows.itertuples():
+        click.echo(f"  {row.grid_code}  {row.households:>5} 户  {row.name or ''}")
+
+
+@plan_group.command("diff")
+@click.argument("old", type=int)
+@click.argument("new", type=int)
+@JSON
+@click.pass_obj
+@user_errors
+def diff_command(store_path, old, new, as_json):
+    """What changed in the grids from version OLD to NEW."""
+    diff = plan_versions.diff_versions(Store(store_path), old, new)
+    if as_json:
+        echo_json(diff)
+        return
+    click.echo(
+        f"plan {old} → {new}: {diff['kept']} codes kept, {len(diff['added'])} added, "
+        f"{len(diff['removed'])} removed, {len(diff['reshaped'])} reshaped; "
+        f"{diff['households_moved']} households moved"
+    )
+    for label in ("added", "removed", "reshaped"):
+        if diff[label]:
+            click.echo(f"  {label}: {', '.join(diff[label])}")
+
+
+@plan_group.command("publish")
+@click.argument("version", type=int)
+@_USER
+@click.pass_obj
+@user_errors
+def publish_command(store_path, version, user):
+    """Publish VERSION as the official plan."""
+    plan_versions.publish_version(Store(store_path), version, user=user)
+    click.echo(f"plan version {version} published")
+
+
+@plan_group.command("rollback")
+@click.argument("version", type=int)
+@_USER
+@click.pass_obj
+@user_errors
+def rollback_command(store_path, version, user):
+    """Make a new plan version equal to VERSION."""
+    report = plan_versions.rollback_to(Store(store_path), version, user=user)
+    click.echo(f"rolled back to version {version}: now plan version {report['plan_version']}")

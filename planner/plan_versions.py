@@ -1,0 +1,159 @@
+"""Versions of the grid plan (网格方案版本): list, show, compare, publish and roll back.
+
+Every write of a plan layer (:data:`planner.schema.PLAN_LAYERS`: grids, zones, edge
+areas) makes a new plan version; the store keeps each version whole in
+``plan_history`` with a row in ``plan_versions`` (who, when, why). A version can be
+published (the official plan), compared with another and rolled back to: a rollback
+is a new version equal to the old one, so nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from planner import schema
+from planner.crs import STORAGE_CRS
+from planner.errors import InputError, MissingDataError
+from planner.store import Store
+
+__all__ = [
+    "current_version",
+    "diff_versions",
+    "list_versions",
+    "plan_at",
+    "publish_version",
+    "rollback_to",
+]
+
+#: Area (m²) below which two shapes of one grid count as the same (rounding).
+SAME_SHAPE_M2 = 1.0
+
+
+def current_version(store: Store) -> int:
+    """The plan version now in the store (0 before the first versioned write)."""
+    return int(store.metadata.get("plan_version", 0))
+
+
+def list_versions(store: Store) -> pd.DataFrame:
+    """Every plan version, oldest first, with ``published`` and ``current`` flags."""
+    versions = store.read("plan_versions").sort_values("plan_version").reset_index(drop=True)
+    published = store.metadata.get("published_plan")
+    versions["published"] = versions["plan_version"] == published
+    versions["current"] = versions["plan_version"] == current_version(store)
+    return versions
+
+
+def _check_version(store: Store, version: int) -> int:
+    known = set(store.read("plan_versions")["plan_version"].astype(int))
+    if not known:
+        msg = "the store has no plan versions yet; they begin with the next grid write"
+        raise MissingDataError(msg, source=str(store.path))
+    if int(version) not in known:
+        msg = f"no plan version {version}; the store has {min(known)} to {max(known)}"
+        raise InputError(msg, source=str(store.path), param="version")
+    return int(version)
+
+
+def plan_at(store: Store, version: int) -> dict[str, gpd.GeoDataFrame]:
+    """The plan layers (grids, zones, edge areas) as they were at ``version``."""
+    version = _check_version(store, version)
+    rows = store.read("plan_history", where=f"plan_version = {version}")
+    plan = {}
+    for layer in schema.PLAN_LAYERS:
+        part = rows[rows["layer"] == layer]
+        props = pd.DataFrame([json.loads(p) for p in part["properties"]], index=part.index)
+        frame = gpd.GeoDataFrame(props, geometry=part.geometry.to_numpy(), crs=STORAGE_CRS)
+        plan[layer] = schema.conform(layer, frame.reset_index(drop=True))
+    return plan
+
+
+def diff_versions(store: Store, old: int, new: int) -> dict[str, Any]:
+    """Compare the grids of two versions.
+
+    Returns
+    -------
+    dict
+        ``old``, ``new``, the grid codes ``added``, ``removed``, ``kept`` (count),
+        ``reshaped`` (kept codes whose boundary moved), ``households_changed``
+        (code, old, new) and ``households_moved`` (half the sum of the changes: the
+        households that changed grid when every grid's total is kept in balance).
+    """
+    a = plan_at(store, old)["grids"].set_index("grid_code")
+    b = plan_at(store, new)["grids"].set_index("grid_code")
+    kept = a.index.intersection(b.index)
+    metric = store.metric_crs
+    moved_area = (
+        a.loc[kept]
+        .geometry.to_crs(metric)
+        .symmetric_difference(b.loc[kept].geometry.to_crs(metric))
+    ).area
+    hh_a = a["households"].reindex(a.index.union(b.index), fill_value=0)
+    hh_b = b["households"].reindex(a.index.union(b.index), fill_value=0)
+    delta = hh_b - hh_a
+    changed = delta[delta != 0]
+    return {
+        "old": int(old),
+        "new": int(new),
+        "added": sorted(b.index.difference(a.index)),
+        "removed": sorted(a.index.difference(b.index)),
+        "kept": len(kept),
+        "reshaped": sorted(moved_area[moved_area > SAME_SHAPE_M2].index),
+        "households_changed": [
+            {"grid_code": code, "old": int(hh_a[code]), "new": int(hh_b[code])}
+            for code in changed.index
+        ],
+        "households_moved": int(np.abs(delta).sum() // 2),
+    }
+
+
+def publish_version(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:
+    """Mark ``version`` as the published (official) plan; the plan itself is unchanged."""
+    version = _check_version(store, version)
+    store.write_many(
+        {},
+        metadata={"published_plan": version},
+        log=[
+            {
+                "layer": "grids",
+                "action": "publish",
+                "detail": {"plan_version": version},
+                "reason": f"publish plan version {version}",
+                "user": user,
+            }
+        ],
+    )
+    return {"published": version}
+
+
+def rollback_to(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:
+    """Make a new plan version equal to ``version`` (buildings' grid codes follow)."""
+    version = _check_version(store, version)
+    plan = plan_at(store, version)
+    buildings = store.read("buildings")
+    metric = store.metric_crs
+    if not buildings.empty:
+        points = buildings.to_crs(metric).representative_point()
+        grids = plan["grids"].to_crs(metric)
+        hit = gpd.sjoin(
+            gpd.GeoDataFrame(geometry=points), grids[["grid_code", "geometry"]], predicate="within"
+        )
+        hit = hit[~hit.index.duplicated()]
+        buildings["grid_code"] = hit["grid_code"].reindex(buildings.index)
+    store.write_many(
+        {**plan, "buildings": buildings},
+        log=[
+            {
+                "layer": "grids",
+                "action": "rollback",
+                "detail": {"to_version": version},
+                "reason": f"rollback to plan version {version}",
+                "user": user,
+            }
+        ],
+    )
+    return {"rolled_back_to": version, "plan_version": current_version(store)}
