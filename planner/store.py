@@ -237,24 +237,40 @@ class Store:
         *,
         log: Iterable[Mapping[str, Any]] = (),
         metadata: Mapping[str, Any] | None = None,
+        rows: Mapping[str, pd.DataFrame] | None = None,
+        deleted: Mapping[str, Iterable[Any]] | None = None,
     ) -> None:
-        """Replace several layers in one all-or-nothing write.
+        """Replace layers, or change some of their rows, in one all-or-nothing write.
 
         Each frame is converted to the storage CRS, conformed and validated
         against the schema first; any problem raises :class:`PlannerError` and
         nothing is written. The change-log entries (``layer``, ``action``,
-        ``detail``, ``reason``, ``user``) are appended in the same write.
+        ``detail``, ``reason``, ``user``) are appended in the same write. If a
+        layer this object read has been written by someone else since, nothing is
+        written and :class:`~planner.errors.ConflictError` is raised.
 
         Parameters
         ----------
         frames
-            Layer name → new content.
+            Layer name → new content (the whole layer).
         log
             Change-log entries to record with this write.
         metadata
             Metadata keys to update in the same write.
+        rows
+            Layer name → rows to add, or to put in place of the rows with the same key
+            (the layer's schema key, e.g. ``grid_code``); the other rows stay. A small
+            edit costs what it changes, not the layer.
+        deleted
+            Layer name → keys of rows to remove.
         """
         prepared = {name: self._prepare(name, frame) for name, frame in frames.items()}
+        edited = {name: self._prepare(name, frame) for name, frame in (rows or {}).items()}
+        removed = {name: [str(k) for k in keys] for name, keys in (deleted or {}).items()}
+        for name in {*edited, *removed}:
+            if name in prepared or schema.get_layer(name).key is None:
+                msg = f"rows of {name!r} can be changed only by its key, and not with the layer"
+                raise PlannerError(msg)
         entries = [dict(e) for e in log]
         with _locked(self.path):
             disk = _read_metadata(self.path)
@@ -267,25 +283,29 @@ class Store:
             appended = {}
             if entries:
                 now = _now()
-                rows = pd.DataFrame([{"time": now, **e} for e in entries])
-                if "detail" in rows:
-                    rows["detail"] = rows["detail"].map(
+                log_rows = pd.DataFrame([{"time": now, **e} for e in entries])
+                if "detail" in log_rows:
+                    log_rows["detail"] = log_rows["detail"].map(
                         lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
                     )
-                appended["change_log"] = schema.conform("change_log", rows)
+                appended["change_log"] = schema.conform("change_log", log_rows)
             extra = dict(metadata or {})
-            if any(name in schema.PLAN_LAYERS for name in prepared):
+            changed = [*prepared, *edited, *removed]
+            if any(name in schema.PLAN_LAYERS for name in changed):
                 # A new version of the plan, kept whole for diff and rollback.
                 extra["plan_version"] = int(disk.get("plan_version", 0)) + 1
-                appended.update(self._plan_snapshot(prepared, extra["plan_version"], entries))
-            for name in [*prepared, *appended]:
+                plan = {
+                    n: self._plan_layer(n, prepared, edited, removed) for n in schema.PLAN_LAYERS
+                }
+                appended.update(_plan_snapshot(plan, extra["plan_version"], entries))
+            for name in dict.fromkeys([*changed, *appended]):
                 versions[name] = versions.get(name, 0) + 1
             if metadata:
                 versions[METADATA_TABLE] = versions.get(METADATA_TABLE, 0) + 1
             new_meta = {**disk, **extra, "updated": _now(), "versions": versions}
             with tempfile.TemporaryDirectory(prefix="planner-write-") as folder:
                 staged = Path(folder) / "staged.gpkg"
-                for name, frame in {**prepared, **appended}.items():
+                for name, frame in {**prepared, **edited, **appended}.items():
                     _write_frame(staged, name, frame)
                     written = int(pyogrio.read_info(staged, layer=name)["features"])
                     if written != len(frame):
@@ -295,57 +315,43 @@ class Store:
                         raise PlannerError(msg, source=str(self.path))
                 _write_metadata(staged, new_meta)
                 _transplant(
-                    self.path, staged, replace=[*prepared, METADATA_TABLE], append=list(appended)
+                    self.path,
+                    staged,
+                    replace=[*prepared, METADATA_TABLE],
+                    append=list(appended),
+                    upsert={name: schema.get_layer(name).key for name in edited},
+                    deleted={
+                        name: (schema.get_layer(name).key, keys) for name, keys in removed.items()
+                    },
                 )
         self.metadata = new_meta
         self._metadata_version = versions.get(METADATA_TABLE, 0)
-        # What this object wrote it now knows as it is on disk.
+        # What this object wrote it now knows as it is on disk (edits and appends change
+        # rows it may not have read: those layers keep the version it saw).
         self.read_versions.update({n: versions[n] for n in prepared})
-        self.read_versions.update({n: versions[n] for n in appended if n in self.read_versions})
 
-    def _plan_snapshot(
-        self, prepared: Mapping[str, pd.DataFrame], version: int, entries: list[dict[str, Any]]
-    ) -> dict[str, pd.DataFrame]:
-        """Rows of ``plan_history`` and ``plan_versions`` for the plan as this write leaves it."""
-        present = {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}
-        parts = []
-        for layer in schema.PLAN_LAYERS:
-            frame = prepared.get(layer)
-            if frame is None and layer in present:
-                frame = pyogrio.read_dataframe(self.path, layer=layer, fid_as_index=False)
-            if frame is None or frame.empty:
-                continue
-            props = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-            parts.append(
-                gpd.GeoDataFrame(
-                    {
-                        "plan_version": version,
-                        "layer": layer,
-                        "properties": [
-                            json.dumps(row, ensure_ascii=False, default=_plain)
-                            for row in props.to_dict("records")
-                        ],
-                    },
-                    geometry=frame.geometry.to_numpy(),
-                    crs=STORAGE_CRS,
-                )
-            )
-        history = pd.concat(parts, ignore_index=True) if parts else empty_layer("plan_history")
-        grids = prepared.get("grids")
-        if grids is None and "grids" in present:
-            grids = pyogrio.read_dataframe(self.path, layer="grids", read_geometry=False)
-        row = {
-            "plan_version": version,
-            "time": _now(),
-            "user": next((e["user"] for e in entries if e.get("user")), None),
-            "reason": "; ".join(str(e["reason"]) for e in entries if e.get("reason")) or None,
-            "grids": 0 if grids is None else len(grids),
-            "households": 0 if grids is None else int(grids["households"].fillna(0).sum()),
-        }
-        return {
-            "plan_history": schema.conform("plan_history", history),
-            "plan_versions": schema.conform("plan_versions", pd.DataFrame([row])),
-        }
+    def _plan_layer(
+        self,
+        layer: str,
+        prepared: Mapping[str, pd.DataFrame],
+        edited: Mapping[str, pd.DataFrame],
+        removed: Mapping[str, list[str]],
+    ) -> pd.DataFrame | None:
+        """A plan layer as this write leaves it (read from disk where the write keeps it)."""
+        if layer in prepared:
+            return prepared[layer]
+        if layer not in {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}:
+            return edited.get(layer)
+        frame = pyogrio.read_dataframe(self.path, layer=layer, fid_as_index=False)
+        if layer in edited or layer in removed:
+            key = schema.get_layer(layer).key
+            gone = set(removed.get(layer, ()))
+            if layer in edited:
+                gone |= set(edited[layer][key].astype(str))
+            frame = frame[~frame[key].astype(str).isin(gone)]
+            if layer in edited:
+                frame = pd.concat([frame, edited[layer]], ignore_index=True)
+        return frame
 
     def _prepare(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         spec = schema.get_layer(name)
@@ -397,6 +403,45 @@ class Store:
             "layers": layers,
             "households": households,
         }
+
+
+def _plan_snapshot(
+    plan: Mapping[str, pd.DataFrame | None], version: int, entries: list[dict[str, Any]]
+) -> dict[str, pd.DataFrame]:
+    """Rows of ``plan_history`` and ``plan_versions`` for the plan layers as they will be."""
+    parts = []
+    for layer, frame in plan.items():
+        if frame is None or frame.empty:
+            continue
+        props = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        parts.append(
+            gpd.GeoDataFrame(
+                {
+                    "plan_version": version,
+                    "layer": layer,
+                    "properties": [
+                        json.dumps(row, ensure_ascii=False, default=_plain)
+                        for row in props.to_dict("records")
+                    ],
+                },
+                geometry=frame.geometry.to_numpy(),
+                crs=STORAGE_CRS,
+            )
+        )
+    history = pd.concat(parts, ignore_index=True) if parts else empty_layer("plan_history")
+    grids = plan.get("grids")
+    row = {
+        "plan_version": version,
+        "time": _now(),
+        "user": next((e["user"] for e in entries if e.get("user")), None),
+        "reason": "; ".join(str(e["reason"]) for e in entries if e.get("reason")) or None,
+        "grids": 0 if grids is None else len(grids),
+        "households": 0 if grids is None else int(grids["households"].fillna(0).sum()),
+    }
+    return {
+        "plan_history": schema.conform("plan_history", history),
+        "plan_versions": schema.conform("plan_versions", pd.DataFrame([row])),
+    }
 
 
 def empty_layer(layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -531,12 +576,22 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _transplant(path: Path, staged: Path, *, replace: list[str], append: list[str]) -> None:
+def _transplant(
+    path: Path,
+    staged: Path,
+    *,
+    replace: list[str],
+    append: list[str],
+    upsert: Mapping[str, str] | None = None,
+    deleted: Mapping[str, tuple[str, list[str]]] | None = None,
+) -> None:
     """Move layers from ``staged`` into the store at ``path`` in one SQLite transaction.
 
     Each ``replace`` layer (table, spatial index, triggers and GeoPackage registry rows)
     takes the place of the store's; the rows of each ``append`` layer are added to the
-    store's table (made if absent). Either all of it lands or none (rolled back).
+    store's table (made if absent); the rows of each ``upsert`` layer (name → key column)
+    replace the store's rows with the same key or are added; ``deleted`` (name → key
+    column and keys) rows are removed. Either all of it lands or none (rolled back).
     """
     with contextlib.closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as con:
         _add_gpkg_functions(con)
@@ -548,6 +603,34 @@ def _transplant(path: Path, staged: Path, *, replace: list[str], append: list[st
                     _append_rows(con, name)
                 else:
                     _copy_layer(con, name)
+            for name, (key, keys) in (deleted or {}).items():
+                if keys and _has_table(con, "main", name):
+                    con.executemany(
+                        f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} = ?",
+                        [(k,) for k in keys],
+                    )
+            for name, key in (upsert or {}).items():
+                if not _has_table(con, "main", name):
+                    _copy_layer(con, name)
+                    continue
+                con.execute(
+                    f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} IN "
+                    f"(SELECT {_quote(key)} FROM staged.{_quote(name)})"
+                )
+                _append_rows(con, name)
+                # The layer's extent grows to hold the new rows.
+                extent = con.execute(
+                    "SELECT min_x, min_y, max_x, max_y FROM staged.gpkg_contents "
+                    "WHERE table_name = ?",
+                    (name,),
+                ).fetchone()
+                if extent is not None and None not in extent:
+                    con.execute(
+                        "UPDATE main.gpkg_contents SET min_x = min(min_x, ?), "
+                        "min_y = min(min_y, ?), max_x = max(max_x, ?), max_y = max(max_y, ?) "
+                        "WHERE table_name = ?",
+                        (*extent, name),
+                    )
             for name in replace:
                 _drop_layer(con, name)
                 _copy_layer(con, name)

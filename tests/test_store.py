@@ -255,3 +255,35 @@ def test_concurrent_commands_lose_no_update(nanjing_path, tmp_path, round_):
     for name, reason in reasons.items():
         wrote = log["reason"].fillna("").str.startswith(reason).any()
         assert wrote == (status[name] == 0), (name, status)
+
+
+def test_row_edits_change_only_those_rows(nanjing_store):
+    """rows= replaces rows by key and adds new ones, deleted= removes; the index follows."""
+    grids = nanjing_store.read("grids")
+    edited = grids.iloc[[0]].copy()
+    edited["name"] = "第一网格（改）"
+    added = grids.iloc[[1]].copy()
+    added["grid_code"] = "NEW001"
+    added.geometry = added.geometry.translate(0.05, 0.05)  # outside the old extent
+    gone = grids["grid_code"].iloc[2]
+    version = nanjing_store.metadata.get("plan_version", 0)
+    nanjing_store.write_many(
+        {},
+        rows={"grids": pd.concat([edited, added])},
+        deleted={"grids": [gone]},
+        log=[{"layer": "grids", "action": "edit", "reason": "改名"}],
+    )
+    store = Store(nanjing_store.path)
+    after = store.read("grids").set_index("grid_code")
+    assert len(after) == len(grids) and gone not in after.index
+    assert after.loc[grids["grid_code"].iloc[0], "name"] == "第一网格（改）"
+    west, south, east, north = added.total_bounds
+    found = store.read("grids", bbox=(west, south, east, north))
+    assert list(found["grid_code"]) == ["NEW001"]  # the spatial index holds the new row
+    assert store.metadata["plan_version"] == version + 1
+    with sqlite3.connect(store.path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        (count,) = con.execute(
+            "SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'grids'"
+        ).fetchone()
+    assert count == len(grids)
