@@ -60,16 +60,40 @@ def _check_version(store: Store, version: int) -> int:
 
 
 def plan_at(store: Store, version: int) -> dict[str, gpd.GeoDataFrame]:
-    """The plan layers (grids, zones, edge areas) as they were at ``version``."""
+    """The plan layers (grids, zones, edge areas) as they were at ``version``.
+
+    Each layer is rebuilt from the last version up to ``version`` that wrote it whole,
+    with the row edits and deletions of the versions after it replayed in order.
+    """
     version = _check_version(store, version)
-    rows = store.read("plan_history", where=f"plan_version = {version}")
+    versions = store.read("plan_versions", where=f"plan_version <= {version}")
+    versions = versions.sort_values("plan_version")
     plan = {}
     for layer in schema.PLAN_LAYERS:
-        part = rows[rows["layer"] == layer]
-        props = pd.DataFrame([json.loads(p) for p in part["properties"]], index=part.index)
-        frame = gpd.GeoDataFrame(props, geometry=part.geometry.to_numpy(), crs=STORAGE_CRS)
-        plan[layer] = schema.conform(layer, frame.reset_index(drop=True))
+        key = schema.get_layer(layer).key
+        replaced = versions["replaced"].fillna("").str.split(",")
+        whole = versions[[layer in names for names in replaced]]
+        base = int(whole["plan_version"].max()) if len(whole) else 0
+        rows = store.read(
+            "plan_history",
+            where=f"layer = '{layer}' AND plan_version >= {base} AND plan_version <= {version}",
+        )
+        frame = _features(rows[rows["plan_version"] == base], layer)
+        for row in versions[versions["plan_version"] > base].itertuples():
+            gone = set(json.loads(row.deleted or "{}").get(layer, []))
+            edits = _features(rows[rows["plan_version"] == row.plan_version], layer)
+            gone |= set(edits[key].astype(str))
+            frame = frame[~frame[key].astype(str).isin(gone)]
+            frame = pd.concat([frame, edits], ignore_index=True)
+        plan[layer] = schema.conform(layer, gpd.GeoDataFrame(frame, crs=STORAGE_CRS))
     return plan
+
+
+def _features(rows: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
+    """History rows back as features of ``layer``."""
+    props = pd.DataFrame([json.loads(p) for p in rows["properties"]], index=rows.index)
+    frame = gpd.GeoDataFrame(props, geometry=rows.geometry.to_numpy(), crs=STORAGE_CRS)
+    return schema.conform(layer, frame.reset_index(drop=True))
 
 
 def diff_versions(store: Store, old: int, new: int) -> dict[str, Any]:

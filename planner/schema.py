@@ -465,6 +465,8 @@ LAYERS["plan_versions"] = Layer(
         _f("reason", "str", "原因", "Why (the change-log reasons of the write)"),
         _f("grids", "int", "网格数", "Grids in this version"),
         _f("households", "int", "户数", "Households in its grids"),
+        _f("replaced", "str", "整层写入", "Plan layers kept whole in plan_history"),
+        _f("deleted", "str", "删除", "Keys of plan rows deleted, by layer (JSON)"),
     ),
     key="plan_version",
 )
@@ -472,7 +474,7 @@ LAYERS["plan_history"] = Layer(
     "plan_history",
     "方案历史",
     "Polygon",
-    "Every version's grids, zones and edge areas, whole (for diff and rollback).",
+    "What each plan version changed: layers written whole, rows edited (diff, rollback).",
     (
         _f("plan_version", "int", "版本", "Version the feature belongs to", True),
         _f("layer", "str", "图层", "grids, zones or edge_areas", True),

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -292,66 +293,96 @@ class Store:
             extra = dict(metadata or {})
             changed = [*prepared, *edited, *removed]
             if any(name in schema.PLAN_LAYERS for name in changed):
-                # A new version of the plan, kept whole for diff and rollback.
+                # A new plan version; its history holds what changed (a layer replaced
+                # whole, or the rows edited), so plan_at() can rebuild any version.
                 extra["plan_version"] = int(disk.get("plan_version", 0)) + 1
-                plan = {
-                    n: self._plan_layer(n, prepared, edited, removed) for n in schema.PLAN_LAYERS
-                }
-                appended.update(_plan_snapshot(plan, extra["plan_version"], entries))
+                appended.update(
+                    self._plan_history(
+                        extra["plan_version"],
+                        prepared,
+                        edited,
+                        removed,
+                        entries,
+                        first=extra["plan_version"] == 1,
+                    )
+                )
             for name in dict.fromkeys([*changed, *appended]):
                 versions[name] = versions.get(name, 0) + 1
             if metadata:
                 versions[METADATA_TABLE] = versions.get(METADATA_TABLE, 0) + 1
             new_meta = {**disk, **extra, "updated": _now(), "versions": versions}
-            with tempfile.TemporaryDirectory(prefix="planner-write-") as folder:
-                staged = Path(folder) / "staged.gpkg"
-                for name, frame in {**prepared, **edited, **appended}.items():
-                    _write_frame(staged, name, frame)
-                    written = int(pyogrio.read_info(staged, layer=name)["features"])
-                    if written != len(frame):
-                        msg = (
-                            f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
-                        )
-                        raise PlannerError(msg, source=str(self.path))
-                _write_metadata(staged, new_meta)
-                _transplant(
-                    self.path,
-                    staged,
-                    replace=[*prepared, METADATA_TABLE],
-                    append=list(appended),
-                    upsert={name: schema.get_layer(name).key for name in edited},
-                    deleted={
-                        name: (schema.get_layer(name).key, keys) for name, keys in removed.items()
-                    },
-                )
+            _commit(
+                self.path,
+                replace=prepared,
+                rows={**edited, **appended},
+                deleted=removed,
+                metadata=new_meta,
+            )
         self.metadata = new_meta
         self._metadata_version = versions.get(METADATA_TABLE, 0)
         # What this object wrote it now knows as it is on disk (edits and appends change
         # rows it may not have read: those layers keep the version it saw).
         self.read_versions.update({n: versions[n] for n in prepared})
 
-    def _plan_layer(
+    def _plan_history(
         self,
-        layer: str,
+        version: int,
         prepared: Mapping[str, pd.DataFrame],
         edited: Mapping[str, pd.DataFrame],
         removed: Mapping[str, list[str]],
-    ) -> pd.DataFrame | None:
-        """A plan layer as this write leaves it (read from disk where the write keeps it)."""
-        if layer in prepared:
-            return prepared[layer]
-        if layer not in {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}:
-            return edited.get(layer)
-        frame = pyogrio.read_dataframe(self.path, layer=layer, fid_as_index=False)
-        if layer in edited or layer in removed:
-            key = schema.get_layer(layer).key
-            gone = set(removed.get(layer, ()))
-            if layer in edited:
-                gone |= set(edited[layer][key].astype(str))
-            frame = frame[~frame[key].astype(str).isin(gone)]
-            if layer in edited:
-                frame = pd.concat([frame, edited[layer]], ignore_index=True)
-        return frame
+        entries: list[dict[str, Any]],
+        *,
+        first: bool,
+    ) -> dict[str, pd.DataFrame]:
+        """Rows of ``plan_history`` and ``plan_versions`` for a write of the plan.
+
+        A layer written whole goes into the history whole (a base); edited rows go in
+        as they are and deleted keys are listed. The first version also takes, whole, the
+        plan layers already in the store that this write only edits or keeps.
+        """
+        present = {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}
+        whole: dict[str, pd.DataFrame] = {}
+        for layer in schema.PLAN_LAYERS:
+            if layer in prepared:
+                whole[layer] = prepared[layer]
+            elif first and layer in present:
+                frame = schema.conform(layer, pyogrio.read_dataframe(self.path, layer=layer))
+                whole[layer] = _with_edits(frame, layer, edited, removed)
+        parts = [_history_rows(version, layer, frame) for layer, frame in whole.items()]
+        parts += [
+            _history_rows(version, layer, frame)
+            for layer, frame in edited.items()
+            if layer in schema.PLAN_LAYERS and layer not in whole
+        ]
+        parts = [p for p in parts if len(p)]
+        history = pd.concat(parts, ignore_index=True) if parts else empty_layer("plan_history")
+        # Grid and household counts of the new version, from the keys and households only.
+        if "grids" in whole:
+            grids = whole["grids"]
+        elif "grids" in present:
+            on_disk = pyogrio.read_dataframe(
+                self.path, layer="grids", columns=["grid_code", "households"], read_geometry=False
+            )
+            grids = _with_edits(on_disk, "grids", edited, removed)
+        else:
+            grids = pd.DataFrame({"households": []})
+        row = {
+            "plan_version": version,
+            "time": _now(),
+            "user": next((e["user"] for e in entries if e.get("user")), None),
+            "reason": "; ".join(str(e["reason"]) for e in entries if e.get("reason")) or None,
+            "grids": len(grids),
+            "households": int(pd.to_numeric(grids["households"]).fillna(0).sum()),
+            "replaced": ",".join(whole),
+            "deleted": json.dumps(
+                {k: v for k, v in removed.items() if k in schema.PLAN_LAYERS and k not in whole},
+                ensure_ascii=False,
+            ),
+        }
+        return {
+            "plan_history": schema.conform("plan_history", history),
+            "plan_versions": schema.conform("plan_versions", pd.DataFrame([row])),
+        }
 
     def _prepare(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         spec = schema.get_layer(name)
@@ -405,43 +436,38 @@ class Store:
         }
 
 
-def _plan_snapshot(
-    plan: Mapping[str, pd.DataFrame | None], version: int, entries: list[dict[str, Any]]
-) -> dict[str, pd.DataFrame]:
-    """Rows of ``plan_history`` and ``plan_versions`` for the plan layers as they will be."""
-    parts = []
-    for layer, frame in plan.items():
-        if frame is None or frame.empty:
-            continue
-        props = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-        parts.append(
-            gpd.GeoDataFrame(
-                {
-                    "plan_version": version,
-                    "layer": layer,
-                    "properties": [
-                        json.dumps(row, ensure_ascii=False, default=_plain)
-                        for row in props.to_dict("records")
-                    ],
-                },
-                geometry=frame.geometry.to_numpy(),
-                crs=STORAGE_CRS,
-            )
-        )
-    history = pd.concat(parts, ignore_index=True) if parts else empty_layer("plan_history")
-    grids = plan.get("grids")
-    row = {
-        "plan_version": version,
-        "time": _now(),
-        "user": next((e["user"] for e in entries if e.get("user")), None),
-        "reason": "; ".join(str(e["reason"]) for e in entries if e.get("reason")) or None,
-        "grids": 0 if grids is None else len(grids),
-        "households": 0 if grids is None else int(grids["households"].fillna(0).sum()),
-    }
-    return {
-        "plan_history": schema.conform("plan_history", history),
-        "plan_versions": schema.conform("plan_versions", pd.DataFrame([row])),
-    }
+def _with_edits(
+    frame: pd.DataFrame,
+    layer: str,
+    edited: Mapping[str, pd.DataFrame],
+    removed: Mapping[str, list[str]],
+) -> pd.DataFrame:
+    """``frame`` (one layer) with the rows of a write's ``edited`` and ``removed`` applied."""
+    key = schema.get_layer(layer).key
+    gone = set(removed.get(layer, ()))
+    if layer in edited:
+        gone |= set(edited[layer][key].astype(str))
+    frame = frame[~frame[key].astype(str).isin(gone)]
+    if layer in edited:
+        frame = pd.concat([frame, edited[layer]], ignore_index=True)
+    return frame
+
+
+def _history_rows(version: int, layer: str, frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Features of one plan layer as ``plan_history`` rows (fields kept as JSON)."""
+    props = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    return gpd.GeoDataFrame(
+        {
+            "plan_version": version,
+            "layer": layer,
+            "properties": [
+                json.dumps(row, ensure_ascii=False, default=_plain)
+                for row in props.to_dict("records")
+            ],
+        },
+        geometry=frame.geometry.to_numpy(),
+        crs=STORAGE_CRS,
+    )
 
 
 def empty_layer(layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -488,6 +514,17 @@ def _write_metadata(path: Path, metadata: Mapping[str, Any]) -> None:
         }
     )
     pyogrio.write_dataframe(frame, path, layer=METADATA_TABLE, driver="GPKG", **options)
+
+
+@contextlib.contextmanager
+def _unsynced() -> Iterator[None]:
+    """GDAL writes without fsync: the staging file is thrown away, only the store is kept."""
+    previous = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": previous})
 
 
 @contextlib.contextmanager
@@ -576,69 +613,116 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _transplant(
+def _commit(
     path: Path,
-    staged: Path,
     *,
-    replace: list[str],
-    append: list[str],
-    upsert: Mapping[str, str] | None = None,
-    deleted: Mapping[str, tuple[str, list[str]]] | None = None,
+    replace: Mapping[str, pd.DataFrame],
+    rows: Mapping[str, pd.DataFrame],
+    deleted: Mapping[str, list[str]],
+    metadata: Mapping[str, Any],
 ) -> None:
-    """Move layers from ``staged`` into the store at ``path`` in one SQLite transaction.
+    """Write a change into the store at ``path`` in one SQLite transaction.
 
-    Each ``replace`` layer (table, spatial index, triggers and GeoPackage registry rows)
-    takes the place of the store's; the rows of each ``append`` layer are added to the
-    store's table (made if absent); the rows of each ``upsert`` layer (name → key column)
-    replace the store's rows with the same key or are added; ``deleted`` (name → key
-    column and keys) rows are removed. Either all of it lands or none (rolled back).
+    Layers in ``replace`` (and ``rows`` of a layer the store lacks) are written by GDAL
+    to a staging GeoPackage first, then take the place of the store's (table, spatial
+    index, triggers, GeoPackage registry rows). ``rows`` of an existing layer replace the
+    rows with the same key, or are added where the layer has no key (the change log);
+    ``deleted`` keys are removed; the metadata table is rewritten. Either all of it lands
+    or none (rolled back): a small edit costs what it changes.
     """
     with contextlib.closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as con:
         _add_gpkg_functions(con)
-        con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            for name in append:
-                if _has_table(con, "main", name):
-                    _append_rows(con, name)
-                else:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        staged_frames = {**replace, **{n: f for n, f in rows.items() if n not in tables}}
+        with tempfile.TemporaryDirectory(prefix="planner-write-") as folder, _unsynced():
+            staged = Path(folder) / "staged.gpkg"
+            for name, frame in staged_frames.items():
+                _write_frame(staged, name, frame)
+                written = int(pyogrio.read_info(staged, layer=name)["features"])
+                if written != len(frame):
+                    msg = f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
+                    raise PlannerError(msg, source=str(path))
+            if staged_frames:
+                con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for name, keys in deleted.items():
+                    if keys and name in tables:
+                        key = _quote(schema.get_layer(name).key)
+                        con.executemany(
+                            f"DELETE FROM main.{_quote(name)} WHERE {key} = ?", [(k,) for k in keys]
+                        )
+                for name, frame in rows.items():
+                    if name not in staged_frames:
+                        _insert_rows(con, name, frame)
+                for name in staged_frames:
+                    _drop_layer(con, name)
                     _copy_layer(con, name)
-            for name, (key, keys) in (deleted or {}).items():
-                if keys and _has_table(con, "main", name):
-                    con.executemany(
-                        f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} = ?",
-                        [(k,) for k in keys],
-                    )
-            for name, key in (upsert or {}).items():
-                if not _has_table(con, "main", name):
-                    _copy_layer(con, name)
-                    continue
-                con.execute(
-                    f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} IN "
-                    f"(SELECT {_quote(key)} FROM staged.{_quote(name)})"
+                con.execute(f"DELETE FROM main.{METADATA_TABLE}")
+                con.executemany(
+                    f'INSERT INTO main.{METADATA_TABLE} ("key", "value") VALUES (?, ?)',
+                    [(k, json.dumps(v, ensure_ascii=False)) for k, v in metadata.items()],
                 )
-                _append_rows(con, name)
-                # The layer's extent grows to hold the new rows.
-                extent = con.execute(
-                    "SELECT min_x, min_y, max_x, max_y FROM staged.gpkg_contents "
-                    "WHERE table_name = ?",
-                    (name,),
-                ).fetchone()
-                if extent is not None and None not in extent:
-                    con.execute(
-                        "UPDATE main.gpkg_contents SET min_x = min(min_x, ?), "
-                        "min_y = min(min_y, ?), max_x = max(max_x, ?), max_y = max(max_y, ?) "
-                        "WHERE table_name = ?",
-                        (*extent, name),
-                    )
-            for name in replace:
-                _drop_layer(con, name)
-                _copy_layer(con, name)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("DETACH DATABASE staged")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+
+def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> None:
+    """Put ``frame``'s rows into the store's table ``name`` in place of those with their key.
+
+    Columns the table lacks are left out (a whole-layer write adds columns); geometries
+    are encoded as GeoPackage blobs, and the spatial index follows through its triggers.
+    """
+    key = schema.get_layer(name).key
+    info = con.execute(f"PRAGMA main.table_info({_quote(name)})").fetchall()
+    columns = [row[1] for row in info if not row[5]]  # not the primary key (fid)
+    geometry = con.execute(
+        "SELECT column_name, srs_id FROM main.gpkg_geometry_columns WHERE table_name = ?",
+        (name,),
+    ).fetchone()
+    values = {}
+    for column in columns:
+        if geometry is not None and column == geometry[0]:
+            values[column] = _gpkg_blobs(frame.geometry.to_numpy(), geometry[1])
+        elif column in frame.columns:
+            series = frame[column]
+            values[column] = [None if pd.isna(v) else v for v in series.tolist()]
+    if key is not None:
+        con.executemany(
+            f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} = ?",
+            [(str(k),) for k in frame[key]],
+        )
+    names = list(values)
+    con.executemany(
+        f"INSERT INTO main.{_quote(name)} ({', '.join(map(_quote, names))}) "
+        f"VALUES ({', '.join('?' * len(names))})",
+        list(zip(*(values[n] for n in names), strict=True)),
+    )
+    if geometry is not None and len(frame):
+        west, south, east, north = frame.geometry.total_bounds
+        con.execute(
+            "UPDATE main.gpkg_contents SET min_x = min(min_x, ?), min_y = min(min_y, ?), "
+            "max_x = max(max_x, ?), max_y = max(max_y, ?) WHERE table_name = ?",
+            (west, south, east, north, name),
+        )
+
+
+def _gpkg_blobs(geoms: np.ndarray, srs_id: int) -> list[bytes | None]:
+    """GeoPackage geometry blobs (little-endian header with an XY envelope, then WKB)."""
+    wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
+    bounds = shapely.bounds(geoms)
+    out: list[bytes | None] = []
+    for blob, (minx, miny, maxx, maxy) in zip(wkb, bounds, strict=True):
+        if blob is None:
+            out.append(None)
+        elif np.isnan(minx):  # empty: flag set, no envelope
+            out.append(struct.pack("<2sBBi", b"GP", 0, 0x11, srs_id) + blob)
+        else:
+            header = struct.pack("<2sBBi4d", b"GP", 0, 0x03, srs_id, minx, maxx, miny, maxy)
+            out.append(header + blob)
+    return out
 
 
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
@@ -734,15 +818,3 @@ def _copy_layer(con: sqlite3.Connection, name: str) -> None:
             f"INSERT INTO main.{registry} SELECT * FROM staged.{registry} WHERE table_name = ?",
             (name,),
         )
-
-
-def _append_rows(con: sqlite3.Connection, name: str) -> None:
-    def columns(schema_name: str) -> list[str]:
-        rows = con.execute(f"PRAGMA {schema_name}.table_info({_quote(name)})").fetchall()
-        return [row[1] for row in rows if not row[5]]  # not the primary key (fid)
-
-    shared = [c for c in columns("staged") if c in set(columns("main"))]
-    cols = ", ".join(map(_quote, shared))
-    con.execute(
-        f"INSERT INTO main.{_quote(name)} ({cols}) SELECT {cols} FROM staged.{_quote(name)}"
-    )
