@@ -19,7 +19,9 @@ from planner.crs import STORAGE_CRS
 if TYPE_CHECKING:
     pass
 
-SCHEMA_VERSION = "1.0"
+#: Version of the layer schema a store is written with. 1.1: layer versions and the
+#: plan history (``plan_versions``, ``plan_history``); a 1.0 store is migrated on open.
+SCHEMA_VERSION = "1.1"
 
 #: Python/pandas dtype per schema type; "str" columns hold text (Chinese allowed).
 _DTYPES = {"str": "object", "int": "int64", "float": "float64", "bool": "bool"}

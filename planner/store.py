@@ -23,6 +23,7 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,14 @@ CONFLICT_MESSAGE = (
     "another change landed since this command read the store; nothing was written — run it again"
 )
 OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+class StoreMigrated(UserWarning):
+    """A store of an earlier schema was brought up to date (a backup copy is kept)."""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
 def _now() -> str:
@@ -73,6 +82,34 @@ class Store:
         self.read_versions: dict[str, int] = {}
         self.metadata = self._read_metadata()
         _clean_leftovers(self.path)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store of an earlier schema up to date, after a backup copy beside it."""
+        found = str(self.metadata.get("schema_version", "1.0"))
+        if _version_tuple(found) >= _version_tuple(schema.SCHEMA_VERSION):
+            if _version_tuple(found) > _version_tuple(schema.SCHEMA_VERSION):
+                msg = (
+                    f"the store has schema {found}, newer than this planner's "
+                    f"{schema.SCHEMA_VERSION}; upgrade grid-planner to open it"
+                )
+                raise PlannerError(msg, source=str(self.path))
+            return
+        backup = self.path.with_name(f"{self.path.stem}.schema-{found}{self.path.suffix}")
+        with _locked(self.path):
+            shutil.copyfile(self.path, backup)
+            disk = _read_metadata(self.path)
+            # 1.0 → 1.1: versions start at 0 and the plan tables are made by the first plan
+            # write, so only the schema version changes.
+            new_meta = {**disk, "schema_version": schema.SCHEMA_VERSION}
+            _commit(self.path, replace={}, rows={}, deleted={}, metadata=new_meta)
+        self.metadata = new_meta
+        warnings.warn(
+            f"{self.path}: migrated from schema {found} to {schema.SCHEMA_VERSION} "
+            f"(the earlier file is kept as {backup.name})",
+            StoreMigrated,
+            stacklevel=3,
+        )
 
     # -- creation and metadata -------------------------------------------------
 

@@ -287,3 +287,25 @@ def test_row_edits_change_only_those_rows(nanjing_store):
             "SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'grids'"
         ).fetchone()
     assert count == len(grids)
+
+
+def test_an_older_store_is_migrated_after_a_backup(nanjing_store):
+    path = nanjing_store.path
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE planner_metadata SET value = '\"1.0\"' WHERE key = 'schema_version'")
+    with pytest.warns(UserWarning, match="migrated from schema 1.0"):
+        store = Store(path)
+    assert store.metadata["schema_version"] == Store(path).metadata["schema_version"] == "1.1"
+    backup = path.with_name(f"{path.stem}.schema-1.0.gpkg")
+    with sqlite3.connect(backup) as con:
+        (kept,) = con.execute(
+            "SELECT value FROM planner_metadata WHERE key = 'schema_version'"
+        ).fetchone()
+    assert kept == '"1.0"'  # the backup is the store as it was
+
+
+def test_a_newer_store_is_refused(nanjing_store):
+    with sqlite3.connect(nanjing_store.path) as con:
+        con.execute("UPDATE planner_metadata SET value = '\"9.0\"' WHERE key = 'schema_version'")
+    with pytest.raises(PlannerError, match="newer than this planner"):
+        Store(nanjing_store.path)

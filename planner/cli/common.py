@@ -6,6 +6,7 @@ import functools
 import json
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,7 @@ class _Group(click.Group):
     """A group that turns user errors into one line on stderr and exit status 2."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
+        warnings.showwarning = _one_line_warning
         try:
             return super().main(*args, **kwargs)
         except PlannerError as exc:
@@ -51,6 +53,11 @@ class _Group(click.Group):
                 raise
             click.echo(f"planner: error: {exc}", err=True)
             sys.exit(exit_status(exc))
+
+
+def _one_line_warning(message: Warning | str, category: type, *_: Any, **__: Any) -> None:
+    """Warnings from the engine as one line on stderr, like errors."""
+    click.echo(f"planner: warning: {message}", err=True)
 
 
 def exit_status(exc: PlannerError) -> int:
