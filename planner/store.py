@@ -685,6 +685,7 @@ def _commit(
             try:
                 for name, keys in deleted.items():
                     if keys and name in tables:
+                        _index_key(con, name)
                         key = _quote(schema.get_layer(name).key)
                         con.executemany(
                             f"DELETE FROM main.{_quote(name)} WHERE {key} = ?", [(k,) for k in keys]
@@ -727,6 +728,7 @@ def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> Non
             series = frame[column]
             values[column] = [None if pd.isna(v) else v for v in series.tolist()]
     if key is not None:
+        _index_key(con, name)
         con.executemany(
             f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} = ?",
             [(str(k),) for k in frame[key]],
@@ -743,6 +745,16 @@ def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> Non
             "UPDATE main.gpkg_contents SET min_x = min(min_x, ?), min_y = min(min_y, ?), "
             "max_x = max(max_x, ?), max_y = max(max_y, ?) WHERE table_name = ?",
             (west, south, east, north, name),
+        )
+
+
+def _index_key(con: sqlite3.Connection, name: str) -> None:
+    """An index on the layer's key, so edits by key find their rows without a scan."""
+    key = schema.get_layer(name).key if name in schema.LAYERS else None
+    if key is not None:
+        con.execute(
+            f"CREATE INDEX IF NOT EXISTS main.{_quote(f'idx_{name}_{key}')} "
+            f"ON {_quote(name)} ({_quote(key)})"
         )
 
 
@@ -839,6 +851,7 @@ def _copy_layer(con: sqlite3.Connection, name: str) -> None:
         (create_rtree,) = ddl("table", rtree)
         con.execute(create_rtree)
         con.execute(f"INSERT INTO main.{_quote(rtree)} SELECT * FROM staged.{_quote(rtree)}")
+    _index_key(con, name)
     # Triggers last: the rows and the index are copied as they are.
     for trigger in ddl("trigger", name):
         con.execute(trigger)
