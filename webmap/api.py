@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.features import parse_bbox
-from planner_web import features, jobs
+from planner.pipeline import parse_bbox
 from planner_web.basemap import basemap_settings
+from planner_web.extensions import features, job_manager
 from planner_web.http import (
     GEOJSON,
     OPENAPI,
@@ -19,6 +19,7 @@ from planner_web.http import (
     page_links,
     text_response,
 )
+from planner_web.jobs import ALL, known_steps
 from planner_web.openapi import openapi_document
 
 bp = Blueprint("api", __name__)
@@ -85,7 +86,7 @@ def layer_features(name: str):
     config = current_app.config
     _check_layer(name)
     bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text) if bbox_text else None
+    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
     limit = int_arg(
         "limit", config["API_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )
@@ -158,9 +159,9 @@ def search():
 @bp.get("/analysis")
 def analysis_steps():
     """The analysis steps that can be run (plus ``all``)."""
-    steps = list(jobs.known_steps().values())
+    steps = list(known_steps().values())
     return json_response(
-        {"enabled": bool(current_app.config["ANALYSIS_ENABLED"]), "all": jobs.ALL, "steps": steps}
+        {"enabled": bool(current_app.config["ANALYSIS_ENABLED"]), "all": ALL, "steps": steps}
     )
 
 
@@ -170,9 +171,9 @@ def run_analysis(step: str):
     if not current_app.config["ANALYSIS_ENABLED"]:
         raise ApiError(403, "analysis runs are disabled on this server", code="forbidden")
     try:
-        job = _jobs().submit(step)
+        job = job_manager().submit(step)
     except KeyError:
-        known = ", ".join([jobs.ALL, *jobs.known_steps()])
+        known = ", ".join([ALL, *known_steps()])
         raise ApiError(
             404, f"unknown analysis step {step!r}; known: {known}", code="not_found"
         ) from None
@@ -184,13 +185,13 @@ def run_analysis(step: str):
 @bp.get("/jobs")
 def job_list():
     """Analysis jobs, newest first."""
-    return json_response({"jobs": _jobs().list()})
+    return json_response({"jobs": job_manager().list()})
 
 
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
     """One job's state, progress and result."""
-    found = _jobs().get(job_id)
+    found = job_manager().get(job_id)
     if found is None:
         raise ApiError(404, f"no job {job_id!r}", code="not_found")
     return json_response(found)
@@ -206,10 +207,6 @@ def openapi():
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def _jobs() -> jobs.JobManager:
-    return current_app.extensions["planner.jobs"]
 
 
 def _check_layer(name: str) -> None:

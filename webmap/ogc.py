@@ -13,8 +13,9 @@ from typing import Any
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.features import json_text, parse_bbox
-from planner_web import features
+from planner.pipeline import parse_bbox
+from planner_web.encoding import json_text
+from planner_web.extensions import features
 from planner_web.http import (
     GEOJSON,
     JSON,
@@ -109,7 +110,7 @@ def items(collection_id: str):
     _check(collection_id)
     config = current_app.config
     bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text) if bbox_text else None
+    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
     limit = int_arg(
         "limit", config["OGC_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )

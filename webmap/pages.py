@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, url_for
 
-from planner_web import features
 from planner_web.basemap import basemap_settings
+from planner_web.extensions import features
 from planner_web.i18n import get_lang, messages
 
 bp = Blueprint("pages", __name__)
