@@ -20,7 +20,7 @@ from planner_web.http import (
     text_response,
 )
 from planner_web.jobs import ALL, known_steps
-from planner_web.openapi import openapi_document
+from planner_web.openapi import ok, openapi_document, operation
 
 bp = Blueprint("api", __name__)
 
@@ -52,6 +52,12 @@ def health():
 
 
 @bp.get("/layers")
+@operation(
+    "listLayers",
+    "Layers of the store with fields (Chinese names), counts, bounds, stats",
+    tags=["layers"],
+    responses={"200": ok("The layers")},
+)
 def layers():
     """Every layer of the store with its schema, counts, bounds and statistics."""
     source = features()
@@ -73,6 +79,12 @@ def layers():
 
 
 @bp.get("/layers/<name>")
+@operation(
+    "getLayer",
+    "One layer's description",
+    tags=["layers"],
+    responses={"200": ok("The layer"), "404": "Error"},
+)
 def layer(name: str):
     """One layer's description."""
     _check_layer(name)
@@ -81,6 +93,18 @@ def layer(name: str):
 
 
 @bp.get("/layers/<name>/features")
+@operation(
+    "getFeatures",
+    "Features by bounding box, simplified by zoom, paged",
+    tags=["layers"],
+    query=["bbox", "limit", "offset", "zoom", "crs", "properties"],
+    responses={
+        "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
+        "304": {"description": "Not modified since the ETag sent"},
+        "400": "Error",
+        "404": "Error",
+    },
+)
 def layer_features(name: str):
     """Features intersecting ``bbox``, simplified for ``zoom``, paged by ``limit``/``offset``."""
     config = current_app.config
@@ -126,6 +150,13 @@ def layer_features(name: str):
 
 
 @bp.get("/layers/<name>/features/<feature_id>")
+@operation(
+    "getFeature",
+    "One feature by its key (e.g. grid code) or row number",
+    tags=["layers"],
+    query=["crs"],
+    responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
+)
 def feature(name: str, feature_id: str):
     """One feature at full detail, by its key (e.g. a grid code) or row number."""
     _check_layer(name)
@@ -138,6 +169,12 @@ def feature(name: str, feature_id: str):
 
 
 @bp.get("/summary")
+@operation(
+    "getSummary",
+    "Counts per layer, households, CRSs, sources",
+    tags=["store"],
+    responses={"200": ok("The summary")},
+)
 def summary():
     """The store's summary: layers and counts, households, CRSs, sources."""
     source = features()
@@ -145,6 +182,13 @@ def summary():
 
 
 @bp.get("/search")
+@operation(
+    "search",
+    "Find grids, buildings, compounds or stations by code or name",
+    tags=["store"],
+    query=["q", "searchLimit"],
+    responses={"200": ok("Hits with their bounds"), "400": "Error"},
+)
 def search():
     """Features whose code, name or address contains ``q``."""
     q = request.args.get("q", "")
@@ -157,6 +201,12 @@ def search():
 
 
 @bp.get("/analysis")
+@operation(
+    "listAnalysisSteps",
+    "Analysis steps that can be run",
+    tags=["analysis"],
+    responses={"200": ok("The steps")},
+)
 def analysis_steps():
     """The analysis steps that can be run (plus ``all``)."""
     steps = list(known_steps().values())
@@ -166,6 +216,16 @@ def analysis_steps():
 
 
 @bp.post("/analysis/<step>")
+@operation(
+    "runAnalysis",
+    "Run a known analysis step (or 'all') as a background job",
+    tags=["analysis"],
+    responses={
+        "202": ok("The job, to poll at its Location", "Job"),
+        "403": "Error",
+        "404": "Error",
+    },
+)
 def run_analysis(step: str):
     """Start a background job running ``step``; answer 202 with the job to poll."""
     if not current_app.config["ANALYSIS_ENABLED"]:
@@ -183,12 +243,24 @@ def run_analysis(step: str):
 
 
 @bp.get("/jobs")
+@operation(
+    "listJobs",
+    "Analysis jobs, newest first",
+    tags=["analysis"],
+    responses={"200": ok("The jobs")},
+)
 def job_list():
     """Analysis jobs, newest first."""
     return json_response({"jobs": job_manager().list()})
 
 
 @bp.get("/jobs/<job_id>")
+@operation(
+    "getJob",
+    "One job's state, progress and result",
+    tags=["analysis"],
+    responses={"200": ok("The job", "Job"), "404": "Error"},
+)
 def job(job_id: str):
     """One job's state, progress and result."""
     found = job_manager().get(job_id)
@@ -198,6 +270,12 @@ def job(job_id: str):
 
 
 @bp.get("/openapi.json")
+@operation(
+    "getOpenAPI",
+    "This document",
+    tags=["store"],
+    responses={"200": ok("OpenAPI 3.0")},
+)
 def openapi():
     """The OpenAPI 3 document of this API and the OGC API."""
     response = json_response(openapi_document())

@@ -26,8 +26,12 @@ from planner_web.http import (
     page_links,
     text_response,
 )
+from planner_web.openapi import ok, operation
 
 bp = Blueprint("ogc", __name__)
+
+#: The docs page groups every OGC route under this tag.
+OGC_TAGS = ["OGC API – Features"]
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -52,6 +56,12 @@ def _link(rel: str, href: str, mimetype: str = JSON, title: str = "") -> dict[st
 
 
 @bp.get("/")
+@operation(
+    "getLandingPage",
+    "Landing page",
+    tags=OGC_TAGS,
+    responses={"200": ok("Links")},
+)
 def landing():
     """Landing page: links to the API definition, conformance and collections."""
     store = features().store
@@ -79,12 +89,24 @@ def landing():
 
 
 @bp.get("/conformance")
+@operation(
+    "getConformance",
+    "Conformance classes",
+    tags=OGC_TAGS,
+    responses={"200": ok("Conformance classes")},
+)
 def conformance():
     """The conformance classes implemented."""
     return json_response({"conformsTo": CONFORMANCE})
 
 
 @bp.get("/collections")
+@operation(
+    "getCollections",
+    "Collections (spatial layers)",
+    tags=OGC_TAGS,
+    responses={"200": ok("The collections")},
+)
 def collections():
     """Every spatial layer as a collection."""
     catalog = {e["name"]: e for e in features().catalog()}
@@ -97,6 +119,12 @@ def collections():
 
 
 @bp.get("/collections/<collection_id>")
+@operation(
+    "describeCollection",
+    "One collection",
+    tags=OGC_TAGS,
+    responses={"200": ok("The collection"), "404": "Error"},
+)
 def collection(collection_id: str):
     """One collection's description."""
     _check(collection_id)
@@ -105,6 +133,17 @@ def collection(collection_id: str):
 
 
 @bp.get("/collections/<collection_id>/items")
+@operation(
+    "getFeaturesOGC",
+    "Features of a collection",
+    tags=OGC_TAGS,
+    query=["bbox", "ogcLimit", "offset"],
+    responses={
+        "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
+        "400": "Error",
+        "404": "Error",
+    },
+)
 def items(collection_id: str):
     """Features of a collection, filtered by ``bbox`` and paged by ``limit``/``offset``."""
     _check(collection_id)
@@ -133,6 +172,12 @@ def items(collection_id: str):
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")
+@operation(
+    "getFeatureOGC",
+    "One feature",
+    tags=OGC_TAGS,
+    responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
+)
 def item(collection_id: str, feature_id: str):
     """One feature."""
     _check(collection_id)
