@@ -22,6 +22,8 @@ from planner_web.http import (
 from planner_web.jobs import ALL, known_steps
 from planner_web.openapi import ok, openapi_document, operation
 
+__all__ = ["bp"]
+
 bp = Blueprint("api", __name__)
 
 

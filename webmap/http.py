@@ -12,7 +12,24 @@ from isal import igzip
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from planner.errors import PlannerError
+from planner_web.basemap import basemap_settings
 from planner_web.encoding import json_text
+
+__all__ = [
+    "GEOJSON",
+    "JSON",
+    "OPENAPI",
+    "ApiError",
+    "content_security_policy",
+    "error_response",
+    "etag_for",
+    "float_arg",
+    "init_app",
+    "int_arg",
+    "json_response",
+    "page_links",
+    "text_response",
+]
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -180,8 +197,6 @@ def _security_headers(response: Response) -> Response:
 def content_security_policy() -> str:
     """Only this server, plus the configured basemap's tile host for images."""
     images = ["'self'", "data:"]
-    from planner_web.basemap import basemap_settings
-
     base = basemap_settings(current_app.config)
     if base:
         parts = urlsplit(base["url"])

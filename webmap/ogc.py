@@ -28,6 +28,8 @@ from planner_web.http import (
 )
 from planner_web.openapi import ok, operation
 
+__all__ = ["CONFORMANCE", "CRS84", "OGC_TAGS", "bp", "collection_names"]
+
 bp = Blueprint("ogc", __name__)
 
 #: The docs page groups every OGC route under this tag.
