@@ -387,6 +387,15 @@ def test_analysis_job_runs_a_known_step_and_the_map_sees_it(app, client, monkeyp
     _error(client.get("/api/jobs/nope"), 404)
 
 
+def test_analysis_steps_keep_their_ids(client):
+    # The ids are the routes POST /api/analysis/<id>: the step functions' names.
+    listed = client.get("/api/analysis").get_json()
+    ids = [s["id"] for s in listed["steps"]]
+    assert ids == ["make_grids_step", "check_and_fix", "run_coverage_and_sites"]
+    assert listed["all"] == "all"
+    assert [s["label"] for s in listed["steps"]] == [s.label for s in pipeline.DEMO_ANALYSIS]
+
+
 def test_read_only_server_refuses_analysis(store_copy):
     app = create_app({"STORE": str(store_copy), "ANALYSIS_ENABLED": False})
     _error(app.test_client().post("/api/analysis/all"), 403)

@@ -77,12 +77,12 @@ def operation(
     return mark
 
 
-def ok(description: str, schema_: dict[str, Any] | str | None = None, mimetype: str = JSON):
+def ok(
+    description: str, schema_: dict[str, Any] | str | None = None, mimetype: str = JSON
+) -> dict[str, Any]:
     """A response object: ``schema_`` is a schema or the name of a schema component."""
-    return {"description": description, "content": {mimetype: {"schema": schema_ or _OBJECT}}}
-
-
-_OBJECT = {"type": "object"}
+    content = {mimetype: {"schema": schema_ or {"type": "object"}}}
+    return {"description": description, "content": content}
 
 
 #: A route argument, ``<name>`` or ``<converter:name>``.
@@ -118,9 +118,10 @@ class RoutePlugin(BasePlugin):
             return path
         doc = dict(getattr(view, _OPERATION))
         arguments = [_openapi_name(a) for a in _ARGUMENT.findall(rule.rule)]
-        parameters = [*arguments, *doc.pop("query")]
-        if parameters:
-            doc["parameters"] = parameters
+        # Names of parameter components; apispec turns them into references.
+        operation_parameters = [*arguments, *doc.pop("query")]
+        if operation_parameters:
+            doc["parameters"] = operation_parameters
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operations[method.lower()] = dict(doc)
         return _ARGUMENT.sub(lambda m: "{" + _openapi_name(m[1]) + "}", rule.rule)
