@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from planner import config  # noqa: E402
-from planner.features import FeatureSource  # noqa: E402
 from planner.pipeline import run_demo  # noqa: E402
 from planner.store import Store  # noqa: E402
+from planner_web.features import FeatureSource  # noqa: E402
 
 SCREEN = (1440 - 330, 900)  # map area of the page, in pixels
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -13,8 +14,10 @@ import pandas as pd
 import shapely
 
 from planner import config, schema
-from planner.crs import STORAGE_CRS, metric_crs_for
+from planner.coverage import run_coverage_and_sites
+from planner.crs import STORAGE_CRS, in_china, metric_crs_for
 from planner.errors import PlannerError
+from planner.grids import make_grids_step
 from planner.households import (
     EstimateSettings,
     classify_buildings,
@@ -26,6 +29,25 @@ from planner.ingest.files import read_file, to_layer
 from planner.ingest.osm import read_osm, summarise
 from planner.progress import Progress, no_progress
 from planner.store import OSM_ATTRIBUTION, Store
+from planner.topology import check_and_fix
+
+__all__ = [
+    "DEMO_ANALYSIS",
+    "DEMO_STEPS",
+    "OSM_LAYERS",
+    "AnalysisStep",
+    "Bbox",
+    "apply_roster",
+    "demo_area",
+    "import_layer",
+    "import_osm",
+    "mark_internal_roads",
+    "parse_bbox",
+    "read_boundary",
+    "reestimate",
+    "run_analysis",
+    "run_demo",
+]
 
 #: The layers an OSM import writes.
 OSM_LAYERS = (
@@ -40,17 +62,88 @@ OSM_LAYERS = (
 )
 
 
-def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """Parse ``W,S,E,N`` in degrees, refusing swapped or inverted boxes."""
+#: ``(west, south, east, north)`` in degrees.
+Bbox = tuple[float, float, float, float]
+
+#: How :func:`parse_bbox` words a refused box for each caller (texts kept as each had them):
+#: the command line's ``--bbox`` clip says W,S,E,N; the web API's ``bbox`` parameter says
+#: minlon,minlat,maxlon,maxlat and names the problem.
+_CLIP_REFUSED = "--bbox {text!r} is not W,S,E,N with W<E and S<N in degrees (lon first)"
+_BBOX_MESSAGES: dict[bool, dict[str, str]] = {
+    False: {
+        "numbers": "--bbox must be W,S,E,N in degrees, got {text!r}",
+        "range": _CLIP_REFUSED,
+        "inverted": _CLIP_REFUSED,
+    },
+    True: {
+        "numbers": "bbox must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}",
+        "swapped": "bbox {text!r} looks like lat,lon: give longitude first "
+        "(minlon,minlat,maxlon,maxlat), e.g. {south},{west},{north},{east}",
+        "range": "bbox {text!r} is out of range: longitudes -180..180, latitudes -90..90",
+        "inverted": "bbox {text!r} is inverted: need minlon <= maxlon and minlat <= maxlat",
+    },
+}
+
+
+def parse_bbox(text: str, *, query: bool = False) -> Bbox:
+    """Parse a ``west,south,east,north`` box in degrees, longitude first.
+
+    The one parser of boxes people type: ``planner import --bbox`` (a clip) and the
+    ``bbox`` parameter of the web API and OGC API (a map query, ``query=True``). Both
+    refuse text that is not four numbers, coordinates out of range and inverted boxes.
+    A query also refuses a box that reads as China with latitude and longitude exchanged
+    (a client's usual mistake), accepts a box of zero width or height (a point) and
+    names each problem in its message; a clip needs an area and has one message for
+    every bad box.
+
+    Parameters
+    ----------
+    text
+        Four comma-separated numbers.
+    query
+        Apply the rules and wording of a map query rather than of a clip.
+
+    Returns
+    -------
+    tuple of float
+        ``(west, south, east, north)``.
+
+    Raises
+    ------
+    PlannerError
+        Naming the problem (with ``source="bbox"`` for a query).
+    """
     try:
-        west, south, east, north = (float(v) for v in text.split(","))
+        values = [float(v) for v in str(text).split(",")]
     except ValueError:
-        msg = f"--bbox must be W,S,E,N in degrees, got {text!r}"
-        raise PlannerError(msg) from None
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        msg = f"--bbox {text!r} is not W,S,E,N with W<E and S<N in degrees (lon first)"
-        raise PlannerError(msg)
-    return west, south, east, north
+        values = []
+    problem = _bbox_problem(values, query=query)
+    if problem is None:
+        west, south, east, north = values
+        return west, south, east, north
+    names = dict(zip(("west", "south", "east", "north"), values, strict=False))
+    msg = _BBOX_MESSAGES[query][problem].format(text=text, **names)
+    if query:
+        raise PlannerError(msg, source="bbox")
+    raise PlannerError(msg)
+
+
+def _bbox_problem(values: list[float], *, query: bool) -> str | None:
+    """What is wrong with a parsed box: numbers, swapped, range, inverted (None = nothing)."""
+    if len(values) != 4 or (query and not all(math.isfinite(v) for v in values)):
+        return "numbers"
+    west, south, east, north = values
+    if query and in_china(south, west) and in_china(north, east) and not in_china(west, south):
+        return "swapped"
+    # Written as comparisons that NaN fails (a clip does not refuse it as a number).
+    longitudes = -180 <= west <= 180 and -180 <= east <= 180
+    latitudes = -90 <= south <= 90 and -90 <= north <= 90
+    if not (longitudes and latitudes):
+        return "range"
+    # A clip needs an area; a query may be a point.
+    if not ((west <= east and south <= north) if query else (west < east and south < north)):
+        return "inverted"
+    return None
 
 
 def read_boundary(path: str | Path) -> shapely.Geometry:
@@ -313,14 +406,25 @@ def demo_area(area: str) -> tuple[Path, Path | None, str, str]:
     return osm, roster, name, code
 
 
-#: Analysis the demo runs after the import, in order: (label, "module:function").
-#: Each function takes a :class:`Store` (and keyword ``progress``) and returns a
-#: JSON-able report; it reads its inputs from the store and writes its layers back.
-DEMO_ANALYSIS: list[tuple[str, str]] = [
-    ("grids", "planner.grids:make_grids_step"),
-    ("topology check and edge areas", "planner.topology:check_and_fix"),
-    ("walking coverage and station sites", "planner.coverage:run_coverage_and_sites"),
+class AnalysisStep(NamedTuple):
+    """One analysis step: a label for people and the function that runs it.
+
+    The function takes a :class:`Store` (and keyword ``progress``) and returns a
+    JSON-able report; it reads its inputs from the store and writes its layers
+    back. Its name is the step's id (the web app's ``POST /api/analysis/<id>``).
+    """
+
+    label: str
+    run: Callable[..., dict[str, Any]]
+
+
+#: Analysis the demo runs after the import, in order.
+DEMO_ANALYSIS: list[AnalysisStep] = [
+    AnalysisStep("grids", make_grids_step),
+    AnalysisStep("topology check and edge areas", check_and_fix),
+    AnalysisStep("walking coverage and station sites", run_coverage_and_sites),
 ]
+
 
 #: Steps of :func:`run_demo`, in order (for progress bars).
 DEMO_STEPS = (
@@ -335,12 +439,10 @@ DEMO_STEPS = (
 def run_analysis(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Run every step of :data:`DEMO_ANALYSIS` on ``store``; return their reports by label."""
     reports = {}
-    for label, target in DEMO_ANALYSIS:
-        module_name, function_name = target.split(":")
+    for label, run in DEMO_ANALYSIS:
         progress(label)
-        function = getattr(importlib.import_module(module_name), function_name)
         try:
-            reports[label] = function(store, progress=no_progress)
+            reports[label] = run(store, progress=no_progress)
         except PlannerError as exc:
             # A step the data cannot support (no buildings in a roads-only extract) is
             # skipped with its reason; the steps after it decide for themselves.

@@ -21,9 +21,10 @@ import shapely
 from planner import pipeline, schema
 from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
-from planner.features import parse_bbox, tolerance_for, zoom_level
+from planner.pipeline import parse_bbox
 from planner.store import Store
 from planner_web import create_app
+from planner_web.features import tolerance_for, zoom_level
 
 ROOT = Path(__file__).resolve().parents[1]
 # The centre of Xinjiekou, and a box of a few hundred metres around it.
@@ -62,21 +63,21 @@ def _error(response, status: int) -> str:
     return body["error"]["message"]
 
 
-# -- engine helpers (planner.features) ----------------------------------------------------
+# -- helpers (planner.pipeline.parse_bbox, planner_web.features) -----------------------------
 
 
 def test_parse_bbox_accepts_lonlat_and_refuses_swapped_or_inverted():
-    assert parse_bbox("118.7, 32.0,118.8,32.1") == (118.7, 32.0, 118.8, 32.1)
+    assert parse_bbox("118.7, 32.0,118.8,32.1", query=True) == (118.7, 32.0, 118.8, 32.1)
     with pytest.raises(PlannerError, match="lat,lon"):
-        parse_bbox("32.0,118.7,32.1,118.8")
+        parse_bbox("32.0,118.7,32.1,118.8", query=True)
     with pytest.raises(PlannerError, match="inverted"):
-        parse_bbox("118.8,32.0,118.7,32.1")
+        parse_bbox("118.8,32.0,118.7,32.1", query=True)
     with pytest.raises(PlannerError, match="four numbers"):
-        parse_bbox("118.7,32.0,118.8")
+        parse_bbox("118.7,32.0,118.8", query=True)
     with pytest.raises(PlannerError, match="four numbers"):
-        parse_bbox("a,b,c,d")
+        parse_bbox("a,b,c,d", query=True)
     with pytest.raises(PlannerError, match="out of range"):
-        parse_bbox("118,32,200,33")
+        parse_bbox("118,32,200,33", query=True)
 
 
 def test_zoom_tolerance_halves_per_level_and_stops_at_full_detail():
@@ -359,7 +360,7 @@ def _wait(client, job_id: str) -> dict:
 
 
 def test_analysis_job_runs_a_known_step_and_the_map_sees_it(app, client, monkeypatch):
-    steps = [("加站", f"{__name__}:add_test_station"), ("拒绝", f"{__name__}:refuse")]
+    steps = [("加站", add_test_station), ("拒绝", refuse)]
     monkeypatch.setattr(pipeline, "DEMO_ANALYSIS", steps)
     listed = client.get("/api/analysis").get_json()
     assert [s["id"] for s in listed["steps"]] == ["add_test_station", "refuse"]
@@ -384,6 +385,15 @@ def test_analysis_job_runs_a_known_step_and_the_map_sees_it(app, client, monkeyp
     ]
     _error(client.post("/api/analysis/rm_rf"), 404)
     _error(client.get("/api/jobs/nope"), 404)
+
+
+def test_analysis_steps_keep_their_ids(client):
+    # The ids are the routes POST /api/analysis/<id>: the step functions' names.
+    listed = client.get("/api/analysis").get_json()
+    ids = [s["id"] for s in listed["steps"]]
+    assert ids == ["make_grids_step", "check_and_fix", "run_coverage_and_sites"]
+    assert listed["all"] == "all"
+    assert [s["label"] for s in listed["steps"]] == [s.label for s in pipeline.DEMO_ANALYSIS]
 
 
 def test_read_only_server_refuses_analysis(store_copy):

@@ -2,9 +2,13 @@
 
 ``create_app({"STORE": "layers/demo.gpkg"})`` builds the application; ``planner
 serve STORE`` runs it under waitress. Views are thin: they parse the request,
-call :mod:`planner` (through :class:`planner.features.FeatureSource` and
+call :mod:`planner` (through the feature cache of :mod:`planner_web.features` and
 :mod:`planner.pipeline`) and return JSON, GeoJSON or a page. No request leaves
 the server unless a basemap URL is configured.
+
+The blueprints (:mod:`~planner_web.pages`, :mod:`~planner_web.api`,
+:mod:`~planner_web.ogc`) reach the application's shared objects through
+:mod:`planner_web.extensions`; nothing in the package imports this module.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from typing import Any
 
 from flask import Flask
 
-from planner.features import FeatureSource
+from planner_web import api, extensions, http, i18n, ogc, pages
+
+__all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
 
 #: Settings and their defaults; override any of them in ``create_app(config)``.
 DEFAULTS: dict[str, Any] = {
@@ -77,8 +83,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     -------
     flask.Flask
     """
-    from planner_web import api, http, i18n, jobs, ogc, pages
-
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     if config:
@@ -92,19 +96,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 
-    app.extensions["planner.features"] = FeatureSource(app.config["STORE"])
-    app.extensions["planner.jobs"] = jobs.JobManager(app.config["STORE"])
-
+    extensions.init_app(app)
     http.init_app(app)
     i18n.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(ogc.bp, url_prefix="/ogc")
     return app
-
-
-def features(app: Flask | None = None) -> FeatureSource:
-    """The :class:`FeatureSource` of the current (or given) application."""
-    from flask import current_app
-
-    return (app or current_app).extensions["planner.features"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.features import parse_bbox
-from planner_web import features, jobs
+from planner.pipeline import parse_bbox
 from planner_web.basemap import basemap_settings
+from planner_web.extensions import features, job_manager
 from planner_web.http import (
     GEOJSON,
     OPENAPI,
@@ -19,7 +19,10 @@ from planner_web.http import (
     page_links,
     text_response,
 )
-from planner_web.openapi import openapi_document
+from planner_web.jobs import ALL, known_steps
+from planner_web.openapi import ok, openapi_document, operation
+
+__all__ = ["bp"]
 
 bp = Blueprint("api", __name__)
 
@@ -51,6 +54,12 @@ def health():
 
 
 @bp.get("/layers")
+@operation(
+    "listLayers",
+    "Layers of the store with fields (Chinese names), counts, bounds, stats",
+    tags=["layers"],
+    responses={"200": ok("The layers")},
+)
 def layers():
     """Every layer of the store with its schema, counts, bounds and statistics."""
     source = features()
@@ -72,6 +81,12 @@ def layers():
 
 
 @bp.get("/layers/<name>")
+@operation(
+    "getLayer",
+    "One layer's description",
+    tags=["layers"],
+    responses={"200": ok("The layer"), "404": "Error"},
+)
 def layer(name: str):
     """One layer's description."""
     _check_layer(name)
@@ -80,12 +95,24 @@ def layer(name: str):
 
 
 @bp.get("/layers/<name>/features")
+@operation(
+    "getFeatures",
+    "Features by bounding box, simplified by zoom, paged",
+    tags=["layers"],
+    query=["bbox", "limit", "offset", "zoom", "crs", "properties"],
+    responses={
+        "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
+        "304": {"description": "Not modified since the ETag sent"},
+        "400": "Error",
+        "404": "Error",
+    },
+)
 def layer_features(name: str):
     """Features intersecting ``bbox``, simplified for ``zoom``, paged by ``limit``/``offset``."""
     config = current_app.config
     _check_layer(name)
     bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text) if bbox_text else None
+    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
     limit = int_arg(
         "limit", config["API_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )
@@ -125,6 +152,13 @@ def layer_features(name: str):
 
 
 @bp.get("/layers/<name>/features/<feature_id>")
+@operation(
+    "getFeature",
+    "One feature by its key (e.g. grid code) or row number",
+    tags=["layers"],
+    query=["crs"],
+    responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
+)
 def feature(name: str, feature_id: str):
     """One feature at full detail, by its key (e.g. a grid code) or row number."""
     _check_layer(name)
@@ -137,6 +171,12 @@ def feature(name: str, feature_id: str):
 
 
 @bp.get("/summary")
+@operation(
+    "getSummary",
+    "Counts per layer, households, CRSs, sources",
+    tags=["store"],
+    responses={"200": ok("The summary")},
+)
 def summary():
     """The store's summary: layers and counts, households, CRSs, sources."""
     source = features()
@@ -144,6 +184,13 @@ def summary():
 
 
 @bp.get("/search")
+@operation(
+    "search",
+    "Find grids, buildings, compounds or stations by code or name",
+    tags=["store"],
+    query=["q", "searchLimit"],
+    responses={"200": ok("Hits with their bounds"), "400": "Error"},
+)
 def search():
     """Features whose code, name or address contains ``q``."""
     q = request.args.get("q", "")
@@ -156,23 +203,39 @@ def search():
 
 
 @bp.get("/analysis")
+@operation(
+    "listAnalysisSteps",
+    "Analysis steps that can be run",
+    tags=["analysis"],
+    responses={"200": ok("The steps")},
+)
 def analysis_steps():
     """The analysis steps that can be run (plus ``all``)."""
-    steps = list(jobs.known_steps().values())
+    steps = list(known_steps().values())
     return json_response(
-        {"enabled": bool(current_app.config["ANALYSIS_ENABLED"]), "all": jobs.ALL, "steps": steps}
+        {"enabled": bool(current_app.config["ANALYSIS_ENABLED"]), "all": ALL, "steps": steps}
     )
 
 
 @bp.post("/analysis/<step>")
+@operation(
+    "runAnalysis",
+    "Run a known analysis step (or 'all') as a background job",
+    tags=["analysis"],
+    responses={
+        "202": ok("The job, to poll at its Location", "Job"),
+        "403": "Error",
+        "404": "Error",
+    },
+)
 def run_analysis(step: str):
     """Start a background job running ``step``; answer 202 with the job to poll."""
     if not current_app.config["ANALYSIS_ENABLED"]:
         raise ApiError(403, "analysis runs are disabled on this server", code="forbidden")
     try:
-        job = _jobs().submit(step)
+        job = job_manager().submit(step)
     except KeyError:
-        known = ", ".join([jobs.ALL, *jobs.known_steps()])
+        known = ", ".join([ALL, *known_steps()])
         raise ApiError(
             404, f"unknown analysis step {step!r}; known: {known}", code="not_found"
         ) from None
@@ -182,21 +245,39 @@ def run_analysis(step: str):
 
 
 @bp.get("/jobs")
+@operation(
+    "listJobs",
+    "Analysis jobs, newest first",
+    tags=["analysis"],
+    responses={"200": ok("The jobs")},
+)
 def job_list():
     """Analysis jobs, newest first."""
-    return json_response({"jobs": _jobs().list()})
+    return json_response({"jobs": job_manager().list()})
 
 
 @bp.get("/jobs/<job_id>")
+@operation(
+    "getJob",
+    "One job's state, progress and result",
+    tags=["analysis"],
+    responses={"200": ok("The job", "Job"), "404": "Error"},
+)
 def job(job_id: str):
     """One job's state, progress and result."""
-    found = _jobs().get(job_id)
+    found = job_manager().get(job_id)
     if found is None:
         raise ApiError(404, f"no job {job_id!r}", code="not_found")
     return json_response(found)
 
 
 @bp.get("/openapi.json")
+@operation(
+    "getOpenAPI",
+    "This document",
+    tags=["store"],
+    responses={"200": ok("OpenAPI 3.0")},
+)
 def openapi():
     """The OpenAPI 3 document of this API and the OGC API."""
     response = json_response(openapi_document())
@@ -206,10 +287,6 @@ def openapi():
 
 
 # -- helpers ----------------------------------------------------------------------
-
-
-def _jobs() -> jobs.JobManager:
-    return current_app.extensions["planner.jobs"]
 
 
 def _check_layer(name: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +12,24 @@ from isal import igzip
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from planner.errors import PlannerError
+from planner_web.basemap import basemap_settings
+from planner_web.encoding import json_text
+
+__all__ = [
+    "GEOJSON",
+    "JSON",
+    "OPENAPI",
+    "ApiError",
+    "content_security_policy",
+    "error_response",
+    "etag_for",
+    "float_arg",
+    "init_app",
+    "int_arg",
+    "json_response",
+    "page_links",
+    "text_response",
+]
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -51,8 +68,7 @@ def error_response(status: int, message: str, *, code: str, param: str = "") -> 
 
 def json_response(data: Any, *, status: int = 200, mimetype: str = JSON) -> Response:
     """JSON with Chinese kept as UTF-8 text (not \\u escapes)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_default)
-    return Response(text, status=status, mimetype=mimetype)
+    return Response(json_text(data), status=status, mimetype=mimetype)
 
 
 def text_response(text: str, *, mimetype: str = JSON, etag: str | None = None) -> Response:
@@ -61,14 +77,6 @@ def text_response(text: str, *, mimetype: str = JSON, etag: str | None = None) -
         response.set_etag(etag)
         response.headers["Cache-Control"] = "no-cache"
     return response
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def etag_for(*parts: Any) -> str:
@@ -189,8 +197,6 @@ def _security_headers(response: Response) -> Response:
 def content_security_policy() -> str:
     """Only this server, plus the configured basemap's tile host for images."""
     images = ["'self'", "data:"]
-    from planner_web.basemap import basemap_settings
-
     base = basemap_settings(current_app.config)
     if base:
         parts = urlsplit(base["url"])

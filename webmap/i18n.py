@@ -3,11 +3,18 @@
 The language is taken from ``?lang=`` (and remembered in a cookie), else the
 cookie, else ``DEFAULT_LANG``. Layer and field names come from the schema
 (``Layer.zh``/``Field.zh`` in Chinese; the English name otherwise).
+
+:data:`MESSAGES` is the one source of interface text: templates read it with
+``t(key)``, and the map page is sent the catalogue of its language, from which
+its scripts (``static/js/``) take every string. Two languages and no plural
+forms do not call for gettext catalogues (flask-babel), so there are none.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
+
+__all__ = ["COOKIE", "LANGS", "MESSAGES", "get_lang", "init_app", "messages", "t"]
 
 LANGS = ("zh", "en")
 COOKIE = "lang"
@@ -70,6 +77,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "docs_title": "接口文档 · 网格与党群服务站规划",
         "error": "出错",
         "fit": "全图",
+        "households_short": "户",
+        "grid_coloured": "颜色区分，标注编码",
+        "grid_flagged": "超出规则的网格",
+        "edge_disputed": "有争议的边缘地带",
+        "road_main": "主次干道",
+        "road_street": "支路、小区道路",
+        "road_path": "人行道、小径",
+        "gate_closed": "出入口（不开放）",
+        "finding": "拓扑问题（点击线条查看）",
+        # Letters of the station icons: Chinese on the map in both languages, as on
+        # the district's own maps.
+        "icon_existing": "站",
+        "icon_proposed": "新",
+        "icon_planned": "规",
     },
     "en": {
         "html_lang": "en",
@@ -128,6 +149,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "docs_title": "API docs · grid and service-station planner",
         "error": "Error",
         "fit": "Fit",
+        "households_short": "hh",
+        "grid_coloured": "coloured, labelled by code",
+        "grid_flagged": "grid outside the rules",
+        "edge_disputed": "disputed edge area",
+        "road_main": "main road",
+        "road_street": "street, lane",
+        "road_path": "footpath",
+        "gate_closed": "gate (closed)",
+        "finding": "problem (click its line)",
+        "icon_existing": "站",
+        "icon_proposed": "新",
+        "icon_planned": "规",
     },
 }
 

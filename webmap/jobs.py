@@ -8,7 +8,6 @@ through, its JSON report or its error; the page polls ``/api/jobs/<id>``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import traceback
@@ -23,6 +22,8 @@ from planner import pipeline
 from planner.errors import PlannerError
 from planner.store import Store
 
+__all__ = ["ALL", "KEEP_JOBS", "JobManager", "known_steps"]
+
 log = logging.getLogger(__name__)
 
 #: Finished jobs kept for status queries.
@@ -36,22 +37,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+#: A step of a job: its id, its label and the function that runs it.
+Step = tuple[str, str, Callable[..., Any]]
+
+
 def known_steps() -> dict[str, dict[str, str]]:
-    """Steps that may be run: id (the function's name) → label and target.
+    """Steps that may be run: id (the function's name) → id, label and target.
 
     Read from :data:`planner.pipeline.DEMO_ANALYSIS` on each call, so steps
-    other modules register appear without web changes.
+    other modules register appear without web changes. ``target`` names the
+    function as ``module:function`` for people reading ``/api/analysis``.
     """
-    steps = {}
-    for label, target in pipeline.DEMO_ANALYSIS:
-        step_id = target.split(":")[-1]
-        steps[step_id] = {"id": step_id, "label": label, "target": target}
-    return steps
+    return {
+        step_id: {"id": step_id, "label": label, "target": f"{run.__module__}:{step_id}"}
+        for step_id, label, run in _steps()
+    }
 
 
-def _resolve(target: str) -> Callable[..., Any]:
-    module_name, function_name = target.split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+def _steps() -> list[Step]:
+    return [(run.__name__, label, run) for label, run in pipeline.DEMO_ANALYSIS]
 
 
 class JobManager:
@@ -77,15 +81,15 @@ class JobManager:
         KeyError
             If ``step`` is not a known step.
         """
-        steps = known_steps()
+        steps = _steps()
         if step == ALL:
-            plan = list(steps.values())
+            plan = steps
             label = "all"
-        elif step in steps:
-            plan = [steps[step]]
-            label = steps[step]["label"]
         else:
-            raise KeyError(step)
+            plan = [s for s in steps if s[0] == step]
+            if not plan:
+                raise KeyError(step)
+            label = plan[0][1]
         job = {
             "id": uuid.uuid4().hex[:12],
             "step": step,
@@ -126,7 +130,7 @@ class JobManager:
         with self._lock:
             self._jobs[job_id].update(changes)
 
-    def _run(self, job_id: str, plan: list[dict[str, str]]) -> None:
+    def _run(self, job_id: str, plan: list[Step]) -> None:
         self._update(job_id, state="running", started=_now())
 
         def progress(message: str) -> None:
@@ -135,11 +139,10 @@ class JobManager:
 
         results = {}
         try:
-            for step in plan:
-                progress(step["label"])
-                function = _resolve(step["target"])
+            for step_id, label, run in plan:
+                progress(label)
                 # A fresh Store per step: the previous step may have rewritten the file.
-                results[step["id"]] = function(Store(self.store_path), progress=progress)
+                results[step_id] = run(Store(self.store_path), progress=progress)
         except PlannerError as exc:
             self._update(job_id, state="failed", finished=_now(), error=str(exc), result=results)
             return

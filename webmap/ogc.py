@@ -13,8 +13,9 @@ from typing import Any
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.features import json_text, parse_bbox
-from planner_web import features
+from planner.pipeline import parse_bbox
+from planner_web.encoding import json_text
+from planner_web.extensions import features
 from planner_web.http import (
     GEOJSON,
     JSON,
@@ -25,8 +26,14 @@ from planner_web.http import (
     page_links,
     text_response,
 )
+from planner_web.openapi import ok, operation
+
+__all__ = ["CONFORMANCE", "CRS84", "OGC_TAGS", "bp", "collection_names"]
 
 bp = Blueprint("ogc", __name__)
+
+#: The docs page groups every OGC route under this tag.
+OGC_TAGS = ["OGC API – Features"]
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = [
@@ -51,6 +58,12 @@ def _link(rel: str, href: str, mimetype: str = JSON, title: str = "") -> dict[st
 
 
 @bp.get("/")
+@operation(
+    "getLandingPage",
+    "Landing page",
+    tags=OGC_TAGS,
+    responses={"200": ok("Links")},
+)
 def landing():
     """Landing page: links to the API definition, conformance and collections."""
     store = features().store
@@ -78,12 +91,24 @@ def landing():
 
 
 @bp.get("/conformance")
+@operation(
+    "getConformance",
+    "Conformance classes",
+    tags=OGC_TAGS,
+    responses={"200": ok("Conformance classes")},
+)
 def conformance():
     """The conformance classes implemented."""
     return json_response({"conformsTo": CONFORMANCE})
 
 
 @bp.get("/collections")
+@operation(
+    "getCollections",
+    "Collections (spatial layers)",
+    tags=OGC_TAGS,
+    responses={"200": ok("The collections")},
+)
 def collections():
     """Every spatial layer as a collection."""
     catalog = {e["name"]: e for e in features().catalog()}
@@ -96,6 +121,12 @@ def collections():
 
 
 @bp.get("/collections/<collection_id>")
+@operation(
+    "describeCollection",
+    "One collection",
+    tags=OGC_TAGS,
+    responses={"200": ok("The collection"), "404": "Error"},
+)
 def collection(collection_id: str):
     """One collection's description."""
     _check(collection_id)
@@ -104,12 +135,23 @@ def collection(collection_id: str):
 
 
 @bp.get("/collections/<collection_id>/items")
+@operation(
+    "getFeaturesOGC",
+    "Features of a collection",
+    tags=OGC_TAGS,
+    query=["bbox", "ogcLimit", "offset"],
+    responses={
+        "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
+        "400": "Error",
+        "404": "Error",
+    },
+)
 def items(collection_id: str):
     """Features of a collection, filtered by ``bbox`` and paged by ``limit``/``offset``."""
     _check(collection_id)
     config = current_app.config
     bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text) if bbox_text else None
+    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
     limit = int_arg(
         "limit", config["OGC_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )
@@ -132,6 +174,12 @@ def items(collection_id: str):
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")
+@operation(
+    "getFeatureOGC",
+    "One feature",
+    tags=OGC_TAGS,
+    responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
+)
 def item(collection_id: str, feature_id: str):
     """One feature."""
     _check(collection_id)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Response, current_app, render_template, url_for
 
-from planner_web import features
 from planner_web.basemap import basemap_settings
+from planner_web.extensions import features
 from planner_web.i18n import get_lang, messages
+
+__all__ = ["bp"]
 
 bp = Blueprint("pages", __name__)
 
@@ -31,7 +35,14 @@ def map_page():
         "basemap": basemap_settings(current_app.config),
         "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"]),
     }
-    return render_template("map.html", page_config=page_config, store_name=source.store.name)
+    return render_template(
+        "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()
+    )
+
+
+def _modules() -> list[str]:
+    """The map's ES modules (static/js/*.js), for the page to preload."""
+    return sorted(p.name for p in (Path(current_app.static_folder) / "js").glob("*.js"))
 
 
 @bp.get("/api/docs")

@@ -1,7 +1,8 @@
 """Serve layers to map clients: bbox queries, simplification by zoom, GeoJSON text, paging.
 
 The web map, the REST API and the OGC API – Features endpoints all read layers
-through :class:`FeatureSource`. It keeps each layer of a store in memory with a
+through :class:`FeatureSource` (one per application, see
+:func:`planner_web.extensions.features`). It keeps each layer of a store in memory with a
 spatial index and its features pre-serialised as GeoJSON text per zoom level,
 so a viewport request is an index query and a string join rather than a
 GeoPackage read and a JSON encoding. The cache follows the store file: any
@@ -11,23 +12,26 @@ read again on the next request. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import shapely
 
 from planner import schema
-from planner.crs import in_china, wgs84_to_gcj02
+from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
 from planner.store import OSM_ATTRIBUTION, Store
+from planner_web.encoding import json_text
+
+if TYPE_CHECKING:
+    from planner.pipeline import Bbox
 
 #: Zooms outside this range are clamped: below it the data is one smudge, above it
 #: geometries are sent at full detail.
@@ -43,53 +47,21 @@ COORDINATE_GRID = 1e-6
 #: Serialised attribute subsets kept per layer and zoom (clients choose them).
 MAX_FIELD_SUBSETS = 8
 
-Bbox = tuple[float, float, float, float]
-
-
-def parse_bbox(text: str) -> Bbox:
-    """Parse ``minlon,minlat,maxlon,maxlat`` (W,S,E,N) in degrees.
-
-    Parameters
-    ----------
-    text
-        Four comma-separated numbers, longitude first.
-
-    Returns
-    -------
-    tuple of float
-        ``(west, south, east, north)``.
-
-    Raises
-    ------
-    PlannerError
-        If the text is not four numbers, the box is inverted or out of range, or
-        it looks like latitude and longitude were swapped (China with the axes
-        exchanged).
-    """
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        msg = f"bbox must be four numbers minlon,minlat,maxlon,maxlat, got {text!r}"
-        raise PlannerError(msg, source="bbox")
-    west, south, east, north = values
-    if in_china(south, west) and in_china(north, east) and not in_china(west, south):
-        msg = (
-            f"bbox {text!r} looks like lat,lon: give longitude first "
-            f"(minlon,minlat,maxlon,maxlat), e.g. {south},{west},{north},{east}"
-        )
-        raise PlannerError(msg, source="bbox")
-    if not (
-        -180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90
-    ):
-        msg = f"bbox {text!r} is out of range: longitudes -180..180, latitudes -90..90"
-        raise PlannerError(msg, source="bbox")
-    if west > east or south > north:
-        msg = f"bbox {text!r} is inverted: need minlon <= maxlon and minlat <= maxlat"
-        raise PlannerError(msg, source="bbox")
-    return west, south, east, north
+__all__ = [
+    "COORDINATE_GRID",
+    "MAX_FIELD_SUBSETS",
+    "MAX_ZOOM",
+    "MIN_ZOOM",
+    "PIXEL_TOLERANCE",
+    "FeaturePage",
+    "FeatureSource",
+    "LayerFeatures",
+    "coverage_summary",
+    "field_list",
+    "field_stats",
+    "tolerance_for",
+    "zoom_level",
+]
 
 
 def zoom_level(zoom: float | None) -> int | None:
@@ -338,19 +310,6 @@ def _property_texts(frame: pd.DataFrame) -> list[str]:
         return []
     clean = frame.astype(object).where(frame.notna(), None)
     return [json_text(r) for r in clean.to_dict("records")]
-
-
-def json_text(value: Any) -> str:
-    """Compact JSON with Chinese kept as UTF-8 text (the encoding of every served feature)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
 
 
 def field_list(spec: schema.Layer, frame: pd.DataFrame | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,34 @@
+// Interface text. Every string comes from the message catalogue of planner_web.i18n, sent with
+// the page; names from the schema (layers, fields, coded values) are Chinese in a Chinese
+// interface and the English identifiers otherwise. The only module that looks at the language.
+import { cfg } from "./config.js";
+import { catalog } from "./state.js";
+
+export const M = cfg.messages;
+const CHINESE = cfg.lang === "zh";
+
+// Numbers grouped the way the interface's language writes them (html_lang is its locale).
+export function number(v) {
+  return typeof v === "number" ? v.toLocaleString(M.html_lang) : v;
+}
+
+// A schema name: the Chinese one, or the identifier with spaces for underscores.
+function schemaName(zh, name) {
+  return CHINESE ? zh : name.replace(/_/g, " ");
+}
+
+export function layerName(name) {
+  const e = catalog[name];
+  if (!e) return name;
+  return schemaName(e.zh, name);
+}
+
+export function fieldLabel(f) { return schemaName(f.zh, f.name); }
+
+// A coded value by its Chinese name (户数来源: 台账, 估算) in a Chinese interface.
+export function valueLabel(fd, v) {
+  return CHINESE && fd.values_zh && fd.values_zh[v] ? fd.values_zh[v] : v;
+}
+
+// The layer of a search hit as the hit names it (Chinese name, or the layer's identifier).
+export function hitLayer(hit) { return CHINESE ? hit.zh : hit.layer; }
