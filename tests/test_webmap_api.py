@@ -489,3 +489,23 @@ def test_planner_serve_refuses_without_front_end_files(store_copy, tmp_path, mon
     assert run(["serve", str(store_copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "vendor/leaflet/leaflet.js" in err[0]
+
+
+def test_a_stale_write_answers_409(app, store_copy):
+    """A write whose inputs changed since they were read: 409 with the JSON error shape."""
+    from planner.store import Store
+
+    stale = Store(store_copy)
+    gates = stale.read("gates")
+    Store(store_copy).write("gates", gates)  # another change lands first
+
+    @app.route("/api/test-stale-write", methods=["POST"])
+    def stale_write():
+        stale.write("gates", gates)
+        return {}
+
+    response = app.test_client().post("/api/test-stale-write")
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "conflict" and error["param"] == "gates"
+    assert "nothing was written" in error["message"]

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, request, url_for
 from isal import igzip
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from planner.errors import PlannerError
+from planner.errors import ConflictError, PlannerError
 from planner_web.basemap import basemap_settings
 from planner_web.encoding import json_text
 
@@ -174,7 +174,9 @@ def _api_error(exc: ApiError) -> Response:
 
 
 def _planner_error(exc: PlannerError) -> Response:
-    return error_response(400, exc.message, code="bad_request", param=exc.source or "")
+    if isinstance(exc, ConflictError):  # another change landed first: nothing was written
+        return error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
+    return error_response(400, exc.message, code="bad_request", param=exc.param or exc.source or "")
 
 
 def _http_error(exc: HTTPException) -> Response | HTTPException:
