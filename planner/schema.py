@@ -484,6 +484,10 @@ LAYERS["plan_history"] = Layer(
     ),
 )
 
+#: The store's own bookkeeping of plan versions: read through planner.plan_versions, not
+#: served as map layers.
+HISTORY_LAYERS = frozenset({"plan_versions", "plan_history"})
+
 #: Chinese names of the coded values of :data:`CODED_FIELDS` (kinds, statuses, sources),
 #: for maps and reports; values not listed are shown as they are.
 VALUE_NAMES_ZH: dict[str, str] = {

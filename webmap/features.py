@@ -457,12 +457,12 @@ class FeatureSource:
         return f"{store.metadata.get('updated', '')}:{self._stamp[0]}"
 
     def names(self) -> list[str]:
-        """Layers served: the schema layers present in the store."""
+        """Layers served: the schema layers present in the store (not its plan history)."""
         store = self.store
         names = self._names
         if names is None:
             # Listing opens the GeoPackage: once per version of the file, not per request.
-            names = store.layers()
+            names = [n for n in store.layers() if n not in schema.HISTORY_LAYERS]
             if self._only is not None:
                 names = [n for n in names if n in self._only]
             self._names = names
