@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -189,11 +191,60 @@ def check_command(
     sys.exit(0 if after.clean else 1)
 
 
+class _Exclusive(click.Option):
+    """An option click refuses together with others, or without one it needs.
+
+    Parameters
+    ----------
+    not_with
+        Names of the options it excludes: "give --a or --b, not both".
+    needs
+        ``(name, wording)`` of options it needs: "--a needs WORDING".
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        not_with: tuple[str, ...] = (),
+        needs: tuple[tuple[str, str], ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.not_with = not_with
+        self.needs = needs
+
+    def handle_parse_result(
+        self, ctx: click.Context, opts: Mapping[str, Any], args: list[str]
+    ) -> tuple[Any, list[str]]:
+        if opts.get(self.name):
+            flag = self.opts[0]
+            for other in self.not_with:
+                if opts.get(other):
+                    raise click.UsageError(f"give {flag} or {_flag(ctx, other)}, not both", ctx)
+            for other, wording in self.needs:
+                if not opts.get(other):
+                    raise click.UsageError(f"{flag} needs {wording}", ctx)
+        return super().handle_parse_result(ctx, opts, args)
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    """The command-line spelling of the option called ``name``."""
+    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+
+
 @main.command("edges")
 @_STORE
 @click.option("--detect", is_flag=True, help="Detect edge areas (边缘地带) from the data.")
 @click.option("--assign", is_flag=True, help="Assign unassigned edge areas to grids.")
-@click.option("--settle", "settle_id", metavar="EDGE_ID", help="Settle a dispute over this area.")
+@click.option(
+    "--settle",
+    "settle_id",
+    cls=_Exclusive,
+    not_with=("dispute_id",),
+    needs=(("grid_code", "--grid CODE"),),
+    metavar="EDGE_ID",
+    help="Settle a dispute over this area.",
+)
 @click.option("--dispute", "dispute_id", metavar="EDGE_ID", help="Mark this area disputed.")
 @click.option("--grid", "grid_code", help="With --settle: the grid agreed on.")
 @click.option("--by", "by", default="", help="With --settle/--dispute: who (协商人).")
@@ -223,11 +274,7 @@ def edges_command(
 ) -> None:
     """Detect, assign and settle edge areas (边缘地带); without options, list them."""
     store = Store(store_path)
-    if settle_id and dispute_id:
-        raise PlannerError("give --settle or --dispute, not both")
     if settle_id:
-        if not grid_code:
-            raise PlannerError("--settle needs --grid CODE")
         result = edge_areas.settle(
             store, settle_id, grid_code, by=by, text=text, date=date, force=force
         )
