@@ -48,6 +48,26 @@ from planner.progress import Progress, no_progress
 if TYPE_CHECKING:
     from planner.store import Store
 
+__all__ = [
+    "CUT_FACTORS",
+    "DEFAULT_COMMUNITY_CODE",
+    "GRID_SIZE",
+    "IGNORED_HIGHWAYS",
+    "KINDS",
+    "STREET_BARRIERS",
+    "STREET_HIGHWAYS",
+    "Faces",
+    "Units",
+    "blocks_frame",
+    "blocks_report",
+    "build_faces",
+    "community_boundary",
+    "default_depth",
+    "load_inputs",
+    "make_blocks",
+    "make_units",
+]
+
 #: Roads that bound street blocks (街区); other roads and internal lanes cut lane blocks.
 STREET_HIGHWAYS = frozenset(
     {
