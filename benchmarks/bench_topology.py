@@ -26,7 +26,7 @@ CRS = "EPSG:4549"
 X0, Y0 = 383_000.0, 3_546_000.0
 
 
-def tiled(n: int, size: float = 100.0) -> topology.Plan:
+def tiled(n: int, size: float = 100.0) -> topology.GridPlan:
     ix, iy = np.meshgrid(np.arange(n), np.arange(n))
     ix, iy = ix.ravel(), iy.ravel()
     cells = shapely.box(X0 + ix * size, Y0 + iy * size, X0 + (ix + 1) * size, Y0 + (iy + 1) * size)
@@ -70,7 +70,7 @@ def tiled(n: int, size: float = 100.0) -> topology.Plan:
         for k in range(0, n + 1, 2)
     ]
     edges = gpd.GeoDataFrame({"edge_id": []}, geometry=[], crs=CRS)
-    return topology.Plan(
+    return topology.GridPlan(
         grids=schema.conform("grids", grids),
         community=shapely.box(X0, Y0, X0 + n * size, Y0 + n * size),
         buildings=schema.conform("buildings", b),
@@ -80,7 +80,7 @@ def tiled(n: int, size: float = 100.0) -> topology.Plan:
     )
 
 
-def naive(plan: topology.Plan) -> dict[str, float]:
+def naive(plan: topology.GridPlan) -> dict[str, float]:
     """Overlaps, gaps and cut buildings with geopandas overlays only."""
     g = plan.grids[["grid_code", "geometry"]]
     pairs = gpd.overlay(
@@ -98,7 +98,7 @@ def naive(plan: topology.Plan) -> dict[str, float]:
     return {"overlaps": len(pairs), "gaps": len(gaps), "split_buildings": int((cut > 1).sum())}
 
 
-def naive_boundaries(plan: topology.Plan, tolerance: float = 5.0) -> float:
+def naive_boundaries(plan: topology.GridPlan, tolerance: float = 5.0) -> float:
     """Share of grid boundary within ``tolerance`` of a feature, by overlay."""
     lines = gpd.GeoDataFrame(
         {"grid_code": plan.grids["grid_code"]}, geometry=plan.grids.boundary, crs=plan.crs
@@ -110,7 +110,7 @@ def naive_boundaries(plan: topology.Plan, tolerance: float = 5.0) -> float:
     return float(on.length.sum() / lines.length.sum())
 
 
-def midpoints(plan: topology.Plan, t: topology.Thresholds | None = None) -> pd.DataFrame:
+def midpoints(plan: topology.GridPlan, t: topology.Thresholds | None = None) -> pd.DataFrame:
     """Boundary on features as first written: every boundary cut into segments with
     ``shapely.segmentize`` and each (deduplicated) segment midpoint tested with STRtree."""
     t = t or topology.Thresholds()
@@ -174,7 +174,7 @@ def main(n: int = 100) -> None:
     fixes = topology.plan_fixes(plan, findings)
     fix_time = time.perf_counter() - started
     after = topology.check_plan(
-        topology.Plan(
+        topology.GridPlan(
             grids=fixes.grids,
             community=plan.community,
             buildings=fixes.buildings,

@@ -35,11 +35,38 @@ from scipy.sparse import csgraph
 
 from planner import config
 from planner.errors import PlannerError
-from planner.geometry import data_extent
+from planner.geometry import (
+    data_extent,
+    face_adjacency,
+    footprint_clusters,
+    majority,
+    overlay_pairs,
+    shared_segments,
+)
 from planner.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from planner.store import Store
+
+__all__ = [
+    "CUT_FACTORS",
+    "DEFAULT_COMMUNITY_CODE",
+    "GRID_SIZE",
+    "IGNORED_HIGHWAYS",
+    "KINDS",
+    "STREET_BARRIERS",
+    "STREET_HIGHWAYS",
+    "Faces",
+    "Units",
+    "blocks_frame",
+    "blocks_report",
+    "build_faces",
+    "community_boundary",
+    "default_depth",
+    "load_inputs",
+    "make_blocks",
+    "make_units",
+]
 
 #: Roads that bound street blocks (街区); other roads and internal lanes cut lane blocks.
 STREET_HIGHWAYS = frozenset(
@@ -201,98 +228,18 @@ def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return out
 
 
-def _segment_pairs(
-    faces: np.ndarray, group: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Boundary segments shared by two faces: ``(i, j, start, end)`` per segment.
-
-    Faces from one polygonisation (or one Voronoi diagram) share exact vertices,
-    so shared segments are found by hashing their end points, without overlay.
-    With ``group`` (one id per face, non-decreasing), only faces of one group are
-    paired, and the segments come group by group.
-    """
-    rings, ring_face = shapely.get_rings(faces, return_index=True)
-    coords, ring = shapely.get_coordinates(rings, return_index=True)
-    if len(coords) < 2:
-        nothing = np.empty(0, dtype=np.int64)
-        return nothing, nothing, np.empty((0, 2)), np.empty((0, 2))
-    # Vertices numbered in the byte order of their coordinates (big-endian words
-    # sort like bytes), so a segment's key (group, lo, hi) fits one integer and
-    # segments sort as their 32-byte keys would: the same order, one cheap sort.
-    words = np.ascontiguousarray(coords).view(np.uint64).byteswap()
-    by_vertex = np.lexsort((words[:, 1], words[:, 0]))
-    sorted_words = words[by_vertex]
-    new_vertex = np.r_[True, (sorted_words[1:] != sorted_words[:-1]).any(axis=1)]
-    vertex = np.empty(len(coords), dtype=np.int64)
-    vertex[by_vertex] = np.cumsum(new_vertex) - 1
-    same = ring[1:] == ring[:-1]
-    a, b = coords[:-1][same], coords[1:][same]
-    va, vb = vertex[:-1][same], vertex[1:][same]
-    face = ring_face[ring[:-1][same]]
-    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
-    lo = np.where(swap[:, None], b, a)
-    hi = np.where(swap[:, None], a, b)
-    v_lo, v_hi = np.where(swap, vb, va), np.where(swap, va, vb)
-    g = group[face].astype(np.int64) if group is not None else np.zeros(len(face), np.int64)
-    n_vertices = int(vertex.max()) + 1
-    if (int(g.max(initial=0)) + 1) * n_vertices * n_vertices < 2**62:
-        key = (g * n_vertices + v_lo) * n_vertices + v_hi
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        change = key[1:] != key[:-1]
-    else:  # too many vertices for one integer key
-        order = np.lexsort((v_hi, v_lo, g))
-        keys = np.column_stack([g, v_lo, v_hi])[order]
-        change = (keys[1:] != keys[:-1]).any(axis=1)
-    run = np.cumsum(np.r_[True, change]) - 1
-    shared = order[np.bincount(run)[run] == 2]
-    first, second = shared[0::2], shared[1::2]
-    return face[first], face[second], lo[first], hi[first]
-
-
-def _shared_edges(faces: np.ndarray) -> pd.DataFrame:
-    """Pairs of faces sharing a boundary, with the shared length."""
-    i, j, lo, hi = _segment_pairs(faces)
-    frame = pd.DataFrame(
-        {"i": np.minimum(i, j), "j": np.maximum(i, j), "length": np.hypot(*(hi - lo).T)}
-    )
-    frame = frame[frame["i"] != frame["j"]]
-    return frame.groupby(["i", "j"], as_index=False)["length"].sum()
-
-
-def _clusters(buildings: np.ndarray) -> np.ndarray:
-    """Group overlapping footprints (a building drawn twice, parts of one building)."""
-    n = len(buildings)
-    tree = shapely.STRtree(buildings)
-    i, j = tree.query(buildings, predicate="intersects")
-    keep = i < j
-    i, j = i[keep], j[keep]
-    if len(i):
-        overlap = shapely.area(shapely.intersection(buildings[i], buildings[j]))
-        i, j = i[overlap > _OVERLAP_M2], j[overlap > _OVERLAP_M2]
-    graph = sparse.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    return csgraph.connected_components(graph, directed=False)[1]
-
-
-def _majority(
-    pieces: np.ndarray, owner: np.ndarray, zones: np.ndarray, n_owners: int
+def _holding_most(
+    footprints: np.ndarray, faces: np.ndarray, n: int, groups: np.ndarray | None = None
 ) -> np.ndarray:
-    """For each owner, the zone (polygon index) covering most of its pieces' area (-1: none)."""
-    out = np.full(n_owners, -1, dtype=np.int64)
-    if len(pieces) == 0 or len(zones) == 0:
-        return out
-    tree = shapely.STRtree(zones)
-    p, z = tree.query(pieces, predicate="intersects")
-    if len(p) == 0:
-        return out
-    area = shapely.area(shapely.intersection(pieces[p], zones[z]))
-    frame = pd.DataFrame({"owner": owner[p], "zone": z, "area": area})
-    frame = frame.groupby(["owner", "zone"], as_index=False)["area"].sum()
-    frame = frame.sort_values(["owner", "area"], ascending=[True, False])
-    best = frame.drop_duplicates("owner")
-    best = best[best["area"] > 0]
-    out[best["owner"].to_numpy()] = best["zone"].to_numpy()
-    return out
+    """The face holding most of each footprint (or group of footprints); -1: none.
+
+    Areas are summed per (group, face), every pair intersected and touching pairs
+    included, and a tie goes to the lowest face: the areas and order the blocks
+    have always been numbered by.
+    """
+    pairs = overlay_pairs(footprints, faces, whole_shortcut=False, keep_touching=True)
+    groups = np.arange(len(footprints)) if groups is None else groups
+    return majority(pairs, n, groups=groups, ties="first")
 
 
 def _cell_lines(
@@ -340,7 +287,7 @@ def _cell_lines(
     # Shared edges of all diagrams at once (keyed by block: diagrams of neighbouring
     # blocks overlap); Voronoi edges meet only at their ends, so merging them needs
     # no noding.
-    i, j, lo, hi = _segment_pairs(cells, cell_block)
+    i, j, lo, hi = shared_segments(cells, cell_block)
     between = cell_cluster[i] != cell_cluster[j]
     if not between.any():
         return np.empty(0, dtype=object), cells, cell_block, cell_cluster
@@ -349,6 +296,62 @@ def _cell_lines(
     merged = shapely.line_merge(shapely.multilinestrings(segments, indices=index.ravel()))
     lines = _lines(shapely.intersection(merged, blocks[which]))
     return lines, cells, cell_block, cell_cluster
+
+
+def _level_lines(
+    roads: gpd.GeoDataFrame, barriers: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame
+) -> list[np.ndarray]:
+    """The lines cutting each level: streets and strong barriers (railways, water);
+    compound outlines and walls; other roads and lanes."""
+    highway = roads["highway"].fillna("").astype(str) if "highway" in roads else None
+    internal = roads["internal"].astype(bool) if "internal" in roads else False
+    road_geoms = roads.geometry.to_numpy()
+    if highway is not None:
+        usable = ~highway.isin(IGNORED_HIGHWAYS).to_numpy()
+        street = (highway.isin(STREET_HIGHWAYS) & ~internal).to_numpy()
+    else:
+        usable = np.ones(len(roads), bool)
+        street = usable.copy()
+    kinds = barriers["kind"].astype(str).to_numpy() if len(barriers) else np.array([])
+    bar_geoms = barriers.geometry.to_numpy()
+    strong = np.isin(kinds, list(STREET_BARRIERS))
+    return [
+        _lines(np.concatenate([road_geoms[usable & street], bar_geoms[strong]])),
+        _lines(np.concatenate([compounds.geometry.to_numpy(), bar_geoms[~strong]])),
+        _lines(road_geoms[usable & ~street]),
+    ]
+
+
+def _face_compounds(reps: np.ndarray, compounds: gpd.GeoDataFrame) -> np.ndarray:
+    """Compound id of the face at each point (None outside compounds)."""
+    compound = np.full(len(reps), None, dtype=object)
+    if not len(compounds):
+        return compound
+    comp_ids = compounds["compound_id"].to_numpy()
+    comp_areas = shapely.area(compounds.geometry.to_numpy())
+    # Nested compounds: prefer the smallest one containing the face.
+    order = np.argsort(comp_areas)
+    where = _locate(reps, compounds.geometry.to_numpy()[order])
+    compound[where >= 0] = comp_ids[order][where[where >= 0]]
+    return compound
+
+
+def _homes(
+    footprints: np.ndarray, cluster: np.ndarray, n_clusters: int, partitions: list[np.ndarray]
+) -> np.ndarray:
+    """Street block, compound part and lane block of each building group: those of the
+    lane block holding most of it (-1: none)."""
+    lane_faces = partitions[2]
+    home_face = _holding_most(footprints, lane_faces, n_clusters, cluster)
+    lane_reps = shapely.point_on_surface(lane_faces)
+    lane_labels = np.column_stack(
+        [
+            _locate(lane_reps, partitions[0]),
+            _locate(lane_reps, partitions[1]),
+            np.arange(len(lane_faces)),
+        ]
+    )
+    return np.where(home_face[:, None] >= 0, lane_labels[np.maximum(home_face, 0)], -1)
 
 
 def build_faces(
@@ -363,7 +366,10 @@ def build_faces(
 ) -> Faces:
     """Cut the community into labelled faces along its physical features.
 
-    All frames must be in the same metric CRS.
+    All frames must be in the same metric CRS. The steps (node the levels' lines,
+    find each building's block, tessellate dense lane blocks, node the building
+    outlines, label the faces) stay in one function, longer than most: each reuses
+    the noded lines, blocks and labels of the one before.
 
     Parameters
     ----------
@@ -387,26 +393,9 @@ def build_faces(
     if area.is_empty or area.area <= 0:
         raise PlannerError("the community boundary is empty")
     progress("node streets, walls and lanes")
-    highway = roads["highway"].fillna("").astype(str) if "highway" in roads else None
-    internal = roads["internal"].astype(bool) if "internal" in roads else False
-    road_geoms = roads.geometry.to_numpy()
-    if highway is not None:
-        usable = ~highway.isin(IGNORED_HIGHWAYS).to_numpy()
-        street = (highway.isin(STREET_HIGHWAYS) & ~internal).to_numpy()
-    else:
-        usable = np.ones(len(roads), bool)
-        street = usable.copy()
-    kinds = barriers["kind"].astype(str).to_numpy() if len(barriers) else np.array([])
-    bar_geoms = barriers.geometry.to_numpy()
-    strong = np.isin(kinds, list(STREET_BARRIERS))
-    level_lines = [
-        _lines(np.concatenate([road_geoms[usable & street], bar_geoms[strong]])),
-        _lines(np.concatenate([compounds.geometry.to_numpy(), bar_geoms[~strong]])),
-        _lines(road_geoms[usable & ~street]),
-    ]
     # Each level's lines are clipped once and reused by every coarser-to-finer noding.
     cumulative = []
-    for lines in level_lines:
+    for lines in _level_lines(roads, barriers, compounds):
         previous = cumulative[-1] if cumulative else np.empty(0, dtype=object)
         cumulative.append(np.concatenate([previous, _clip(lines, area)]))
     partitions = [_polygonize(lines, area) for lines in cumulative]
@@ -414,19 +403,10 @@ def build_faces(
     progress("assign buildings to blocks")
     footprints = buildings.geometry.to_numpy()
     households = buildings["households"].fillna(0).to_numpy().astype(np.int64)
-    cluster = _clusters(footprints) if len(footprints) else np.empty(0, dtype=np.int64)
+    cluster = footprint_clusters(footprints, min_overlap_m2=_OVERLAP_M2)
     n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
     lane_faces = partitions[2]
-    home_face = _majority(footprints, cluster, lane_faces, n_clusters)
-    lane_reps = shapely.point_on_surface(lane_faces)
-    lane_labels = np.column_stack(
-        [
-            _locate(lane_reps, partitions[0]),
-            _locate(lane_reps, partitions[1]),
-            np.arange(len(lane_faces)),
-        ]
-    )
-    home = np.where(home_face[:, None] >= 0, lane_labels[np.maximum(home_face, 0)], -1)
+    home = _homes(footprints, cluster, n_clusters, partitions)
 
     progress("tessellate large lane blocks into building cells")
     cluster_hh = np.bincount(cluster, weights=households, minlength=n_clusters)
@@ -436,10 +416,11 @@ def build_faces(
         minlength=len(lane_faces),
     )
     dense = np.flatnonzero(lane_hh > cell_above)
-    b_home = home[cluster, 2]
-    members = [np.flatnonzero(b_home == d) for d in dense]
     cell_lines, cells, cell_block, cell_cluster = _cell_lines(
-        lane_faces[dense], members, footprints, cluster
+        lane_faces[dense],
+        [np.flatnonzero(home[cluster, 2] == d) for d in dense],
+        footprints,
+        cluster,
     )
     cell_block = dense[cell_block] if len(cell_block) else cell_block
 
@@ -473,21 +454,14 @@ def build_faces(
     labels[np.flatnonzero(inside)[tessellated], 3] = owner[tessellated]
     labels[~np.isin(labels[:, 2], dense), 3] = -1
     # A face on the snapped outline that fell outside every block joins its neighbour below.
-    edges = _shared_edges(faces)
+    edges = face_adjacency(faces)
     labels = _fill_orphans(labels, edges)
-    comp_ids = compounds["compound_id"].to_numpy() if len(compounds) else np.array([])
-    comp_areas = shapely.area(compounds.geometry.to_numpy()) if len(compounds) else np.array([])
-    # Nested compounds: prefer the smallest one containing the face.
-    order = np.argsort(comp_areas)
-    where = _locate(reps, compounds.geometry.to_numpy()[order]) if len(compounds) else None
-    compound = np.full(len(faces), None, dtype=object)
-    if where is not None:
-        compound[where >= 0] = comp_ids[order][where[where >= 0]]
+    compound = _face_compounds(reps, compounds)
     i, j = edges["i"].to_numpy(), edges["j"].to_numpy()
     differ = labels[i] != labels[j]
     level = np.where(differ.any(axis=1), differ.argmax(axis=1), 4)
     edges = edges.assign(level=level)
-    largest = _majority(footprints, np.arange(len(footprints)), faces, len(footprints))
+    largest = _holding_most(footprints, faces, len(footprints))
     return Faces(
         geometry=faces,
         labels=labels,

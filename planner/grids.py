@@ -37,8 +37,10 @@ from planner.blocks import (
 )
 from planner.codes import grid_codes, group_zones
 from planner.errors import PlannerError
-from planner.partition import Partition, explain, partition
+from planner.geometry import blank, in_range, majority, overlay_pairs
+from planner.partition import Partition, diagnose, partition
 from planner.progress import Progress, no_progress
+from planner.reasons import OutOfRange
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -52,13 +54,28 @@ _MOVE_BLOCK = 200.0
 
 
 @dataclass
-class Plan:
-    """Units and their partition into grids."""
+class GridCut:
+    """A community cut into grids: its faces, the units made of them, their partition.
+
+    Attributes
+    ----------
+    faces, units
+        From :func:`planner.blocks.build_faces` and :func:`planner.blocks.make_units`.
+    result
+        The partition of the units into grids.
+    reasons
+        Per grid, why it stays out of the household range (None: in range).
+    """
 
     faces: Faces
     units: Units
     result: Partition
-    reasons: list[str | None]
+    reasons: list[OutOfRange | None]
+
+    @property
+    def flags(self) -> list[str | None]:
+        """The reasons in words, as the grids' ``flag`` field holds them."""
+        return [None if r is None else r.text() for r in self.reasons]
 
 
 def check_bounds(min_households: int, max_households: int) -> None:
@@ -79,7 +96,7 @@ def plan_grids(
     initial_faces: np.ndarray | None = None,
     rounds: int = 4,
     time_limit: float = config.PARTITION_TIME_LIMIT,
-) -> Plan:
+) -> GridCut:
     """Partition the community into grids, opening blocks where the bounds need it.
 
     Starts from the default blocks (opened only while above the maximum). Where
@@ -105,7 +122,7 @@ def plan_grids(
 
     Returns
     -------
-    Plan
+    GridCut
     """
     depth = default_depth(faces, max_households=max_households)
     units = make_units(faces, depth)
@@ -129,11 +146,7 @@ def plan_grids(
     home = initial
     for _ in range(rounds):
         reasons = _reasons(units, result, min_households, max_households)
-        fixable = [
-            g
-            for g, r in enumerate(reasons)
-            if r is not None and "cannot be split" not in r and "isolated" not in r
-        ]
+        fixable = [g for g, r in enumerate(reasons) if r is not None and not r.reason.physical]
         if not fixable:
             break
         opened = _open(faces, units, result, fixable, depth, max_households)
@@ -149,7 +162,7 @@ def plan_grids(
             stay = _stay_costs(units)
         result = run(units, warm, stay)
     reasons = _reasons(units, result, min_households, max_households)
-    return Plan(faces=faces, units=units, result=result, reasons=reasons)
+    return GridCut(faces=faces, units=units, result=result, reasons=reasons)
 
 
 def _face_labels(units: Units, result: Partition) -> np.ndarray:
@@ -222,8 +235,8 @@ def _stay_costs(units: Units) -> np.ndarray:
 
 def _reasons(
     units: Units, result: Partition, min_households: int, max_households: int
-) -> list[str | None]:
-    return explain(
+) -> list[OutOfRange | None]:
+    return diagnose(
         result,
         units.frame["households"].to_numpy(),
         units.edges,
@@ -265,11 +278,11 @@ def _open(
 # -- layers ------------------------------------------------------------------------
 
 
-def grid_frame(plan: Plan, crs: Any) -> gpd.GeoDataFrame:
+def grid_frame(cut: GridCut, crs: Any) -> gpd.GeoDataFrame:
     """One polygon per grid: the exact union of its faces."""
-    faces = plan.faces.geometry
-    grid_of_face = plan.result.assignment[plan.units.face_unit]
-    k = len(plan.result.units)
+    faces = cut.faces.geometry
+    grid_of_face = cut.result.assignment[cut.units.face_unit]
+    k = len(cut.result.units)
     order = np.argsort(grid_of_face, kind="stable")
     bounds = np.searchsorted(grid_of_face[order], np.arange(k + 1))
     geoms = np.empty(k, dtype=object)
@@ -277,19 +290,19 @@ def grid_frame(plan: Plan, crs: Any) -> gpd.GeoDataFrame:
         geoms[g] = shapely.coverage_union_all(faces[order[bounds[g] : bounds[g + 1]]])
     return gpd.GeoDataFrame(
         {
-            "households": plan.result.households.astype(np.int64),
-            "flag": plan.reasons,
+            "households": cut.result.households.astype(np.int64),
+            "flag": cut.flags,
         },
         geometry=geoms,
         crs=crs,
     )
 
 
-def grid_adjacency(plan: Plan) -> pd.DataFrame:
+def grid_adjacency(cut: GridCut) -> pd.DataFrame:
     """Grid pairs sharing a boundary, with its length and cut cost."""
-    e = plan.units.edges
-    ga = plan.result.assignment[e["a"].to_numpy()]
-    gb = plan.result.assignment[e["b"].to_numpy()]
+    e = cut.units.edges
+    ga = cut.result.assignment[e["a"].to_numpy()]
+    gb = cut.result.assignment[e["b"].to_numpy()]
     frame = pd.DataFrame(
         {
             "a": np.minimum(ga, gb),
@@ -324,28 +337,28 @@ def _community_code(store: Store) -> str:
 
 
 def _attach(
-    plan: Plan, buildings: gpd.GeoDataFrame, codes: np.ndarray
+    cut: GridCut, buildings: gpd.GeoDataFrame, codes: np.ndarray
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Blocks with their grid code, and buildings with block id and grid code."""
-    units = plan.units
+    units = cut.units
     blocks = blocks_frame(units)
-    blocks["grid_code"] = codes[plan.result.assignment]
+    blocks["grid_code"] = codes[cut.result.assignment]
     bu = units.building_unit
     inside = bu >= 0
     buildings = buildings.copy()
     buildings["block_id"] = None
     buildings["grid_code"] = None
     buildings.loc[inside, "block_id"] = units.frame["block_id"].to_numpy()[bu[inside]]
-    buildings.loc[inside, "grid_code"] = codes[plan.result.assignment[bu[inside]]]
+    buildings.loc[inside, "grid_code"] = codes[cut.result.assignment[bu[inside]]]
     return blocks, buildings
 
 
 def grids_report(
-    grids: pd.DataFrame, plan: Plan, min_households: int, max_households: int
+    grids: pd.DataFrame, cut: GridCut, min_households: int, max_households: int
 ) -> dict[str, Any]:
-    """The JSON report of a plan: counts, range, flags."""
+    """The JSON report of a cut into grids: counts, range, flags."""
     hh = grids["households"].to_numpy()
-    ok = (hh >= min_households) & (hh <= max_households)
+    ok = in_range(hh, min_households, max_households)
     flagged = [
         {"grid_code": c, "households": int(h), "reason": r}
         for c, h, r in zip(grids["grid_code"], hh, grids["flag"], strict=True)
@@ -360,10 +373,10 @@ def grids_report(
         "min": min_households,
         "max": max_households,
         "flagged": flagged,
-        "blocks": int(len(plan.units.frame)),
-        "block_kinds": {str(k): int(v) for k, v in plan.units.frame["kind"].value_counts().items()},
+        "blocks": int(len(cut.units.frame)),
+        "block_kinds": {str(k): int(v) for k, v in cut.units.frame["kind"].value_counts().items()},
         "zones": int(grids["zone_code"].nunique()),
-        "cut_cost": round(float(plan.result.cut_cost), 1),
+        "cut_cost": round(float(cut.result.cut_cost), 1),
     }
 
 
@@ -405,26 +418,26 @@ def make_grids(
     inputs = load_inputs(store, community=community)
     faces = build_faces(**inputs, progress=progress)
     progress("partition into grids")
-    plan = plan_grids(
+    cut = plan_grids(
         faces,
         min_households=min_households,
         max_households=max_households,
         time_limit=time_limit,
     )
     progress("zones and codes")
-    grids = grid_frame(plan, faces.crs)
+    grids = grid_frame(cut, faces.crs)
     zone = group_zones(
-        grids.geometry.to_numpy(), grid_adjacency(plan), grids_per_zone=grids_per_zone
+        grids.geometry.to_numpy(), grid_adjacency(cut), grids_per_zone=grids_per_zone
     )
     codes, zone_codes, names = grid_codes(_community_code(store), grids.geometry.to_numpy(), zone)
     grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
-    blocks, buildings = _attach(plan, inputs["buildings"], np.asarray(codes, dtype=object))
+    blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
     progress("assess grids")
     grids = assess(grids, buildings)
     # Number the layer in code order so re-runs write identical rows.
     grids = grids.sort_values("grid_code").reset_index(drop=True)
     zones = _zones_frame(grids)
-    report = grids_report(grids, plan, min_households, max_households)
+    report = grids_report(grids, cut, min_households, max_households)
     report["totals"] = assessment_report(grids)["totals"]
     outside = buildings["grid_code"].isna().to_numpy()
     report["outside_community"] = {
@@ -513,8 +526,7 @@ def rebalance(
     check_bounds(min_households, max_households)
     current = store.read("grids")
     if not current.empty:
-        blank = current["scenario"].isna() | (current["scenario"].astype(str).str.strip() == "")
-        current = current[blank]
+        current = current[blank(current["scenario"])]
     if current.empty:
         msg = "the store has no current grids to rebalance; run `planner grids STORE` first"
         raise PlannerError(msg, source=str(store.path))
@@ -524,17 +536,17 @@ def rebalance(
     progress("assign blocks to the current grids")
     face_label = _largest_overlap(faces.geometry, current.geometry.to_numpy())
     progress("rebalance")
-    plan = plan_grids(
+    cut = plan_grids(
         faces,
         min_households=min_households,
         max_households=max_households,
         initial_faces=face_label,
         time_limit=time_limit,
     )
-    grids = grid_frame(plan, faces.crs)
+    grids = grid_frame(cut, faces.crs)
     old_codes = current["grid_code"].to_numpy(dtype=object)
     old_zones = current["zone_code"].to_numpy(dtype=object)
-    labels = plan.result.labels
+    labels = cut.result.labels
     if labels is None:
         labels = np.arange(len(grids))
     codes, zones, names = _keep_codes(
@@ -545,28 +557,13 @@ def rebalance(
         grids,
         _community_code(store),
         face_label,
-        plan,
+        cut,
     )
     grids["grid_code"], grids["zone_code"], grids["name"] = codes, zones, names
-    blocks, buildings = _attach(plan, inputs["buildings"], np.asarray(codes, dtype=object))
+    blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
     grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
-    # Moves: blocks whose grid differs from the one covering most of them before.
-    home = _unit_labels(plan.units, face_label, faces.area)
-    before = np.where(home >= 0, old_codes[np.maximum(home, 0)], None)
-    after = blocks["grid_code"].to_numpy()
-    frame = plan.units.frame
-    moved = before != after
-    moves = pd.DataFrame(
-        {
-            "scenario": REBALANCED,
-            "block_id": frame["block_id"].to_numpy()[moved],
-            "from_grid": before[moved],
-            "to_grid": after[moved],
-            "households": frame["households"].to_numpy()[moved],
-            "buildings": frame["buildings"].to_numpy()[moved],
-        }
-    )
-    report = grids_report(grids, plan, min_households, max_households)
+    moves = _block_moves(cut, face_label, old_codes, blocks["grid_code"].to_numpy())
+    report = grids_report(grids, cut, min_households, max_households)
     report.update(
         {
             "households_moved": int(moves["households"].sum()),
@@ -577,15 +574,7 @@ def rebalance(
             "applied": bool(apply),
         }
     )
-    scenario = grids.assign(scenario=REBALANCED)
-    kept = store.read("scenario_grids")
-    if not kept.empty:
-        kept = kept[kept["scenario"] != REBALANCED]
-        scenario = pd.concat([kept.to_crs(scenario.crs), scenario], ignore_index=True)
-    old_moves = store.read("grid_moves")
-    if not old_moves.empty:
-        moves = pd.concat([old_moves[old_moves["scenario"] != REBALANCED], moves])
-    frames: dict[str, Any] = {"scenario_grids": scenario, "grid_moves": moves}
+    frames = _rebalanced_layers(store, grids, moves)
     if apply:
         frames |= {
             "grids": grids,
@@ -608,19 +597,50 @@ def rebalance(
     return report
 
 
+def _block_moves(
+    cut: GridCut, face_label: np.ndarray, old_codes: np.ndarray, after: np.ndarray
+) -> pd.DataFrame:
+    """Rows of ``grid_moves``: blocks whose grid (``after``) differs from the one covering
+    most of them before."""
+    home = _unit_labels(cut.units, face_label, cut.faces.area)
+    before = np.where(home >= 0, old_codes[np.maximum(home, 0)], None)
+    frame = cut.units.frame
+    moved = before != after
+    return pd.DataFrame(
+        {
+            "scenario": REBALANCED,
+            "block_id": frame["block_id"].to_numpy()[moved],
+            "from_grid": before[moved],
+            "to_grid": after[moved],
+            "households": frame["households"].to_numpy()[moved],
+            "buildings": frame["buildings"].to_numpy()[moved],
+        }
+    )
+
+
+def _rebalanced_layers(
+    store: Store, grids: gpd.GeoDataFrame, moves: pd.DataFrame
+) -> dict[str, Any]:
+    """``scenario_grids`` and ``grid_moves`` with the rebalanced plan replacing an earlier one."""
+    scenario = grids.assign(scenario=REBALANCED)
+    kept = store.read("scenario_grids")
+    if not kept.empty:
+        kept = kept[kept["scenario"] != REBALANCED]
+        scenario = pd.concat([kept.to_crs(scenario.crs), scenario], ignore_index=True)
+    old_moves = store.read("grid_moves")
+    if not old_moves.empty:
+        moves = pd.concat([old_moves[old_moves["scenario"] != REBALANCED], moves])
+    return {"scenario_grids": scenario, "grid_moves": moves}
+
+
 def _largest_overlap(faces: np.ndarray, grids: np.ndarray) -> np.ndarray:
-    """Index of the grid covering most of each face (-1: none)."""
-    out = np.full(len(faces), -1, dtype=np.int64)
-    tree = shapely.STRtree(grids)
-    f, g = tree.query(faces, predicate="intersects")
-    if len(f) == 0:
-        return out
-    area = shapely.area(shapely.intersection(faces[f], grids[g]))
-    frame = pd.DataFrame({"f": f, "g": g, "area": area})
-    frame = frame[frame["area"] > 0].sort_values(["f", "area"], ascending=[True, False])
-    best = frame.drop_duplicates("f")
-    out[best["f"].to_numpy()] = best["g"].to_numpy()
-    return out
+    """Index of the grid covering most of each face (-1: none).
+
+    Every pair is intersected, and a tie goes to the grid met first: the areas and
+    order rebalancing has always started from.
+    """
+    pairs = overlay_pairs(faces, grids, whole_shortcut=False)
+    return majority(pairs, len(faces), ties="first")
 
 
 def _keep_codes(
@@ -631,14 +651,14 @@ def _keep_codes(
     grids: gpd.GeoDataFrame,
     community_code: str,
     face_label: np.ndarray,
-    plan: Plan,
+    cut: GridCut,
 ) -> tuple[list[str], list[str], list[str]]:
     """Codes for a rebalanced plan: surviving grids keep theirs, new ones get the next number."""
     n_old = len(old_codes)
     codes, zones, names = [], [], []
     used = set(old_codes)
     # Zone of a new grid: that of the old grid most of its faces came from.
-    grid_of_face = plan.result.assignment[plan.units.face_unit]
+    grid_of_face = cut.result.assignment[cut.units.face_unit]
     frame = pd.DataFrame({"grid": grid_of_face, "old": face_label})
     frame = frame[frame["old"] >= 0]
     origin = frame.groupby("grid")["old"].agg(lambda s: s.value_counts().index[0])
@@ -665,7 +685,7 @@ def _keep_codes(
 
 __all__ = [
     "ASSESS_FIELDS",
-    "Plan",
+    "GridCut",
     "check_bounds",
     "grid_adjacency",
     "grid_frame",

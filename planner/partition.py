@@ -34,6 +34,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
 from planner import config
+from planner.geometry import in_range
+from planner.reasons import OutOfRange, Reason
 
 #: Weight of one household outside the range against one unit of boundary cost.
 _RANGE_WEIGHT = 1e5
@@ -69,7 +71,7 @@ class Partition:
 
     def in_range(self, min_households: int, max_households: int) -> np.ndarray:
         """Boolean per grid: households within the bounds."""
-        return (self.households >= min_households) & (self.households <= max_households)
+        return in_range(self.households, min_households, max_households)
 
 
 def _viol(x: float, lo: float, hi: float) -> float:
@@ -382,18 +384,6 @@ def _chain(state: _State, g: int, depth: int, visited: set[int], *, pull: bool) 
     return False
 
 
-def _connected(state: _State, units: set[int]) -> bool:
-    first = next(iter(units))
-    reached, queue = {first}, deque([first])
-    while queue:
-        v = queue.popleft()
-        for w in state.nbr[v]:
-            if w in units and w not in reached:
-                reached.add(w)
-                queue.append(w)
-    return len(reached) == len(units)
-
-
 def _bisect(
     state: _State,
     units: set[int],
@@ -658,7 +648,7 @@ def _finish(state: _State, edges: pd.DataFrame, started: float) -> Partition:
     )
 
 
-def explain(
+def diagnose(
     result: Partition,
     households: np.ndarray,
     edges: pd.DataFrame,
@@ -666,14 +656,16 @@ def explain(
     min_households: int,
     max_households: int,
     kinds: Sequence[str] | None = None,
-) -> list[str | None]:
-    """Why each grid is out of range (None for grids within it).
+) -> list[OutOfRange | None]:
+    """Why each grid is out of range, as a reason code with its numbers (None: in range).
 
-    Reasons: a single unit above the maximum (one building, or overlapping
-    footprints), an isolated part of the community with too few households,
-    or a grid below the minimum whose every neighbour would exceed the maximum
-    if merged with it and that cannot take a boundary block without pushing a
-    neighbour out of range.
+    Reasons (:class:`planner.reasons.Reason`): a single unit above the maximum (one
+    building, or overlapping footprints, where ``kinds`` says the unit is a
+    ``cell``; else one block), a grid above the maximum with no contiguous split
+    into two parts within range, an isolated part of the community with too few
+    households, or a grid below the minimum whose every neighbour would exceed the
+    maximum if merged with it and that cannot take a boundary block without
+    pushing a neighbour out of range.
     """
     h = np.asarray(households, dtype=float)
     n = len(h)
@@ -692,7 +684,8 @@ def explain(
                     part[w] = s
                     queue.append(w)
     part_hh = pd.Series(h).groupby(part).sum()
-    reasons: list[str | None] = []
+    bounds = {"min_households": min_households, "max_households": max_households}
+    reasons: list[OutOfRange | None] = []
     for g, units in enumerate(result.units):
         total = result.households[g]
         if min_households <= total <= max_households:
@@ -700,30 +693,45 @@ def explain(
             continue
         if total > max_households:
             big = max(units, key=lambda u: h[u])
-            what = "one building" if kinds is not None and kinds[big] == "cell" else "one block"
             if h[big] > max_households:
-                reasons.append(
-                    f"{what} holds {int(h[big])} households, above the maximum "
-                    f"{max_households}; it cannot be split"
-                )
+                building = kinds is not None and kinds[big] == "cell"
+                code = Reason.SINGLE_BUILDING_OVER_MAX if building else Reason.SINGLE_BLOCK_OVER_MAX
+                reasons.append(OutOfRange(code, int(h[big]), **bounds))
             else:
-                reasons.append(
-                    f"{int(total)} households: no contiguous split leaves both parts within "
-                    f"{min_households}-{max_households}"
-                )
+                reasons.append(OutOfRange(Reason.NO_CONTIGUOUS_SPLIT, int(total), **bounds))
             continue
         island = part_hh[part[units[0]]]
         if island < min_households:
-            reasons.append(
-                f"isolated part of the community with only {int(island)} households "
-                f"(below the minimum {min_households})"
-            )
+            reasons.append(OutOfRange(Reason.ISOLATED_PART, int(island), **bounds))
             continue
         neighbours = sorted({int(result.assignment[v]) for u in units for v in nbr[u]} - {g})
-        sizes = ", ".join(str(int(result.households[b])) for b in neighbours)
-        reasons.append(
-            f"{int(total)} households, below the minimum {min_households}: merging with any "
-            f"neighbouring grid ({sizes} households) would exceed {max_households}, and no "
-            "boundary block can move without taking a neighbour out of range"
-        )
+        sizes = tuple(int(result.households[b]) for b in neighbours)
+        reasons.append(OutOfRange(Reason.NEIGHBOURS_FULL, int(total), **bounds, neighbours=sizes))
     return reasons
+
+
+def explain(
+    result: Partition,
+    households: np.ndarray,
+    edges: pd.DataFrame,
+    *,
+    min_households: int,
+    max_households: int,
+    kinds: Sequence[str] | None = None,
+) -> list[str | None]:
+    """Why each grid is out of range, in English words (None for grids within it).
+
+    The text of :func:`diagnose`'s reasons, as stored in a grid's ``flag``.
+    """
+    found = diagnose(
+        result,
+        households,
+        edges,
+        min_households=min_households,
+        max_households=max_households,
+        kinds=kinds,
+    )
+    return [None if r is None else r.text() for r in found]
+
+
+__all__ = ["Partition", "diagnose", "explain", "partition"]

@@ -189,7 +189,7 @@ def test_edge_area_fix_keeps_buildings_whole():
             crs=crs,
         ),
     )
-    plan = topology.Plan(
+    plan = topology.GridPlan(
         grids=grids,
         community=_square(0, 0, 200, 100),
         buildings=buildings,

@@ -15,6 +15,7 @@ import shapely
 from planner import topology
 from planner.assess import ASSESS_FIELDS, assess
 from planner.cli import run
+from planner.geometry import majority
 from planner.grids import make_grids
 from planner.store import Store
 
@@ -215,7 +216,7 @@ def assert_consistent(store: Store) -> None:
     grids = metric_grids(store)
     buildings = store.read_metric("buildings")
     pairs = topology.overlay_pairs(buildings.geometry.to_numpy(), grids.geometry.to_numpy())
-    major = topology._majority(pairs, len(buildings))
+    major = majority(pairs, len(buildings))
     assert (major >= 0).all()
     assert (buildings["grid_code"].to_numpy() == grids["grid_code"].to_numpy()[major]).all()
     sums = buildings.groupby("grid_code")["households"].sum()
@@ -225,7 +226,7 @@ def assert_consistent(store: Store) -> None:
         assert np.allclose(grids[name].to_numpy(float), assessed[name].to_numpy(float)), name
     blocks = store.read_metric("blocks")
     pairs = topology.overlay_pairs(blocks.geometry.to_numpy(), grids.geometry.to_numpy())
-    major = topology._majority(pairs, len(blocks))
+    major = majority(pairs, len(blocks))
     assert (blocks["grid_code"].to_numpy() == grids["grid_code"].to_numpy()[major]).all()
     zones = store.read_metric("zones").set_index("zone_code")
     per_zone = grids.groupby("zone_code")["households"].agg(["sum", "size"])
@@ -363,7 +364,7 @@ def test_all_defects_at_once_fixed_in_one_write(store, capsys):
     buildings = store.read_metric("buildings")
     grids = metric_grids(store)
     pairs = topology.overlay_pairs(buildings.geometry.to_numpy(), grids.geometry.to_numpy())
-    major = topology._majority(pairs, len(buildings))
+    major = majority(pairs, len(buildings))
     assert (buildings["grid_code"].to_numpy() == grids["grid_code"].to_numpy()[major]).all()
     sums = buildings.groupby("grid_code")["households"].sum()
     assert (grids["households"] == sums.reindex(grids.index).fillna(0)).all()

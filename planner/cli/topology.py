@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
-from planner import config, edges, topology
+from planner import config, edge_areas, topology
 from planner.cli.common import echo_json, main, progress, user_errors
 from planner.errors import PlannerError
 from planner.store import Store
+
+__all__ = ["check_command", "edges_command"]
 
 _STORE = click.argument(
     "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
@@ -25,7 +29,9 @@ _RULE = click.option(
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
-def _thresholds(min_households: int, max_households: int, sliver_area: float, sliver_width: float):
+def _thresholds(
+    min_households: int, max_households: int, sliver_area: float, sliver_width: float
+) -> topology.Thresholds:
     return topology.Thresholds(
         min_households=min_households,
         max_households=max_households,
@@ -131,20 +137,20 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
 @_JSON
 @user_errors
 def check_command(
-    store_path,
-    layer,
-    scenario,
-    fix,
-    apply_,
-    rule,
-    min_households,
-    max_households,
-    sliver_area,
-    sliver_width,
-    recut,
-    save,
-    as_json,
-):
+    store_path: Path,
+    layer: str,
+    scenario: str | None,
+    fix: bool,
+    apply_: bool,
+    rule: str,
+    min_households: int,
+    max_households: int,
+    sliver_area: float,
+    sliver_width: float,
+    recut: bool,
+    save: bool,
+    as_json: bool,
+) -> None:
     """Check a grid layer's topology (网格拓扑检查); exit 1 when there are defects.
 
     Grids out of the household range that carry a flag (a reason, e.g. one
@@ -185,11 +191,60 @@ def check_command(
     sys.exit(0 if after.clean else 1)
 
 
+class _Exclusive(click.Option):
+    """An option click refuses together with others, or without one it needs.
+
+    Parameters
+    ----------
+    not_with
+        Names of the options it excludes: "give --a or --b, not both".
+    needs
+        ``(name, wording)`` of options it needs: "--a needs WORDING".
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        not_with: tuple[str, ...] = (),
+        needs: tuple[tuple[str, str], ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.not_with = not_with
+        self.needs = needs
+
+    def handle_parse_result(
+        self, ctx: click.Context, opts: Mapping[str, Any], args: list[str]
+    ) -> tuple[Any, list[str]]:
+        if opts.get(self.name):
+            flag = self.opts[0]
+            for other in self.not_with:
+                if opts.get(other):
+                    raise click.UsageError(f"give {flag} or {_flag(ctx, other)}, not both", ctx)
+            for other, wording in self.needs:
+                if not opts.get(other):
+                    raise click.UsageError(f"{flag} needs {wording}", ctx)
+        return super().handle_parse_result(ctx, opts, args)
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    """The command-line spelling of the option called ``name``."""
+    return next(p.opts[0] for p in ctx.command.params if p.name == name)
+
+
 @main.command("edges")
 @_STORE
 @click.option("--detect", is_flag=True, help="Detect edge areas (边缘地带) from the data.")
 @click.option("--assign", is_flag=True, help="Assign unassigned edge areas to grids.")
-@click.option("--settle", "settle_id", metavar="EDGE_ID", help="Settle a dispute over this area.")
+@click.option(
+    "--settle",
+    "settle_id",
+    cls=_Exclusive,
+    not_with=("dispute_id",),
+    needs=(("grid_code", "--grid CODE"),),
+    metavar="EDGE_ID",
+    help="Settle a dispute over this area.",
+)
 @click.option("--dispute", "dispute_id", metavar="EDGE_ID", help="Mark this area disputed.")
 @click.option("--grid", "grid_code", help="With --settle: the grid agreed on.")
 @click.option("--by", "by", default="", help="With --settle/--dispute: who (协商人).")
@@ -204,43 +259,46 @@ def check_command(
 @_JSON
 @user_errors
 def edges_command(
-    store_path,
-    detect,
-    assign,
-    settle_id,
-    dispute_id,
-    grid_code,
-    by,
-    text,
-    date,
-    force,
-    rule,
-    as_json,
-):
+    store_path: Path,
+    detect: bool,
+    assign: bool,
+    settle_id: str | None,
+    dispute_id: str | None,
+    grid_code: str | None,
+    by: str,
+    text: str,
+    date: str | None,
+    force: bool,
+    rule: str,
+    as_json: bool,
+) -> None:
     """Detect, assign and settle edge areas (边缘地带); without options, list them."""
     store = Store(store_path)
-    if settle_id and dispute_id:
-        raise PlannerError("give --settle or --dispute, not both")
     if settle_id:
-        if not grid_code:
-            raise PlannerError("--settle needs --grid CODE")
-        result = edges.settle(store, settle_id, grid_code, by=by, text=text, date=date, force=force)
+        result = edge_areas.settle(
+            store, settle_id, grid_code, by=by, text=text, date=date, force=force
+        )
         if as_json:
             echo_json(result)
         else:
             click.echo(f"{settle_id} -> {grid_code}: settled by {by} ({result['agreement_date']})")
         return
     if dispute_id:
-        result = edges.dispute(store, dispute_id, text=text, by=by)
+        result = edge_areas.dispute(store, dispute_id, text=text, by=by)
         if as_json:
             echo_json(result)
         else:
             click.echo(f"{dispute_id} marked disputed (was {result['previous_grid'] or '-'})")
         return
     if detect or assign:
-        report = edges.update_edge_areas(store, detect=detect, assign=assign, rule=rule)
+        grids = None
+        if assign and store.has("grids") and store.count("grids"):
+            grids = topology.load_plan(store).grids
+        report = edge_areas.update_edge_areas(
+            store, detect=detect, assign=assign, grids=grids, rule=rule
+        )
     else:
-        report = edges.summary(store.read("edge_areas"))
+        report = edge_areas.summary(store.read("edge_areas"))
     frame = store.read("edge_areas")
     if as_json:
         columns = [

@@ -26,7 +26,8 @@ import shapely
 
 from planner import config
 from planner.errors import PlannerError
-from planner.geometry import make_valid_like
+from planner.geometry import blank, make_valid_like, overlay_pairs
+from planner.schema import conform
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -60,10 +61,6 @@ EDGE_KINDS = ("strip", "border", "street_front", "fringe", "idle_lot", "other")
 
 #: A detected piece that overlaps an earlier one by this share keeps its id and grid.
 _SAME_SHARE = 0.5
-
-
-def _blank(values: pd.Series) -> np.ndarray:
-    return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
 
 
 def _valid(edges: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -250,13 +247,13 @@ def merge_detected(old: gpd.GeoDataFrame, found: gpd.GeoDataFrame) -> gpd.GeoDat
     for column in ("grid_code", "assigned_by", "reason"):
         found[column] = None
     if len(previous) and len(found):
-        pairs = _overlap_pairs(found.geometry.to_numpy(), previous.geometry.to_numpy())
+        pairs = _shares(found.geometry.to_numpy(), previous.geometry.to_numpy())
         pairs = pairs[pairs["share"] >= _SAME_SHARE].sort_values("share", ascending=False)
         pairs = pairs.drop_duplicates("i").drop_duplicates("j")
         for column in ("edge_id", "grid_code", "assigned_by", "reason"):
             found.loc[pairs["i"].to_numpy(), column] = previous[column].to_numpy()[pairs["j"]]
     taken = set(kept["edge_id"].astype(str)) | set(found["edge_id"].dropna().astype(str))
-    fresh = _blank(found["edge_id"])
+    fresh = blank(found["edge_id"])
     found.loc[fresh, "edge_id"] = _new_ids(taken, int(fresh.sum()))
     merged = pd.concat([kept, found.to_crs(crs) if len(found) else found], ignore_index=True)
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=crs)
@@ -271,10 +268,11 @@ def _largest_polygonal(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _overlap_pairs(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
-    i, j = shapely.STRtree(b).query(a, predicate="intersects")
-    inter = shapely.area(shapely.intersection(a[i], b[j]))
-    return pd.DataFrame({"i": i, "j": j, "share": inter / np.maximum(shapely.area(a[i]), 1e-9)})
+def _shares(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+    """Share of each ``a`` that each ``b`` holds (``i``, ``j``, ``share``; overlapping pairs)."""
+    pairs = overlay_pairs(a, b, whole_shortcut=False)
+    share = pairs["area"].to_numpy() / np.maximum(shapely.area(a[pairs["i"].to_numpy()]), 1e-9)
+    return pairs[["i", "j"]].assign(share=share)
 
 
 def _new_ids(taken: set[str], n: int) -> list[str]:
@@ -310,8 +308,6 @@ def assign_edge_areas(
     geopandas.GeoDataFrame
         A copy with ``grid_code``, ``assigned_by`` and ``reason`` filled in.
     """
-    from planner.schema import conform
-
     edges = conform("edge_areas", edges)
     if edges.empty or grids.empty:
         return edges
@@ -320,7 +316,7 @@ def assign_edge_areas(
     if households is None:
         households = grids["households"].to_numpy(dtype=float)
     current = edges["grid_code"].map(lambda c: str(c) if c is not None else "")
-    open_dispute = edges["disputed"].to_numpy(dtype=bool) & _blank(edges["agreement_text"])
+    open_dispute = edges["disputed"].to_numpy(dtype=bool) & blank(edges["agreement_text"])
     todo = np.flatnonzero(~current.isin(known).to_numpy() & ~open_dispute)
     if len(todo) == 0:
         return edges
@@ -415,10 +411,27 @@ def update_edge_areas(
     *,
     detect: bool = True,
     assign: bool = True,
+    grids: gpd.GeoDataFrame | None = None,
     rule: str = config.FIX_RULE,
     **settings: Any,
 ) -> dict[str, Any]:
     """Detect and/or assign the store's edge areas and write them (one write, logged).
+
+    Parameters
+    ----------
+    store
+        The store.
+    detect
+        Detect edge areas anew (:func:`detect_edge_areas`); else take the layer as it is.
+    assign
+        Give unassigned areas a grid (:func:`assign_edge_areas`) when ``grids`` are given.
+    grids
+        The current grids, in the store's metric CRS (``planner.topology.load_plan``
+        reads and validates them); None: the store has none yet.
+    rule
+        ``longest_border`` or ``fewer_households``.
+    **settings
+        For :func:`find_edge_areas`.
 
     Returns
     -------
@@ -428,14 +441,11 @@ def update_edge_areas(
     """
     crs = store.metric_crs
     edges = detect_edge_areas(store, **settings) if detect else store.read_metric("edge_areas")
-    before = _blank(edges["grid_code"]) if len(edges) else np.empty(0, dtype=bool)
+    before = blank(edges["grid_code"]) if len(edges) else np.empty(0, dtype=bool)
     assigned = 0
-    if assign and len(edges) and store.has("grids") and store.count("grids"):
-        from planner.topology import load_plan
-
-        plan = load_plan(store)
-        edges = assign_edge_areas(edges.to_crs(crs), plan.grids, rule=rule)
-        assigned = int((before & ~_blank(edges["grid_code"])).sum())
+    if assign and len(edges) and grids is not None and len(grids):
+        edges = assign_edge_areas(edges.to_crs(crs), grids, rule=rule)
+        assigned = int((before & ~blank(edges["grid_code"])).sum())
     edges = _count(edges.to_crs(crs), store.read_metric("buildings"))
     report = summary(edges)
     report |= {
@@ -462,10 +472,10 @@ def summary(edges: pd.DataFrame) -> dict[str, Any]:
     """Counts of a layer of edge areas: total, unassigned, open disputes, by kind."""
     if edges.empty:
         return {"edge_areas": 0, "unassigned": 0, "disputed": 0, "by_kind": {}}
-    open_dispute = edges["disputed"].to_numpy(dtype=bool) & _blank(edges["agreement_text"])
+    open_dispute = edges["disputed"].to_numpy(dtype=bool) & blank(edges["agreement_text"])
     return {
         "edge_areas": int(len(edges)),
-        "unassigned": int(_blank(edges["grid_code"]).sum()),
+        "unassigned": int(blank(edges["grid_code"]).sum()),
         "disputed": int(open_dispute.sum()),
         "by_kind": {str(k): int(v) for k, v in edges["kind"].value_counts().items()},
     }
@@ -509,7 +519,7 @@ def settle(
         raise PlannerError("say who settled it (--by) and what was agreed (--text)")
     grids = store.read("grids", missing_ok=False)
     if not grids.empty:
-        grids = grids[_blank(grids["scenario"])]
+        grids = grids[blank(grids["scenario"])]
     if str(grid_code) not in set(grids["grid_code"].astype(str)):
         msg = f"no grid {grid_code!r} in the store"
         raise PlannerError(msg)
@@ -587,3 +597,19 @@ def dispute(store: Store, edge_id: str, *, text: str = "", by: str = "") -> dict
     ]
     store.write("edge_areas", _valid(edges), log=log)
     return {"edge_id": str(edge_id), "disputed": True, "previous_grid": previous}
+
+
+__all__ = [
+    "DEFAULT_HALF_WIDTH_M",
+    "EDGE_KINDS",
+    "ROAD_HALF_WIDTH_M",
+    "assign_edge_areas",
+    "detect_edge_areas",
+    "dispute",
+    "find_edge_areas",
+    "merge_detected",
+    "settle",
+    "summary",
+    "touching",
+    "update_edge_areas",
+]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-from planner import edges, topology
+from planner import edge_areas, topology
 from planner.cli import run
 from planner.grids import make_grids
 from planner.store import Store
@@ -39,9 +39,9 @@ def _cli(capsys, *args: str) -> tuple[int, dict]:
 
 
 def test_detected_areas_lie_outside_compounds_and_hold_few_homes(nanjing_store):
-    found = edges.detect_edge_areas(nanjing_store)
+    found = edge_areas.detect_edge_areas(nanjing_store)
     assert len(found) > 10
-    assert set(found["kind"]) <= set(edges.EDGE_KINDS)
+    assert set(found["kind"]) <= set(edge_areas.EDGE_KINDS)
     assert found["edge_id"].is_unique
     assert (found["source"] == "detected").all()
     compounds = shapely.union_all(nanjing_store.read_metric("compounds").geometry.to_numpy())
@@ -63,7 +63,7 @@ def test_detected_areas_lie_outside_compounds_and_hold_few_homes(nanjing_store):
 
 
 def test_detection_on_a_walled_campus(tsinghua_store):
-    found = edges.detect_edge_areas(tsinghua_store)
+    found = edge_areas.detect_edge_areas(tsinghua_store)
     assert len(found) > 0
     community = tsinghua_store.read_metric("community").geometry.iloc[0]
     assert shapely.area(shapely.difference(shapely.union_all(found.geometry), community)) < 1
@@ -85,7 +85,7 @@ def test_cli_detect_assign_puts_every_area_in_one_grid(store, capsys):
     assert len(whole)
     assert (frame["grid_code"].to_numpy()[whole["i"]] == grids.index.to_numpy()[whole["j"]]).all()
     # detection again keeps ids and grids
-    again = edges.detect_edge_areas(store)
+    again = edge_areas.detect_edge_areas(store)
     assert sorted(again["edge_id"]) == sorted(frame["edge_id"])
     merged = again.set_index("edge_id")["grid_code"]
     assert (merged.loc[frame["edge_id"]].to_numpy() == frame["grid_code"].to_numpy()).all()
@@ -117,16 +117,16 @@ def _two_grid_strip(store: Store) -> tuple[gpd.GeoDataFrame, str, str]:
 def test_assignment_rules(store):
     frame, a, b = _two_grid_strip(store)
     grids = store.read_metric("grids")
-    longest = edges.assign_edge_areas(frame, grids, rule="longest_border")
+    longest = edge_areas.assign_edge_areas(frame, grids, rule="longest_border")
     # the strip runs 8 m deep into a and 1 m into b: a holds most of it
     assert longest["grid_code"].iloc[0] == a
     assert "面积最多" in longest["reason"].iloc[0]
     # alone in a gap, it goes to the grid sharing the longest border
     hole = grids.assign(geometry=grids.geometry.difference(frame.geometry.iloc[0]))
-    gap = edges.assign_edge_areas(frame, hole, rule="longest_border")
+    gap = edge_areas.assign_edge_areas(frame, hole, rule="longest_border")
     assert gap["grid_code"].iloc[0] in (a, b) and "共边最长" in gap["reason"].iloc[0]
     hh = grids.set_index("grid_code")["households"]
-    fewer = edges.assign_edge_areas(frame, grids, rule="fewer_households")
+    fewer = edge_areas.assign_edge_areas(frame, grids, rule="fewer_households")
     assert fewer["grid_code"].iloc[0] == min((a, b), key=lambda c: hh[c])
     assert (fewer["assigned_by"] == "auto").all()
 
@@ -176,7 +176,7 @@ def test_dispute_then_settle(store, capsys):
     strip = store.read_metric("edge_areas").geometry.iloc[0]
     assert shapely.area(shapely.intersection(held, strip)) == pytest.approx(strip.area, rel=1e-3)
     # detection keeps the settled, drawn area as it is
-    again = edges.detect_edge_areas(store)
+    again = edge_areas.detect_edge_areas(store)
     kept = again[again["edge_id"] == "X1"].iloc[0]
     assert kept["grid_code"] == b and kept["assigned_by"] == "manual"
 
@@ -236,7 +236,7 @@ def test_imported_edge_areas_are_kept(store, tmp_path, capsys):
     frame.drop(columns="source").assign(name="临街商铺带").to_crs(4326).to_file(path)
     capsys.readouterr()
     assert run(["import", str(path), "--layer", "edge_areas", "--store", str(store.path)]) == 0
-    merged = edges.detect_edge_areas(store)
+    merged = edge_areas.detect_edge_areas(store)
     assert "X1" in set(merged["edge_id"])
     others = merged[merged["edge_id"] != "X1"]
     x1 = merged[merged["edge_id"] == "X1"].geometry.iloc[0]

@@ -1,0 +1,320 @@
+"""Writing repairs to the store: proposals, the one all-or-nothing apply, the findings layer.
+
+:func:`apply_fixes` writes the repaired grids with everything that depends on
+them — buildings' grids, blocks' grids, zones, edge areas, the findings of a
+re-check — in one write, one change-log entry per repair. :func:`check_and_fix`
+is the demo's topology step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner import config
+from planner.crs import STORAGE_CRS
+from planner.edge_areas import update_edge_areas
+from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
+from planner.progress import Progress, no_progress
+from planner.topology.checks import Findings, check, check_plan
+from planner.topology.fixes import FixPlan
+from planner.topology.plan import Thresholds, load_plan
+from planner.topology.recut import plan_fixes
+
+if TYPE_CHECKING:
+    from planner.store import Store
+
+__all__ = ["apply_fixes", "check_and_fix", "propose_fixes", "save_findings"]
+
+
+def save_findings(store: Store, findings: Findings) -> int:
+    """Write ``findings`` to the store's ``findings`` layer (other layers' findings kept)."""
+    store.write("findings", _merged_findings(store, findings))
+    return sum(findings.counts().values())
+
+
+def propose_fixes(
+    store: Store,
+    *,
+    layer: str = "grids",
+    scenario: str | None = None,
+    rule: str = config.FIX_RULE,
+    thresholds: Thresholds | None = None,
+) -> FixPlan:
+    """Propose repairs for the findings of a grid layer, without writing anything.
+
+    Gaps go to the neighbour sharing the longest border (``rule="longest_border"``)
+    or to the neighbour with the fewest households (``"fewer_households"``);
+    overlaps go to one of their grids by the same rule; a cut building goes
+    wholly to the grid holding most of it (the boundary moves around it); edge
+    areas go wholly to their grid (unassigned ones are assigned first, by the
+    rule; one assigned to a grid it does not touch is left where it lies and
+    reported); orphan pieces of a grid and slivers join the neighbour by the rule;
+    parts outside the community are clipped. Households, the 四维测评 figures and
+    staffing are recomputed. A grid these repairs push (further) out of the
+    household range is re-cut together with the grids sharing its border, moving
+    as few households as possible (proposals of kind ``rebalance``); grids out of
+    range only because of one building too large to split get that reason as
+    their ``flag``.
+
+    Returns
+    -------
+    FixPlan
+    """
+    t = thresholds or Thresholds()
+    plan = load_plan(store, layer=layer, scenario=scenario)
+    return plan_fixes(plan, check_plan(plan, thresholds=t), rule=rule, thresholds=t)
+
+
+def apply_fixes(
+    store: Store,
+    fixes: FixPlan | None = None,
+    *,
+    layer: str = "grids",
+    scenario: str | None = None,
+    rule: str = config.FIX_RULE,
+    thresholds: Thresholds | None = None,
+) -> tuple[FixPlan, Findings]:
+    """Apply repairs in one all-or-nothing write and record each in the change log.
+
+    Writes the repaired grids (with their 四维测评 figures and staffing), and for
+    the current plan (layer ``grids``) ``buildings.grid_code``, ``blocks.grid_code``
+    (the grid holding most of each block) and the zones (households, grids and
+    outline per zone), the edge areas and the findings of a re-check, so every
+    layer agrees; one change-log entry per repair says what moved, where to, and why.
+
+    Returns
+    -------
+    (FixPlan, Findings)
+        What was applied, and the check of the result.
+    """
+    t = thresholds or Thresholds()
+    fixes = fixes or propose_fixes(store, layer=layer, scenario=scenario, rule=rule, thresholds=t)
+    plan = fixes.plan
+    after = replace(plan, grids=fixes.grids, buildings=fixes.buildings, edge_areas=fixes.edge_areas)
+    findings = check_plan(after, thresholds=t)
+    if fixes.empty:
+        return fixes, findings
+    log = _fix_log(fixes)
+    grids = fixes.grids.to_crs(STORAGE_CRS)
+    grids["geometry"] = _valid_lonlat(grids.geometry.to_numpy())
+    if plan.others is not None and len(plan.others):
+        grids = pd.concat([plan.others.to_crs(STORAGE_CRS), grids], ignore_index=True)
+    frames: dict[str, Any] = {plan.layer: gpd.GeoDataFrame(grids, crs=STORAGE_CRS)}
+    if plan.layer == "grids":
+        _add_dependents(store, fixes, frames, log)
+    if len(fixes.edge_areas):
+        frames["edge_areas"] = fixes.edge_areas
+    frames["findings"] = _merged_findings(store, findings)
+    store.write_many(frames, log=log)
+    return fixes, findings
+
+
+def _fix_log(fixes: FixPlan) -> list[dict[str, Any]]:
+    """One change-log entry per repair, removed grid and added grid."""
+    layer = fixes.plan.layer
+    log = [
+        {
+            "layer": layer,
+            "action": f"fix {row.kind}",
+            "detail": {
+                "to_grid": row.to_grid if isinstance(row.to_grid, str) else None,
+                "from_grids": list(row.from_grids),
+                "area_m2": round(float(row.area_m2), 1),
+                "households": int(row.households),
+                "ref": row.ref if isinstance(row.ref, str) else None,
+                "rule": fixes.rule,
+            },
+            "reason": row.reason,
+        }
+        for row in fixes.proposals.itertuples(index=False)
+    ]
+    log += [
+        {
+            "layer": layer,
+            "action": "remove grid",
+            "detail": {"grid_code": code},
+            "reason": "网格全部并入相邻网格（碎片或重复）",
+        }
+        for code in fixes.removed
+    ]
+    log += [
+        {
+            "layer": layer,
+            "action": "add grid",
+            "detail": {"grid_code": code},
+            "reason": "修复后户数超出范围的网格与相邻网格局部重新划分，拆出新网格",
+        }
+        for code in fixes.added
+    ]
+    return log
+
+
+def _add_dependents(
+    store: Store, fixes: FixPlan, frames: dict[str, Any], log: list[dict[str, Any]]
+) -> None:
+    """Add the layers that follow the current grids to ``frames``, each with its log entry:
+    buildings' and blocks' grid (majority) and the zones."""
+    if len(fixes.buildings):
+        frames["buildings"] = fixes.buildings
+        log.append(
+            {
+                "layer": "buildings",
+                "action": "set grid_code",
+                "detail": {"rule": "majority"},
+                "reason": "网格修复后重算楼栋所属网格",
+            }
+        )
+    blocks = _blocks_following(store, fixes.grids)
+    if blocks is not None:
+        frames["blocks"] = blocks
+        log.append(
+            {
+                "layer": "blocks",
+                "action": "set grid_code",
+                "detail": {"rule": "majority"},
+                "reason": "网格修复后重算地块所属网格",
+            }
+        )
+    zones = _zones_following(store, fixes.plan.grids, fixes.grids)
+    if zones is not None:
+        frames["zones"] = zones
+        log.append(
+            {
+                "layer": "zones",
+                "action": "update",
+                "detail": {"zones": int(len(zones))},
+                "reason": "网格修复后重算片区户数、网格数和范围",
+            }
+        )
+
+
+def _blocks_following(store: Store, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """The ``blocks`` layer with each block's grid: the grid holding most of it."""
+    if not store.has("blocks") or store.count("blocks") == 0:
+        return None
+    blocks = store.read_metric("blocks")
+    pairs = overlay_pairs(blocks.geometry.to_numpy(), grids.geometry.to_numpy())
+    major = majority(pairs, len(blocks))
+    codes = grids["grid_code"].astype(str).to_numpy()
+    blocks["grid_code"] = np.where(major >= 0, codes[np.maximum(major, 0)], None)
+    return blocks
+
+
+def _zones_following(
+    store: Store, before: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame | None:
+    """Zones (片区) recomputed from their grids; zones no grid names are kept as they are.
+
+    A zone whose grids all went away is dropped; a zone code grids carry but the
+    layer lacks is added.
+    """
+    named = set(before["zone_code"].dropna().astype(str)) | set(
+        grids["zone_code"].dropna().astype(str)
+    )
+    named = {z for z in named if z.strip()}
+    if not named:
+        return None
+    zones = store.read_metric("zones")
+    known = zones["zone_code"].astype(str)
+    rows = []
+    mine = grids["zone_code"].fillna("").astype(str).isin(named).to_numpy()
+    for code, part in grids[mine].groupby("zone_code"):
+        old = zones[known == str(code)]
+        digits = str(code)[-2:]
+        name = old["name"].iloc[0] if len(old) else None
+        rows.append(
+            {
+                "zone_code": str(code),
+                "name": name or (f"第{int(digits)}片区" if digits.isdigit() else str(code)),
+                "households": int(part["households"].sum()),
+                "grids": int(len(part)),
+                "geometry": shapely.coverage_union_all(part.geometry.to_numpy()),
+            }
+        )
+    kept = zones[~known.isin(named).to_numpy()]
+    fresh = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["zone_code", "name", "households", "grids", "geometry"]),
+        geometry="geometry",
+        crs=grids.crs,
+    )
+    out = pd.concat([kept.to_crs(grids.crs), fresh], ignore_index=True) if len(kept) else fresh
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=grids.crs).to_crs(STORAGE_CRS)
+    out = out.sort_values("zone_code").reset_index(drop=True)
+    out["geometry"] = _valid_lonlat(out.geometry.to_numpy())
+    return out
+
+
+def _valid_lonlat(geoms: np.ndarray) -> np.ndarray:
+    """Repair the rare polygon that projection to lon/lat made self-touching."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms[bad] = polygonal_parts(shapely.make_valid(geoms[bad]))
+    return geoms
+
+
+def _merged_findings(store: Store, findings: Findings) -> gpd.GeoDataFrame:
+    """The ``findings`` layer with this plan's findings replaced by ``findings``."""
+    frame = findings.to_frame()
+    old = store.read("findings")
+    if len(old) and "layer" in old:
+        same = old["layer"] == findings.layer
+        if findings.scenario is None:
+            same &= blank(old["scenario"])
+        else:
+            same &= old["scenario"] == findings.scenario
+        keep = ~same
+        old = old[keep.to_numpy()]
+        if len(old):
+            if not isinstance(old, gpd.GeoDataFrame) or old.crs is None:
+                old = gpd.GeoDataFrame(old, geometry="geometry", crs=STORAGE_CRS)
+            frame = pd.concat([old.to_crs(STORAGE_CRS), frame], ignore_index=True)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=STORAGE_CRS)
+
+
+def check_and_fix(
+    store: Store, *, progress: Progress = no_progress, rule: str = config.FIX_RULE
+) -> dict[str, Any]:
+    """Demo step: detect and assign edge areas, check the grids, fix, check again.
+
+    Without grids only the edge areas are detected. The findings of the last
+    check are written to the ``findings`` layer.
+
+    Returns
+    -------
+    dict
+        ``edge_areas`` (counts), ``before`` and ``after`` (totals of the checks),
+        ``fixes`` (number applied), ``households_moved``, ``clean``.
+    """
+    has_grids = store.has("grids") and store.count("grids") > 0
+    progress("edge areas")
+    grids = load_plan(store).grids if has_grids else None
+    report: dict[str, Any] = {
+        "edge_areas": update_edge_areas(store, assign=has_grids, grids=grids, rule=rule)
+    }
+    if not has_grids:
+        report["note"] = "no grids: edge areas detected, check skipped"
+        return report
+    progress("check")
+    before = check(store)
+    report["before"] = before.totals()
+    after = before
+    report["fixes"] = 0
+    if not before.clean:
+        progress("fix")
+        fixes, after = apply_fixes(store, rule=rule)
+        moved = fixes.to_json()
+        report["fixes"] = len(moved["proposals"])
+        report["households_moved"] = moved["households_moved"]
+        report["unresolved"] = moved["unresolved"]
+    else:
+        save_findings(store, before)
+    report["after"] = after.totals()
+    report["clean"] = after.clean
+    return report
