@@ -10,15 +10,21 @@ from typing import Any
 import click
 
 from planner import config, edge_areas, topology
-from planner.cli.common import echo_json, main, progress, user_errors
+from planner.cli.common import (
+    JSON,
+    MAX_HOUSEHOLDS,
+    MIN_HOUSEHOLDS,
+    STORE,
+    echo_json,
+    main,
+    progress,
+    user_errors,
+)
 from planner.errors import PlannerError
 from planner.store import Store
 
 __all__ = ["check_command", "edges_command"]
 
-_STORE = click.argument(
-    "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
-)
 _RULE = click.option(
     "--rule",
     type=click.Choice(topology.RULES),
@@ -26,7 +32,6 @@ _RULE = click.option(
     show_default=True,
     help="Which neighbour gets a gap, overlap, orphan piece or edge area.",
 )
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 
 
 def _thresholds(
@@ -85,28 +90,14 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
 
 
 @main.command("check")
-@_STORE
+@STORE
 @click.option("--layer", default="grids", show_default=True, help="Grid layer to check.")
 @click.option("--scenario", default=None, help="Plan within the layer (default: current).")
 @click.option("--fix", "fix", is_flag=True, help="Propose repairs (households moved per grid).")
 @click.option("--apply", "apply_", is_flag=True, help="With --fix: apply them in one write.")
 @_RULE
-@click.option(
-    "--min",
-    "min_households",
-    default=config.GRID_MIN_HOUSEHOLDS,
-    show_default=True,
-    type=int,
-    help="Fewest households per grid.",
-)
-@click.option(
-    "--max",
-    "max_households",
-    default=config.GRID_MAX_HOUSEHOLDS,
-    show_default=True,
-    type=int,
-    help="Most households per grid.",
-)
+@MIN_HOUSEHOLDS
+@MAX_HOUSEHOLDS
 @click.option(
     "--sliver-area",
     default=config.SLIVER_AREA_M2,
@@ -130,11 +121,12 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
 )
 @click.option(
     "--save/--no-save",
-    default=True,
+    default=False,
     show_default=True,
-    help="Write the findings to the store's findings layer (for QGIS and the map).",
+    help="Write the findings to the store's findings layer (for QGIS and the map); "
+    "without it the check writes nothing.",
 )
-@_JSON
+@JSON
 @user_errors
 def check_command(
     store_path: Path,
@@ -233,7 +225,7 @@ def _flag(ctx: click.Context, name: str) -> str:
 
 
 @main.command("edges")
-@_STORE
+@STORE
 @click.option("--detect", is_flag=True, help="Detect edge areas (边缘地带) from the data.")
 @click.option("--assign", is_flag=True, help="Assign unassigned edge areas to grids.")
 @click.option(
@@ -256,7 +248,7 @@ def _flag(ctx: click.Context, name: str) -> str:
     help="With --settle: record a grid the area does not touch (it stays a finding).",
 )
 @_RULE
-@_JSON
+@JSON
 @user_errors
 def edges_command(
     store_path: Path,
