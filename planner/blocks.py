@@ -34,7 +34,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from planner import config
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.geometry import (
     data_extent,
     face_adjacency,
@@ -749,7 +749,9 @@ def make_blocks(
         still above the bound: single buildings or groups of overlapping ones).
     """
     if max_households <= 0:
-        raise PlannerError(f"--max must be positive, got {max_households}")
+        raise InputError(
+            f"`max_households` must be positive, got {max_households}", param="max_households"
+        )
     inputs = load_inputs(store)
     faces = build_faces(**inputs, progress=progress)
     units = make_units(faces, default_depth(faces, max_households=max_households))

@@ -25,7 +25,7 @@ import pandas as pd
 import shapely
 
 from planner import config
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.geometry import blank, make_valid_like, overlay_pairs
 from planner.schema import conform
 
@@ -516,7 +516,7 @@ def settle(
         The settled edge area's fields.
     """
     if not by.strip() or not text.strip():
-        raise PlannerError("say who settled it (--by) and what was agreed (--text)")
+        raise InputError("say who settled it (`by`) and what was agreed (`text`)", param="by")
     grids = store.read("grids", missing_ok=False)
     if not grids.empty:
         grids = grids[blank(grids["scenario"])]
@@ -527,7 +527,7 @@ def settle(
     try:
         Date.fromisoformat(when)
     except ValueError:
-        msg = f"--date must be YYYY-MM-DD, got {when!r}"
+        msg = f"`date` must be YYYY-MM-DD, got {when!r}"
         raise PlannerError(msg) from None
     edges = store.read("edge_areas", missing_ok=False)
     k = _row(edges, edge_id)
@@ -542,7 +542,7 @@ def settle(
         choices = ", ".join(near) if len(near) else "none"
         msg = (
             f"edge area {edge_id} does not touch grid {grid_code}: joining it would leave "
-            f"{grid_code} in two pieces; grids it touches: {choices} (or give --force)"
+            f"{grid_code} in two pieces; grids it touches: {choices} (or give `force`)"
         )
         raise PlannerError(msg)
     previous = edges.at[k, "grid_code"]

@@ -36,7 +36,7 @@ from planner.blocks import (
     make_units,
 )
 from planner.codes import grid_codes, group_zones
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs
 from planner.partition import Partition, diagnose, partition
 from planner.progress import Progress, no_progress
@@ -81,11 +81,14 @@ class GridCut:
 def check_bounds(min_households: int, max_households: int) -> None:
     """Refuse bounds that cannot describe a grid."""
     if min_households < 0 or max_households <= 0:
-        msg = f"--min and --max must be positive, got {min_households} and {max_households}"
-        raise PlannerError(msg)
+        msg = (
+            f"`min_households` and `max_households` must be positive, got {min_households} "
+            f"and {max_households}"
+        )
+        raise InputError(msg, param="min_households")
     if min_households > max_households:
-        msg = f"--min {min_households} is above --max {max_households}"
-        raise PlannerError(msg)
+        msg = f"`min_households` {min_households} is above `max_households` {max_households}"
+        raise InputError(msg, param="min_households")
 
 
 def plan_grids(
@@ -413,7 +416,8 @@ def make_grids(
     """
     check_bounds(min_households, max_households)
     if grids_per_zone <= 0:
-        raise PlannerError(f"--zone-size must be positive, got {grids_per_zone}")
+        msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
+        raise InputError(msg, param="grids_per_zone")
     community, warning = community_boundary(store)
     inputs = load_inputs(store, community=community)
     faces = build_faces(**inputs, progress=progress)

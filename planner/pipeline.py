@@ -16,7 +16,7 @@ import shapely
 from planner import config, schema
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.grids import make_grids_step
 from planner.households import (
     EstimateSettings,
@@ -68,10 +68,10 @@ Bbox = tuple[float, float, float, float]
 #: How :func:`parse_bbox` words a refused box for each caller (texts kept as each had them):
 #: the command line's ``--bbox`` clip says W,S,E,N; the web API's ``bbox`` parameter says
 #: minlon,minlat,maxlon,maxlat and names the problem.
-_CLIP_REFUSED = "--bbox {text!r} is not W,S,E,N with W<E and S<N in degrees (lon first)"
+_CLIP_REFUSED = "`bbox` {text!r} is not W,S,E,N with W<E and S<N in degrees (lon first)"
 _BBOX_MESSAGES: dict[bool, dict[str, str]] = {
     False: {
-        "numbers": "--bbox must be W,S,E,N in degrees, got {text!r}",
+        "numbers": "`bbox` must be W,S,E,N in degrees, got {text!r}",
         "range": _CLIP_REFUSED,
         "inverted": _CLIP_REFUSED,
     },
@@ -276,10 +276,13 @@ def import_layer(
     -------
     (Store, report)
     """
-    if layer not in schema.LAYERS or schema.LAYERS[layer].geometry is None:
-        spatial = ", ".join(n for n, s in schema.LAYERS.items() if s.geometry)
-        msg = f"--layer must be one of: {spatial}"
-        raise PlannerError(msg)
+    importable = layer in schema.LAYERS and layer not in schema.HISTORY_LAYERS
+    if not importable or schema.LAYERS[layer].geometry is None:
+        spatial = ", ".join(
+            n for n, s in schema.LAYERS.items() if s.geometry and n not in schema.HISTORY_LAYERS
+        )
+        msg = f"`layer` must be one of: {spatial}"
+        raise InputError(msg, param="layer")
     read = read_file(source, crs=crs)
     frame, notes = to_layer(read.frame, layer, source=str(source))
     store_path = Path(store_path)

@@ -57,6 +57,7 @@ def blocks_command(store_path, max_households, as_json):
 @MAX_HOUSEHOLDS
 @click.option(
     "--zone-size",
+    "grids_per_zone",
     default=config.GRIDS_PER_ZONE,
     show_default=True,
     type=int,
@@ -64,7 +65,7 @@ def blocks_command(store_path, max_households, as_json):
 )
 @JSON
 @user_errors
-def grids_command(store_path, min_households, max_households, zone_size, as_json):
+def grids_command(store_path, min_households, max_households, grids_per_zone, as_json):
     """Generate grids (网格) of --min to --max households, with zones, codes and staffing."""
     store = Store(store_path)
     with progress(8, "grids", enabled=not as_json) as step:
@@ -72,7 +73,7 @@ def grids_command(store_path, min_households, max_households, zone_size, as_json
             store,
             min_households=min_households,
             max_households=max_households,
-            grids_per_zone=zone_size,
+            grids_per_zone=grids_per_zone,
             progress=step,
         )
     if as_json:

@@ -96,7 +96,7 @@ def read_file(
             geoms = shapely.from_wkb(wkb, on_invalid="fix") if len(wkb) else np.array([], object)
         declared = meta.get("crs") or crs
         if declared is None:
-            msg = "the file declares no CRS; give one (e.g. --crs EPSG:4490)"
+            msg = "the file declares no CRS; give one with `crs` (e.g. EPSG:4490)"
             raise PlannerError(msg, source=str(path))
         frame = gpd.GeoDataFrame(attrs, geometry=geoms, crs=declared)
     if frame.empty:

@@ -200,7 +200,7 @@ def _chosen_plan(grids: gpd.GeoDataFrame, layer: str, scenario: str | None) -> n
         return unnamed
     names = grids["scenario"].unique()
     if len(names) > 1:
-        msg = f"{layer!r} holds several plans ({', '.join(map(str, names))}); give --scenario"
+        msg = f"{layer!r} holds several plans ({', '.join(map(str, names))}); give `scenario`"
         raise PlannerError(msg)
     return np.ones(len(grids), dtype=bool)
 
