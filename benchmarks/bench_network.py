@@ -237,12 +237,12 @@ def siting_case(name: str, layers) -> None:
     for label, ours_fn, theirs_fn in (
         (
             "LSCP",
-            lambda: LSCP.from_cost_matrix(cost, LIMIT).solve(),
+            lambda: LSCP.from_cost_matrix(cost, service_radius=LIMIT).solve(),
             lambda: SpoptLSCP.from_cost_matrix(dense, LIMIT).solve(pulp.PULP_CBC_CMD(msg=False)),
         ),
         (
             f"MCLP p={p}",
-            lambda: MCLP.from_cost_matrix(cost, LIMIT, weights, p=p).solve(),
+            lambda: MCLP.from_cost_matrix(cost, service_radius=LIMIT, weights=weights, p=p).solve(),
             lambda: SpoptMCLP.from_cost_matrix(
                 np.where(np.isfinite(dense), dense, 1e9), weights, LIMIT, p_facilities=p
             ).solve(pulp.PULP_CBC_CMD(msg=False)),
@@ -267,7 +267,7 @@ def siting_case(name: str, layers) -> None:
 
 def store_end_to_end(folder: Path) -> None:
     """``planner sites --model lscp`` as the CLI runs it, from the store, for the record."""
-    from planner.coverage import site_stations
+    from planner.siting import site_stations
     from planner.store import Store
 
     store = Store(folder / "nanjing_xinjiekou.gpkg")

@@ -60,11 +60,11 @@ def timed(fn):
 
 def run_ours(model: str, cost, w, radius, p):
     if model == "LSCP":
-        m = LSCP.from_cost_matrix(cost, radius).solve()
+        m = LSCP.from_cost_matrix(cost, service_radius=radius).solve()
     elif model == "MCLP":
-        m = MCLP.from_cost_matrix(cost, radius, w, p=p).solve()
+        m = MCLP.from_cost_matrix(cost, service_radius=radius, weights=w, p=p).solve()
     else:
-        m = PMedian.from_cost_matrix(cost, w, p).solve()
+        m = PMedian.from_cost_matrix(cost, weights=w, p=p).solve()
     assert m.optimal, m.status
     return m.objective
 

@@ -1,4 +1,4 @@
-"""15-minute walking coverage (15分钟覆盖), isochrones (等时圈) and station siting on a store.
+"""15-minute walking coverage (15分钟覆盖) and isochrones (等时圈) on a store.
 
 Store-level steps: each reads its layers, builds (or reuses) the walking graph of
 :mod:`planner.network`, computes, writes its results back in one all-or-nothing write and
@@ -10,9 +10,10 @@ returns a JSON-able report.
   ``stations.households_served``, with the graph as ``walk_edges``/``walk_nodes``.
 - :func:`isochrones`: walking bands per station built from the reached network (edges,
   partial edges cut at the reach limit, buffered and merged) → ``isochrones``.
-- :func:`site_stations`: LSCP, MCLP or p-median from :mod:`planner.siting` on the
-  walking-distance matrix of buildings × (existing stations + candidate sites); chosen
-  sites become ``status=proposed`` stations of a named scenario.
+- :func:`run_coverage_and_sites`: the demo's analysis step: station sites by LSCP
+  (:func:`planner.siting.site_stations`), then coverage and isochrones with them. It
+  stays here, above both, under the name the web jobs and the demo pipeline give it
+  (``planner.coverage:run_coverage_and_sites``).
 
 Which stations count: existing ones plus the proposed ones of the latest scenario
 (``latest_scenario`` in the store's metadata), or of a named scenario, or existing only.
@@ -20,9 +21,6 @@ Which stations count: existing ones plus the proposed ones of the latest scenari
 
 from __future__ import annotations
 
-import os
-import sys
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -31,103 +29,32 @@ import pandas as pd
 import shapely
 
 from planner import config
-from planner.candidates import complete_sites
 from planner.errors import PlannerError
-from planner.network import WalkGraph, build_walk_graph, distances_from, nearest_source
-from planner.network import reach_matrix as _reach_matrix
+from planner.network import (
+    build_walk_graph,
+    distances_from,
+    nearest_source,
+    read_buildings,
+    substrings,
+    walk_threshold,
+)
 from planner.progress import Progress, no_progress
-from planner.siting import LSCP, MCLP, NoSolutionError, PMedian
+from planner.siting import site_stations
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from numpy.typing import NDArray
 
+    from planner.network import WalkGraph
     from planner.store import Store
 
 __all__ = [
-    "MODELS",
     "coverage",
     "isochrones",
     "run_coverage_and_sites",
     "select_stations",
-    "site_stations",
-    "walk_threshold",
 ]
-
-MODELS = ("lscp", "mclp", "pmedian")
-
-
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send what C libraries print on stdout to stderr (HiGHS prints a banner once per
-    process), so JSON on stdout (``planner sites --json``, ``planner demo --json``) stays clean.
-    """
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-        os.dup2(2, 1)
-    except OSError:  # no file descriptors to protect (embedded use)
-        yield
-        return
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def walk_threshold(
-    *, minutes: float | None = None, speed: float | None = None, meters: float | None = None
-) -> float:
-    """The walking threshold in metres from minutes and speed, or given directly.
-
-    Parameters
-    ----------
-    minutes
-        Walking minutes (default :data:`planner.config.WALK_MINUTES`).
-    speed
-        Walking speed in m/s (default :data:`planner.config.WALK_SPEED_MPS`).
-    meters
-        The threshold in metres, instead of minutes and speed.
-
-    Returns
-    -------
-    float
-        Metres.
-    """
-    if meters is not None and (minutes is not None or speed is not None):
-        msg = "give the threshold as --minutes/--speed or as --meters, not both"
-        raise PlannerError(msg)
-    if meters is not None:
-        if not np.isfinite(meters) or meters <= 0:
-            msg = f"--meters must be a positive number, got {meters:g}"
-            raise PlannerError(msg)
-        return float(meters)
-    minutes = config.WALK_MINUTES if minutes is None else minutes
-    speed = config.WALK_SPEED_MPS if speed is None else speed
-    if not np.isfinite(minutes) or minutes <= 0:
-        msg = f"--minutes must be a positive number, got {minutes:g}"
-        raise PlannerError(msg)
-    if not np.isfinite(speed) or speed <= 0:
-        msg = f"--speed must be a positive number of m/s, got {speed:g}"
-        raise PlannerError(msg)
-    return float(minutes) * 60.0 * float(speed)
-
-
-def _buildings(store: Store) -> gpd.GeoDataFrame:
-    buildings = store.read("buildings")
-    if buildings.empty:
-        msg = (
-            "the store has no buildings; import them first "
-            "(`planner import FILE --store STORE --layer buildings`)"
-        )
-        raise PlannerError(msg, source=str(store.path))
-    return buildings
-
-
-def _graph(store: Store, graph: WalkGraph | None) -> WalkGraph:
-    return graph if graph is not None else build_walk_graph(store)
 
 
 def select_stations(
@@ -176,11 +103,6 @@ def select_stations(
     return existing | (proposed & (names == scenario)), scenario
 
 
-def _station_nodes(graph: WalkGraph, ids: NDArray[np.object_]) -> NDArray[np.int64]:
-    lookup = dict(zip(graph.station_ids.tolist(), graph.station_node.tolist(), strict=True))
-    return np.array([lookup.get(i, -1) for i in ids.tolist()], dtype=np.int64)
-
-
 def _counted_stations(
     store: Store,
     stations: gpd.GeoDataFrame,
@@ -196,7 +118,7 @@ def _counted_stations(
         latest=store.metadata.get("latest_scenario"),
     )
     ids = stations["station_id"].to_numpy()[mask]
-    return mask, used, ids, _station_nodes(graph, ids)
+    return mask, used, ids, graph.station_nodes(ids)
 
 
 def coverage(
@@ -234,8 +156,8 @@ def coverage(
         (per grid when buildings have grid codes), ``walled_without_gates``.
     """
     limit = walk_threshold(minutes=minutes, speed=speed, meters=meters)
-    buildings = _buildings(store)
-    graph = _graph(store, graph)
+    buildings = read_buildings(store)
+    graph = graph if graph is not None else build_walk_graph(store)
     stations = store.read("stations")
     mask, used, ids, nodes = _counted_stations(store, stations, graph, scenario, existing_only)
     on_net = nodes >= 0
@@ -298,24 +220,35 @@ def coverage(
     total = report["households_total"]
     report["coverage_share"] = round(report["households_covered"] / total, 4) if total else None
     if write:
-        detail = {k: report[k] for k in ("threshold_m", "scenario", "households_covered")}
-        store.write_many(
-            {
-                "buildings": out,
-                "stations": stations,
-                "walk_edges": graph.edge_frame(),
-                "walk_nodes": graph.node_frame(),
-            },
-            log=[
-                {
-                    "layer": "buildings",
-                    "action": "coverage",
-                    "detail": detail,
-                    "reason": "planner coverage",
-                }
-            ],
-        )
+        _write_coverage(store, out, stations, graph, report)
     return report
+
+
+def _write_coverage(
+    store: Store,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    graph: WalkGraph,
+    report: dict[str, Any],
+) -> None:
+    """Write what :func:`coverage` found, and the graph it walked, in one write."""
+    detail = {k: report[k] for k in ("threshold_m", "scenario", "households_covered")}
+    store.write_many(
+        {
+            "buildings": buildings,
+            "stations": stations,
+            "walk_edges": graph.edge_frame(),
+            "walk_nodes": graph.node_frame(),
+        },
+        log=[
+            {
+                "layer": "buildings",
+                "action": "coverage",
+                "detail": detail,
+                "reason": "planner coverage",
+            }
+        ],
+    )
 
 
 def _per_grid(buildings: pd.DataFrame) -> list[dict[str, Any]]:
@@ -389,8 +322,8 @@ def isochrones(
         msg = f"--minutes must be positive numbers, got {', '.join(map(str, minutes))}"
         raise PlannerError(msg)
     meters = np.array([walk_threshold(minutes=m, speed=speed) for m in bands])
-    _buildings(store)
-    graph = _graph(store, graph)
+    read_buildings(store)
+    graph = graph if graph is not None else build_walk_graph(store)
     stations = store.read("stations")
     _, used, ids, nodes = _counted_stations(store, stations, graph, scenario, existing_only)
     ids, nodes = ids[nodes >= 0], nodes[nodes >= 0]
@@ -431,8 +364,6 @@ def _isochrone_frame(
     meters: NDArray[np.float64],
     buffer: float,
 ) -> gpd.GeoDataFrame:
-    from planner.network import substrings
-
     columns = {"station_id": [], "band": [], "meters": []}
     if len(nodes) == 0:
         return gpd.GeoDataFrame(columns, geometry=[], crs=graph.crs)
@@ -480,245 +411,6 @@ def _isochrone_frame(
         {"station_id": ids[station], "band": band, "meters": meters[band]},
         geometry=polygons,
         crs=graph.crs,
-    )
-
-
-def site_stations(
-    store: Store,
-    *,
-    model: str = "lscp",
-    p: int | None = None,
-    budget: float | None = None,
-    capacity: int | None = None,
-    minutes: float | None = None,
-    speed: float | None = None,
-    meters: float | None = None,
-    scenario: str | None = None,
-    time_limit: float | None = None,
-    generate: bool = True,
-    graph: WalkGraph | None = None,
-    write: bool = True,
-) -> dict[str, Any]:
-    """Choose new station sites exactly (HiGHS) and write them as proposed stations.
-
-    Demand: buildings with households (weights = households). Columns: existing stations
-    (fixed open, cost 0) and candidate sites (their cost; generated ones completed when
-    the given sites cannot reach everyone, see :mod:`planner.candidates`). Costs are
-    walking metres on the network within the threshold.
-
-    Parameters
-    ----------
-    store
-        The store.
-    model
-        ``lscp`` (cover every coverable household at least cost), ``mclp`` (cover most
-        households with ``p`` new stations or within ``budget``) or ``pmedian`` (least
-        household-weighted walking with ``p`` new stations, all within the threshold).
-    p, budget
-        Number of new stations (mclp, pmedian) / budget on their cost (mclp).
-    capacity
-        Households a new station may serve (single-source assignment); existing
-        stations keep their own capacity (0 = no limit).
-    minutes, speed, meters
-        The threshold (see :func:`walk_threshold`).
-    scenario
-        Name of the scenario (default ``<model>-<YYYYmmdd-HHMMSS>``); its earlier
-        proposed stations are replaced, nothing else.
-    time_limit
-        Seconds for the solver; the best solution and its gap are reported.
-    generate
-        Complete the candidate sites from the network when needed.
-    graph
-        A walking graph already built from this store.
-    write
-        Write the proposed stations (and generated sites) to the store.
-
-    Returns
-    -------
-    dict
-        ``model``, ``objective``, ``optimal``, ``gap``, ``chosen`` (site ids),
-        ``households_covered``, ``households_uncoverable``, ``households_total``,
-        ``scenario`` and more.
-    """
-    model = (model or "").strip().lower()
-    if model not in MODELS:
-        msg = f"unknown model {model!r}; choose one of: {', '.join(MODELS)}"
-        raise PlannerError(msg)
-    if model == "pmedian" and p is None:
-        raise PlannerError("--p is required for pmedian (the number of new stations)")
-    if model == "mclp" and p is None and budget is None:
-        raise PlannerError("--p (or --budget) is required for mclp")
-    if p is not None and p < 0:
-        msg = f"--p must be 0 or more, got {p}"
-        raise PlannerError(msg)
-    if budget is not None and (not np.isfinite(budget) or budget < 0):
-        msg = f"--budget must be 0 or more, got {budget:g}"
-        raise PlannerError(msg)
-    if budget is not None and model != "mclp":
-        raise PlannerError("--budget applies to mclp only")
-    if capacity is not None and capacity <= 0:
-        msg = f"--capacity must be a positive number of households, got {capacity}"
-        raise PlannerError(msg)
-    limit = walk_threshold(minutes=minutes, speed=speed, meters=meters)
-    buildings = _buildings(store)
-    graph = _graph(store, graph)
-    stations = store.read("stations")
-    sites = store.read("candidate_sites")
-    existing = stations[stations["status"].fillna("existing").eq("existing").to_numpy()]
-    ex_nodes = _station_nodes(graph, existing["station_id"].to_numpy())
-    given = sites[~sites["generated"].to_numpy()].reset_index(drop=True)
-    site_lookup = dict(zip(graph.site_ids.tolist(), graph.site_node.tolist(), strict=True))
-    given_nodes = np.array([site_lookup.get(i, -1) for i in given["site_id"]], dtype=np.int64)
-    generated = complete_sites(
-        graph,
-        buildings.to_crs(graph.crs),
-        np.concatenate([ex_nodes, given_nodes]),
-        limit=limit,
-    )
-    if not generate:
-        generated = generated.iloc[:0]
-    gen_nodes = generated.pop("node").to_numpy().astype(np.int64)
-    cand = pd.concat([given, generated.to_crs(given.crs)], ignore_index=True)
-    cand = gpd.GeoDataFrame(cand, geometry="geometry", crs=sites.crs)
-    cand_nodes = np.concatenate([given_nodes, gen_nodes])
-    columns = np.concatenate([ex_nodes, cand_nodes])
-    fixed = np.r_[np.ones(len(existing), dtype=bool), np.zeros(len(cand), dtype=bool)]
-    if not (~fixed).any() and model != "lscp":
-        raise PlannerError("no candidate sites: add some to candidate_sites first")
-    cost = cand["cost"].to_numpy(dtype=float)
-    site_costs = np.r_[np.zeros(len(existing)), np.where(np.isfinite(cost), cost, 1.0)]
-    households = buildings["households"].to_numpy()
-    demand = np.flatnonzero(households > 0)
-    weights = households[demand].astype(float)
-    # p-median assigns every household to an open station however far; the others only
-    # need the pairs within the threshold
-    reach = np.inf if model == "pmedian" else limit
-    matrix = _reach_matrix(graph, columns, graph.building_node[demand], reach)
-    caps = None
-    if capacity is not None:
-        ex_cap = existing["capacity"].to_numpy(dtype=float)
-        caps = np.r_[np.where(ex_cap > 0, ex_cap, np.inf), np.full(len(cand), float(capacity))]
-    try:
-        if model == "lscp":
-            solver = LSCP.from_cost_matrix(
-                matrix,
-                limit,
-                site_costs=site_costs,
-                fixed_sites=fixed,
-                weights=weights if caps is not None else None,
-                capacity=caps,
-            )
-        elif model == "mclp":
-            solver = MCLP.from_cost_matrix(
-                matrix,
-                limit,
-                weights,
-                p=p,
-                budget=budget,
-                site_costs=site_costs,
-                fixed_sites=fixed,
-                capacity=caps,
-            )
-        else:
-            solver = PMedian.from_cost_matrix(matrix, weights, p, fixed_sites=fixed, capacity=caps)
-        solver.solve(time_limit=time_limit)
-    except NoSolutionError as exc:
-        hint = ""
-        if model == "pmedian":
-            hint = (
-                f"; {p} new stations cannot serve every reachable household (separate parts "
-                "of the walking network, or capacity): raise --p"
-            )
-        msg = f"{model}: no solution ({exc}){hint}"
-        raise PlannerError(msg) from None
-    except ValueError as exc:
-        raise PlannerError(f"{model}: {exc}") from None
-    chosen = np.asarray(solver.chosen, dtype=np.int64)
-    new = chosen[~fixed[chosen]]
-    open_mask = fixed.copy()
-    open_mask[chosen] = True
-    near = matrix.tocoo()
-    inside = near.data <= limit
-    rows, cols = near.row[inside], near.col[inside]
-    covered = np.zeros(len(demand), dtype=bool)
-    covered[rows[open_mask[cols]]] = True
-    coverable = np.zeros(len(demand), dtype=bool)
-    coverable[rows] = True
-    picked = cand.iloc[new - len(existing)].reset_index(drop=True)
-    name = scenario or f"{model}-{datetime.now():%Y%m%d-%H%M%S}"
-    report: dict[str, Any] = {
-        "model": model,
-        "scenario": name,
-        "objective": float(solver.objective),
-        "optimal": bool(solver.optimal),
-        "gap": float(solver.gap),
-        "chosen": [str(s) for s in picked["site_id"]],
-        "chosen_generated": int(picked["generated"].sum()),
-        "existing_stations": [str(s) for s in existing["station_id"]],
-        "p": p,
-        "budget": budget,
-        "capacity": capacity,
-        "threshold_m": round(limit, 2),
-        "candidates": int(len(cand)),
-        "candidates_generated": int(len(generated)),
-        "households_total": int(households.sum()),
-        "households_demand": int(weights.sum()),
-        "households_covered": int(weights[covered].sum()),
-        "households_uncovered": int(weights[~covered].sum()),
-        "households_uncoverable": int(weights[~coverable].sum()),
-        "buildings_uncoverable": int((~coverable).sum()),
-        "solve_seconds": round(float(solver.solve_time or 0.0), 3),
-    }
-    if model == "pmedian":
-        report["total_walk_m"] = float(solver.total_distance)
-    if write:
-        _write_proposed(store, stations, sites, generated, picked, name, capacity, report)
-    return report
-
-
-def _write_proposed(
-    store: Store,
-    stations: gpd.GeoDataFrame,
-    sites: gpd.GeoDataFrame,
-    generated: gpd.GeoDataFrame,
-    picked: gpd.GeoDataFrame,
-    name: str,
-    capacity: int | None,
-    report: dict[str, Any],
-) -> None:
-    """Replace the proposed stations of scenario ``name`` and the generated sites."""
-    same = (stations["status"].to_numpy() == "proposed") & (stations["scenario"].to_numpy() == name)
-    new = gpd.GeoDataFrame(
-        {
-            "station_id": [f"{name}:{s}" for s in picked["site_id"]],
-            "name": picked["name"].to_numpy(),
-            "kind": "station",
-            "status": "proposed",
-            "scenario": name,
-            "site_id": picked["site_id"].to_numpy(),
-            "capacity": capacity or 0,
-            "source": "planner sites",
-        },
-        geometry=picked.geometry.to_numpy(),
-        crs=picked.crs,
-    )
-    out = pd.concat([stations[~same], new.to_crs(stations.crs)], ignore_index=True)
-    out = gpd.GeoDataFrame(out, geometry="geometry", crs=stations.crs)
-    kept = sites[~sites["generated"].to_numpy()]
-    all_sites = pd.concat([kept, generated.to_crs(sites.crs)], ignore_index=True)
-    all_sites = gpd.GeoDataFrame(all_sites, geometry="geometry", crs=sites.crs)
-    detail = {k: report[k] for k in ("model", "objective", "optimal", "chosen")}
-    store.write_many(
-        {"stations": out, "candidate_sites": all_sites},
-        log=[
-            {
-                "layer": "stations",
-                "action": "sites",
-                "detail": detail,
-                "reason": f"planner sites --model {report['model']} --scenario {name}",
-            }
-        ],
-        metadata={"latest_scenario": name},
     )
 
 

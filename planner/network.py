@@ -34,6 +34,10 @@ Distances are computed with :func:`scipy.sparse.csgraph.dijkstra` (multi-source,
 distance limit) on the graph's CSR matrix; :meth:`WalkGraph.to_networkx` gives the same
 graph in osmnx's conventions (a ``MultiDiGraph`` with ``x``/``y`` node attributes,
 ``length`` edge attributes and a ``crs``) for comparison and for other tools.
+
+The walking steps built on the graph (:mod:`planner.coverage`, :mod:`planner.siting`)
+share from here the walking threshold (:func:`walk_threshold`: metres from minutes and
+speed) and their demand (:func:`read_buildings`).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from planner import config
+from planner.arrays import ranges, smallest_per_pair
 from planner.errors import PlannerError
 
 if TYPE_CHECKING:
@@ -61,13 +66,18 @@ if TYPE_CHECKING:
     from planner.store import Store
 
 __all__ = [
+    "LEVEL_KINDS",
+    "MIN_PART_M",
+    "WALL_KINDS",
     "WalkGraph",
     "build_walk_graph",
     "distances_from",
     "nearest_source",
     "reach_matrix",
+    "read_buildings",
     "read_network_layers",
     "substrings",
+    "walk_threshold",
 ]
 
 #: Connected parts of the network shorter than this (metres of way) are fragments:
@@ -168,6 +178,14 @@ class WalkGraph:
         """Number of nodes."""
         return int(self.matrix.shape[0])
 
+    def station_nodes(self, ids: ArrayLike) -> NDArray[np.int64]:
+        """The node of each station id (-1 for a station not on the network)."""
+        return _nodes_of(self.station_ids, self.station_node, ids)
+
+    def site_nodes(self, ids: ArrayLike) -> NDArray[np.int64]:
+        """The node of each candidate site id (-1 for a site not on the network)."""
+        return _nodes_of(self.site_ids, self.site_node, ids)
+
     def to_networkx(self) -> nx.MultiDiGraph:
         """Return the graph as an osmnx-style ``MultiDiGraph`` (both directions per edge).
 
@@ -215,6 +233,14 @@ class WalkGraph:
         return frame[drawable].copy()
 
 
+def _nodes_of(
+    feature_ids: NDArray[np.object_], feature_node: NDArray[np.int64], ids: ArrayLike
+) -> NDArray[np.int64]:
+    """The node of each id among the features (the last feature of a repeated id)."""
+    lookup = dict(zip(feature_ids.tolist(), feature_node.tolist(), strict=True))
+    return np.array([lookup.get(i, -1) for i in np.asarray(ids).tolist()], dtype=np.int64)
+
+
 # --------------------------------------------------------------------------------------
 # reading the inputs
 # --------------------------------------------------------------------------------------
@@ -223,6 +249,62 @@ class WalkGraph:
 def read_network_layers(store: Store) -> dict[str, gpd.GeoDataFrame]:
     """Read the layers the walking graph needs, in the store's metric CRS."""
     return {name: store.read_metric(name) for name in _LAYERS}
+
+
+def read_buildings(store: Store) -> gpd.GeoDataFrame:
+    """The store's buildings (the demand of every walking step), in the store's CRS.
+
+    Raises
+    ------
+    PlannerError
+        If the store has no buildings.
+    """
+    buildings = store.read("buildings")
+    if buildings.empty:
+        msg = (
+            "the store has no buildings; import them first "
+            "(`planner import FILE --store STORE --layer buildings`)"
+        )
+        raise PlannerError(msg, source=str(store.path))
+    return buildings
+
+
+def walk_threshold(
+    *, minutes: float | None = None, speed: float | None = None, meters: float | None = None
+) -> float:
+    """The walking threshold in metres from minutes and speed, or given directly.
+
+    Parameters
+    ----------
+    minutes
+        Walking minutes (default :data:`planner.config.WALK_MINUTES`).
+    speed
+        Walking speed in m/s (default :data:`planner.config.WALK_SPEED_MPS`).
+    meters
+        The threshold in metres, instead of minutes and speed.
+
+    Returns
+    -------
+    float
+        Metres.
+    """
+    if meters is not None and (minutes is not None or speed is not None):
+        msg = "give the threshold as --minutes/--speed or as --meters, not both"
+        raise PlannerError(msg)
+    if meters is not None:
+        if not np.isfinite(meters) or meters <= 0:
+            msg = f"--meters must be a positive number, got {meters:g}"
+            raise PlannerError(msg)
+        return float(meters)
+    minutes = config.WALK_MINUTES if minutes is None else minutes
+    speed = config.WALK_SPEED_MPS if speed is None else speed
+    if not np.isfinite(minutes) or minutes <= 0:
+        msg = f"--minutes must be a positive number, got {minutes:g}"
+        raise PlannerError(msg)
+    if not np.isfinite(speed) or speed <= 0:
+        msg = f"--speed must be a positive number of m/s, got {speed:g}"
+        raise PlannerError(msg)
+    return float(minutes) * 60.0 * float(speed)
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -263,6 +345,10 @@ def build_walk_graph(
     snap_limit: float = config.SNAP_LIMIT_M,
 ) -> WalkGraph:
     """Build the walking graph of a store (or of layers already in one metric CRS).
+
+    The build is one function on purpose: its stages (road parts, barriers, cut
+    crossings, road graph, joined features, leaves) hand each other a dozen arrays and
+    read top to bottom in the order of the rules in the module docstring.
 
     Parameters
     ----------
@@ -611,6 +697,10 @@ def _attach(
 ) -> dict[str, NDArray]:
     """Choose the edge (and position on it) each point joins, without crossing a barrier.
 
+    Its passes (major edges, then fragments; nearest edge first, then edges in rounds of
+    growing rank; then gates of compounds with no inner way) share the per-point arrays
+    they fill, so they stay together.
+
     Returns arrays per point: ``edge`` (-1: none, or joined to a gate node), ``t``
     (position along the edge), ``dist`` (joining length), ``gate`` (gate node or -1),
     ``via_gate``.
@@ -767,7 +857,7 @@ def substrings(geoms: NDArray[np.object_], start: ArrayLike, end: ArrayLike) -> 
     lo = np.searchsorted(key, np.arange(n) * span + start, side="right")
     hi = np.searchsorted(key, np.arange(n) * span + end, side="left")
     hi = np.maximum(hi, lo)
-    inner = _ranges(lo, hi - lo)
+    inner = ranges(lo, hi - lo)
     a = shapely.get_coordinates(shapely.line_interpolate_point(geoms, start))
     b = shapely.get_coordinates(shapely.line_interpolate_point(geoms, end))
     coords = np.concatenate([a, xy[inner], b])
@@ -775,15 +865,6 @@ def substrings(geoms: NDArray[np.object_], start: ArrayLike, end: ArrayLike) -> 
     rank = np.concatenate([np.full(n, -1), inner, np.full(n, len(xy))])
     order = np.lexsort((rank, piece))
     return shapely.linestrings(coords[order], indices=piece[order])
-
-
-def _ranges(starts: NDArray[np.int64], lengths: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Concatenate ``arange(s, s + l)`` for every start and length."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(starts, lengths) + (np.arange(total) - offsets)
 
 
 def _insert(
@@ -888,11 +969,8 @@ def _csr(edges: pd.DataFrame, n: int) -> sp.csr_array:
     cols = np.concatenate([v, u])
     vals = np.concatenate([w, w])
     loop = rows == cols
-    rows, cols, vals = rows[~loop], cols[~loop], vals[~loop]
-    order = np.lexsort((vals, cols, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    first = np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])]
-    return sp.csr_array((vals[first], (rows[first], cols[first])), shape=(n, n))
+    rows, cols, vals = smallest_per_pair(rows[~loop], cols[~loop], vals[~loop])
+    return sp.csr_array((vals, (rows, cols)), shape=(n, n))
 
 
 # --------------------------------------------------------------------------------------
@@ -990,7 +1068,7 @@ def reach_matrix(
     count = np.bincount(inv_s, minlength=len(uniq_s))
     start = np.r_[0, np.cumsum(count)[:-1]]
     rep = count[u]
-    col = order[_ranges(start[u], rep)]
+    col = order[ranges(start[u], rep)]
     r = np.repeat(r, rep)
     d = np.repeat(d, rep) + s_off[col]
     keep = d <= limit

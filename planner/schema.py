@@ -8,7 +8,6 @@ for people (``python -m planner.schema`` regenerates that table).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,15 +15,27 @@ import shapely
 
 from planner.crs import STORAGE_CRS
 
-if TYPE_CHECKING:
-    pass
+__all__ = [
+    "BUILDING_CATEGORIES",
+    "CODED_FIELDS",
+    "LAYERS",
+    "SCHEMA_VERSION",
+    "SITE_KINDS",
+    "STATION_STATUS",
+    "VALUE_NAMES_ZH",
+    "Field",
+    "Layer",
+    "conform",
+    "get_layer",
+    "markdown",
+    "validate",
+]
 
 #: Version of the layer schema a store is written with. 1.1: layer versions and the
 #: plan history (``plan_versions``, ``plan_history``); a 1.0 store is migrated on open.
 SCHEMA_VERSION = "1.1"
 
-#: Python/pandas dtype per schema type; "str" columns hold text (Chinese allowed).
-_DTYPES = {"str": "object", "int": "int64", "float": "float64", "bool": "bool"}
+# The value a missing column is filled with, per schema type ("str" holds any text).
 _DEFAULTS = {"str": None, "int": 0, "float": np.nan, "bool": False}
 
 
@@ -71,7 +82,14 @@ class Layer:
         return [f.name for f in self.fields]
 
 
-def _f(name, type_, zh, description, required=False, choices=None):
+def _f(
+    name: str,
+    type_: str,
+    zh: str,
+    description: str,
+    required: bool = False,
+    choices: tuple[str, ...] | None = None,
+) -> Field:
     return Field(name, type_, zh, description, required, choices)
 
 
@@ -548,9 +566,6 @@ CODED_FIELDS = frozenset(
     {"category", "households_source", "levels_source", "status", "kind", "assigned_by",
      "boundary_source"}
 )  # fmt: skip
-
-#: Layers that are plain tables (no geometry).
-TABLES = frozenset(name for name, layer in LAYERS.items() if layer.geometry is None)
 
 _GEOMETRY_TYPE_IDS = {"Point": {0, 4}, "LineString": {1, 5}, "Polygon": {3, 6}}
 _TYPE_NAMES = {

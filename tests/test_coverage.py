@@ -1,4 +1,4 @@
-"""Tests for planner.coverage: coverage vs networkx, isochrones, siting vs spopt."""
+"""Tests for planner.coverage: coverage vs networkx, isochrones, scenarios that count."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import pytest
 import shapely
 
 from planner import config
-from planner.coverage import coverage, isochrones, site_stations, walk_threshold
+from planner.coverage import coverage, isochrones
 from planner.errors import PlannerError
-from planner.network import build_walk_graph, nearest_source, reach_matrix
-from planner.siting import LSCP, MCLP, PMedian
-from planner.store import Store
+from planner.network import build_walk_graph, nearest_source, walk_threshold
+from planner.siting import site_stations
 
 
 def test_threshold_in_minutes_or_metres():
@@ -93,65 +92,6 @@ def test_isochrones_grow_with_time_and_follow_the_network(tsinghua_store):
     circle = station.buffer(walk_threshold(minutes=15))
     assert by_band[15].area < 0.8 * circle.area
     assert buildings["buildings_total"] == len(points)
-
-
-# --------------------------------------------------------------------------------------
-# siting on the network matrices agrees with spopt
-# --------------------------------------------------------------------------------------
-
-
-def _network_case(path, limit):
-    store = Store(path)
-    graph = build_walk_graph(store)
-    households = store.read("buildings")["households"].to_numpy()
-    demand = np.flatnonzero((households > 0) & (graph.building_node >= 0))
-    sites = graph.site_node[graph.site_node >= 0]
-    cost = reach_matrix(graph, sites, graph.building_node[demand], limit)
-    return cost, households[demand].astype(float)
-
-
-def _cbc():
-    pulp = pytest.importorskip("pulp")
-    return pulp.PULP_CBC_CMD(msg=False)
-
-
-@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
-def test_lscp_and_mclp_equal_spopt_on_network_matrix(area, request):
-    locate = pytest.importorskip("spopt.locate")
-    pulp = pytest.importorskip("pulp")
-    limit = 600.0
-    cost, weights = _network_case(request.getfixturevalue(area), limit)
-    dense = np.where(cost.toarray() > 0, cost.toarray(), np.inf)
-    coo = cost.tocoo()
-    dense[coo.row, coo.col] = coo.data  # stored zeros are reachable
-    ours = LSCP.from_cost_matrix(cost, limit).solve()
-    coverable = np.isfinite(dense).any(axis=1)
-    theirs = locate.LSCP.from_cost_matrix(dense[coverable], limit).solve(_cbc())
-    assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective))
-    for p in (2, 4):
-        mine = MCLP.from_cost_matrix(cost, limit, weights, p=p).solve()
-        spopt_model = locate.MCLP.from_cost_matrix(
-            np.where(np.isfinite(dense), dense, 1e9), weights, limit, p_facilities=p
-        ).solve(_cbc())
-        assert mine.objective == pytest.approx(pulp.value(spopt_model.problem.objective))
-
-
-@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
-def test_pmedian_equals_spopt_on_network_matrix(area, request):
-    locate = pytest.importorskip("spopt.locate")
-    pulp = pytest.importorskip("pulp")
-    cost, weights = _network_case(request.getfixturevalue(area), np.inf)
-    # spopt needs every pair finite: the sites of the main network and the demand they
-    # all reach (a sample of it, to keep CBC quick)
-    reached = cost.tocsc()
-    main = np.diff(reached.indptr) == np.diff(reached.indptr).max()
-    sub = cost.tocsr()[:, np.flatnonzero(main)]
-    rows = np.flatnonzero(np.diff(sub.indptr) == main.sum())[::4]
-    assert len(rows) > 50 and main.sum() >= 5
-    dense, weights = sub[rows].toarray(), weights[rows]
-    ours = PMedian.from_cost_matrix(dense, weights, 3).solve()
-    theirs = locate.PMedian.from_cost_matrix(dense, weights, p_facilities=3).solve(_cbc())
-    assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective), rel=1e-6)
 
 
 def test_site_stations_keeps_existing_and_replaces_own_scenario(tsinghua_store):

@@ -1,4 +1,5 @@
-"""Tests for planner.siting: known optima, brute force, reductions, and agreement with spopt."""
+"""Tests for planner.siting: known optima, brute force, reductions, agreement with spopt
+(on straight-line and on walking-network matrices), and the walking-graph constructors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from planner.siting import LSCP, MCLP, NoSolutionError, PMedian
+from planner.network import build_walk_graph, reach_matrix
+from planner.siting import LSCP, MCLP, MODELS, NoSolutionError, PMedian
+from planner.store import Store
 
 OSM_DIR = Path("/work/shared/data/osm")
 
@@ -217,16 +220,16 @@ def test_uncoverable_demand_is_reported_not_infeasible():
             [np.inf, np.inf],  # no route at all
         ]
     )
-    lscp = LSCP.from_cost_matrix(cost, 500).solve()
+    lscp = LSCP.from_cost_matrix(cost, service_radius=500).solve()
     assert lscp.uncoverable.tolist() == [2, 3]
     assert lscp.objective == 2
     assert lscp.covered.tolist() == [True, True, False, False]
     assert lscp.assignment.tolist() == [0, 1, -1, -1]
-    mclp = MCLP.from_cost_matrix(cost, 500, [1, 2, 4, 8], p=1).solve()
+    mclp = MCLP.from_cost_matrix(cost, service_radius=500, weights=[1, 2, 4, 8], p=1).solve()
     assert mclp.uncoverable.tolist() == [2, 3]
     assert mclp.objective == 2
     assert mclp.chosen.tolist() == [1]
-    pmed = PMedian.from_cost_matrix(cost, [1, 1, 1, 1], p=2).solve()
+    pmed = PMedian.from_cost_matrix(cost, weights=[1, 1, 1, 1], p=2).solve()
     assert pmed.uncoverable.tolist() == [3]
     assert pmed.objective == pytest.approx(100 + 200 + 900)
     assert pmed.assignment.tolist() == [0, 1, 0, -1]
@@ -235,9 +238,9 @@ def test_uncoverable_demand_is_reported_not_infeasible():
 def test_mclp_known_optimum_and_budget():
     coverage = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1]])
     weights = [10, 10, 10, 25]
-    one = MCLP.from_coverage(coverage, weights, p=1).solve()
+    one = MCLP.from_coverage(coverage, weights=weights, p=1).solve()
     assert one.objective == 25 and one.chosen.tolist() == [2]
-    two = MCLP.from_coverage(coverage, weights, p=2).solve()
+    two = MCLP.from_coverage(coverage, weights=weights, p=2).solve()
     assert two.objective == 45
     assert two.covered.tolist() == [True, True, False, True] or two.covered.tolist() == [
         False,
@@ -246,27 +249,29 @@ def test_mclp_known_optimum_and_budget():
         True,
     ]
     # site 2 is expensive: with budget 3 the best is sites 0 and 1
-    budget = MCLP.from_coverage(coverage, weights, budget=3, site_costs=[1, 2, 3]).solve()
+    budget = MCLP.from_coverage(coverage, weights=weights, budget=3, site_costs=[1, 2, 3]).solve()
     assert budget.objective == 30
     assert budget.chosen.tolist() == [0, 1]
-    both = MCLP.from_coverage(coverage, weights, p=1, budget=3, site_costs=[1, 2, 3]).solve()
+    both = MCLP.from_coverage(
+        coverage, weights=weights, p=1, budget=3, site_costs=[1, 2, 3]
+    ).solve()
     assert both.objective == 25
 
 
 def test_mclp_p_counts_new_sites_only():
     coverage = np.eye(4, dtype=int)
-    model = MCLP.from_coverage(coverage, [1, 2, 3, 4], p=1, fixed_sites=[0]).solve()
+    model = MCLP.from_coverage(coverage, weights=[1, 2, 3, 4], p=1, fixed_sites=[0]).solve()
     assert model.chosen.tolist() == [0, 3]
     assert model.objective == 5
     budget = MCLP.from_coverage(
-        coverage, [1, 2, 3, 4], budget=1, site_costs=[9, 1, 1, 1], fixed_sites=[0]
+        coverage, weights=[1, 2, 3, 4], budget=1, site_costs=[9, 1, 1, 1], fixed_sites=[0]
     ).solve()
     assert budget.chosen.tolist() == [0, 3]
 
 
 def test_mclp_opens_at_most_p_sites():
     coverage = np.array([[1, 1], [1, 1]])
-    model = MCLP.from_coverage(coverage, [1, 1], p=2).solve()
+    model = MCLP.from_coverage(coverage, weights=[1, 1], p=2).solve()
     assert model.objective == 2
     assert 1 <= len(model.chosen) <= 2
 
@@ -275,17 +280,17 @@ def test_pmedian_known_optimum_and_fixed():
     # demand on a line at 0, 1, 10, 11; sites at the same places
     pos = np.array([0.0, 1.0, 10.0, 11.0])
     cost = np.abs(pos[:, None] - pos[None, :])
-    model = PMedian.from_cost_matrix(cost, [1, 1, 1, 1], p=2).solve()
+    model = PMedian.from_cost_matrix(cost, weights=[1, 1, 1, 1], p=2).solve()
     assert model.objective == pytest.approx(2.0)
     assert len(model.chosen) == 2
     assert model.chosen[0] in (0, 1) and model.chosen[1] in (2, 3)
     # p counts new sites: one fixed at 0 plus one new
-    fixed = PMedian.from_cost_matrix(cost, [1, 1, 1, 1], p=1, fixed_sites=[0]).solve()
+    fixed = PMedian.from_cost_matrix(cost, weights=[1, 1, 1, 1], p=1, fixed_sites=[0]).solve()
     assert fixed.chosen[0] == 0 and len(fixed.chosen) == 2
     assert fixed.objective == pytest.approx(2.0)
     assert fixed.assignment[:2].tolist() == [0, 0]
     # heavy demand at 11 pulls the site there
-    heavy = PMedian.from_cost_matrix(cost, [1, 1, 1, 5], p=1, fixed_sites=[0]).solve()
+    heavy = PMedian.from_cost_matrix(cost, weights=[1, 1, 1, 5], p=1, fixed_sites=[0]).solve()
     assert heavy.chosen.tolist() == [0, 3]
     assert heavy.objective == pytest.approx(1 + 1 + 0 + 0)
 
@@ -293,7 +298,7 @@ def test_pmedian_known_optimum_and_fixed():
 def test_pmedian_site_costs_add_to_objective():
     pos = np.array([0.0, 10.0])
     cost = np.abs(pos[:, None] - pos[None, :])
-    model = PMedian.from_cost_matrix(cost, [1, 3], p=1, site_costs=[0.0, 100.0]).solve()
+    model = PMedian.from_cost_matrix(cost, weights=[1, 3], p=1, site_costs=[0.0, 100.0]).solve()
     # site 1 saves 30 - 10 = 20 of distance but costs 100
     assert model.chosen.tolist() == [0]
     assert model.objective == pytest.approx(30.0)
@@ -302,17 +307,19 @@ def test_pmedian_site_costs_add_to_objective():
 
 def test_pmedian_service_radius_and_sparse_missing_pairs_are_unreachable():
     cost = np.array([[0.0, 50.0], [80.0, 5.0], [300.0, 40.0]])
-    dense = PMedian.from_cost_matrix(cost, [1, 1, 1], p=1, service_radius=100).solve()
+    dense = PMedian.from_cost_matrix(cost, weights=[1, 1, 1], p=1, service_radius=100).solve()
     assert dense.chosen.tolist() == [1]
     assert dense.objective == pytest.approx(95.0)
     rows, cols = np.nonzero(cost <= 100)
     sparse = sp.csr_array((cost[rows, cols], (rows, cols)), shape=cost.shape)
-    model = PMedian.from_cost_matrix(sparse, [1, 1, 1], p=1).solve()
+    model = PMedian.from_cost_matrix(sparse, weights=[1, 1, 1], p=1).solve()
     assert model.chosen.tolist() == [1]
     assert model.objective == pytest.approx(95.0)
     # site 0 alone cannot reach demand 2 within the radius: infeasible with p=1
     with pytest.raises(NoSolutionError, match="infeasible"):
-        PMedian.from_cost_matrix(cost, [1, 1, 1], p=0, fixed_sites=[0], service_radius=100).solve()
+        PMedian.from_cost_matrix(
+            cost, weights=[1, 1, 1], p=0, fixed_sites=[0], service_radius=100
+        ).solve()
 
 
 def test_sparse_explicit_zero_distance_is_reachable():
@@ -322,12 +329,12 @@ def test_sparse_explicit_zero_distance_is_reachable():
     vals = np.array([0.0, 300.0, 100.0])
     cost = sp.csr_matrix((vals, (rows, cols)), shape=(2, 2))
     assert cost.nnz == 3
-    lscp = LSCP.from_cost_matrix(cost, 500).solve()
+    lscp = LSCP.from_cost_matrix(cost, service_radius=500).solve()
     assert lscp.uncoverable.size == 0
     assert lscp.chosen.tolist() == [0]
-    mclp = MCLP.from_cost_matrix(cost, 50, [5, 1], p=1).solve()
+    mclp = MCLP.from_cost_matrix(cost, service_radius=50, weights=[5, 1], p=1).solve()
     assert mclp.chosen.tolist() == [0] and mclp.objective == 5
-    pmed = PMedian.from_cost_matrix(cost, [1, 1], p=1).solve()
+    pmed = PMedian.from_cost_matrix(cost, weights=[1, 1], p=1).solve()
     assert pmed.chosen.tolist() == [0] and pmed.objective == pytest.approx(300.0)
 
 
@@ -338,21 +345,24 @@ def test_sparse_and_dense_input_agree(seed):
     sparse = sp.coo_array((dist[rows, cols], (rows, cols)), shape=dist.shape).tocsr()
     radius = 60.0
     for a, b in [
-        (LSCP.from_cost_matrix(dist, radius), LSCP.from_cost_matrix(sparse, radius)),
         (
-            MCLP.from_cost_matrix(dist, radius, w, p=2, fixed_sites=fixed),
-            MCLP.from_cost_matrix(sparse, radius, w, p=2, fixed_sites=fixed),
+            LSCP.from_cost_matrix(dist, service_radius=radius),
+            LSCP.from_cost_matrix(sparse, service_radius=radius),
+        ),
+        (
+            MCLP.from_cost_matrix(dist, service_radius=radius, weights=w, p=2, fixed_sites=fixed),
+            MCLP.from_cost_matrix(sparse, service_radius=radius, weights=w, p=2, fixed_sites=fixed),
         ),
     ]:
         assert a.solve().objective == b.solve().objective
         assert a.uncoverable.tolist() == b.uncoverable.tolist()
     try:
-        pa = PMedian.from_cost_matrix(dist, w, 3, fixed_sites=fixed).solve()
+        pa = PMedian.from_cost_matrix(dist, weights=w, p=3, fixed_sites=fixed).solve()
     except NoSolutionError:
         with pytest.raises(NoSolutionError):
-            PMedian.from_cost_matrix(sparse, w, 3, fixed_sites=fixed).solve()
+            PMedian.from_cost_matrix(sparse, weights=w, p=3, fixed_sites=fixed).solve()
         return
-    pb = PMedian.from_cost_matrix(sparse, w, 3, fixed_sites=fixed).solve()
+    pb = PMedian.from_cost_matrix(sparse, weights=w, p=3, fixed_sites=fixed).solve()
     assert pa.objective == pytest.approx(pb.objective, rel=1e-9)
 
 
@@ -366,14 +376,16 @@ def test_sparse_and_dense_input_agree(seed):
 def test_lscp_matches_brute_force(seed, reduce):
     dist, w, costs, fixed = _random_case(seed)
     cover = np.isfinite(dist)
-    model = LSCP.from_coverage(cover.astype(int), costs, fixed, reduce=reduce).solve()
+    model = LSCP.from_coverage(
+        cover.astype(int), site_costs=costs, fixed_sites=fixed, reduce=reduce
+    ).solve()
     assert model.objective == pytest.approx(brute_lscp(cover, costs, fixed))
     assert set(fixed) <= set(model.chosen.tolist())
     assert model.covered.tolist() == cover.any(axis=1).tolist()
     # the objective is the cost of the new sites actually chosen
     new = np.setdiff1d(model.chosen, fixed)
     assert model.objective == pytest.approx(costs[new].sum())
-    unit = LSCP.from_cost_matrix(dist, 100.0, reduce=reduce).solve()
+    unit = LSCP.from_cost_matrix(dist, service_radius=100.0, reduce=reduce).solve()
     assert unit.objective == brute_lscp(cover, np.ones(dist.shape[1]), [])
 
 
@@ -384,7 +396,14 @@ def test_mclp_matches_brute_force(seed, reduce):
     cover = np.isfinite(dist) & (dist <= 70)
     for p, budget in [(1, None), (2, None), (3, None), (None, 4.0), (2, 3.0), (0, None)]:
         model = MCLP.from_cost_matrix(
-            dist, 70, w, p=p, budget=budget, site_costs=costs, fixed_sites=fixed, reduce=reduce
+            dist,
+            service_radius=70,
+            weights=w,
+            p=p,
+            budget=budget,
+            site_costs=costs,
+            fixed_sites=fixed,
+            reduce=reduce,
         ).solve()
         expected = brute_mclp(cover, w, p, budget, costs, fixed)
         assert model.objective == pytest.approx(expected), (p, budget)
@@ -402,7 +421,7 @@ def test_pmedian_matches_brute_force(seed, reduce):
     dist, w, costs, fixed = _random_case(seed, density=0.5)
     for p in (1, 2, 3):
         expected = brute_pmedian(dist, w, p, fixed)
-        model = PMedian.from_cost_matrix(dist, w, p, fixed_sites=fixed, reduce=reduce)
+        model = PMedian.from_cost_matrix(dist, weights=w, p=p, fixed_sites=fixed, reduce=reduce)
         if np.isinf(expected):
             with pytest.raises(NoSolutionError):
                 model.solve()
@@ -439,7 +458,15 @@ def test_capacitated_models_match_brute_force(seed, reduce):
     dist, w, cap, costs, fixed = _capacity_case(seed)
     # LSCP: every coverable demand assigned to a covering open site within capacity
     expected = brute_capacitated(dist, w, cap, fixed, kind="lscp", costs=costs)
-    model = LSCP.from_cost_matrix(dist, 100, costs, fixed, weights=w, capacity=cap, reduce=reduce)
+    model = LSCP.from_cost_matrix(
+        dist,
+        service_radius=100,
+        site_costs=costs,
+        fixed_sites=fixed,
+        weights=w,
+        capacity=cap,
+        reduce=reduce,
+    )
     if np.isinf(expected):
         with pytest.raises(NoSolutionError):
             model.solve()
@@ -453,7 +480,7 @@ def test_capacitated_models_match_brute_force(seed, reduce):
     for p in (1, 2):
         expected = brute_capacitated(dist, w, cap, fixed, kind="mclp", p=p)
         model = MCLP.from_cost_matrix(
-            dist, 100, w, p=p, fixed_sites=fixed, capacity=cap, reduce=reduce
+            dist, service_radius=100, weights=w, p=p, fixed_sites=fixed, capacity=cap, reduce=reduce
         ).solve()
         assert model.objective == pytest.approx(expected)
         _check_capacity(model, w, cap, dist)
@@ -461,7 +488,9 @@ def test_capacitated_models_match_brute_force(seed, reduce):
     # p-median with capacity
     p = 2
     expected = brute_capacitated(dist, w, cap, fixed, kind="pmedian", p=p)
-    model = PMedian.from_cost_matrix(dist, w, p, fixed_sites=fixed, capacity=cap, reduce=reduce)
+    model = PMedian.from_cost_matrix(
+        dist, weights=w, p=p, fixed_sites=fixed, capacity=cap, reduce=reduce
+    )
     if np.isinf(expected):
         with pytest.raises(NoSolutionError):
             model.solve()
@@ -483,17 +512,24 @@ def _check_capacity(model, w, cap, dist):
 def test_capacity_known_case():
     # three buildings of 300 households, stations hold 500: each station takes one building
     cost = np.zeros((3, 2))
-    lscp = LSCP.from_cost_matrix(cost, 100, weights=[300, 300, 300], capacity=500)
+    lscp = LSCP.from_cost_matrix(cost, service_radius=100, weights=[300, 300, 300], capacity=500)
     with pytest.raises(NoSolutionError, match="infeasible"):
         lscp.solve()
-    mclp = MCLP.from_cost_matrix(cost, 100, [300, 300, 300], p=2, capacity=500).solve()
+    mclp = MCLP.from_cost_matrix(
+        cost, service_radius=100, weights=[300, 300, 300], p=2, capacity=500
+    ).solve()
     assert mclp.objective == 600
     assert mclp.covered.sum() == 2
     assert len(set(mclp.assignment[mclp.covered].tolist())) == 2
-    bigger = LSCP.from_cost_matrix(cost, 100, weights=[300, 300, 200], capacity=500).solve()
+    bigger = LSCP.from_cost_matrix(
+        cost, service_radius=100, weights=[300, 300, 200], capacity=500
+    ).solve()
     assert bigger.objective == 2
     pmed = PMedian.from_cost_matrix(
-        np.array([[0.0, 10.0], [0.0, 10.0], [0.0, 10.0]]), [300, 300, 100], p=2, capacity=500
+        np.array([[0.0, 10.0], [0.0, 10.0], [0.0, 10.0]]),
+        weights=[300, 300, 100],
+        p=2,
+        capacity=500,
     ).solve()
     # site 0 takes 300 + 100 households, the other 300 walk 10 m to site 1
     assert pmed.objective == pytest.approx(3000.0)
@@ -503,11 +539,13 @@ def test_capacity_known_case():
 def test_capacity_too_small_for_a_building_is_a_clear_error():
     cost = np.zeros((2, 2))
     with pytest.raises(NoSolutionError, match="exceeds the capacity"):
-        LSCP.from_cost_matrix(cost, 10, weights=[600, 10], capacity=500).solve()
+        LSCP.from_cost_matrix(cost, service_radius=10, weights=[600, 10], capacity=500).solve()
     with pytest.raises(NoSolutionError, match="exceeds the capacity"):
-        PMedian.from_cost_matrix(cost, [600, 10], 1, capacity=500).solve()
+        PMedian.from_cost_matrix(cost, weights=[600, 10], p=1, capacity=500).solve()
     # MCLP just leaves it uncovered
-    mclp = MCLP.from_cost_matrix(cost, 10, [600, 10], p=1, capacity=500).solve()
+    mclp = MCLP.from_cost_matrix(
+        cost, service_radius=10, weights=[600, 10], p=1, capacity=500
+    ).solve()
     assert mclp.objective == 10
 
 
@@ -526,7 +564,7 @@ def _hard_mclp():
 def test_time_limit_returns_incumbent_with_gap():
     coverage, weights = _hard_mclp()
     try:
-        model = MCLP.from_coverage(coverage, weights, p=15).solve(time_limit=0.1)
+        model = MCLP.from_coverage(coverage, weights=weights, p=15).solve(time_limit=0.1)
     except NoSolutionError as err:  # pragma: no cover - depends on machine speed
         assert "no feasible solution" in str(err)
         return
@@ -540,7 +578,7 @@ def test_time_limit_returns_incumbent_with_gap():
 
 def test_no_incumbent_raises_clear_error():
     coverage, weights = _hard_mclp()
-    model = MCLP.from_coverage(coverage, weights, p=15)
+    model = MCLP.from_coverage(coverage, weights=weights, p=15)
     try:
         model.solve(highs_options={"mip_max_nodes": 0})
     except NoSolutionError as err:
@@ -554,10 +592,10 @@ def test_pmedian_time_limit_path():
     xy = rng.random((150, 2)) * 1000
     cost = np.hypot(*(xy[:, None, :] - xy[None, ::3, :]).transpose(2, 0, 1))
     w = rng.integers(1, 20, size=150)
-    exact = PMedian.from_cost_matrix(cost, w, 8).solve()
+    exact = PMedian.from_cost_matrix(cost, weights=w, p=8).solve()
     assert exact.optimal
     try:
-        quick = PMedian.from_cost_matrix(cost, w, 8).solve(time_limit=0.02)
+        quick = PMedian.from_cost_matrix(cost, weights=w, p=8).solve(time_limit=0.02)
     except NoSolutionError:
         return
     assert quick.objective >= exact.objective * (1 - 1e-9)
@@ -568,30 +606,45 @@ def test_pmedian_time_limit_path():
 @pytest.mark.parametrize(
     ("build", "match"),
     [
-        (lambda: LSCP.from_cost_matrix(np.zeros(3), 1), "2-dimensional"),
-        (lambda: LSCP.from_cost_matrix(np.full((2, 2), np.nan), 1), "NaN"),
-        (lambda: LSCP.from_cost_matrix(-np.ones((2, 2)), 1), "non-negative"),
-        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), -1), "service_radius"),
-        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), "far"), "service_radius"),
-        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), 1, site_costs=[1]), "length 2"),
-        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), 1, site_costs=[1, -1]), "non-neg"),
-        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), 1, fixed_sites=[2]), "out of range"),
-        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), 1, fixed_sites=[0.5]), "integer"),
+        (lambda: LSCP.from_cost_matrix(np.zeros(3), service_radius=1), "2-dimensional"),
+        (lambda: LSCP.from_cost_matrix(np.full((2, 2), np.nan), service_radius=1), "NaN"),
+        (lambda: LSCP.from_cost_matrix(-np.ones((2, 2)), service_radius=1), "non-negative"),
+        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), service_radius=-1), "service_radius"),
+        (lambda: LSCP.from_cost_matrix(np.ones((2, 2)), service_radius="far"), "service_radius"),
+        (
+            lambda: LSCP.from_cost_matrix(np.ones((2, 2)), service_radius=1, site_costs=[1]),
+            "length 2",
+        ),
+        (
+            lambda: LSCP.from_cost_matrix(np.ones((2, 2)), service_radius=1, site_costs=[1, -1]),
+            "non-neg",
+        ),
+        (
+            lambda: LSCP.from_cost_matrix(np.ones((2, 2)), service_radius=1, fixed_sites=[2]),
+            "out of range",
+        ),
+        (
+            lambda: LSCP.from_cost_matrix(np.ones((2, 2)), service_radius=1, fixed_sites=[0.5]),
+            "integer",
+        ),
         (lambda: LSCP.from_coverage(np.array([[0, 2]])), "only 0 and 1"),
         (lambda: LSCP.from_coverage(np.ones((2, 2)), capacity=[1, 2, 3]), "capacity"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1]), "p .*budget"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1, 1], p=1), "length 2"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, -1], p=1), "non-negative"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), 3, p=1), "scalar"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1], p=-1), "p must be"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1], p=1.5), "p must be"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1], p=True), "p must be"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1], budget=-2), "budget"),
-        (lambda: MCLP.from_coverage(np.ones((2, 2)), [1, 1], p=None, budget="x"), "budget"),
-        (lambda: PMedian.from_cost_matrix(np.ones((2, 2)), [1, 1], 3), "exceeds"),
-        (lambda: PMedian.from_cost_matrix(np.ones((2, 2)), [1, 1], 2, fixed_sites=[0]), "exc"),
-        (lambda: PMedian.from_cost_matrix(np.ones((2, 2)), None, 1), "weights"),
-        (lambda: PMedian.from_cost_matrix(np.ones((2, 3)), [1, 1, 1], 1), "length 2"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1]), "p .*budget"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1, 1], p=1), "length 2"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, -1], p=1), "non-negative"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=3, p=1), "scalar"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1], p=-1), "p must be"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1], p=1.5), "p must be"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1], p=True), "p must be"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1], budget=-2), "budget"),
+        (lambda: MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1], p=None, budget="x"), "budget"),
+        (lambda: PMedian.from_cost_matrix(np.ones((2, 2)), weights=[1, 1], p=3), "exceeds"),
+        (
+            lambda: PMedian.from_cost_matrix(np.ones((2, 2)), weights=[1, 1], p=2, fixed_sites=[0]),
+            "exc",
+        ),
+        (lambda: PMedian.from_cost_matrix(np.ones((2, 2)), weights=None, p=1), "weights"),
+        (lambda: PMedian.from_cost_matrix(np.ones((2, 3)), weights=[1, 1, 1], p=1), "length 2"),
         (lambda: LSCP.from_coverage(np.ones((2, 2))).solve(time_limit=0), "time_limit"),
         (
             lambda: LSCP.from_coverage(np.ones((2, 2))).solve(highs_options={"no_such": 1}),
@@ -606,7 +659,7 @@ def test_validation_errors(build, match):
 
 def test_pmedian_zero_sites_is_an_error():
     with pytest.raises(NoSolutionError, match="p=0"):
-        PMedian.from_cost_matrix(np.ones((2, 2)), [1, 1], 0).solve()
+        PMedian.from_cost_matrix(np.ones((2, 2)), weights=[1, 1], p=0).solve()
 
 
 def test_empty_model_after_reduction():
@@ -634,8 +687,10 @@ def test_repr_and_solve_returns_self():
 def test_real_lscp_reduction_keeps_optimum(radius):
     cost, _ = real_case("nanjing_xinjiekou")
     fixed = [3, 40]
-    reduced = LSCP.from_cost_matrix(cost, radius, fixed_sites=fixed).solve()
-    full = LSCP.from_cost_matrix(cost, radius, fixed_sites=fixed, reduce=False).solve()
+    reduced = LSCP.from_cost_matrix(cost, service_radius=radius, fixed_sites=fixed).solve()
+    full = LSCP.from_cost_matrix(
+        cost, service_radius=radius, fixed_sites=fixed, reduce=False
+    ).solve()
     assert reduced.objective == full.objective
     assert reduced.covered.tolist() == full.covered.tolist()
     assert reduced.reduction["demand_after"] < reduced.reduction["demand_before"]
@@ -647,8 +702,12 @@ def test_real_mclp_reduction_keeps_optimum(p):
     cost, w = real_case("beijing_tsinghua")
     costs = 1.0 + (np.arange(cost.shape[1]) % 3)
     for kwargs in ({"p": p}, {"budget": 2.0 * p, "site_costs": costs}):
-        reduced = MCLP.from_cost_matrix(cost, 400, w, fixed_sites=[5], **kwargs).solve()
-        full = MCLP.from_cost_matrix(cost, 400, w, fixed_sites=[5], reduce=False, **kwargs).solve()
+        reduced = MCLP.from_cost_matrix(
+            cost, service_radius=400, weights=w, fixed_sites=[5], **kwargs
+        ).solve()
+        full = MCLP.from_cost_matrix(
+            cost, service_radius=400, weights=w, fixed_sites=[5], reduce=False, **kwargs
+        ).solve()
         assert reduced.objective == full.objective
         assert reduced.reduction["demand_after"] < reduced.reduction["demand_before"]
 
@@ -656,16 +715,18 @@ def test_real_mclp_reduction_keeps_optimum(p):
 def test_real_pmedian_reduction_keeps_optimum():
     cost, w = real_case("beijing_tsinghua", demand_step=3, site_step=12)
     for fixed in ([], [0, 20]):
-        reduced = PMedian.from_cost_matrix(cost, w, 4, fixed_sites=fixed).solve()
-        full = PMedian.from_cost_matrix(cost, w, 4, fixed_sites=fixed, reduce=False).solve()
+        reduced = PMedian.from_cost_matrix(cost, weights=w, p=4, fixed_sites=fixed).solve()
+        full = PMedian.from_cost_matrix(
+            cost, weights=w, p=4, fixed_sites=fixed, reduce=False
+        ).solve()
         assert reduced.objective == pytest.approx(full.objective, rel=1e-9)
 
 
 def test_real_pmedian_identical_rows_are_merged():
     cost, w = real_case("beijing_tsinghua", demand_step=3, site_step=12)
     doubled = np.vstack([cost, cost])
-    model = PMedian.from_cost_matrix(doubled, np.concatenate([w, w]), 3).solve()
-    single = PMedian.from_cost_matrix(cost, w, 3).solve()
+    model = PMedian.from_cost_matrix(doubled, weights=np.concatenate([w, w]), p=3).solve()
+    single = PMedian.from_cost_matrix(cost, weights=w, p=3).solve()
     assert model.reduction["demand_after"] <= cost.shape[0]
     assert model.objective == pytest.approx(2 * single.objective, rel=1e-9)
     assert (model.assignment[: len(w)] == model.assignment[len(w) :]).all()
@@ -674,8 +735,10 @@ def test_real_pmedian_identical_rows_are_merged():
 def test_real_capacitated_mclp_reduction_keeps_optimum():
     cost, w = real_case("beijing_tsinghua", demand_step=4, site_step=15)
     cap = 0.3 * w.sum()
-    reduced = MCLP.from_cost_matrix(cost, 500, w, p=3, capacity=cap).solve()
-    full = MCLP.from_cost_matrix(cost, 500, w, p=3, capacity=cap, reduce=False).solve()
+    reduced = MCLP.from_cost_matrix(cost, service_radius=500, weights=w, p=3, capacity=cap).solve()
+    full = MCLP.from_cost_matrix(
+        cost, service_radius=500, weights=w, p=3, capacity=cap, reduce=False
+    ).solve()
     assert reduced.objective == full.objective
     assert reduced.objective <= 3 * cap
 
@@ -696,7 +759,7 @@ def test_real_capacitated_mclp_reduction_keeps_optimum():
 def test_lscp_agrees_with_spopt(name, radius, fixed):
     locate = _spopt()
     cost, _ = real_case(name)
-    ours = LSCP.from_cost_matrix(cost, radius, fixed_sites=fixed).solve()
+    ours = LSCP.from_cost_matrix(cost, service_radius=radius, fixed_sites=fixed).solve()
     # spopt makes uncoverable demand infeasible, so it gets the coverable rows only
     coverable = (cost <= radius).any(axis=1)
     pre = _mask(cost.shape[1], fixed) if fixed else None
@@ -721,7 +784,9 @@ def test_mclp_agrees_with_spopt(name, radius, p, fixed):
     locate = _spopt()
     pulp = pytest.importorskip("pulp")
     cost, w = real_case(name)
-    ours = MCLP.from_cost_matrix(cost, radius, w, p=p, fixed_sites=fixed).solve()
+    ours = MCLP.from_cost_matrix(
+        cost, service_radius=radius, weights=w, p=p, fixed_sites=fixed
+    ).solve()
     pre = _mask(cost.shape[1], fixed) if fixed else None
     # spopt's p counts every open site, fixed ones included
     theirs = locate.MCLP.from_cost_matrix(
@@ -741,7 +806,7 @@ def test_pmedian_agrees_with_spopt(name, demand_step, site_step, p, fixed):
     locate = _spopt()
     pulp = pytest.importorskip("pulp")
     cost, w = real_case(name, demand_step=demand_step, site_step=site_step)
-    ours = PMedian.from_cost_matrix(cost, w, p, fixed_sites=fixed).solve()
+    ours = PMedian.from_cost_matrix(cost, weights=w, p=p, fixed_sites=fixed).solve()
     pre = _mask(cost.shape[1], fixed) if fixed else None
     theirs = locate.PMedian.from_cost_matrix(
         cost, w, p_facilities=p + len(fixed), predefined_facilities_arr=pre
@@ -755,7 +820,7 @@ def test_pmedian_agrees_with_spopt_larger():
     locate = _spopt()
     pulp = pytest.importorskip("pulp")
     cost, w = real_case("nanjing_xinjiekou", demand_step=3, site_step=10)
-    ours = PMedian.from_cost_matrix(cost, w, 5).solve()
+    ours = PMedian.from_cost_matrix(cost, weights=w, p=5).solve()
     theirs = locate.PMedian.from_cost_matrix(cost, w, p_facilities=5).solve(_cbc())
     assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective), rel=1e-6)
 
@@ -764,39 +829,46 @@ def test_unlimited_capacity_site():
     # the community centre (site 0) has no limit; the room (site 1) holds 100 households
     cost = np.array([[10.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
     model = PMedian.from_cost_matrix(
-        cost, [80, 80, 500], 1, fixed_sites=[0], capacity=[np.inf, 100]
+        cost, weights=[80, 80, 500], p=1, fixed_sites=[0], capacity=[np.inf, 100]
     ).solve()
     assert model.chosen.tolist() == [0, 1]
     assert model.objective == pytest.approx(80 * 10.0)
     assert sorted(model.assignment.tolist()) == [0, 0, 1]
     with pytest.raises(ValueError, match="capacity"):
-        MCLP.from_coverage(np.ones((2, 2)), [1, 1], p=1, capacity=[np.nan, 1])
+        MCLP.from_coverage(np.ones((2, 2)), weights=[1, 1], p=1, capacity=[np.nan, 1])
 
 
 def test_sparse_gram_path_and_skipped_reduction(monkeypatch):
-    import planner.siting as siting
+    import planner.siting.reduction as reduction
 
     cost, w = real_case("nanjing_xinjiekou")
-    expected = LSCP.from_cost_matrix(cost, 400, reduce=False).solve().objective
-    expected_mclp = MCLP.from_cost_matrix(cost, 400, w, p=6, reduce=False).solve().objective
+    expected = LSCP.from_cost_matrix(cost, service_radius=400, reduce=False).solve().objective
+    expected_mclp = (
+        MCLP.from_cost_matrix(cost, service_radius=400, weights=w, p=6, reduce=False)
+        .solve()
+        .objective
+    )
     # force the sparse Gram products used by the dominance tests
-    monkeypatch.setattr(siting, "_DENSE_GRAM_LIMIT", 0)
-    sparse = LSCP.from_cost_matrix(cost, 400).solve()
+    monkeypatch.setattr(reduction, "_DENSE_GRAM_LIMIT", 0)
+    sparse = LSCP.from_cost_matrix(cost, service_radius=400).solve()
     assert sparse.objective == expected
     assert sparse.reduction["skipped"] == []
-    assert MCLP.from_cost_matrix(cost, 400, w, p=6).solve().objective == expected_mclp
+    assert (
+        MCLP.from_cost_matrix(cost, service_radius=400, weights=w, p=6).solve().objective
+        == expected_mclp
+    )
     # and a budget so small that the dominance tests are skipped, and reported
-    monkeypatch.setattr(siting, "_SPARSE_GRAM_LIMIT", 0)
-    skipped = LSCP.from_cost_matrix(cost, 400).solve()
+    monkeypatch.setattr(reduction, "_SPARSE_GRAM_LIMIT", 0)
+    skipped = LSCP.from_cost_matrix(cost, service_radius=400).solve()
     assert skipped.objective == expected
     assert "site dominance" in skipped.reduction["skipped"]
-    mclp = MCLP.from_cost_matrix(cost, 400, w, p=6).solve()
+    mclp = MCLP.from_cost_matrix(cost, service_radius=400, weights=w, p=6).solve()
     assert mclp.objective == expected_mclp
 
 
 @pytest.mark.parametrize("values", [False, True])
 def test_identical_rows_grouping(values):
-    from planner.siting import _identical_rows
+    from planner.siting.reduction import identical_rows
 
     rng = np.random.default_rng(7)
     base = (rng.random((6, 9)) < 0.4) * rng.integers(0, 3, size=(6, 9)).astype(float)
@@ -804,7 +876,7 @@ def test_identical_rows_grouping(values):
     dense = base[pick]
     mat = sp.csr_array(dense)
     mat.sort_indices()
-    group, first = _identical_rows(mat, values=values)
+    group, first = identical_rows(mat, values=values)
     key = []
     for i in range(40):
         lo, hi = mat.indptr[i], mat.indptr[i + 1]
@@ -816,3 +888,119 @@ def test_identical_rows_grouping(values):
     assert (
         first == np.array([min(k for k in range(40) if group[k] == g) for g in range(len(first))])
     ).all()
+
+
+# --------------------------------------------------------------------------------------
+# siting on the network matrices agrees with spopt
+# --------------------------------------------------------------------------------------
+
+
+def _network_case(path, limit):
+    store = Store(path)
+    graph = build_walk_graph(store)
+    households = store.read("buildings")["households"].to_numpy()
+    demand = np.flatnonzero((households > 0) & (graph.building_node >= 0))
+    sites = graph.site_node[graph.site_node >= 0]
+    cost = reach_matrix(graph, sites, graph.building_node[demand], limit)
+    return cost, households[demand].astype(float)
+
+
+@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
+def test_lscp_and_mclp_equal_spopt_on_network_matrix(area, request):
+    locate = pytest.importorskip("spopt.locate")
+    pulp = pytest.importorskip("pulp")
+    limit = 600.0
+    cost, weights = _network_case(request.getfixturevalue(area), limit)
+    dense = np.where(cost.toarray() > 0, cost.toarray(), np.inf)
+    coo = cost.tocoo()
+    dense[coo.row, coo.col] = coo.data  # stored zeros are reachable
+    ours = LSCP.from_cost_matrix(cost, service_radius=limit).solve()
+    coverable = np.isfinite(dense).any(axis=1)
+    theirs = locate.LSCP.from_cost_matrix(dense[coverable], limit).solve(_cbc())
+    assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective))
+    for p in (2, 4):
+        mine = MCLP.from_cost_matrix(cost, service_radius=limit, weights=weights, p=p).solve()
+        spopt_model = locate.MCLP.from_cost_matrix(
+            np.where(np.isfinite(dense), dense, 1e9), weights, limit, p_facilities=p
+        ).solve(_cbc())
+        assert mine.objective == pytest.approx(pulp.value(spopt_model.problem.objective))
+
+
+@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
+def test_pmedian_equals_spopt_on_network_matrix(area, request):
+    locate = pytest.importorskip("spopt.locate")
+    pulp = pytest.importorskip("pulp")
+    cost, weights = _network_case(request.getfixturevalue(area), np.inf)
+    # spopt needs every pair finite: the sites of the main network and the demand they
+    # all reach (a sample of it, to keep CBC quick)
+    reached = cost.tocsc()
+    main = np.diff(reached.indptr) == np.diff(reached.indptr).max()
+    sub = cost.tocsr()[:, np.flatnonzero(main)]
+    rows = np.flatnonzero(np.diff(sub.indptr) == main.sum())[::4]
+    assert len(rows) > 50 and main.sum() >= 5
+    dense, weights = sub[rows].toarray(), weights[rows]
+    ours = PMedian.from_cost_matrix(dense, weights=weights, p=3).solve()
+    theirs = locate.PMedian.from_cost_matrix(dense, weights, p_facilities=3).solve(_cbc())
+    assert ours.objective == pytest.approx(pulp.value(theirs.problem.objective), rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# one signature, one path from the walking graph
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("area", ["nanjing_path", "tsinghua_path"])
+def test_from_walk_graph_equals_from_cost_matrix_on_the_reach_matrix(area, request):
+    store = Store(request.getfixturevalue(area))
+    graph = build_walk_graph(store)
+    households = store.read("buildings")["households"].to_numpy()
+    demand = np.flatnonzero(households > 0)
+    nodes = graph.building_node[demand]
+    weights = households[demand].astype(float)
+    sites = graph.site_node
+    limit = 600.0
+    cost = reach_matrix(graph, sites, nodes, limit)
+    far = reach_matrix(graph, sites, nodes, np.inf)
+    pairs = [
+        (
+            LSCP.from_walk_graph(graph, nodes, sites, service_radius=limit),
+            LSCP.from_cost_matrix(cost, service_radius=limit),
+        ),
+        (
+            MCLP.from_walk_graph(graph, nodes, sites, service_radius=limit, weights=weights, p=2),
+            MCLP.from_cost_matrix(cost, service_radius=limit, weights=weights, p=2),
+        ),
+        (
+            PMedian.from_walk_graph(graph, nodes, sites, weights=weights, p=2),
+            PMedian.from_cost_matrix(far, weights=weights, p=2),
+        ),
+    ]
+    for walked, matrix in pairs:
+        assert np.array_equal(walked.pairs.rows, matrix.pairs.rows)
+        assert np.array_equal(walked.pairs.cols, matrix.pairs.cols)
+        assert np.array_equal(walked.pairs.cost, matrix.pairs.cost)
+        walked.solve()
+        matrix.solve()
+        assert walked.objective == matrix.objective
+        assert walked.chosen.tolist() == matrix.chosen.tolist()
+
+
+def test_options_are_keyword_only_and_named_alike():
+    cost = np.array([[0.0, 50.0], [50.0, 0.0]])
+    with pytest.raises(TypeError):
+        LSCP.from_cost_matrix(cost, 100)
+    with pytest.raises(TypeError):
+        MCLP.from_cost_matrix(cost, 100, [1, 1], 1)
+    with pytest.raises(TypeError):
+        PMedian.from_cost_matrix(cost, [1, 1], 1)
+    lscp = LSCP.from_cost_matrix(cost, service_radius=100, fixed_sites=[0], reduce=False)
+    mclp = MCLP.from_cost_matrix(cost, service_radius=100, weights=[1, 1], p=1, budget=1)
+    pmed = PMedian.from_cost_matrix(cost, service_radius=100, weights=[1, 1], p=1)
+    assert mclp.p == 1 and mclp.budget == 1.0 and pmed.p == 1
+    assert lscp.fixed_sites.tolist() == [0]
+
+
+def test_model_identifiers_are_the_cli_values():
+    assert list(MODELS) == ["lscp", "mclp", "pmedian"]
+    assert [m.name for m in MODELS.values()] == ["lscp", "mclp", "pmedian"]
+    assert MODELS["pmedian"] is PMedian

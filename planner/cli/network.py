@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from planner import coverage as cov
 from planner.cli.common import echo_json, main, progress, user_errors
 from planner.errors import PlannerError
-from planner.network import build_walk_graph
+from planner.network import build_walk_graph, walk_threshold
+from planner.siting import site_stations
 from planner.store import Store
+
+__all__ = ["coverage_command", "isochrones_command", "network_command", "sites_command"]
+
+_Command = TypeVar("_Command", bound=Callable[..., None])
 
 _STORE = click.argument(
     "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
 )
 
 
-def _threshold_options(func):
+def _threshold_options(func: _Command) -> _Command:
     func = click.option("--meters", type=float, help="Threshold in metres instead of minutes.")(
         func
     )
@@ -27,7 +34,7 @@ def _threshold_options(func):
     return func
 
 
-def _which_stations(func):
+def _which_stations(func: _Command) -> _Command:
     func = click.option(
         "--existing-only", is_flag=True, help="Count existing stations only, no proposed ones."
     )(func)
@@ -41,7 +48,7 @@ def _which_stations(func):
 @_STORE
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
-def network_command(store_path, as_json):
+def network_command(store_path: Path, as_json: bool) -> None:
     """Build the walking network of STORE and write it as walk_edges/walk_nodes."""
     store = Store(store_path)
     started = time.perf_counter()
@@ -76,9 +83,17 @@ def network_command(store_path, as_json):
 @_which_stations
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
-def coverage_command(store_path, minutes, speed, meters, scenario, existing_only, as_json):
+def coverage_command(
+    store_path: Path,
+    minutes: float | None,
+    speed: float | None,
+    meters: float | None,
+    scenario: str | None,
+    existing_only: bool,
+    as_json: bool,
+) -> None:
     """Walking distance from every building to its nearest station; households covered."""
-    cov.walk_threshold(minutes=minutes, speed=speed, meters=meters)
+    walk_threshold(minutes=minutes, speed=speed, meters=meters)
     store = Store(store_path)
     with progress(2, "coverage", enabled=not as_json) as step:
         step("walking network")
@@ -122,7 +137,14 @@ def coverage_command(store_path, minutes, speed, meters, scenario, existing_only
 @_which_stations
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
-def isochrones_command(store_path, minutes_text, speed, scenario, existing_only, as_json):
+def isochrones_command(
+    store_path: Path,
+    minutes_text: str,
+    speed: float | None,
+    scenario: str | None,
+    existing_only: bool,
+    as_json: bool,
+) -> None:
     """Walking bands around each station, from the reached network → isochrones layer."""
     try:
         minutes = [float(v) for v in minutes_text.split(",") if v.strip()]
@@ -158,25 +180,25 @@ def isochrones_command(store_path, minutes_text, speed, scenario, existing_only,
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
 def sites_command(
-    store_path,
-    model,
-    p,
-    budget,
-    capacity,
-    minutes,
-    speed,
-    meters,
-    scenario,
-    time_limit,
-    no_generate,
-    as_json,
-):
+    store_path: Path,
+    model: str,
+    p: int | None,
+    budget: float | None,
+    capacity: int | None,
+    minutes: float | None,
+    speed: float | None,
+    meters: float | None,
+    scenario: str | None,
+    time_limit: float | None,
+    no_generate: bool,
+    as_json: bool,
+) -> None:
     """Choose new station sites (LSCP, MCLP, p-median) and write them as proposed stations."""
-    cov.walk_threshold(minutes=minutes, speed=speed, meters=meters)
+    walk_threshold(minutes=minutes, speed=speed, meters=meters)
     if time_limit is not None and time_limit <= 0:
         raise PlannerError("--time-limit must be a positive number of seconds")
     store = Store(store_path)
-    report = cov.site_stations(
+    report = site_stations(
         store,
         model=model,
         p=p,

@@ -24,6 +24,19 @@ from planner.crs import STORAGE_CRS, check_lonlat
 from planner.errors import PlannerError
 from planner.geometry import data_extent, repair, representative_points
 
+__all__ = [
+    "OSM_CONFIG",
+    "OSM_SUFFIXES",
+    "SITE_COSTS",
+    "OsmImport",
+    "is_osm_file",
+    "levels_from_tags",
+    "parse_other_tags",
+    "read_osm",
+    "read_osm_layer",
+    "summarise",
+]
+
 OSM_CONFIG = Path(__file__).with_name("osmconf.ini")
 OSM_SUFFIXES = (".osm", ".osm.pbf", ".pbf", ".osm.xml")
 
@@ -56,7 +69,6 @@ _COMPOUND_AMENITY = {
     "hospital": "hospital",
 }
 _STATION_NAME = re.compile(r"党群服务|社区服务|居委会|居民委员会|社区中心|便民服务")
-_SITE_OFFICE = {"government", "association", "ngo", "property_management", "estate_agent"}
 _HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 
