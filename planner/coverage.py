@@ -86,7 +86,7 @@ def select_stations(
     existing = status == "existing"
     if existing_only:
         if scenario is not None:
-            msg = "give --scenario or --existing-only, not both"
+            msg = "give `scenario` or `existing_only`, not both"
             raise PlannerError(msg)
         return existing, None
     names = stations["scenario"].to_numpy()
@@ -319,7 +319,7 @@ def isochrones(
     """
     bands = sorted({float(m) for m in minutes})
     if not bands or bands[0] <= 0 or not np.isfinite(bands[-1]):
-        msg = f"--minutes must be positive numbers, got {', '.join(map(str, minutes))}"
+        msg = f"`minutes` must be positive numbers, got {', '.join(map(str, minutes))}"
         raise PlannerError(msg)
     meters = np.array([walk_threshold(minutes=m, speed=speed) for m in bands])
     read_buildings(store)

@@ -289,20 +289,20 @@ def walk_threshold(
         Metres.
     """
     if meters is not None and (minutes is not None or speed is not None):
-        msg = "give the threshold as --minutes/--speed or as --meters, not both"
+        msg = "give the threshold as `minutes`/`speed` or as `meters`, not both"
         raise PlannerError(msg)
     if meters is not None:
         if not np.isfinite(meters) or meters <= 0:
-            msg = f"--meters must be a positive number, got {meters:g}"
+            msg = f"`meters` must be a positive number, got {meters:g}"
             raise PlannerError(msg)
         return float(meters)
     minutes = config.WALK_MINUTES if minutes is None else minutes
     speed = config.WALK_SPEED_MPS if speed is None else speed
     if not np.isfinite(minutes) or minutes <= 0:
-        msg = f"--minutes must be a positive number, got {minutes:g}"
+        msg = f"`minutes` must be a positive number, got {minutes:g}"
         raise PlannerError(msg)
     if not np.isfinite(speed) or speed <= 0:
-        msg = f"--speed must be a positive number of m/s, got {speed:g}"
+        msg = f"`speed` must be a positive number of m/s, got {speed:g}"
         raise PlannerError(msg)
     return float(minutes) * 60.0 * float(speed)
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 import click
 
 from planner import coverage as cov
-from planner.cli.common import echo_json, main, progress, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
 from planner.errors import PlannerError
 from planner.network import build_walk_graph, walk_threshold
 from planner.siting import site_stations
@@ -19,10 +19,6 @@ from planner.store import Store
 __all__ = ["coverage_command", "isochrones_command", "network_command", "sites_command"]
 
 _Command = TypeVar("_Command", bound=Callable[..., None])
-
-_STORE = click.argument(
-    "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
-)
 
 
 def _threshold_options(func: _Command) -> _Command:
@@ -45,8 +41,8 @@ def _which_stations(func: _Command) -> _Command:
 
 
 @main.command("network")
-@_STORE
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@STORE
+@JSON
 @user_errors
 def network_command(store_path: Path, as_json: bool) -> None:
     """Build the walking network of STORE and write it as walk_edges/walk_nodes."""
@@ -78,10 +74,10 @@ def network_command(store_path: Path, as_json: bool) -> None:
 
 
 @main.command("coverage")
-@_STORE
+@STORE
 @_threshold_options
 @_which_stations
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@JSON
 @user_errors
 def coverage_command(
     store_path: Path,
@@ -125,7 +121,7 @@ def coverage_command(
 
 
 @main.command("isochrones")
-@_STORE
+@STORE
 @click.option(
     "--minutes",
     "minutes_text",
@@ -135,7 +131,7 @@ def coverage_command(
 )
 @click.option("--speed", type=float, help="Walking speed in m/s (default 1.1).")
 @_which_stations
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@JSON
 @user_errors
 def isochrones_command(
     store_path: Path,
@@ -168,7 +164,7 @@ def isochrones_command(
 
 
 @main.command("sites")
-@_STORE
+@STORE
 @click.option("--model", default="lscp", show_default=True, help="lscp, mclp or pmedian.")
 @click.option("--p", "p", type=int, help="New stations to open (mclp, pmedian).")
 @click.option("--budget", type=float, help="Budget on the cost of new stations (mclp).")
@@ -177,7 +173,7 @@ def isochrones_command(
 @click.option("--scenario", help="Scenario name (default <model>-<timestamp>).")
 @click.option("--time-limit", type=float, help="Seconds for the solver.")
 @click.option("--no-generate", is_flag=True, help="Do not add sites generated from the network.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@JSON
 @user_errors
 def sites_command(
     store_path: Path,

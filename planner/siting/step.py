@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from planner.candidates import complete_sites
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.network import build_walk_graph, read_buildings, walk_threshold
 from planner.siting.highs import NoSolutionError
 from planner.siting.lscp import LSCP
@@ -177,19 +177,19 @@ def _check_request(
         raise PlannerError(msg)
     kind = MODELS[model]
     if kind is PMedian and p is None:
-        raise PlannerError("--p is required for pmedian (the number of new stations)")
+        raise InputError("`p` is required for pmedian (the number of new stations)", param="p")
     if kind is MCLP and p is None and budget is None:
-        raise PlannerError("--p (or --budget) is required for mclp")
+        raise InputError("`p` (or `budget`) is required for mclp", param="p")
     if p is not None and p < 0:
-        msg = f"--p must be 0 or more, got {p}"
+        msg = f"`p` must be 0 or more, got {p}"
         raise PlannerError(msg)
     if budget is not None and (not np.isfinite(budget) or budget < 0):
-        msg = f"--budget must be 0 or more, got {budget:g}"
+        msg = f"`budget` must be 0 or more, got {budget:g}"
         raise PlannerError(msg)
     if budget is not None and kind is not MCLP:
-        raise PlannerError("--budget applies to mclp only")
+        raise InputError("`budget` applies to mclp only", param="budget")
     if capacity is not None and capacity <= 0:
-        msg = f"--capacity must be a positive number of households, got {capacity}"
+        msg = f"`capacity` must be a positive number of households, got {capacity}"
         raise PlannerError(msg)
     return kind
 
@@ -286,7 +286,7 @@ def _solve(
         if kind is PMedian:
             hint = (
                 f"; {p} new stations cannot serve every reachable household (separate parts "
-                "of the walking network, or capacity): raise --p"
+                "of the walking network, or capacity): raise `p`"
             )
         msg = f"{kind.name}: no solution ({exc}){hint}"
         raise PlannerError(msg) from None
