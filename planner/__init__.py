@@ -1,0 +1,72 @@
+"""网格与党群服务站规划 — the grid and service-station planner's engine, as a library.
+
+A community's layers live in one GeoPackage store (:class:`Store`). The steps a
+notebook calls take the store (or layers) and return plain reports, writing their layers
+back in one all-or-nothing write:
+
+>>> import planner
+>>> store, report = planner.run_demo("beijing_tsinghua", store_path="tsinghua.gpkg")
+>>> planner.make_grids(store, max_households=450)["grids"]  # doctest: +SKIP
+>>> planner.coverage(store)["households_covered"]  # doctest: +SKIP
+
+Data: :class:`Store`, :func:`import_osm`, :func:`import_layer`, :func:`apply_roster`,
+:func:`estimate_households`. Grids: :func:`make_grids`, :func:`rebalance`,
+:func:`check`, :func:`check_and_fix`, :func:`detect_edge_areas`,
+:func:`assign_edge_areas`, :mod:`planner.plan_versions`. Walking and stations:
+:func:`build_walk_graph`, :func:`coverage`, :func:`isochrones`, :func:`site_stations`
+and the models :class:`LSCP`, :class:`MCLP`, :class:`PMedian`. Errors a user can fix
+are :class:`PlannerError` (and its kinds in :mod:`planner.errors`).
+
+Names load when first used, so ``import planner`` stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+try:
+    __version__ = metadata.version("grid-planner")
+except metadata.PackageNotFoundError:  # running from a checkout that is not installed
+    __version__ = "0+unknown"
+
+#: Public name → the module that defines it.
+_EXPORTS = {
+    "Store": "planner.store",
+    "PlannerError": "planner.errors",
+    "ConflictError": "planner.errors",
+    "import_osm": "planner.pipeline",
+    "import_layer": "planner.pipeline",
+    "apply_roster": "planner.pipeline",
+    "run_demo": "planner.pipeline",
+    "estimate_households": "planner.households",
+    "make_grids": "planner.grids",
+    "rebalance": "planner.grids",
+    "check": "planner.topology",
+    "check_and_fix": "planner.topology",
+    "detect_edge_areas": "planner.edge_areas",
+    "assign_edge_areas": "planner.edge_areas",
+    "build_walk_graph": "planner.network",
+    "coverage": "planner.coverage",
+    "isochrones": "planner.coverage",
+    "site_stations": "planner.siting",
+    "LSCP": "planner.siting",
+    "MCLP": "planner.siting",
+    "PMedian": "planner.siting",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        msg = f"module 'planner' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
