@@ -10,6 +10,15 @@ import pyproj
 
 from planner.errors import PlannerError
 
+__all__ = [
+    "STORAGE_CRS",
+    "check_lonlat",
+    "in_china",
+    "is_geographic",
+    "metric_crs_for",
+    "wgs84_to_gcj02",
+]
+
 if TYPE_CHECKING:
     import geopandas as gpd
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+__all__ = ["Progress", "no_progress"]
+
 #: Called with a short description of each step as it starts (CLI progress bars, web jobs).
 Progress = Callable[[str], None]
 

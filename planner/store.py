@@ -40,6 +40,15 @@ from planner.crs import STORAGE_CRS
 from planner.errors import ConflictError, PlannerError
 from planner.geometry import make_valid_like
 
+__all__ = [
+    "CONFLICT_MESSAGE",
+    "METADATA_TABLE",
+    "OSM_ATTRIBUTION",
+    "Store",
+    "StoreMigrated",
+    "empty_layer",
+]
+
 METADATA_TABLE = "planner_metadata"
 #: What a refused write says (the CLI exits 3, the API answers 409).
 CONFLICT_MESSAGE = (

@@ -7,6 +7,8 @@ from typing import Any
 
 from planner.errors import PlannerError
 
+__all__ = ["BASEMAPS", "basemap_settings"]
+
 #: Known basemaps. Gaode serves GCJ-02 tiles: the map then shifts features for display
 #: (planner.crs.wgs84_to_gcj02); the data itself stays WGS84.
 BASEMAPS: dict[str, dict[str, Any]] = {

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from flask import Flask
 from waitress.server import create_server
 
+__all__ = ["THREADS", "RunningServer", "listen_urls", "make_server", "start_background", "url_of"]
+
 #: Worker threads: requests are short (an index query and a string join), so a few suffice.
 THREADS = 8
 

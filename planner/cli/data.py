@@ -13,6 +13,8 @@ from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.store import Store
 
+__all__ = ["demo_command", "households_command", "import_command", "info_command"]
+
 
 @main.command("import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))

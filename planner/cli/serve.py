@@ -10,6 +10,8 @@ from planner.cli.common import STORE, main, user_errors
 from planner.errors import PlannerError
 from planner.store import Store
 
+__all__ = ["serve_command"]
+
 
 @main.command("serve")
 @STORE

@@ -18,6 +18,8 @@ from planner.errors import PlannerError
 from planner.geometry import repair
 from planner.ingest.osm import levels_from_tags
 
+__all__ = ["MAX_FILE_BYTES", "FileRead", "read_file", "to_layer"]
+
 _LON = ("lon", "lng", "longitude", "x", "经度")
 _LAT = ("lat", "latitude", "y", "纬度")
 _WKT = ("wkt", "geometry", "geom", "the_geom", "几何")
