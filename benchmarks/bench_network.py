@@ -38,11 +38,12 @@ from planner import config  # noqa: E402
 from planner.candidates import complete_sites, generate_sites  # noqa: E402
 from planner.network import build_walk_graph, reach_matrix, read_network_layers  # noqa: E402
 from planner.pipeline import import_osm  # noqa: E402
+from planner.settings import settings  # noqa: E402
 from planner.siting import LSCP, MCLP  # noqa: E402
 
 OSM_DIR = config.DATA_DIR / "osm"
 EXTRACTS = ("nanjing_xinjiekou.osm", "beijing_tsinghua.osm", "helsinki.osm.pbf")
-LIMIT = config.WALK_MINUTES * 60 * config.WALK_SPEED_MPS
+LIMIT = settings.walking.minutes * 60 * settings.walking.speed_mps
 _KEYS = {
     "roads": "road_id",
     "barriers": "barrier_id",

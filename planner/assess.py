@@ -17,9 +17,20 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner import config
 from planner.errors import PlannerError
 from planner.progress import no_progress
+from planner.settings import settings
+
+__all__ = [
+    "ASSESS_FIELDS",
+    "PLACE_CATEGORIES",
+    "RESIDENTIAL_CATEGORIES",
+    "SPECIAL_FIELDS",
+    "assess",
+    "assess_store",
+    "assessment_report",
+    "assessment_table",
+]
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -50,10 +61,10 @@ def assess(
     grids: gpd.GeoDataFrame,
     buildings: pd.DataFrame,
     *,
-    parttime_households: int = config.PARTTIME_HOUSEHOLDS,
-    parttime_area_m2: float = config.PARTTIME_AREA_M2,
-    parttime_special_groups: int = config.PARTTIME_SPECIAL_GROUPS,
-    buildings_per_leader: int = config.BUILDINGS_PER_LEADER,
+    parttime_households: int | None = None,
+    parttime_area_m2: float | None = None,
+    parttime_special_groups: int | None = None,
+    buildings_per_leader: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Fill the 四维测评 figures and staff counts of each grid.
 
@@ -74,6 +85,15 @@ def assess(
     geopandas.GeoDataFrame
         ``grids`` with :data:`ASSESS_FIELDS` filled.
     """
+    rules = settings.grid
+    if parttime_households is None:
+        parttime_households = rules.parttime_households
+    if parttime_area_m2 is None:
+        parttime_area_m2 = rules.parttime_area_m2
+    if parttime_special_groups is None:
+        parttime_special_groups = rules.parttime_special_groups
+    if buildings_per_leader is None:
+        buildings_per_leader = rules.buildings_per_leader
     if grids.crs is not None and not grids.crs.is_projected:
         msg = "assess needs grids in a metric CRS (areas in m²)"
         raise ValueError(msg)

@@ -33,7 +33,6 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from planner import config
 from planner.errors import InputError, PlannerError
 from planner.geometry import (
     data_extent,
@@ -44,6 +43,7 @@ from planner.geometry import (
     shared_segments,
 )
 from planner.progress import Progress, no_progress
+from planner.settings import settings
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -361,7 +361,7 @@ def build_faces(
     barriers: gpd.GeoDataFrame,
     compounds: gpd.GeoDataFrame,
     *,
-    cell_above: int = config.GRID_MIN_HOUSEHOLDS // 2,
+    cell_above: int | None = None,
     progress: Progress = no_progress,
 ) -> Faces:
     """Cut the community into labelled faces along its physical features.
@@ -389,6 +389,7 @@ def build_faces(
     -------
     Faces
     """
+    cell_above = settings.grid.min_households // 2 if cell_above is None else cell_above
     area = shapely.union_all(community.geometry.to_numpy())
     if area.is_empty or area.area <= 0:
         raise PlannerError("the community boundary is empty")
@@ -493,8 +494,9 @@ def _fill_orphans(labels: np.ndarray, edges: pd.DataFrame) -> np.ndarray:
     return labels
 
 
-def default_depth(faces: Faces, *, max_households: int = config.GRID_MAX_HOUSEHOLDS) -> np.ndarray:
+def default_depth(faces: Faces, *, max_households: int | None = None) -> np.ndarray:
     """Depth (0-3) at which each face's unit is cut: open a block only while it is too large."""
+    max_households = settings.grid.max_households if max_households is None else max_households
     hh = _prefix_households(faces)
     depth = np.zeros(len(faces.geometry), dtype=np.int64)
     for level in range(3):
@@ -728,7 +730,7 @@ def blocks_frame(units: Units) -> gpd.GeoDataFrame:
 def make_blocks(
     store: Store,
     *,
-    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    max_households: int | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Cut the community into blocks and write the ``blocks`` layer and ``buildings.block_id``.
@@ -748,6 +750,7 @@ def make_blocks(
         ``blocks``, counts by ``kind``, ``households_max``, ``over_max`` (blocks
         still above the bound: single buildings or groups of overlapping ones).
     """
+    max_households = settings.grid.max_households if max_households is None else max_households
     if max_households <= 0:
         raise InputError(
             f"`max_households` must be positive, got {max_households}", param="max_households"

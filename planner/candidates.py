@@ -17,8 +17,8 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from planner import config
 from planner.network import nearest_source, reach_matrix
+from planner.settings import settings
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -35,8 +35,8 @@ def generate_sites(
     graph: WalkGraph,
     buildings: gpd.GeoDataFrame,
     *,
-    spacing: float = config.GENERATED_SITE_SPACING_M,
-    reach: float = config.GENERATED_SITE_REACH_M,
+    spacing: float | None = None,
+    reach: float | None = None,
 ) -> NDArray[np.int64]:
     """Network junctions near residential buildings, thinned: the nodes, best first.
 
@@ -60,6 +60,8 @@ def generate_sites(
     numpy.ndarray
         Node indices of the generated sites.
     """
+    spacing = settings.walking.generated_site_spacing_m if spacing is None else spacing
+    reach = settings.walking.generated_site_reach_m if reach is None else reach
     homes = buildings[
         buildings["category"].isin(RESIDENTIAL).to_numpy()
         & (buildings["households"].to_numpy() > 0)
@@ -87,7 +89,7 @@ def complete_sites(
     given_nodes: NDArray[np.int64],
     *,
     limit: float,
-    cost: float = config.GENERATED_SITE_COST,
+    cost: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Generated sites that reach households the given sites and stations cannot.
 
@@ -110,6 +112,7 @@ def complete_sites(
         New ``candidate_sites`` rows in the graph's CRS (empty if none are needed), with
         a ``node`` column giving each one's graph node.
     """
+    cost = settings.walking.generated_site_cost if cost is None else cost
     demand = (buildings["households"].to_numpy() > 0) & (graph.building_node >= 0)
     targets = graph.building_node[demand]
     given = np.asarray(given_nodes, dtype=np.int64)

@@ -13,8 +13,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import config
 from planner.partition import partition
+from planner.settings import settings
+
+__all__ = [
+    "grid_codes",
+    "group_zones",
+    "reading_order",
+]
 
 
 def reading_order(points: np.ndarray, *, row_height: float | None = None) -> np.ndarray:
@@ -50,7 +56,7 @@ def group_zones(
     grids: np.ndarray,
     adjacency: pd.DataFrame,
     *,
-    grids_per_zone: int = config.GRIDS_PER_ZONE,
+    grids_per_zone: int | None = None,
 ) -> np.ndarray:
     """Group grids into contiguous zones of about ``grids_per_zone`` grids.
 
@@ -72,6 +78,7 @@ def group_zones(
     numpy.ndarray
         Zone index (0…z-1, in reading order) of each grid.
     """
+    grids_per_zone = settings.grid.grids_per_zone if grids_per_zone is None else grids_per_zone
     n = len(grids)
     if n == 0:
         return np.empty(0, dtype=np.int64)

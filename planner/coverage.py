@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import config
 from planner.errors import PlannerError
 from planner.network import (
     build_walk_graph,
@@ -39,6 +38,7 @@ from planner.network import (
     walk_threshold,
 )
 from planner.progress import Progress, no_progress
+from planner.settings import settings
 from planner.siting import site_stations
 
 if TYPE_CHECKING:
@@ -184,8 +184,8 @@ def coverage(
     stations["households_served"] = [served_by_id.get(i, 0) for i in stations["station_id"]]
     report: dict[str, Any] = {
         "threshold_m": round(limit, 2),
-        "minutes": None if meters is not None else minutes or config.WALK_MINUTES,
-        "speed_mps": None if meters is not None else speed or config.WALK_SPEED_MPS,
+        "minutes": None if meters is not None else minutes or settings.walking.minutes,
+        "speed_mps": None if meters is not None else speed or settings.walking.speed_mps,
         "scenario": used,
         "existing_only": existing_only,
         "stations_counted": int(len(ids)),
@@ -279,11 +279,11 @@ def _per_grid(buildings: pd.DataFrame) -> list[dict[str, Any]]:
 def isochrones(
     store: Store,
     *,
-    minutes: Sequence[float] = config.ISOCHRONE_MINUTES,
+    minutes: Sequence[float] | None = None,
     speed: float | None = None,
     scenario: str | None = None,
     existing_only: bool = False,
-    buffer: float = config.ISOCHRONE_BUFFER_M,
+    buffer: float | None = None,
     graph: WalkGraph | None = None,
     write: bool = True,
 ) -> dict[str, Any]:
@@ -317,6 +317,8 @@ def isochrones(
         ``stations``, ``bands`` (minutes), ``features`` and ``area_m2`` per band; the
         layer itself under ``frame`` when ``write`` is False.
     """
+    minutes = settings.walking.isochrone_minutes if minutes is None else minutes
+    buffer = settings.walking.isochrone_buffer_m if buffer is None else buffer
     bands = sorted({float(m) for m in minutes})
     if not bands or bands[0] <= 0 or not np.isfinite(bands[-1]):
         msg = f"`minutes` must be positive numbers, got {', '.join(map(str, minutes))}"

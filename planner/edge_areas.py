@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import config
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, make_valid_like, overlay_pairs
 from planner.schema import conform
+from planner.settings import EdgeAreaRules, settings
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -75,9 +75,9 @@ def find_edge_areas(
     compounds: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame,
     barriers: gpd.GeoDataFrame | None = None,
-    max_households: int = config.EDGE_MAX_HOUSEHOLDS,
-    min_area_m2: float = config.EDGE_MIN_AREA_M2,
-    strip_width_m: float = config.EDGE_STRIP_WIDTH_M,
+    max_households: int | None = None,
+    min_area_m2: float | None = None,
+    strip_width_m: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Find the edge areas of a community (all inputs in one metric CRS).
 
@@ -98,6 +98,11 @@ def find_edge_areas(
         ``kind``, ``buildings``, ``households``, ``area_m2`` and the geometry, in
         reading order (north to south, west to east); no ids yet.
     """
+    max_households = (
+        settings.edge_areas.max_households if max_households is None else max_households
+    )
+    min_area_m2 = settings.edge_areas.min_area_m2 if min_area_m2 is None else min_area_m2
+    strip_width_m = settings.edge_areas.strip_width_m if strip_width_m is None else strip_width_m
     crs = roads.crs or compounds.crs or buildings.crs
     area = community
     if len(compounds):
@@ -189,7 +194,7 @@ def _without_foreign_buildings(parts: np.ndarray, buildings: np.ndarray) -> np.n
     return parts[~shapely.is_empty(parts)]
 
 
-def detect_edge_areas(store: Store, **settings: Any) -> gpd.GeoDataFrame:
+def detect_edge_areas(store: Store, *, rules: EdgeAreaRules | None = None) -> gpd.GeoDataFrame:
     """Detect the store's edge areas and merge them with those already there.
 
     Imported, drawn, manually assigned and disputed edge areas are kept as they
@@ -200,14 +205,16 @@ def detect_edge_areas(store: Store, **settings: Any) -> gpd.GeoDataFrame:
     ----------
     store
         The store (needs ``community``; uses roads, compounds, buildings).
-    **settings
-        ``max_households``, ``min_area_m2``, ``strip_width_m`` for :func:`find_edge_areas`.
+    rules
+        What counts as an edge area (:func:`find_edge_areas`); ``settings.edge_areas``
+        if None.
 
     Returns
     -------
     geopandas.GeoDataFrame
         The whole ``edge_areas`` layer as it would be, in the store's metric CRS.
     """
+    rules = settings.edge_areas if rules is None else rules
     if not store.has("community") or store.count("community") == 0:
         msg = "the store has no community boundary; import one first"
         raise PlannerError(msg, source=str(store.path))
@@ -220,7 +227,9 @@ def detect_edge_areas(store: Store, **settings: Any) -> gpd.GeoDataFrame:
         compounds=store.read_metric("compounds"),
         buildings=store.read_metric("buildings"),
         barriers=store.read_metric("barriers"),
-        **settings,
+        max_households=rules.max_households,
+        min_area_m2=rules.min_area_m2,
+        strip_width_m=rules.strip_width_m,
     )
     old = store.read_metric("edge_areas")
     return merge_detected(old, found)
@@ -289,9 +298,9 @@ def assign_edge_areas(
     edges: gpd.GeoDataFrame,
     grids: gpd.GeoDataFrame,
     *,
-    rule: str = config.FIX_RULE,
+    rule: str | None = None,
     households: np.ndarray | None = None,
-    within_share: float = 1 - config.EDGE_SPLIT_MIN_SHARE,
+    within_share: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Give every unassigned, undisputed edge area a grid (both frames in one CRS).
 
@@ -308,6 +317,9 @@ def assign_edge_areas(
     geopandas.GeoDataFrame
         A copy with ``grid_code``, ``assigned_by`` and ``reason`` filled in.
     """
+    rule = settings.topology.fix_rule if rule is None else rule
+    if within_share is None:
+        within_share = 1 - settings.topology.edge_min_share
     edges = conform("edge_areas", edges)
     if edges.empty or grids.empty:
         return edges
@@ -362,15 +374,14 @@ def assign_edge_areas(
     return edges
 
 
-def touching(
-    geoms: np.ndarray, targets: np.ndarray, *, min_m: float = config.EDGE_TOUCH_MIN_M
-) -> np.ndarray:
+def touching(geoms: np.ndarray, targets: np.ndarray, *, min_m: float | None = None) -> np.ndarray:
     """Whether each edge area can join its grid as one piece (row-wise, one CRS in metres).
 
     True when the grid overlaps the area (at least ``min_m`` squared) or shares at
     least ``min_m`` of its outline; an area meeting its grid at a corner only, or
     not at all, would leave the grid in two pieces (网格不连续).
     """
+    min_m = settings.edge_areas.touch_min_m if min_m is None else min_m
     geoms = np.asarray(geoms, dtype=object)
     targets = np.asarray(targets, dtype=object)
     if len(geoms) == 0:
@@ -412,8 +423,8 @@ def update_edge_areas(
     detect: bool = True,
     assign: bool = True,
     grids: gpd.GeoDataFrame | None = None,
-    rule: str = config.FIX_RULE,
-    **settings: Any,
+    rule: str | None = None,
+    rules: EdgeAreaRules | None = None,
 ) -> dict[str, Any]:
     """Detect and/or assign the store's edge areas and write them (one write, logged).
 
@@ -430,8 +441,8 @@ def update_edge_areas(
         reads and validates them); None: the store has none yet.
     rule
         ``longest_border`` or ``fewer_households``.
-    **settings
-        For :func:`find_edge_areas`.
+    rules
+        What counts as an edge area, for :func:`detect_edge_areas`.
 
     Returns
     -------
@@ -439,8 +450,9 @@ def update_edge_areas(
         ``edge_areas`` (count), ``detected``, ``assigned`` (this run), ``unassigned``,
         ``disputed`` (open disputes), ``by_kind``.
     """
+    rule = settings.topology.fix_rule if rule is None else rule
     crs = store.metric_crs
-    edges = detect_edge_areas(store, **settings) if detect else store.read_metric("edge_areas")
+    edges = detect_edge_areas(store, rules=rules) if detect else store.read_metric("edge_areas")
     before = blank(edges["grid_code"]) if len(edges) else np.empty(0, dtype=bool)
     assigned = 0
     if assign and len(edges) and grids is not None and len(grids):

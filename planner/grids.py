@@ -22,7 +22,6 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
-from planner import config
 from planner.assess import ASSESS_FIELDS, assess, assessment_report
 from planner.blocks import (
     DEFAULT_COMMUNITY_CODE,
@@ -41,6 +40,7 @@ from planner.geometry import blank, in_range, majority, overlay_pairs
 from planner.partition import Partition, diagnose, partition
 from planner.progress import Progress, no_progress
 from planner.reasons import OutOfRange
+from planner.settings import settings
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -94,11 +94,11 @@ def check_bounds(min_households: int, max_households: int) -> None:
 def plan_grids(
     faces: Faces,
     *,
-    min_households: int = config.GRID_MIN_HOUSEHOLDS,
-    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    min_households: int | None = None,
+    max_households: int | None = None,
     initial_faces: np.ndarray | None = None,
     rounds: int = 4,
-    time_limit: float = config.PARTITION_TIME_LIMIT,
+    time_limit: float | None = None,
 ) -> GridCut:
     """Partition the community into grids, opening blocks where the bounds need it.
 
@@ -127,6 +127,9 @@ def plan_grids(
     -------
     GridCut
     """
+    min_households = settings.grid.min_households if min_households is None else min_households
+    max_households = settings.grid.max_households if max_households is None else max_households
+    time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     depth = default_depth(faces, max_households=max_households)
     units = make_units(faces, depth)
     initial, stay = None, None
@@ -386,10 +389,10 @@ def grids_report(
 def make_grids(
     store: Store,
     *,
-    min_households: int = config.GRID_MIN_HOUSEHOLDS,
-    max_households: int = config.GRID_MAX_HOUSEHOLDS,
-    grids_per_zone: int = config.GRIDS_PER_ZONE,
-    time_limit: float = config.PARTITION_TIME_LIMIT,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    grids_per_zone: int | None = None,
+    time_limit: float | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Generate grids for the whole community and write them with zones, codes and 四维测评.
@@ -414,6 +417,10 @@ def make_grids(
         ``flagged`` (code, households, reason), ``zones``, ``blocks`` and the
         staffing ``totals``.
     """
+    min_households = settings.grid.min_households if min_households is None else min_households
+    max_households = settings.grid.max_households if max_households is None else max_households
+    grids_per_zone = settings.grid.grids_per_zone if grids_per_zone is None else grids_per_zone
+    time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     check_bounds(min_households, max_households)
     if grids_per_zone <= 0:
         msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
@@ -502,10 +509,10 @@ def households_moved(old: np.ndarray, new: np.ndarray, households: np.ndarray) -
 def rebalance(
     store: Store,
     *,
-    min_households: int = config.GRID_MIN_HOUSEHOLDS,
-    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    min_households: int | None = None,
+    max_households: int | None = None,
     apply: bool = False,
-    time_limit: float = config.PARTITION_TIME_LIMIT,
+    time_limit: float | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Bring every grid of the current plan into range, moving as few households as possible.
@@ -527,6 +534,9 @@ def rebalance(
         to, households), ``households_moved``, ``blocks_moved``, ``removed`` and
         ``added`` grid codes, and ``applied``.
     """
+    min_households = settings.grid.min_households if min_households is None else min_households
+    max_households = settings.grid.max_households if max_households is None else max_households
+    time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     check_bounds(min_households, max_households)
     current = store.read("grids")
     if not current.empty:

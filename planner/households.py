@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,57 +19,19 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner import settings as planner_settings
 from planner.errors import PlannerError
+from planner.settings import EstimateSettings
 
-
-@dataclass(frozen=True)
-class EstimateSettings:
-    """Defaults of the household estimate (all configurable).
-
-    ``households = footprint area × levels × residential share ÷ dwelling area``.
-
-    Attributes
-    ----------
-    dwelling_area_m2
-        Average gross floor area of one dwelling (90 m², a common Chinese flat).
-    residential_share
-        Share of floor area that is dwellings, by building category: 0.85 for
-        residential buildings (the rest is stairs, walls and shafts); 0.5 for
-        buildings of unknown use (``building=yes``) outside any compound, which in
-        Chinese old cities are often shops below and flats above; 0 for shops and
-        public buildings.
-    default_levels
-        Storeys assumed when the data gives none, by category (6 for residential,
-        the typical walk-up; 1 for single-storey houses 平房).
-    persons_per_household
-        Residents per household when only households are known.
-    min_footprint_m2
-        Residential footprints smaller than this (sheds, kiosks) hold no household.
-    """
-
-    dwelling_area_m2: float = 90.0
-    residential_share: dict[str, float] = field(
-        default_factory=lambda: {
-            "residential": 0.85,
-            "mixed": 0.5,
-            "house": 1.0,
-            "shop": 0.0,
-            "public": 0.0,
-            "other": 0.0,
-        }
-    )
-    default_levels: dict[str, float] = field(
-        default_factory=lambda: {
-            "residential": 6.0,
-            "mixed": 4.0,
-            "house": 1.0,
-            "shop": 2.0,
-            "public": 4.0,
-            "other": 2.0,
-        }
-    )
-    persons_per_household: float = 2.6
-    min_footprint_m2: float = 20.0
+__all__ = [
+    "ROSTER_COLUMNS",
+    "EstimateSettings",
+    "RosterJoin",
+    "classify_buildings",
+    "estimate_households",
+    "join_roster",
+    "read_roster",
+]
 
 
 # OSM building=* values by category.
@@ -156,7 +118,7 @@ def estimate_households(
     metric_crs
         CRS in which footprint areas are measured.
     settings
-        Estimate parameters; :class:`EstimateSettings` defaults if None.
+        Estimate parameters; ``planner.settings.settings.estimate`` if None.
     only_missing
         Keep buildings already counted from a roster (``households_source == 'roster'``).
 
@@ -166,7 +128,7 @@ def estimate_households(
         A copy with ``footprint_m2``, ``levels`` (defaults filled, ``levels_source``
         = ``default``), ``households``, ``residents`` and ``households_source`` set.
     """
-    settings = settings or EstimateSettings()
+    settings = settings or planner_settings.settings.estimate
     out = buildings.copy()
     out["footprint_m2"] = out.geometry.to_crs(metric_crs).area.round(1).to_numpy()
     category = out["category"].fillna("other")

@@ -53,9 +53,9 @@ import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from planner import config
 from planner.arrays import ranges, smallest_per_pair
 from planner.errors import PlannerError
+from planner.settings import settings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -277,9 +277,9 @@ def walk_threshold(
     Parameters
     ----------
     minutes
-        Walking minutes (default :data:`planner.config.WALK_MINUTES`).
+        Walking minutes (default ``settings.walking.minutes``).
     speed
-        Walking speed in m/s (default :data:`planner.config.WALK_SPEED_MPS`).
+        Walking speed in m/s (default ``settings.walking.speed_mps``).
     meters
         The threshold in metres, instead of minutes and speed.
 
@@ -296,8 +296,8 @@ def walk_threshold(
             msg = f"`meters` must be a positive number, got {meters:g}"
             raise PlannerError(msg)
         return float(meters)
-    minutes = config.WALK_MINUTES if minutes is None else minutes
-    speed = config.WALK_SPEED_MPS if speed is None else speed
+    minutes = settings.walking.minutes if minutes is None else minutes
+    speed = settings.walking.speed_mps if speed is None else speed
     if not np.isfinite(minutes) or minutes <= 0:
         msg = f"`minutes` must be a positive number, got {minutes:g}"
         raise PlannerError(msg)
@@ -341,8 +341,8 @@ def _layer(layers: Mapping[str, gpd.GeoDataFrame], name: str, crs: Any) -> gpd.G
 def build_walk_graph(
     source: Store | Mapping[str, gpd.GeoDataFrame],
     *,
-    gate_tolerance: float = config.GATE_TOLERANCE_M,
-    snap_limit: float = config.SNAP_LIMIT_M,
+    gate_tolerance: float | None = None,
+    snap_limit: float | None = None,
 ) -> WalkGraph:
     """Build the walking graph of a store (or of layers already in one metric CRS).
 
@@ -366,6 +366,8 @@ def build_walk_graph(
     -------
     WalkGraph
     """
+    gate_tolerance = settings.walking.gate_tolerance_m if gate_tolerance is None else gate_tolerance
+    snap_limit = settings.walking.snap_limit_m if snap_limit is None else snap_limit
     if hasattr(source, "read_metric"):
         layers = read_network_layers(source)  # type: ignore[arg-type]
     else:

@@ -33,9 +33,9 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
-from planner import config
 from planner.geometry import in_range
 from planner.reasons import OutOfRange, Reason
+from planner.settings import settings
 
 #: Weight of one household outside the range against one unit of boundary cost.
 _RANGE_WEIGHT = 1e5
@@ -561,11 +561,11 @@ def partition(
     households: Sequence[float] | np.ndarray,
     edges: pd.DataFrame,
     *,
-    min_households: int = config.GRID_MIN_HOUSEHOLDS,
-    max_households: int = config.GRID_MAX_HOUSEHOLDS,
+    min_households: int | None = None,
+    max_households: int | None = None,
     initial: np.ndarray | None = None,
     stay_cost: np.ndarray | None = None,
-    time_limit: float = config.PARTITION_TIME_LIMIT,
+    time_limit: float | None = None,
     seed: int = 0,
 ) -> Partition:
     """Partition units into contiguous grids of ``min_households``–``max_households``.
@@ -598,6 +598,9 @@ def partition(
     -------
     Partition
     """
+    min_households = settings.grid.min_households if min_households is None else min_households
+    max_households = settings.grid.max_households if max_households is None else max_households
+    time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     started = time.perf_counter()
     h = np.asarray(households, dtype=float)
     lo, hi = float(min_households), float(max_households)

@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import shapely
 
-from planner import config
 from planner.coverage import coverage, isochrones
 from planner.errors import PlannerError
 from planner.network import build_walk_graph, nearest_source, walk_threshold
+from planner.settings import settings
 from planner.siting import site_stations
 
 
 def test_threshold_in_minutes_or_metres():
-    assert walk_threshold() == pytest.approx(config.WALK_MINUTES * 60 * config.WALK_SPEED_MPS)
+    assert walk_threshold() == pytest.approx(
+        settings.walking.minutes * 60 * settings.walking.speed_mps
+    )
     assert walk_threshold(minutes=10, speed=1.0) == 600.0
     assert walk_threshold(meters=800) == 800.0
     for bad in ({"minutes": -5}, {"meters": 0}, {"speed": 0}, {"speed": 1.1, "meters": 900}):

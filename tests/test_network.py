@@ -9,7 +9,6 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 from shapely.ops import substring
 
-from planner import config
 from planner.network import (
     LEVEL_KINDS,
     build_walk_graph,
@@ -18,6 +17,7 @@ from planner.network import (
     read_network_layers,
     substrings,
 )
+from planner.settings import settings
 from planner.store import Store
 
 AREAS = ["nanjing_path", "tsinghua_path"]
@@ -126,7 +126,7 @@ def test_joins_never_cross_railways_or_water(area):
     assert not shapely.crosses(connectors[:, None], level[None, :]).any()
     # every building was joined (the shared extracts have a way near each)
     assert (graph.building_node >= 0).mean() > 0.99
-    assert np.nanmax(graph.building_snap) <= config.SNAP_LIMIT_M
+    assert np.nanmax(graph.building_snap) <= settings.walking.snap_limit_m
 
 
 def test_substrings_match_shapely_substring(area):
@@ -249,7 +249,7 @@ def test_walled_compound_residents_leave_through_the_gate(walled_case):
             node = int(pred[node])
         steps = zip(path[:-1], path[1:], strict=True)
         walked = shapely.multilinestrings([line_of[p] for p in steps])
-        assert shapely.distance(walked, gate) <= config.GATE_TOLERANCE_M
+        assert shapely.distance(walked, gate) <= settings.walking.gate_tolerance_m
     # and no edge of the graph enters the compound elsewhere
     poly = walled_case["poly"]
     edges = walled.edges.geometry.to_numpy()
@@ -261,7 +261,7 @@ def test_walled_compound_residents_leave_through_the_gate(walled_case):
     ends = shapely.boundary(entering[owner])
     through = shapely.distance(points, ends) > 0.01
     assert through.any()
-    assert (shapely.distance(points[through], gate) <= config.GATE_TOLERANCE_M).all()
+    assert (shapely.distance(points[through], gate) <= settings.walking.gate_tolerance_m).all()
 
 
 def test_walled_compound_without_gate_is_open_and_reported(walled_case):

@@ -19,6 +19,7 @@ import shapely
 from planner import config, schema, topology
 from planner.network import build_walk_graph
 from planner.pipeline import run_demo
+from planner.settings import settings
 from planner.store import Store
 
 #: Demo areas with buildings, and the one holding roads only.
@@ -80,7 +81,7 @@ def test_every_building_whole_in_exactly_one_grid(demo):
     area = shapely.area(shapely.intersection(bgeoms[b], ggeoms[g]))
     foreign = grids["grid_code"].to_numpy()[g] != codes.to_numpy()[b]
     stray = pd.Series(area[foreign]).groupby(b[foreign]).sum()
-    cut = buildings["building_id"].to_numpy()[stray.index[stray >= config.SPLIT_BUILDING_MIN_M2]]
+    cut = buildings["building_id"].to_numpy()[stray.index[stray >= settings.topology.split_min_m2]]
     assert len(cut) == 0, cut
 
 
@@ -103,7 +104,7 @@ def test_households_in_range_unless_flagged(demo):
     grids = store.read("grids")
     hh = grids["households"].to_numpy()
     flagged = grids["flag"].notna() & (grids["flag"].astype(str).str.strip() != "")
-    out = (hh < config.GRID_MIN_HOUSEHOLDS) | (hh > config.GRID_MAX_HOUSEHOLDS)
+    out = (hh < settings.grid.min_households) | (hh > settings.grid.max_households)
     assert not (out & ~flagged.to_numpy()).any(), grids.loc[out, ["grid_code", "households"]]
     # Grid households are the sum of their buildings'.
     buildings = store.read("buildings")

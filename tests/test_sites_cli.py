@@ -12,6 +12,7 @@ from planner import config
 from planner.cli import run
 from planner.network import build_walk_graph
 from planner.pipeline import import_osm
+from planner.settings import settings
 
 
 def _json(capsys, argv):
@@ -36,7 +37,7 @@ def test_demo_coverage_and_lscp_cover_every_coverable_household(nanjing_store, c
     nanjing_store.refresh()
     graph = build_walk_graph(nanjing_store)
     nxg = graph.to_networkx()
-    limit = config.WALK_MINUTES * 60 * config.WALK_SPEED_MPS
+    limit = settings.walking.minutes * 60 * settings.walking.speed_mps
     mine = nanjing_store.read("stations")["scenario"].eq("t").to_numpy()
     proposed = graph.station_node[mine & (graph.station_node >= 0)]
     assert len(proposed) == len(sites["chosen"])

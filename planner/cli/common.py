@@ -15,7 +15,20 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from planner import config
+from planner.settings import settings
+
+__all__ = [
+    "JSON",
+    "MAX_HOUSEHOLDS",
+    "MIN_HOUSEHOLDS",
+    "STORE",
+    "echo_json",
+    "exit_status",
+    "flags_for_params",
+    "main",
+    "progress",
+    "user_errors",
+]
 from planner.errors import ConflictError, PlannerError
 
 # Options several commands share, defined once.
@@ -26,7 +39,7 @@ JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as
 MIN_HOUSEHOLDS = click.option(
     "--min",
     "min_households",
-    default=config.GRID_MIN_HOUSEHOLDS,
+    default=settings.grid.min_households,
     show_default=True,
     type=int,
     help="Fewest households per grid.",
@@ -34,7 +47,7 @@ MIN_HOUSEHOLDS = click.option(
 MAX_HOUSEHOLDS = click.option(
     "--max",
     "max_households",
-    default=config.GRID_MAX_HOUSEHOLDS,
+    default=settings.grid.max_households,
     show_default=True,
     type=int,
     help="Most households per grid.",

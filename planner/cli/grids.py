@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from planner import config
 from planner.assess import assess_store
 from planner.blocks import make_blocks
 from planner.cli.common import (
@@ -18,7 +17,10 @@ from planner.cli.common import (
     user_errors,
 )
 from planner.grids import make_grids, rebalance
+from planner.settings import settings
 from planner.store import Store
+
+__all__ = ["assess_command", "blocks_command", "grids_command", "rebalance_command"]
 
 
 def _print_flags(report: dict) -> None:
@@ -58,7 +60,7 @@ def blocks_command(store_path, max_households, as_json):
 @click.option(
     "--zone-size",
     "grids_per_zone",
-    default=config.GRIDS_PER_ZONE,
+    default=settings.grid.grids_per_zone,
     show_default=True,
     type=int,
     help="Grids per zone (片区).",

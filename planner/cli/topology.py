@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from planner import config, edge_areas, topology
+from planner import edge_areas, topology
 from planner.cli.common import (
     JSON,
     MAX_HOUSEHOLDS,
@@ -21,6 +21,7 @@ from planner.cli.common import (
     user_errors,
 )
 from planner.errors import PlannerError
+from planner.settings import settings
 from planner.store import Store
 
 __all__ = ["check_command", "edges_command"]
@@ -28,7 +29,7 @@ __all__ = ["check_command", "edges_command"]
 _RULE = click.option(
     "--rule",
     type=click.Choice(topology.RULES),
-    default=config.FIX_RULE,
+    default=settings.topology.fix_rule,
     show_default=True,
     help="Which neighbour gets a gap, overlap, orphan piece or edge area.",
 )
@@ -100,14 +101,14 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
 @MAX_HOUSEHOLDS
 @click.option(
     "--sliver-area",
-    default=config.SLIVER_AREA_M2,
+    default=settings.topology.sliver_area_m2,
     show_default=True,
     type=float,
     help="Pieces smaller than this (m²) are slivers.",
 )
 @click.option(
     "--sliver-width",
-    default=config.SLIVER_WIDTH_M,
+    default=settings.topology.sliver_width_m,
     show_default=True,
     type=float,
     help="Pieces nowhere wider than this (m) are slivers.",

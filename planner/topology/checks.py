@@ -244,7 +244,7 @@ def check_plan(
     plan
         The grids and their context, from :func:`load_plan`.
     thresholds
-        Tolerances; defaults from :mod:`planner.config`.
+        Tolerances; ``Thresholds()`` (from ``planner.settings.settings``) if None.
     progress
         Called with the name of each step.
 
@@ -659,7 +659,7 @@ def check(
     scenario
         Plan within the layer; None = the current one.
     thresholds
-        Tolerances; defaults from :mod:`planner.config`.
+        Tolerances; ``Thresholds()`` (from ``planner.settings.settings``) if None.
     progress
         Called with the name of each step.
 

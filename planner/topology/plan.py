@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-from planner import config, schema
+from planner import schema
 from planner.errors import PlannerError
 from planner.geometry import blank
+from planner.settings import settings
 
 if TYPE_CHECKING:
     from planner.store import Store
@@ -25,7 +26,12 @@ RULES = ("longest_border", "fewer_households")
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Tolerances and limits of the checks (defaults from :mod:`planner.config`).
+    """Tolerances and limits of the checks, for one run.
+
+    Each field left out is read from ``planner.settings.settings`` when the object is
+    made: the tolerances from ``settings.topology``, the household range from
+    ``settings.grid``. It stays frozen so that one check or fix run sees one set of
+    thresholds throughout.
 
     Attributes
     ----------
@@ -49,18 +55,20 @@ class Thresholds:
         The household range of a grid (常住户 300-500).
     """
 
-    area_tolerance_m2: float = config.TOPOLOGY_AREA_TOLERANCE_M2
-    width_tolerance_m: float = config.TOPOLOGY_WIDTH_TOLERANCE_M
-    sliver_area_m2: float = config.SLIVER_AREA_M2
-    sliver_width_m: float = config.SLIVER_WIDTH_M
-    split_min_m2: float = config.SPLIT_BUILDING_MIN_M2
-    split_min_share: float = config.SPLIT_BUILDING_MIN_SHARE
-    edge_min_m2: float = config.EDGE_SPLIT_MIN_M2
-    edge_min_share: float = config.EDGE_SPLIT_MIN_SHARE
-    feature_tolerance_m: float = config.FEATURE_TOLERANCE_M
-    feature_segment_m: float = config.FEATURE_SEGMENT_M
-    min_households: int = config.GRID_MIN_HOUSEHOLDS
-    max_households: int = config.GRID_MAX_HOUSEHOLDS
+    area_tolerance_m2: float = field(default_factory=lambda: settings.topology.area_tolerance_m2)
+    width_tolerance_m: float = field(default_factory=lambda: settings.topology.width_tolerance_m)
+    sliver_area_m2: float = field(default_factory=lambda: settings.topology.sliver_area_m2)
+    sliver_width_m: float = field(default_factory=lambda: settings.topology.sliver_width_m)
+    split_min_m2: float = field(default_factory=lambda: settings.topology.split_min_m2)
+    split_min_share: float = field(default_factory=lambda: settings.topology.split_min_share)
+    edge_min_m2: float = field(default_factory=lambda: settings.topology.edge_min_m2)
+    edge_min_share: float = field(default_factory=lambda: settings.topology.edge_min_share)
+    feature_tolerance_m: float = field(
+        default_factory=lambda: settings.topology.feature_tolerance_m
+    )
+    feature_segment_m: float = field(default_factory=lambda: settings.topology.feature_segment_m)
+    min_households: int = field(default_factory=lambda: settings.grid.min_households)
+    max_households: int = field(default_factory=lambda: settings.grid.max_households)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import config
 from planner.blocks import build_faces
 from planner.errors import PlannerError
 from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
 from planner.grids import GridCut, grid_frame, plan_grids
+from planner.settings import settings
 from planner.topology.checks import Findings, check_plan
 from planner.topology.fixes import (
     FixPlan,
@@ -39,10 +39,10 @@ def plan_fixes(
     plan: GridPlan,
     findings: Findings | None = None,
     *,
-    rule: str = config.FIX_RULE,
+    rule: str | None = None,
     thresholds: Thresholds | None = None,
     rebalance: bool = True,
-    time_limit: float = config.PARTITION_TIME_LIMIT,
+    time_limit: float | None = None,
 ) -> FixPlan:
     """Compute the repairs of ``plan`` (see :func:`planner.topology.propose_fixes`).
 
@@ -64,6 +64,8 @@ def plan_fixes(
     -------
     FixPlan
     """
+    rule = settings.topology.fix_rule if rule is None else rule
+    time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     if rule not in RULES:
         msg = f"unknown fix rule {rule!r}; choose from {', '.join(RULES)}"
         raise PlannerError(msg)

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import config
 from planner.crs import STORAGE_CRS
 from planner.edge_areas import update_edge_areas
 from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
 from planner.progress import Progress, no_progress
+from planner.settings import settings
 from planner.topology.checks import Findings, check, check_plan
 from planner.topology.fixes import FixPlan
 from planner.topology.plan import Thresholds, load_plan
@@ -43,7 +43,7 @@ def propose_fixes(
     *,
     layer: str = "grids",
     scenario: str | None = None,
-    rule: str = config.FIX_RULE,
+    rule: str | None = None,
     thresholds: Thresholds | None = None,
 ) -> FixPlan:
     """Propose repairs for the findings of a grid layer, without writing anything.
@@ -66,6 +66,7 @@ def propose_fixes(
     -------
     FixPlan
     """
+    rule = settings.topology.fix_rule if rule is None else rule
     t = thresholds or Thresholds()
     plan = load_plan(store, layer=layer, scenario=scenario)
     return plan_fixes(plan, check_plan(plan, thresholds=t), rule=rule, thresholds=t)
@@ -77,7 +78,7 @@ def apply_fixes(
     *,
     layer: str = "grids",
     scenario: str | None = None,
-    rule: str = config.FIX_RULE,
+    rule: str | None = None,
     thresholds: Thresholds | None = None,
 ) -> tuple[FixPlan, Findings]:
     """Apply repairs in one all-or-nothing write and record each in the change log.
@@ -93,6 +94,7 @@ def apply_fixes(
     (FixPlan, Findings)
         What was applied, and the check of the result.
     """
+    rule = settings.topology.fix_rule if rule is None else rule
     t = thresholds or Thresholds()
     fixes = fixes or propose_fixes(store, layer=layer, scenario=scenario, rule=rule, thresholds=t)
     plan = fixes.plan
@@ -279,7 +281,7 @@ def _merged_findings(store: Store, findings: Findings) -> gpd.GeoDataFrame:
 
 
 def check_and_fix(
-    store: Store, *, progress: Progress = no_progress, rule: str = config.FIX_RULE
+    store: Store, *, progress: Progress = no_progress, rule: str | None = None
 ) -> dict[str, Any]:
     """Demo step: detect and assign edge areas, check the grids, fix, check again.
 
@@ -292,6 +294,7 @@ def check_and_fix(
         ``edge_areas`` (counts), ``before`` and ``after`` (totals of the checks),
         ``fixes`` (number applied), ``households_moved``, ``clean``.
     """
+    rule = settings.topology.fix_rule if rule is None else rule
     has_grids = store.has("grids") and store.count("grids") > 0
     progress("edge areas")
     grids = load_plan(store).grids if has_grids else None

@@ -1,0 +1,230 @@
+"""Planning rules, read by the engine when a function runs: grids, walking, topology.
+
+The module-level :data:`settings` object holds the rules every engine function uses
+when its own argument is left as ``None``, the way :mod:`osmnx.settings` does. Change
+an attribute and the next call uses it::
+
+    from planner.settings import settings
+
+    settings.grid.max_households = 450
+    settings.walking.minutes = 10.0
+
+Change attributes (or assign a whole group, ``settings.grid = GridRules(...)``); do
+not rebind :data:`settings` itself, since engine modules hold a reference to it.
+Demo data locations are not rules: they live in :mod:`planner.config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "EdgeAreaRules",
+    "EstimateSettings",
+    "GridRules",
+    "Settings",
+    "TopologyRules",
+    "WalkingRules",
+    "settings",
+]
+
+
+@dataclass
+class GridRules:
+    """How grids (网格) are sized and staffed.
+
+    Attributes
+    ----------
+    min_households, max_households
+        Households per grid (Xinrong district rule: 300-500 常住户).
+    grids_per_zone
+        Grids per zone (片区).
+    partition_time_limit
+        Seconds allowed to the partition's repair phases.
+    parttime_households, parttime_area_m2, parttime_special_groups
+        四维测评: a grid above any of these (households, area in m², special-group
+        members) gets a part-time grid worker.
+    buildings_per_leader
+        Buildings one building leader (楼栋长) looks after.
+    """
+
+    min_households: int = 300
+    max_households: int = 500
+    grids_per_zone: int = 7
+    partition_time_limit: float = 4.0
+    parttime_households: int = 400
+    parttime_area_m2: float = 200_000.0
+    parttime_special_groups: int = 30
+    buildings_per_leader: int = 5
+
+
+@dataclass
+class WalkingRules:
+    """Walking distance, the walking network, isochrones and generated sites.
+
+    Attributes
+    ----------
+    minutes, speed_mps
+        The walk a station serves: 15 minutes at 1.1 m/s is about 1,000 m
+        (GB 50180-2018: 800-1,000 m).
+    gate_tolerance_m
+        A wall crossing is open when a gate lies within this distance of it.
+    snap_limit_m
+        Features farther than this from a reachable way stay unjoined.
+    isochrone_minutes, isochrone_buffer_m
+        Isochrone bands in minutes; walked edges are buffered by this many metres.
+    generated_site_cost, generated_site_spacing_m, generated_site_reach_m
+        Generated candidate sites: their cost, their spacing, and how near a
+        residential building a network node must be to hold one.
+    """
+
+    minutes: float = 15.0
+    speed_mps: float = 1.1
+    gate_tolerance_m: float = 5.0
+    snap_limit_m: float = 300.0
+    isochrone_minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
+    isochrone_buffer_m: float = 25.0
+    generated_site_cost: float = 2.0
+    generated_site_spacing_m: float = 120.0
+    generated_site_reach_m: float = 60.0
+
+
+@dataclass
+class TopologyRules:
+    """Tolerances of the topology checks and the rule of their fixes.
+
+    The checks take these together with the grid household range as one
+    :class:`planner.topology.Thresholds`.
+
+    Attributes
+    ----------
+    area_tolerance_m2, width_tolerance_m
+        Overlaps, gaps and outside pieces smaller than this, or on average narrower
+        (2·area/perimeter), are drawing noise or coordinate rounding, not findings.
+    sliver_area_m2, sliver_width_m
+        A grid piece smaller than this, or nowhere wider, is a sliver (碎片).
+    split_min_m2, split_min_share
+        A building is cut when a second grid holds at least this area and share of it.
+    edge_min_m2, edge_min_share
+        An edge area lies in more than one grid when another grid holds this much of it.
+    feature_tolerance_m, feature_segment_m
+        A boundary follows a physical feature within this distance, measured in
+        segments of at most this length.
+    fix_rule
+        Fixes give a piece to the neighbour sharing the ``"longest_border"`` or to
+        the one with ``"fewer_households"``.
+    """
+
+    area_tolerance_m2: float = 1.0
+    width_tolerance_m: float = 0.1
+    sliver_area_m2: float = 50.0
+    sliver_width_m: float = 3.0
+    split_min_m2: float = 1.0
+    split_min_share: float = 0.01
+    edge_min_m2: float = 5.0
+    edge_min_share: float = 0.02
+    feature_tolerance_m: float = 5.0
+    feature_segment_m: float = 10.0
+    fix_rule: str = "longest_border"
+
+
+@dataclass
+class EdgeAreaRules:
+    """What an edge area (边缘地带) is, and when it joins a grid as one piece.
+
+    Attributes
+    ----------
+    max_households
+        Pieces of the community outside compounds and road surface holding fewer
+        households than this are edge areas.
+    min_area_m2
+        Empty pieces smaller than this are road margins, not edge areas.
+    strip_width_m
+        Empty pieces narrower on average than this are strips.
+    touch_min_m
+        An edge area joins its grid as one piece only if they share this much border.
+    """
+
+    max_households: int = 100
+    min_area_m2: float = 200.0
+    strip_width_m: float = 15.0
+    touch_min_m: float = 1.0
+
+
+@dataclass
+class EstimateSettings:
+    """Defaults of the household estimate.
+
+    ``households = footprint area × levels × residential share ÷ dwelling area``.
+
+    Attributes
+    ----------
+    dwelling_area_m2
+        Average gross floor area of one dwelling (90 m², a common Chinese flat).
+    residential_share
+        Share of floor area that is dwellings, by building category: 0.85 for
+        residential buildings (the rest is stairs, walls and shafts); 0.5 for
+        buildings of unknown use (``building=yes``) outside any compound, which in
+        Chinese old cities are often shops below and flats above; 0 for shops and
+        public buildings.
+    default_levels
+        Storeys assumed when the data gives none, by category (6 for residential,
+        the typical walk-up; 1 for single-storey houses 平房).
+    persons_per_household
+        Residents per household when only households are known.
+    min_footprint_m2
+        Residential footprints smaller than this (sheds, kiosks) hold no household.
+    """
+
+    dwelling_area_m2: float = 90.0
+    residential_share: dict[str, float] = field(
+        default_factory=lambda: {
+            "residential": 0.85,
+            "mixed": 0.5,
+            "house": 1.0,
+            "shop": 0.0,
+            "public": 0.0,
+            "other": 0.0,
+        }
+    )
+    default_levels: dict[str, float] = field(
+        default_factory=lambda: {
+            "residential": 6.0,
+            "mixed": 4.0,
+            "house": 1.0,
+            "shop": 2.0,
+            "public": 4.0,
+            "other": 2.0,
+        }
+    )
+    persons_per_household: float = 2.6
+    min_footprint_m2: float = 20.0
+
+
+@dataclass
+class Settings:
+    """All planning rules, by group.
+
+    Attributes
+    ----------
+    grid
+        Grid sizes and staffing (:class:`GridRules`).
+    walking
+        Walking distance, network and sites (:class:`WalkingRules`).
+    topology
+        Topology tolerances and the fix rule (:class:`TopologyRules`).
+    edge_areas
+        Edge areas (:class:`EdgeAreaRules`).
+    estimate
+        The household estimate (:class:`EstimateSettings`).
+    """
+
+    grid: GridRules = field(default_factory=GridRules)
+    walking: WalkingRules = field(default_factory=WalkingRules)
+    topology: TopologyRules = field(default_factory=TopologyRules)
+    edge_areas: EdgeAreaRules = field(default_factory=EdgeAreaRules)
+    estimate: EstimateSettings = field(default_factory=EstimateSettings)
+
+
+#: The rules in force; engine functions read them when called with ``None``.
+settings = Settings()
