@@ -15,7 +15,9 @@ Data: :class:`Store`, :func:`import_osm`, :func:`import_layer`, :func:`apply_ros
 :func:`assign_edge_areas`, :mod:`planner.plan_versions`. Walking and stations:
 :func:`build_walk_graph`, :func:`coverage`, :func:`isochrones`, :func:`site_stations`
 and the models :class:`LSCP`, :class:`MCLP`, :class:`PMedian`. Errors a user can fix
-are :class:`PlannerError` (and its kinds in :mod:`planner.errors`).
+are :class:`PlannerError` (and its kinds in :mod:`planner.errors`). The planning rules
+(households per grid, walking minutes, tolerances) are in :mod:`planner.settings`, read
+when a step runs: ``planner.settings.settings.grid.max_households = 450``.
 
 Names load when first used, so ``import planner`` stays quick.
 """
