@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import PlannerError
-from planner.progress import no_progress
+from planner.progress import Progress, no_progress
 from planner.settings import settings
 
 __all__ = [
@@ -150,8 +150,10 @@ def assessment_table(grids: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def assess_store(store: Store, *, progress: Any = no_progress, **thresholds: Any) -> dict[str, Any]:
+def assess_store(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """Assess the current grids of ``store`` and write the figures to the ``grids`` layer.
+
+    The thresholds are the grid rules of :mod:`planner.settings`.
 
     Returns
     -------
@@ -166,7 +168,7 @@ def assess_store(store: Store, *, progress: Any = no_progress, **thresholds: Any
     buildings = store.read("buildings")
     progress("assess grids")
     metric = grids.to_crs(store.metric_crs)
-    assessed = assess(metric.loc[current], buildings, **thresholds)
+    assessed = assess(metric.loc[current], buildings)
     for f in ASSESS_FIELDS:
         metric.loc[current, f] = assessed[f].to_numpy()
     report = assessment_report(assessed)
