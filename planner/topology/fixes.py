@@ -30,13 +30,24 @@ from planner.geometry import face_adjacency, footprint_clusters, majority, overl
 from planner.topology.checks import Findings, is_noise, is_thin
 from planner.topology.plan import GridPlan, Thresholds
 
-__all__ = ["GRID_SIZE", "FixPlan", "Move", "repair_plan"]
+__all__ = ["GRID_SIZE", "FixPlan", "Move", "move_fields", "repair_plan"]
 
 #: Snapping grid (metres) of the fix arrangement: removes near-coincident edges.
 GRID_SIZE = 0.01
 
 #: Moves whose piece may be mere coordinate rounding (applied, but not listed one by one).
 _ROUNDING_KINDS = ("gap", "overlap", "outside_community", "building", "edge_area")
+
+
+def move_fields(row: Any) -> dict[str, Any]:
+    """A proposal row's move as JSON: to and from which grids, area, households, ref."""
+    return {
+        "to_grid": row.to_grid if isinstance(row.to_grid, str) else None,
+        "from_grids": list(row.from_grids),
+        "area_m2": round(float(row.area_m2), 1),
+        "households": int(row.households),
+        "ref": row.ref if isinstance(row.ref, str) else None,
+    }
 
 
 @dataclass
@@ -98,11 +109,7 @@ class FixPlan:
                 moves.append(
                     {
                         "kind": row.kind,
-                        "to_grid": row.to_grid if isinstance(row.to_grid, str) else None,
-                        "from_grids": list(row.from_grids),
-                        "area_m2": round(float(row.area_m2), 1),
-                        "households": int(row.households),
-                        "ref": row.ref if isinstance(row.ref, str) else None,
+                        **move_fields(row),
                         "reason": row.reason,
                         "point": [
                             round(float(shapely.get_x(points.iloc[i])), 7),

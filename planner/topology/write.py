@@ -22,7 +22,7 @@ from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
 from planner.progress import Progress, no_progress
 from planner.settings import settings
 from planner.topology.checks import Findings, check, check_plan
-from planner.topology.fixes import FixPlan
+from planner.topology.fixes import FixPlan, move_fields
 from planner.topology.plan import Thresholds, load_plan
 from planner.topology.recut import plan_fixes
 
@@ -124,14 +124,7 @@ def _fix_log(fixes: FixPlan) -> list[dict[str, Any]]:
         {
             "layer": layer,
             "action": f"fix {row.kind}",
-            "detail": {
-                "to_grid": row.to_grid if isinstance(row.to_grid, str) else None,
-                "from_grids": list(row.from_grids),
-                "area_m2": round(float(row.area_m2), 1),
-                "households": int(row.households),
-                "ref": row.ref if isinstance(row.ref, str) else None,
-                "rule": fixes.rule,
-            },
+            "detail": {**move_fields(row), "rule": fixes.rule},
             "reason": row.reason,
         }
         for row in fixes.proposals.itertuples(index=False)
