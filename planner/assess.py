@@ -164,17 +164,17 @@ def assess_store(store: Store, *, progress: Progress = no_progress) -> dict[str,
     if grids.empty:
         msg = "the store has no grids yet; run `planner grids STORE` first"
         raise PlannerError(msg, source=str(store.path))
-    current = grids["scenario"].isna() | (grids["scenario"].astype(str).str.strip() == "")
+    # Imported here: the commit path itself assesses grids with this module.
+    from planner.plan_commit import commit_plan, current_rows
+
     buildings = store.read("buildings")
     progress("assess grids")
-    metric = grids.to_crs(store.metric_crs)
-    assessed = assess(metric.loc[current], buildings)
-    for f in ASSESS_FIELDS:
-        metric.loc[current, f] = assessed[f].to_numpy()
+    assessed = assess(grids[current_rows(grids)].to_crs(store.metric_crs), buildings)
     report = assessment_report(assessed)
-    store.write(
-        "grids",
-        metric,
+    commit_plan(
+        store,
+        grids,
+        buildings=buildings,
         log=[
             {
                 "layer": "grids",
@@ -183,6 +183,7 @@ def assess_store(store: Store, *, progress: Progress = no_progress) -> dict[str,
                 "reason": "planner assess",
             }
         ],
+        progress=progress,
     )
     return report
 

@@ -38,6 +38,7 @@ from planner.codes import grid_codes, group_zones
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs
 from planner.partition import Partition, diagnose, partition
+from planner.plan_commit import commit_plan, zones_from_grids
 from planner.progress import Progress, no_progress
 from planner.reasons import OutOfRange
 from planner.settings import settings
@@ -321,21 +322,6 @@ def grid_adjacency(cut: GridCut) -> pd.DataFrame:
     return frame.groupby(["a", "b"], as_index=False)[["length", "cost"]].sum()
 
 
-def _zones_frame(grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    rows = []
-    for code, part in grids.groupby("zone_code", sort=True):
-        rows.append(
-            {
-                "zone_code": code,
-                "name": f"第{int(str(code)[-2:])}片区" if str(code)[-2:].isdigit() else str(code),
-                "households": int(part["households"].sum()),
-                "grids": int(len(part)),
-                "geometry": shapely.coverage_union_all(part.geometry.to_numpy()),
-            }
-        )
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=grids.crs)
-
-
 def _community_code(store: Store) -> str:
     community = store.read("community")
     code = community["community_code"].dropna()
@@ -447,7 +433,7 @@ def make_grids(
     grids = assess(grids, buildings)
     # Number the layer in code order so re-runs write identical rows.
     grids = grids.sort_values("grid_code").reset_index(drop=True)
-    zones = _zones_frame(grids)
+    zones = zones_from_grids(grids)
     report = grids_report(grids, cut, min_households, max_households)
     report["totals"] = assessment_report(grids)["totals"]
     outside = buildings["grid_code"].isna().to_numpy()
@@ -455,13 +441,19 @@ def make_grids(
         "buildings": int(outside.sum()),
         "households": int(buildings["households"].fillna(0).to_numpy()[outside].sum()),
     }
-    layers = {"blocks": blocks, "grids": grids, "zones": zones, "buildings": buildings}
+    also = {}
     if warning:
         report["warnings"] = [warning]
-        layers["community"] = community
+        also["community"] = community
     progress("write grids")
-    store.write_many(
-        layers,
+    committed = commit_plan(
+        store,
+        grids,
+        buildings=buildings,
+        blocks=blocks,
+        zones=zones,
+        also=also,
+        reassess=False,
         log=[
             {
                 "layer": "grids",
@@ -470,7 +462,9 @@ def make_grids(
                 "reason": f"planner grids --min {min_households} --max {max_households}",
             }
         ],
+        progress=progress,
     )
+    report["plan_version"] = committed["plan_version"]
     return report
 
 
@@ -589,25 +583,29 @@ def rebalance(
         }
     )
     frames = _rebalanced_layers(store, grids, moves)
-    if apply:
-        frames |= {
-            "grids": grids,
-            "zones": _zones_frame(grids),
-            "blocks": blocks,
-            "buildings": buildings,
-        }
     detail = {k: v for k, v in report.items() if k not in ("moves", "flagged")}
-    store.write_many(
-        frames,
-        log=[
-            {
-                "layer": "grids" if apply else "scenario_grids",
-                "action": "rebalance",
-                "detail": detail,
-                "reason": "planner rebalance" + (" --apply" if apply else ""),
-            }
-        ],
-    )
+    log = [
+        {
+            "layer": "grids" if apply else "scenario_grids",
+            "action": "rebalance",
+            "detail": detail,
+            "reason": "planner rebalance" + (" --apply" if apply else ""),
+        }
+    ]
+    if apply:
+        committed = commit_plan(
+            store,
+            grids,
+            buildings=buildings,
+            blocks=blocks,
+            also=frames,
+            reassess=False,
+            log=log,
+            progress=progress,
+        )
+        report["plan_version"] = committed["plan_version"]
+    else:
+        store.write_many(frames, log=log)
     return report
 
 

@@ -27,6 +27,7 @@ from planner.households import (
 )
 from planner.ingest.files import read_file, to_layer
 from planner.ingest.osm import read_osm, summarise
+from planner.plan_commit import commit_plan
 from planner.progress import Progress, no_progress
 from planner.store import OSM_ATTRIBUTION, Store
 from planner.topology import check_and_fix
@@ -47,6 +48,7 @@ __all__ = [
     "reestimate",
     "run_analysis",
     "run_demo",
+    "write_buildings",
 ]
 
 #: The layers an OSM import writes.
@@ -358,8 +360,8 @@ def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
     sources = store.metadata.get("sources", [])
     sources = [s for s in sources if s.get("name") != Path(roster_path).name]
     sources.append({"name": Path(roster_path).name, "kind": "roster"})
-    store.write_many(
-        {"buildings": result, "roster_unmatched": unmatched}, log=log, metadata={"sources": sources}
+    write_buildings(
+        store, result, log=log, also={"roster_unmatched": unmatched}, metadata={"sources": sources}
     )
     return report
 
@@ -376,8 +378,8 @@ def reestimate(store: Store, settings: EstimateSettings | None = None) -> dict[s
         "estimated": int((result["households_source"] == "estimated").sum()),
         "households_total": int(result["households"].sum()),
     }
-    store.write(
-        "buildings",
+    write_buildings(
+        store,
         result,
         log=[
             {
@@ -389,6 +391,27 @@ def reestimate(store: Store, settings: EstimateSettings | None = None) -> dict[s
         ],
     )
     return report
+
+
+def write_buildings(
+    store: Store,
+    buildings: gpd.GeoDataFrame,
+    *,
+    log: list[dict[str, Any]],
+    also: dict[str, pd.DataFrame] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write new household figures; with a plan, its figures follow in the same write.
+
+    The grids' households, 四维测评 figures and staffing, the zones' households and the
+    edge areas' counts are recomputed by the plan's commit path, so they never
+    disagree with the buildings.
+    """
+    grids = store.read("grids")
+    if grids.empty:
+        store.write_many({"buildings": buildings, **(also or {})}, log=log, metadata=metadata)
+        return
+    commit_plan(store, grids, buildings=buildings, also=also, log=log, metadata=metadata)
 
 
 def demo_area(area: str) -> tuple[Path, Path | None, str, str]:

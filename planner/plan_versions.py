@@ -19,6 +19,7 @@ import pandas as pd
 from planner import schema
 from planner.crs import STORAGE_CRS
 from planner.errors import InputError, MissingDataError
+from planner.plan_commit import commit_plan
 from planner.store import Store
 
 __all__ = [
@@ -155,21 +156,16 @@ def publish_version(store: Store, version: int, *, user: str | None = None) -> d
 
 
 def rollback_to(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:
-    """Make a new plan version equal to ``version`` (buildings' grid codes follow)."""
+    """Make a new plan version equal to ``version`` (every dependent follows, as in
+    :func:`planner.plan_commit.commit_plan`)."""
     version = _check_version(store, version)
     plan = plan_at(store, version)
-    buildings = store.read("buildings")
-    metric = store.metric_crs
-    if not buildings.empty:
-        points = buildings.to_crs(metric).representative_point()
-        grids = plan["grids"].to_crs(metric)
-        hit = gpd.sjoin(
-            gpd.GeoDataFrame(geometry=points), grids[["grid_code", "geometry"]], predicate="within"
-        )
-        hit = hit[~hit.index.duplicated()]
-        buildings["grid_code"] = hit["grid_code"].reindex(buildings.index)
-    store.write_many(
-        {**plan, "buildings": buildings},
+    # The plan as it was; buildings, blocks and figures follow it as the data is now.
+    commit_plan(
+        store,
+        plan["grids"],
+        zones=plan.get("zones"),
+        edge_areas=plan.get("edge_areas"),
         log=[
             {
                 "layer": "grids",

@@ -195,8 +195,10 @@ class Store:
         return f"{self.metadata.get('updated', '')}:{self.path.stat().st_mtime_ns}"
 
     def refresh(self) -> Store:
-        """Re-read the metadata after another process wrote the store."""
+        """Re-read the metadata after another process wrote the store, and start afresh:
+        the layers read from now on are the ones a later write checks."""
         self.metadata = self._read_metadata()
+        self.read_versions.clear()
         return self
 
     # -- reading ---------------------------------------------------------------
@@ -246,8 +248,9 @@ class Store:
         """
         spec = schema.get_layer(layer)
         # The version first, then the data: a write landing in between makes this
-        # object's later write refuse (safe), never pass on stale data.
-        self.read_versions[layer] = self.layer_versions().get(layer, 0)
+        # object's later write refuse (safe), never pass on stale data. The first read
+        # counts: what was computed from it is stale if a later read finds a newer one.
+        self.read_versions.setdefault(layer, self.layer_versions().get(layer, 0))
         if not self.has(layer):
             if not missing_ok:
                 msg = f"the store has no {layer!r} layer ({spec.zh}) yet"
@@ -366,9 +369,12 @@ class Store:
             )
         self.metadata = new_meta
         self._metadata_version = versions.get(METADATA_TABLE, 0)
-        # What this object wrote it now knows as it is on disk (edits and appends change
-        # rows it may not have read: those layers keep the version it saw).
+        # What this object wrote it now knows as it is on disk: layers replaced whole, and
+        # layers it read (current, as checked above) and then edited or appended to.
         self.read_versions.update({n: versions[n] for n in prepared})
+        self.read_versions.update(
+            {n: versions[n] for n in [*edited, *removed, *appended] if n in self.read_versions}
+        )
 
     def _plan_history(
         self,

@@ -148,8 +148,12 @@ def test_a_write_on_stale_inputs_is_refused(nanjing_store):
         first.write("gates", gates)
     assert refused.value.layers == ["buildings"]
     assert _digest(first.path) == before
-    # A fresh read of what changed makes the write go through.
+    # A re-read alone does not (what was computed from the first read is stale);
+    # starting afresh and reading what changed makes the write go through.
     first.read("buildings")
+    with pytest.raises(ConflictError):
+        first.write("gates", gates)
+    first.refresh().read("buildings")
     first.write("buildings", buildings, log=[{"layer": "buildings", "action": "edit"}])
     with pytest.raises(ConflictError):  # second read buildings before first wrote them
         second.write("gates", gates)

@@ -18,7 +18,8 @@ import shapely
 
 from planner.crs import STORAGE_CRS
 from planner.edge_areas import update_edge_areas
-from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
+from planner.geometry import blank, polygonal_parts
+from planner.plan_commit import commit_plan
 from planner.progress import Progress, no_progress
 from planner.settings import settings
 from planner.topology.checks import Findings, check, check_plan
@@ -107,13 +108,25 @@ def apply_fixes(
     grids["geometry"] = _valid_lonlat(grids.geometry.to_numpy())
     if plan.others is not None and len(plan.others):
         grids = pd.concat([plan.others.to_crs(STORAGE_CRS), grids], ignore_index=True)
-    frames: dict[str, Any] = {plan.layer: gpd.GeoDataFrame(grids, crs=STORAGE_CRS)}
+    grids = gpd.GeoDataFrame(grids, crs=STORAGE_CRS)
+    edge_areas = fixes.edge_areas if len(fixes.edge_areas) else None
+    also = {"findings": _merged_findings(store, findings)}
     if plan.layer == "grids":
-        _add_dependents(store, fixes, frames, log)
-    if len(fixes.edge_areas):
-        frames["edge_areas"] = fixes.edge_areas
-    frames["findings"] = _merged_findings(store, findings)
-    store.write_many(frames, log=log)
+        # Figures and staffing come with the fixer's grids; the rest follows them.
+        commit_plan(
+            store,
+            grids,
+            log=log,
+            buildings=fixes.buildings if len(fixes.buildings) else None,
+            edge_areas=edge_areas,
+            also=also,
+            reassess=False,
+        )
+    else:
+        frames: dict[str, Any] = {plan.layer: grids, **also}
+        if edge_areas is not None:
+            frames["edge_areas"] = edge_areas
+        store.write_many(frames, log=log)
     return fixes, findings
 
 
@@ -148,101 +161,6 @@ def _fix_log(fixes: FixPlan) -> list[dict[str, Any]]:
         for code in fixes.added
     ]
     return log
-
-
-def _add_dependents(
-    store: Store, fixes: FixPlan, frames: dict[str, Any], log: list[dict[str, Any]]
-) -> None:
-    """Add the layers that follow the current grids to ``frames``, each with its log entry:
-    buildings' and blocks' grid (majority) and the zones."""
-    if len(fixes.buildings):
-        frames["buildings"] = fixes.buildings
-        log.append(
-            {
-                "layer": "buildings",
-                "action": "set grid_code",
-                "detail": {"rule": "majority"},
-                "reason": "网格修复后重算楼栋所属网格",
-            }
-        )
-    blocks = _blocks_following(store, fixes.grids)
-    if blocks is not None:
-        frames["blocks"] = blocks
-        log.append(
-            {
-                "layer": "blocks",
-                "action": "set grid_code",
-                "detail": {"rule": "majority"},
-                "reason": "网格修复后重算地块所属网格",
-            }
-        )
-    zones = _zones_following(store, fixes.plan.grids, fixes.grids)
-    if zones is not None:
-        frames["zones"] = zones
-        log.append(
-            {
-                "layer": "zones",
-                "action": "update",
-                "detail": {"zones": int(len(zones))},
-                "reason": "网格修复后重算片区户数、网格数和范围",
-            }
-        )
-
-
-def _blocks_following(store: Store, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
-    """The ``blocks`` layer with each block's grid: the grid holding most of it."""
-    if not store.has("blocks") or store.count("blocks") == 0:
-        return None
-    blocks = store.read_metric("blocks")
-    pairs = overlay_pairs(blocks.geometry.to_numpy(), grids.geometry.to_numpy())
-    major = majority(pairs, len(blocks))
-    codes = grids["grid_code"].astype(str).to_numpy()
-    blocks["grid_code"] = np.where(major >= 0, codes[np.maximum(major, 0)], None)
-    return blocks
-
-
-def _zones_following(
-    store: Store, before: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
-) -> gpd.GeoDataFrame | None:
-    """Zones (片区) recomputed from their grids; zones no grid names are kept as they are.
-
-    A zone whose grids all went away is dropped; a zone code grids carry but the
-    layer lacks is added.
-    """
-    named = set(before["zone_code"].dropna().astype(str)) | set(
-        grids["zone_code"].dropna().astype(str)
-    )
-    named = {z for z in named if z.strip()}
-    if not named:
-        return None
-    zones = store.read_metric("zones")
-    known = zones["zone_code"].astype(str)
-    rows = []
-    mine = grids["zone_code"].fillna("").astype(str).isin(named).to_numpy()
-    for code, part in grids[mine].groupby("zone_code"):
-        old = zones[known == str(code)]
-        digits = str(code)[-2:]
-        name = old["name"].iloc[0] if len(old) else None
-        rows.append(
-            {
-                "zone_code": str(code),
-                "name": name or (f"第{int(digits)}片区" if digits.isdigit() else str(code)),
-                "households": int(part["households"].sum()),
-                "grids": int(len(part)),
-                "geometry": shapely.coverage_union_all(part.geometry.to_numpy()),
-            }
-        )
-    kept = zones[~known.isin(named).to_numpy()]
-    fresh = gpd.GeoDataFrame(
-        pd.DataFrame(rows, columns=["zone_code", "name", "households", "grids", "geometry"]),
-        geometry="geometry",
-        crs=grids.crs,
-    )
-    out = pd.concat([kept.to_crs(grids.crs), fresh], ignore_index=True) if len(kept) else fresh
-    out = gpd.GeoDataFrame(out, geometry="geometry", crs=grids.crs).to_crs(STORAGE_CRS)
-    out = out.sort_values("zone_code").reset_index(drop=True)
-    out["geometry"] = _valid_lonlat(out.geometry.to_numpy())
-    return out
 
 
 def _valid_lonlat(geoms: np.ndarray) -> np.ndarray:
