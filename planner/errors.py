@@ -47,9 +47,20 @@ class ConflictError(PlannerError):
     """Another change landed since the data was read; nothing was written (no lost update).
 
     The CLI exits with status 3, the web API answers 409. ``layers`` names the layers
-    that changed.
+    that changed; a refused plan save also gives the current plan ``version`` and what
+    ``changed`` (grid codes, building ids).
     """
 
-    def __init__(self, message: str, *, source: str | None = None, layers: list[str] = ()):
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        layers: list[str] = (),
+        version: int | None = None,
+        changed: list[str] = (),
+    ):
         super().__init__(message, source=source)
         self.layers = list(layers)
+        self.version = version
+        self.changed = list(changed)

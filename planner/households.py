@@ -120,7 +120,8 @@ def estimate_households(
     settings
         Estimate parameters; ``planner.settings.settings.estimate`` if None.
     only_missing
-        Keep buildings already counted from a roster (``households_source == 'roster'``).
+        Keep buildings counted from a roster or set by hand (``households_source`` ``roster``
+        or ``manual``).
 
     Returns
     -------
@@ -147,7 +148,7 @@ def estimate_households(
     estimate = estimate.where(~((category == "house") & (estimate == 0)), 1)
     target = pd.Series(True, index=out.index)
     if only_missing and "households_source" in out:
-        target = out["households_source"] != "roster"
+        target = ~out["households_source"].isin(["roster", "manual"])
     out.loc[target, "households"] = estimate[target]
     out.loc[target, "residents"] = np.round(
         estimate[target] * settings.persons_per_household

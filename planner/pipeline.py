@@ -14,6 +14,7 @@ import pandas as pd
 import shapely
 
 from planner import config, schema
+from planner.assess import SPECIAL_FIELDS
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
 from planner.errors import InputError, PlannerError
@@ -334,9 +335,28 @@ def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
     """
     roster = read_roster(roster_path)
     buildings = store.read("buildings", missing_ok=False)
+    manual = buildings[buildings["households_source"] == "manual"].set_index("building_id")
     buildings["households_source"] = "estimated"
     joined = join_roster(buildings, roster, source=Path(roster_path).name)
-    result = estimate_households(joined.buildings, metric_crs=store.metric_crs, only_missing=True)
+    result = joined.buildings.copy()
+    # A planner's own figure wins over the roster: keep it, and list where they differ.
+    kept = result["building_id"].isin(manual.index).to_numpy()
+    disagree = []
+    if kept.any():
+        ids = result.loc[kept, "building_id"]
+        roster_hh = pd.to_numeric(result.loc[kept, "households"], errors="coerce").fillna(0)
+        was_roster = result.loc[kept, "households_source"] == "roster"
+        for field in ("households", "residents", *SPECIAL_FIELDS):
+            result.loc[kept, field] = manual.loc[ids, field].to_numpy()
+        result.loc[kept, "households_source"] = "manual"
+        disagree = [
+            {"building_id": str(b), "manual": int(m), "roster": int(r)}
+            for b, m, r, w in zip(
+                ids, manual.loc[ids, "households"], roster_hh, was_roster, strict=True
+            )
+            if w and int(m) != int(r)
+        ]
+    result = estimate_households(result, metric_crs=store.metric_crs, only_missing=True)
     unmatched = pd.concat([store.read("roster_unmatched"), joined.unmatched], ignore_index=True)
     unmatched = unmatched.drop_duplicates(subset=["source", "row", "problem"], keep="last")
     report = {
@@ -348,6 +368,8 @@ def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
         "households_roster": int(
             result.loc[result["households_source"] == "roster", "households"].sum()
         ),
+        "manual_kept": int(kept.sum()),
+        "manual_differs": disagree,
     }
     log = [
         {

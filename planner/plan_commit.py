@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from planner.store import Store
 
-__all__ = ["commit_plan", "current_rows", "zones_from_grids"]
+__all__ = ["commit_plan", "current_rows", "holder_codes", "zones_from_grids"]
 
 #: Changed rows are written as rows while they are at most this share of a layer;
 #: beyond it the layer is replaced whole (cheaper, and one base in the plan history).
@@ -108,6 +108,7 @@ def commit_plan(
     also: Mapping[str, pd.DataFrame] | None = None,
     metadata: Mapping[str, Any] | None = None,
     reassess: bool = True,
+    code_buildings: bool | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Write a new plan with everything that follows from it, in one write.
@@ -124,6 +125,9 @@ def commit_plan(
     buildings, blocks
         The layers with their ``grid_code`` already set (``planner grids`` knows them
         from its cut); None: each takes the grid holding most of it.
+    code_buildings
+        Give the ``buildings`` passed the grid holding most of each (new figures from an
+        edit, on a plan whose grids also moved); by default only when none are passed.
     zones
         The zones; None: recomputed from the grids (:func:`zones_from_grids`).
     edge_areas
@@ -156,17 +160,20 @@ def commit_plan(
     stored: dict[str, pd.DataFrame] = {}  # layers as read, to find the rows that changed
 
     progress("buildings and blocks follow the grids")
+    if code_buildings is None:
+        code_buildings = buildings is None
     if buildings is None:
         buildings = store.read("buildings")
         stored["buildings"] = buildings.copy()
-        if len(buildings):
-            buildings["grid_code"] = _holder(buildings.to_crs(metric).geometry.to_numpy(), plan)
+    if code_buildings and len(buildings):
+        buildings = buildings.copy()
+        buildings["grid_code"] = holder_codes(buildings.to_crs(metric).geometry.to_numpy(), plan)
     frames["buildings"] = buildings
     if blocks is None and store.has("blocks"):
         blocks = store.read("blocks")
         stored["blocks"] = blocks.copy()
         if len(blocks):
-            blocks["grid_code"] = _holder(blocks.to_crs(metric).geometry.to_numpy(), plan)
+            blocks["grid_code"] = holder_codes(blocks.to_crs(metric).geometry.to_numpy(), plan)
     if blocks is not None:
         frames["blocks"] = blocks
 
@@ -217,7 +224,7 @@ def commit_plan(
     return report
 
 
-def _holder(geoms: np.ndarray, grids: gpd.GeoDataFrame) -> np.ndarray:
+def holder_codes(geoms: np.ndarray, grids: gpd.GeoDataFrame) -> np.ndarray:
     """Code of the grid holding most of each geometry (None: outside every grid)."""
     codes = grids["grid_code"].astype(str).to_numpy()
     if not len(codes):

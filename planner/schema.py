@@ -171,6 +171,7 @@ LAYERS: dict[str, Layer] = {
                 _f("parttime_workers", "int", "兼职网格员", "Extra part-time grid workers"),
                 _f("building_leaders", "int", "楼长", "Building leaders (~1 per 5 buildings)"),
                 _f("flag", "str", "标记", "Why the grid is outside the rules, if it is"),
+                _f("locked", "bool", "锁定", "Locked against edits (unlock first)"),
                 _f("scenario", "str", "方案", "Plan the grid belongs to; empty = current"),
             ),
             key="grid_code",
@@ -216,8 +217,9 @@ LAYERS: dict[str, Layer] = {
                     "households_source",
                     "str",
                     "户数来源",
-                    "roster (from the community's table) or estimated",
-                    choices=("roster", "estimated"),
+                    "manual (set by a planner), roster (from the community's table) or "
+                    "estimated; manual wins over roster, roster over estimated",
+                    choices=("roster", "estimated", "manual"),
                 ),
                 _f("residents", "int", "人口", "Residents"),
                 *_SPECIAL,
@@ -441,6 +443,7 @@ LAYERS: dict[str, Layer] = {
                 _f("detail", "str", "说明", "Details (JSON or text)"),
                 _f("reason", "str", "原因", "Why"),
                 _f("user", "str", "操作人", "Who"),
+                _f("plan_version", "int", "方案版本", "Plan version once the change landed"),
             ),
         ),
     )

@@ -338,10 +338,12 @@ class Store:
                     log_rows["detail"] = log_rows["detail"].map(
                         lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
                     )
-                appended["change_log"] = schema.conform("change_log", log_rows)
+
             extra = dict(metadata or {})
             changed = [*prepared, *edited, *removed]
+            plan_version = int(disk.get("plan_version", 0))
             if any(name in schema.PLAN_LAYERS for name in changed):
+                plan_version += 1
                 # A new plan version; its history holds what changed (a layer replaced
                 # whole, or the rows edited), so plan_at() can rebuild any version.
                 extra["plan_version"] = int(disk.get("plan_version", 0)) + 1
@@ -355,6 +357,10 @@ class Store:
                         first=extra["plan_version"] == 1,
                     )
                 )
+            if entries:
+                # Each entry names the plan version it belongs to (or came after).
+                log_rows["plan_version"] = plan_version
+                appended["change_log"] = schema.conform("change_log", log_rows)
             for name in dict.fromkeys([*changed, *appended]):
                 versions[name] = versions.get(name, 0) + 1
             if metadata:
@@ -722,14 +728,27 @@ def _commit(
                 raise
 
 
+#: GeoPackage column types of the schema's field types.
+_SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "BOOLEAN"}
+
+
 def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> None:
     """Put ``frame``'s rows into the store's table ``name`` in place of those with their key.
 
-    Columns the table lacks are left out (a whole-layer write adds columns); geometries
+    Schema fields the table lacks are added as columns, other columns left out; geometries
     are encoded as GeoPackage blobs, and the spatial index follows through its triggers.
     """
-    key = schema.get_layer(name).key
+    spec = schema.get_layer(name)
+    key = spec.key
     info = con.execute(f"PRAGMA main.table_info({_quote(name)})").fetchall()
+    have = {row[1] for row in info}
+    # A field the schema gained since the table was made is added (in this transaction).
+    for f in spec.fields:
+        if f.name not in have and f.name in frame.columns:
+            con.execute(
+                f"ALTER TABLE main.{_quote(name)} ADD COLUMN {_quote(f.name)} {_SQL_TYPES[f.type]}"
+            )
+            info.append((len(info), f.name, _SQL_TYPES[f.type], 0, None, 0))
     columns = [row[1] for row in info if not row[5]]  # not the primary key (fid)
     geometry = con.execute(
         "SELECT column_name, srs_id FROM main.gpkg_geometry_columns WHERE table_name = ?",

@@ -1,11 +1,16 @@
-"""``planner plan``: versions of the grid plan (list, show, diff, publish, rollback)."""
+"""``planner plan``: versions of the grid plan (list, show, diff, publish, rollback, edit)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
 
 from planner import plan_versions
 from planner.cli.common import JSON, STORE, echo_json, main, user_errors
+from planner.errors import InputError
+from planner.plan_edit import PlanEditor
 from planner.store import Store
 
 __all__ = ["plan_group"]
@@ -100,3 +105,62 @@ def rollback_command(store_path, version, user):
     """Make a new plan version equal to VERSION."""
     report = plan_versions.rollback_to(Store(store_path), version, user=user)
     click.echo(f"rolled back to version {version}: now plan version {report['plan_version']}")
+
+
+@plan_group.command("edit")
+@click.argument("edits_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--base",
+    "base_version",
+    type=int,
+    default=None,
+    help="Plan version the edits were made on (default: the current one).",
+)
+@click.option("--preview", is_flag=True, help="Show the edited plan's figures; write nothing.")
+@click.option("--message", default="", help="Why (recorded with each edit).")
+@_USER
+@JSON
+@click.pass_obj
+@user_errors
+def edit_command(store_path, edits_file, base_version, preview, message, user, as_json):
+    """Apply the edits in EDITS_FILE (a JSON list, as the web editor sends) to the plan.
+
+    Edits: assign units to a grid, create, merge, split along a line, delete, rename,
+    zone, lock/unlock, and a building's households (see planner.plan_edit).
+    """
+    try:
+        edits = json.loads(edits_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"cannot read the edits ({exc}); give a JSON list of edit objects"
+        raise InputError(msg, source=str(edits_file)) from None
+    editor = PlanEditor(Store(store_path))
+    if preview:
+        report = editor.preview(edits)
+        if as_json:
+            echo_json(report)
+            return
+        click.echo(f"preview on plan version {report['version']}: nothing written")
+        _echo_grids(report["grids"])
+        counts = {k: v for k, v in report["counts"].items() if v}
+        click.echo("findings: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
+        return
+    base = editor.version if base_version is None else base_version
+    report = editor.save(base, edits, message=message, user=user)
+    if as_json:
+        echo_json(report)
+        return
+    rebased = f" (rebased from version {base})" if report["rebased"] else ""
+    click.echo(f"saved as plan version {report['version']}{rebased}")
+    if report["created"]:
+        click.echo(f"  new grids: {', '.join(report['created'])}")
+    if report["removed"]:
+        click.echo(f"  removed grids: {', '.join(report['removed'])}")
+
+
+def _echo_grids(grids: dict) -> None:
+    for code, row in sorted(grids.items()):
+        badge = "✓" if row["in_range"] else "✗"
+        click.echo(
+            f"  {code}  {row['households']:>5} 户 {badge}  {row['buildings']:>4} 栋  "
+            f"staff {row['staff']}  {row.get('name') or ''}"
+        )
