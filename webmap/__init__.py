@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from planner_web import api, extensions, http, i18n, ogc, pages
+from planner_web import api, extensions, http, i18n, ogc, pages, plan_api
 
 __all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
 
@@ -101,5 +101,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
+    app.register_blueprint(plan_api.bp, url_prefix="/api/plan")
     app.register_blueprint(ogc.bp, url_prefix="/ogc")
     return app

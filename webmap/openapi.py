@@ -19,6 +19,7 @@ from flask import current_app, request
 from werkzeug.routing import Rule
 
 from planner import schema
+from planner.plan_edit import EDIT_OPS
 
 __all__ = ["TAGS", "RoutePlugin", "ok", "openapi_document", "operation"]
 
@@ -28,7 +29,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 _OPERATION = "openapi_operation"
 
 #: Tags in the order the docs page shows them.
-TAGS = ("layers", "store", "analysis", "OGC API – Features")
+TAGS = ("layers", "store", "analysis", "plan", "OGC API – Features")
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -40,6 +41,7 @@ def operation(
     *,
     tags: Sequence[str],
     query: Sequence[str] = (),
+    body: str | None = None,
     responses: Mapping[str, dict[str, Any] | str],
 ) -> Callable[[View], View]:
     """Document a view as an OpenAPI operation (a decorator, placed under the route's).
@@ -55,23 +57,24 @@ def operation(
     query
         Its query parameters, by component name (see :func:`_parameters`); path
         parameters come from the route itself.
+    body
+        The name of the schema component of its JSON request body, if it takes one.
     responses
         Status code → response object (see :func:`ok`) or the name of a response
         component (``"Error"``).
     """
 
     def mark(view: View) -> View:
-        setattr(
-            view,
-            _OPERATION,
-            {
-                "tags": list(tags),
-                "summary": summary,
-                "operationId": operation_id,
-                "query": list(query),
-                "responses": dict(responses),
-            },
-        )
+        doc: dict[str, Any] = {
+            "tags": list(tags),
+            "summary": summary,
+            "operationId": operation_id,
+            "query": list(query),
+            "responses": dict(responses),
+        }
+        if body is not None:
+            doc["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        setattr(view, _OPERATION, doc)
         return view
 
     return mark
@@ -155,6 +158,13 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
         ),
         "step": ("path", {"schema": {"type": "string"}, "description": "Step id or 'all'"}),
         "jobId": ("path", {"schema": {"type": "string"}, "description": "Job id"}),
+        "version": (
+            "query",
+            {
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "A plan version (omit for the latest).",
+            },
+        ),
         "bbox": (
             "query",
             {
@@ -264,6 +274,39 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "finished": {"type": "string", "nullable": True},
             "result": {"nullable": True},
             "error": {"type": "string", "nullable": True},
+        },
+    },
+    "PlanEdits": {
+        "type": "object",
+        "required": ["edits"],
+        "properties": {
+            "base_version": {"type": "integer", "minimum": 0},
+            "message": {"type": "string"},
+            "edits": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "required": ["op"],
+                    "properties": {
+                        "op": {"type": "string", "enum": list(EDIT_OPS)},
+                        "units": {"type": "array", "items": {"type": "string"}},
+                        "to": {"type": "string"},
+                        "grids": {"type": "array", "items": {"type": "string"}},
+                        "grid": {"type": "string"},
+                        "line": {"type": "object"},
+                        "building": {"type": "string"},
+                        "value": {"type": "integer", "minimum": 0},
+                        "reason": {"type": "string"},
+                        "name": {"type": "string"},
+                        "zone": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "example": {
+            "base_version": 3,
+            "edits": [{"op": "assign", "units": ["S005-C8-L10-B11"], "to": "32010200101001"}],
         },
     },
     "Error": {

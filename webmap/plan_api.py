@@ -1,0 +1,168 @@
+"""The plan editor's API: the current plan version, previews of edits, versioned saves.
+
+Thin views over :mod:`planner.plan_edit`: ``GET /api/plan`` (the latest version and
+its figures, or ``?version=N``), ``POST /api/plan/preview`` (an edited plan's figures
+per touched grid and its findings, nothing written) and ``POST /api/plan/save`` (a new
+plan version; 409 with the current ``version`` and what ``changed`` when the edits
+touch something another save changed since their base version).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Blueprint, current_app, request
+
+from planner import plan_versions
+from planner.errors import ConflictError
+from planner.plan_commit import current_rows
+from planner.plan_edit import EditRefused, PlanEditor
+from planner.store import Store
+from planner_web.http import ApiError, error_response, int_arg, json_response
+from planner_web.openapi import ok, operation
+
+__all__ = ["EditorCache", "bp"]
+
+bp = Blueprint("plan", __name__)
+
+
+class EditorCache:
+    """One :class:`~planner.plan_edit.PlanEditor` per store, read again after any write.
+
+    Previews reuse the plan read once, so a live update costs the edit and its check.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._editors: dict[str, PlanEditor] = {}
+
+    def get(self, store_path: str) -> PlanEditor:
+        """The editor of ``store_path``, current with the store."""
+        with self._lock:
+            editor = self._editors.get(store_path)
+            if editor is None or not editor.context.current():
+                editor = self._editors[store_path] = PlanEditor(Store(store_path))
+            return editor
+
+
+_EDITORS = EditorCache()
+
+
+def _editor() -> PlanEditor:
+    return _EDITORS.get(current_app.config["STORE"])
+
+
+def _body() -> dict[str, Any]:
+    """The JSON request body: an object with ``edits`` (and ``base_version``)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object with `edits`", code="bad_request")
+    return body
+
+
+def _base(body: dict[str, Any]) -> int:
+    base = body.get("base_version")
+    if isinstance(base, bool) or not isinstance(base, int):
+        raise ApiError(
+            400,
+            "`base_version` must be a plan version number",
+            code="bad_request",
+            param="base_version",
+        )
+    return base
+
+
+@bp.errorhandler(EditRefused)
+def _refused(exc: EditRefused):
+    return error_response(422, exc.message, code="unprocessable", param=exc.param or "edits")
+
+
+@bp.errorhandler(ConflictError)
+def _conflict(exc: ConflictError):
+    response = error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
+    body = response.get_json()
+    body["version"] = exc.version
+    body["changed"] = exc.changed
+    return json_response(body, status=409)
+
+
+@bp.get("")
+@operation(
+    "getPlan",
+    "The latest plan version (or ?version=N) and its grids' figures",
+    tags=["plan"],
+    query=["version"],
+    responses={"200": ok("The plan version"), "400": "Error"},
+)
+def plan():
+    """The latest plan version, the published one and the grids' figures."""
+    store = Store(current_app.config["STORE"])
+    current = plan_versions.current_version(store)
+    version = int_arg("version", None, minimum=0)
+    if version is None or version == current:
+        grids = store.read("grids")
+        grids = grids[current_rows(grids)]
+        version = current
+    else:
+        grids = plan_versions.plan_at(store, version)["grids"]
+    columns = ["grid_code", "name", "zone_code", "households", "buildings", "flag", "locked"]
+    rows = grids[columns].sort_values("grid_code")
+    published = store.metadata.get("published_plan")
+    return json_response(
+        {
+            "version": version,
+            "current": current,
+            "published": published,
+            "grids": [
+                {k: (None if v != v else v) for k, v in row.items()}  # NaN → null
+                for row in rows.astype(object).to_dict("records")
+            ],
+            "households": int(rows["households"].fillna(0).sum()),
+        }
+    )
+
+
+@bp.post("/preview")
+@operation(
+    "previewPlanEdits",
+    "Figures and findings of the plan with edits applied; nothing is saved",
+    tags=["plan"],
+    body="PlanEdits",
+    responses={"200": ok("The edited plan's figures"), "400": "Error", "422": "Error"},
+)
+def preview():
+    """The edited plan's figures per touched grid, the codes it creates, its findings."""
+    body = _body()
+    report = _editor().preview(body.get("edits"))
+    if "base_version" in body:
+        report["base_version"] = _base(body)
+    return json_response(report)
+
+
+@bp.post("/save")
+@operation(
+    "savePlanEdits",
+    "Save edits made on a plan version as a new version (409 if they clash)",
+    tags=["plan"],
+    body="PlanEdits",
+    responses={
+        "200": ok("The new version"),
+        "400": "Error",
+        "409": "Error",
+        "422": "Error",
+    },
+)
+def save():
+    """Save ``edits`` made on ``base_version`` as a new plan version."""
+    body = _body()
+    message = body.get("message") or ""
+    if not isinstance(message, str):
+        raise ApiError(400, "`message` must be text", code="bad_request", param="message")
+    report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
+    return json_response(report)
+
+
+def _user() -> str | None:
+    """Who saves: the logged-in user where the server knows one."""
+    return getattr(request, "planner_user", None)
