@@ -301,3 +301,75 @@ def test_phone_sized_viewport(browser, demo_server):
     page.shot("map_phone")
     page.check_clean()
     page.close()
+
+
+def _click_at(page: Page, lon: float, lat: float) -> None:
+    xy = page.page.evaluate(
+        f"""() => {{
+          const m = window.plannerMap.map;
+          const p = m.latLngToContainerPoint([{lat}, {lon}]);
+          const r = m.getContainer().getBoundingClientRect();
+          return [p.x + r.left, p.y + r.top];
+        }}"""
+    )
+    page.page.mouse.click(*xy)
+
+
+def test_paint_a_block_into_a_neighbour_undo_and_save(browser, demo_server):
+    """The grid editor: pick a grid, click a neighbour's block, both counts change; undo;
+    redo; save as a new plan version, which the store then holds."""
+    from tests.test_plan_edit import _border_block
+
+    running, store = demo_server
+    store = Store(store.path)
+    block_id, home, neighbour, households = _border_block(store)
+    grids = store.read("grids").set_index("grid_code")
+    block = store.read("blocks").set_index("block_id").loc[block_id]
+    inside = block.geometry.representative_point()
+    # A point of the neighbour near the block, so both are in view.
+    near = grids.geometry[neighbour].intersection(block.geometry.buffer(0.0008))
+    target = near.representative_point()
+    page = Page(browser, running.url)
+    page.open("/")
+    page.page.evaluate(
+        f"""() => {{
+          document.body.dataset.ready = "0";
+          window.plannerMap.map.setView([{inside.y}, {inside.x}], 16, {{ animate: false }});
+        }}"""
+    )
+    page.wait()
+    page.page.click("#editor-toggle")
+    page.page.wait_for_selector("#editor-hint")
+    _click_at(page, target.x, target.y)
+    page.page.wait_for_function(
+        f"() => document.getElementById('editor-hint').textContent.includes('{neighbour}')"
+    )
+    assert page.errors == []
+    _click_at(page, inside.x, inside.y)
+    row = page.page.locator(f"tr[data-grid='{neighbour}'] td.hh")
+    row.wait_for(timeout=60_000)
+    expected = int(grids.loc[neighbour, "households"] + households)
+    assert f"{expected:,}" in row.inner_text()
+    home_row = page.page.locator(f"tr[data-grid='{home}'] td.hh")
+    assert f"{int(grids.loc[home, 'households'] - households):,}" in home_row.inner_text()
+    preview_ms = int(page.page.evaluate("() => document.body.dataset.previewMs"))
+    print(f"live update in the browser: {preview_ms} ms")
+    page.shot("editor_paint")
+
+    page.page.click("#editor-undo")
+    page.page.wait_for_function("() => !document.querySelector('tr[data-grid]')")
+    page.page.click("#editor-redo")
+    row.wait_for(timeout=60_000)
+    print(
+        f"live update after redo: {page.page.evaluate('() => document.body.dataset.previewMs')} ms"
+    )
+    version = store.metadata.get("plan_version")
+    page.page.click("#editor-save")
+    page.page.wait_for_selector("#status:not([hidden])")
+    page.wait()
+    saved = Store(store.path)
+    assert saved.metadata["plan_version"] == version + 1
+    after = saved.read("grids").set_index("grid_code")["households"]
+    assert after[neighbour] == expected
+    page.check_clean()
+    page.close()

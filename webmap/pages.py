@@ -31,9 +31,11 @@ def map_page():
             "search": url_for("api.search"),
             "analysis": url_for("api.analysis_steps"),
             "jobs": url_for("api.job_list"),
+            "plan": url_for("plan.plan"),
         },
         "basemap": basemap_settings(current_app.config),
         "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"]),
+        "editable": bool(current_app.config["ANALYSIS_ENABLED"]) and source.store.has("grids"),
     }
     return render_template(
         "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()

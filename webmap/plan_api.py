@@ -98,6 +98,9 @@ def _conflict(exc: ConflictError):
 def plan():
     """The latest plan version, the published one and the grids' figures."""
     store = Store(current_app.config["STORE"])
+    # The editor opens with this request: read its plan meanwhile, for a quick first preview.
+    path = current_app.config["STORE"]
+    threading.Thread(target=_EDITORS.get, args=(path,), daemon=True).start()
     current = plan_versions.current_version(store)
     version = int_arg("version", None, minimum=0)
     if version is None or version == current:

@@ -4,6 +4,7 @@
 import { getJSON } from "./api.js";
 import { cfg } from "./config.js";
 import { showStatus } from "./dom.js";
+import { initEditor } from "./editor.js";
 import { M } from "./i18n.js";
 import { initAnalysis } from "./jobs.js";
 import { applyCatalog, initLayerList, refresh, updateLayerList } from "./layers.js";
@@ -28,6 +29,7 @@ getJSON(cfg.urls.layers).then(function (info) {
 
 loadSummary().catch(function () {});
 initAnalysis();
+initEditor();
 
 // For tests and the console: the map and per-layer drawing state.
 window.plannerMap = { map: map, state: state, catalog: catalog };
