@@ -174,6 +174,22 @@ class Page:
         self.page.close()
 
 
+VISIBLE = (
+    "() => Object.keys(window.plannerMap.state).filter(n => window.plannerMap.state[n].visible)"
+)
+
+
+def show(page: Page, *names: str) -> None:
+    """Tick the layers ``names`` in the layer list and wait until they are drawn."""
+    for name in names:
+        box = page.page.locator(f"input[data-layer='{name}']")
+        if not box.is_checked():
+            page.page.evaluate("() => { document.body.dataset.ready = '0'; }")
+            box.check()
+            page.page.evaluate("() => window.plannerMap.refresh && window.plannerMap.refresh()")
+            page.wait()
+
+
 def test_map_page_draws_every_demo_layer_with_no_outside_request(browser, demo_server):
     running, store = demo_server
     page = Page(browser, running.url)
@@ -183,10 +199,19 @@ def test_map_page_draws_every_demo_layer_with_no_outside_request(browser, demo_s
         "() => Object.fromEntries(Object.entries(window.plannerMap.catalog)"
         ".map(([k, v]) => [k, v.count]))"
     )
-    hidden_by_default = {"blocks", "walk_edges", "walk_nodes", "scenario_grids"}
-    for name in store.layers():
-        if store.count(name) and name in catalog and name not in hidden_by_default:
+    # A clear first view; every other layer is one click away.
+    first_view = {"community", "grids", "roads", "buildings", "stations", "findings"}
+    visible = set(page.page.evaluate(VISIBLE))
+    assert visible == first_view & set(catalog), visible
+    for name in visible:
+        if catalog[name]:
             assert drawn[name] > 0, (name, drawn)
+    zoomed_only = {"blocks", "walk_edges", "walk_nodes"}
+    others = [n for n in catalog if catalog[n] and n not in visible | zoomed_only]
+    show(page, *others)
+    drawn = page.drawn()
+    for name in others:
+        assert drawn[name] > 0, (name, drawn)
     assert drawn["buildings"] <= store.count("buildings")
     panel = page.page.inner_text("#panel")
     assert store.name in panel and "图层" in panel and "图例" in panel
@@ -242,6 +267,7 @@ def test_stations_coverage_and_edge_areas_are_styled(browser, rich_server):
     running, store = rich_server
     page = Page(browser, running.url)
     page.open("/")
+    show(page, "edge_areas", "isochrones")
     stations = store.read("stations")
     icons = page.page.locator(".leaflet-marker-pane .station-icon")
     assert icons.count() == len(stations)
@@ -371,5 +397,33 @@ def test_paint_a_block_into_a_neighbour_undo_and_save(browser, demo_server):
     assert saved.metadata["plan_version"] == version + 1
     after = saved.read("grids").set_index("grid_code")["households"]
     assert after[neighbour] == expected
+    page.check_clean()
+    page.close()
+
+
+def test_a_building_inside_an_edge_area_opens_its_own_popup(browser, demo_server):
+    running, store = demo_server
+    store = Store(store.path)
+    edges = store.read("edge_areas")
+    buildings = store.read("buildings")
+    points = buildings.geometry.representative_point()
+    inside = points.within(edges.geometry.union_all()) & (buildings["households"] > 0)
+    if not inside.any():
+        pytest.skip("no building with households inside an edge area in this store")
+    point = points[inside].iloc[0]
+    page = Page(browser, running.url)
+    page.open("/")
+    show(page, "edge_areas")
+    page.page.evaluate(
+        f"""() => {{
+          document.body.dataset.ready = "0";
+          window.plannerMap.map.setView([{point.y}, {point.x}], 18, {{ animate: false }});
+        }}"""
+    )
+    page.wait()
+    _click_at(page, point.x, point.y)
+    popup = page.page.locator(".leaflet-popup-content h3")
+    popup.wait_for(timeout=10_000)
+    assert popup.inner_text().startswith("楼栋")
     page.check_clean()
     page.close()

@@ -20,15 +20,17 @@ function makeGroup(name, outline) {
   const entry = catalog[name];
   const styler = outline ? st.outline : st.style;
   const renderer = st.svg && !outline ? svg : canvas;
+  // The group that takes clicks: the feature itself, or (clickOutline) its copy on the canvas.
+  const clicks = st.clickOutline ? outline : !outline;
   return L.geoJSON(null, {
     renderer: renderer,
     pane: st.svg && !outline ? "hatched" : "overlayPane",
-    interactive: !outline && st.interactive !== false,
+    interactive: clicks && st.interactive !== false,
     style: function (f) { return styler ? styler(f, entry) : {}; },
     pointToLayer: function (f, ll) {
       return st.point ? st.point(f, ll) : L.circleMarker(ll, { radius: 4, renderer: canvas });
     },
-    onEachFeature: outline ? null : function (f, layer) {
+    onEachFeature: !clicks ? null : function (f, layer) {
       if (st.interactive === false) return;
       if (!state[name] || !state[name].partial) {
         layer.bindPopup(function () { return popupHtml(name, f); }, { maxWidth: 360 });
@@ -41,7 +43,7 @@ function makeGroup(name, outline) {
           }).catch(function (err) { e.popup.setContent(esc(M.error + ": " + err.message)); });
         });
       }
-      if (st.labels && f.properties && f.properties.grid_code) {
+      if (!outline && st.labels && f.properties && f.properties.grid_code) {
         layer.bindTooltip(gridLabel(f.properties), { permanent: true, direction: "center",
           className: "grid-label", interactive: false });
       }
@@ -140,8 +142,17 @@ function load(name) {
 
 let loading = 0;
 
+// A pop-up near the map's edge pans the map to fit: that move must not reload the layers,
+// which would close the pop-up it was made for.
+let popupPan = false;
+map.on("autopanstart", function () { popupPan = true; });
+
 // Load every layer for the current view; the page is ready when the last refresh ends.
 export function refresh() {
+  if (popupPan) {
+    popupPan = false;
+    return Promise.resolve();
+  }
   const names = Object.keys(state);
   loading++;
   document.body.dataset.ready = "0";

@@ -32,4 +32,4 @@ initAnalysis();
 initEditor();
 
 // For tests and the console: the map and per-layer drawing state.
-window.plannerMap = { map: map, state: state, catalog: catalog };
+window.plannerMap = { map: map, state: state, catalog: catalog, refresh: refresh };

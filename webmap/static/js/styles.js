@@ -1,4 +1,5 @@
-// How each layer is drawn. order: drawing order (higher on top); visible: shown at start;
+// How each layer is drawn. order: drawing order (higher on top); visible: shown at start (the
+// first view: community, grids, roads, buildings, stations, problems; the rest one click away);
 // minZoom: drawn from there; fields: the attributes styling needs (large layers load only
 // these and fetch the rest of a feature when it is clicked); svg: drawn hatched, in SVG.
 // The legend of each layer is in legend.js, its text in the message catalogue. Layers
@@ -13,7 +14,7 @@ const STYLES = {
   community: { order: 10.7, visible: true, interactive: false, style: function () {
     return { color: "#6a1b9a", weight: 3, dashArray: "10 5", fill: false };
   } },
-  zones: { order: 2, visible: true, style: function () {
+  zones: { order: 2, visible: false, style: function () {
     // Canvas hit-tests polygons whether filled or not: the clickable part stays at the
     // bottom and the boundary is drawn on top, without events.
     return { stroke: false, fillOpacity: 0 };
@@ -34,22 +35,24 @@ const STYLES = {
   blocks: { order: 4, visible: false, minZoom: 15, style: function () {
     return { color: "#78909c", weight: 1, fillColor: "#b0bec5", fillOpacity: 0.08 };
   } },
-  compounds: { order: 5, visible: true, style: function () {
+  compounds: { order: 5, visible: false, style: function () {
     return { color: "#4f8a4b", weight: 1.2, fillColor: "#cfe8c5", fillOpacity: 0.3 };
   } },
-  isochrones: { order: 6, visible: true, style: function (f, entry) {
+  isochrones: { order: 6, visible: false, style: function (f, entry) {
     // Only the outermost ring (the walking threshold) is filled; inner rings are thin lines.
     const st = entry.stats.minutes;
     const outer = !st || f.properties.minutes >= st.max;
     // Network isochrones follow every street: outlines would draw a second street map.
     return { stroke: false, fillColor: "#29b6f6", fillOpacity: outer ? 0.16 : 0 };
   } },
-  edge_areas: { order: 7, visible: true, svg: true, style: function (f) {
+  // Hatched in SVG above the canvas, but clicked through an invisible copy on the canvas
+  // below the buildings (clickOutline): a building inside an edge area opens its own pop-up.
+  edge_areas: { order: 7, visible: false, svg: true, clickOutline: true, style: function (f) {
     const disputed = f.properties.disputed;
     return { color: disputed ? DISPUTED : EDGE, weight: disputed ? 2 : 1, opacity: disputed ? 0.9 : 0.6,
       fillColor: disputed ? "url(#hatch-disputed)" : "url(#hatch-edge)", fillOpacity: 1 };
-  } },
-  barriers: { order: 8, visible: true, style: function (f) {
+  }, outlineOrder: 7, outline: function () { return { stroke: false, fillOpacity: 0 }; } },
+  barriers: { order: 8, visible: false, style: function (f) {
     const s = BARRIER[f.properties.kind] || { color: "#616161", weight: 2 };
     return { color: s.color, weight: s.weight, dashArray: s.dashArray || null, opacity: 0.95 };
   } },
@@ -76,12 +79,12 @@ const STYLES = {
   walk_nodes: { order: 11.5, visible: false, minZoom: 17, fields: ["kind"], point: function (f, ll) {
     return L.circleMarker(ll, { renderer: canvas, radius: 2, color: "#546e7a", weight: 1, fillOpacity: 1 });
   } },
-  gates: { order: 12, visible: true, point: function (f, ll) {
+  gates: { order: 12, visible: false, point: function (f, ll) {
     const closed = f.properties.access === "no" || f.properties.access === "private";
     return L.circleMarker(ll, { renderer: canvas, radius: 4.5, color: "#fff", weight: 1.5,
       fillColor: closed ? "#8d8d8d" : "#ff6d00", fillOpacity: 1 });
   } },
-  candidate_sites: { order: 13, visible: true, point: function (f, ll) {
+  candidate_sites: { order: 13, visible: false, point: function (f, ll) {
     return L.circleMarker(ll, { renderer: canvas, radius: f.properties.generated ? 3.5 : 5, color: "#6a1b9a",
       weight: 1.5, fillColor: "#fff", fillOpacity: 1 });
   } },
