@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
 import sqlite3
 import struct
 import tempfile
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -768,7 +770,8 @@ def _staging_file(path: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def _connect(path: Path) -> Iterator[sqlite3.Connection]:
     """A SQLite connection to the store in autocommit mode (transactions are explicit)."""
-    con = sqlite3.connect(path, timeout=60, isolation_level=None)
+    # uri=True lets the staging file be attached read-only (a plain path stays a path).
+    con = sqlite3.connect(path, timeout=60, isolation_level=None, uri=True)
     try:
         yield con
     finally:
@@ -824,9 +827,19 @@ def _versions(metadata: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _clean_leftovers(path: Path) -> None:
-    """Remove staged copies an interrupted write of an earlier version left beside the store."""
-    leftovers = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
-    if not leftovers:
+    """Remove what an interrupted write left beside the store.
+
+    Staging GeoPackages (and their journals) of a killed writer go. So does a journal
+    of the store's own that SQLite did not roll back because it is not hot (a writer
+    killed before its first journal record), and a super-journal of an earlier version
+    that committed several files at once: with the planner's lock and SQLite's write
+    lock held, no live transaction can own them. The store's content is never touched:
+    a hot journal was already rolled back by the metadata read that opened the store.
+    """
+    staged = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
+    journals = list(path.parent.glob(f"{glob.escape(path.name)}-journal"))
+    journals += path.parent.glob(f"{glob.escape(path.name)}-mj*")
+    if not staged and not journals:
         return
     lock_path = path.with_name(path.name + ".lock")
     try:
@@ -838,10 +851,32 @@ def _clean_leftovers(path: Path) -> None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # a writer is at work: its files are not leftovers
-        for leftover in leftovers:
+        try:
+            for leftover in staged:
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            if journals:
+                _remove_dead_journals(path, journals)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_dead_journals(path: Path, journals: list[Path]) -> None:
+    con = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        # BEGIN IMMEDIATE plays back a hot journal, then holds the write lock: another
+        # program (GDAL, QGIS) mid-transaction makes it fail, and then nothing is removed.
+        con.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error:
+        con.close()
+        return
+    try:
+        for journal in journals:
             with contextlib.suppress(OSError):
-                leftover.unlink()
-        fcntl.flock(handle, fcntl.LOCK_UN)
+                journal.unlink()
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
 
 
 def _quote(name: str) -> str:
@@ -881,7 +916,10 @@ def _commit(
                             f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
                         )
                         raise PlannerError(msg, source=str(path))
-            con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
+            # Read-only: a transaction that writes only the store needs no super-journal
+            # (two files committed together: more syncs, one more file to leave behind).
+            uri = f"file:{urllib.parse.quote(str(staged.resolve()))}?mode=ro"
+            con.execute("ATTACH DATABASE ? AS staged", (uri,))
             stack.callback(con.execute, "DETACH DATABASE staged")  # before the file goes
         con.execute("BEGIN IMMEDIATE")
         try:
