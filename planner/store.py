@@ -943,7 +943,8 @@ def _commit(
             )
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            if con.in_transaction:  # a failed COMMIT may have rolled back already
+                con.execute("ROLLBACK")
             raise
 
 
