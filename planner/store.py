@@ -794,8 +794,11 @@ def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
 
 def _read_metadata(path: Path) -> dict[str, Any]:
     """The metadata table, read with SQLite (which also rolls back an interrupted write)."""
-    with _connect(path) as con:
-        return _metadata_of(con, path)
+    try:
+        with _connect(path) as con:
+            return _metadata_of(con, path)
+    except sqlite3.Error as exc:  # not even a file SQLite can open (a folder, no access)
+        raise PlannerError(f"cannot read the store ({exc})", source=str(path)) from None
 
 
 def _metadata_of(con: sqlite3.Connection, path: Path) -> dict[str, Any]:
