@@ -6,6 +6,9 @@ moves only what changed. Measured on the demo store and on the demo tiled 3×3 a
 (every spatial layer repeated side by side, keys suffixed), the same run prints:
 
 - ``copy``: copying the file to disk (copy and fsync: the old floor for any write);
+- ``floor``: a bare SQLite transaction on the file (connect, change one row, commit):
+  what any all-or-nothing write pays whatever it changes — reading the GeoPackage's
+  schema and the rollback journal's syncs (journal, its header, the folder, the file);
 - ``one grid``: a one-grid edit (the grid's row and its buildings' rows, by key);
 - ``grids layer``: replacing the whole grids layer;
 - the ratio of each to the copy.
@@ -18,8 +21,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -92,6 +97,12 @@ def bench(path: Path, label: str, repeat: int) -> None:
         with open(copy_target, "rb+") as handle:
             os.fsync(handle.fileno())
 
+    def bare_commit() -> None:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("UPDATE planner_metadata SET value = value WHERE key = 'updated'")
+            con.execute("COMMIT")
+
     def edit_one_grid() -> None:
         one_grid["name"] = f"网格 {time.perf_counter_ns()}"
         its_buildings["address"] = one_grid["name"].iloc[0]
@@ -105,12 +116,14 @@ def bench(path: Path, label: str, repeat: int) -> None:
         Store(path).write_many({"grids": grids})
 
     t_copy = _timed(copy, repeat)
+    t_floor = _timed(bare_commit, repeat)
     t_edit = _timed(edit_one_grid, repeat)
     t_layer = _timed(replace_grids, repeat)
     copy_target.unlink(missing_ok=True)
     print(
         f"{label:<26}{size / 1e6:>8.1f} MB {len(buildings):>8} {len(grids):>6}"
-        f"{t_copy * 1000:>9.1f}{t_edit * 1000:>10.1f} ({t_edit / t_copy:>5.1%})"
+        f"{t_copy * 1000:>9.1f}{t_floor * 1000:>10.1f} ({t_floor / t_copy:>5.1%})"
+        f"{t_edit * 1000:>10.1f} ({t_edit / t_copy:>5.1%})"
         f"{t_layer * 1000:>10.1f} ({t_layer / t_copy:>5.1%})"
     )
 
@@ -129,7 +142,7 @@ def main() -> None:
             run_demo(config.DEFAULT_AREA, store_path=source)
         print(
             f"{'store':<26}{'size':>11} {'bldgs':>8} {'grids':>6}{'copy ms':>9}"
-            f"{'one grid ms (÷copy)':>20}{'grids layer ms (÷copy)':>23}"
+            f"{'floor ms (÷copy)':>18}{'one grid ms (÷copy)':>20}{'grids layer ms (÷copy)':>23}"
         )
         for n in (int(t) for t in args.tiles.split(",")):
             tiled = tiled_copy(source, folder / f"tiled{n}.gpkg", n)

@@ -7,7 +7,10 @@ for people (``python -m planner.schema`` regenerates that table).
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,9 +29,11 @@ __all__ = [
     "Field",
     "Layer",
     "conform",
+    "conform_columns",
     "get_layer",
     "markdown",
     "validate",
+    "validate_columns",
 ]
 
 #: Version of the layer schema a store is written with. 1.1: layer versions and the
@@ -644,6 +649,82 @@ def _to_bool(value: object) -> bool:
     return bool(value)
 
 
+def conform_columns(name: str, columns: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """Conform a few rows given column by column, as :func:`conform` would, without pandas.
+
+    A small edit (one grid and its buildings) is conformed value by value: pandas' cost
+    per column would exceed the write's. Numbers given as text, and other values that need
+    pandas' parsing, are converted by pandas for that column only.
+
+    Parameters
+    ----------
+    name
+        Layer name.
+    columns
+        Attribute column → its values (one per row; no geometry column).
+
+    Returns
+    -------
+    dict of str to list
+        The schema's fields, then the other columns as given; values are Python objects
+        of the field's type (``None`` for missing text, ``nan`` for missing numbers).
+    """
+    layer = get_layer(name)
+    length = len(next(iter(columns.values()))) if columns else 0
+    out: dict[str, list[Any]] = {}
+    for f in layer.fields:
+        values = list(columns[f.name]) if f.name in columns else [f.fill] * length
+        out[f.name] = _CONVERTERS[f.type](values)
+    for column, values in columns.items():
+        if column not in out:
+            out[column] = list(values)
+    return out
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value  # NaN
+    if isinstance(value, (str, int)):
+        return False
+    missing = pd.isna(value)
+    return bool(missing) if isinstance(missing, (bool, np.bool_)) else False
+
+
+def _to_str(values: list[Any]) -> list[Any]:
+    return [None if _is_missing(v) else v if isinstance(v, str) else str(v) for v in values]
+
+
+def _plain_number(value: object) -> bool:
+    """A value :func:`pandas.to_numeric` would leave as it is (no parsing of text)."""
+    return _is_missing(value) or (
+        isinstance(value, (int, float)) and (isinstance(value, int) or np.isfinite(value))
+    )
+
+
+def _to_int(values: list[Any]) -> list[Any]:
+    if all(_plain_number(v) for v in values):
+        # round() rounds half to even, as numpy does in conform().
+        return [0 if _is_missing(v) else int(round(v)) for v in values]
+    series = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    return series.fillna(0).round().astype("int64").tolist()
+
+
+def _to_float(values: list[Any]) -> list[Any]:
+    if all(_plain_number(v) for v in values):
+        return [np.nan if _is_missing(v) else float(v) for v in values]
+    series = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    return series.astype("float64").tolist()
+
+
+def _to_bools(values: list[Any]) -> list[Any]:
+    return [False if _is_missing(v) else _to_bool(v) for v in values]
+
+
+_CONVERTERS = {"str": _to_str, "int": _to_int, "float": _to_float, "bool": _to_bools}
+
+
 def validate(name: str, frame: pd.DataFrame) -> list[str]:
     """Check a layer against the schema and return readable problems (empty = valid).
 
@@ -664,44 +745,97 @@ def validate(name: str, frame: pd.DataFrame) -> list[str]:
         One sentence per problem, naming the field or rows concerned.
     """
     layer = get_layer(name)
+    columns = {f.name: frame[f.name].to_numpy() for f in layer.fields if f.name in frame.columns}
+    if layer.geometry is None:
+        return _problems(name, layer, columns)
+    if not hasattr(frame, "geometry"):
+        return [*_problems(name, layer, columns), f"{name}: the layer has no geometry column"]
+    return _problems(name, layer, columns) + _geometry_problems(
+        name, layer, frame.geometry.to_numpy(), frame.crs
+    )
+
+
+def validate_columns(
+    name: str,
+    columns: Mapping[str, Sequence[Any]],
+    geometry: np.ndarray | None = None,
+    crs: Any = None,
+) -> list[str]:
+    """:func:`validate` for rows given column by column (see :func:`conform_columns`).
+
+    Parameters
+    ----------
+    name
+        Layer name.
+    columns
+        Attribute column → its values.
+    geometry
+        The rows' shapely geometries (spatial layers).
+    crs
+        Their CRS.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, as :func:`validate` words it.
+    """
+    layer = get_layer(name)
+    arrays = {f.name: _object_array(columns[f.name]) for f in layer.fields if f.name in columns}
+    problems = _problems(name, layer, arrays)
+    if layer.geometry is not None:
+        if geometry is None:
+            problems.append(f"{name}: the layer has no geometry column")
+        else:
+            problems.extend(_geometry_problems(name, layer, np.asarray(geometry), crs))
+    return problems
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = list(values)
+    return array
+
+
+def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray]) -> list[str]:
+    """Field problems of a layer given as column arrays (numpy, not pandas: cheap when small)."""
     problems: list[str] = []
     for f in layer.fields:
-        if f.name not in frame.columns:
+        if f.name not in columns:
             if f.required:
                 problems.append(f"{name}: required field {f.name!r} ({f.zh}) is missing")
             continue
-        col = frame[f.name]
+        col = columns[f.name]
+        missing = np.asarray(pd.isna(col), dtype=bool)
         if f.required:
-            blank = col.isna() | (col.astype(str).str.strip() == "")
+            blank = missing.copy()
+            if col.dtype == object:  # numbers are never blank text
+                blank |= np.array([str(v).strip() == "" for v in col], dtype=bool)
             if blank.any():
-                rows = _rows(np.flatnonzero(blank.to_numpy()))
+                rows = _rows(np.flatnonzero(blank))
                 problems.append(f"{name}: field {f.name!r} ({f.zh}) is empty in rows {rows}")
         if f.choices is not None:
-            bad = col.notna() & ~col.isin(f.choices)
+            bad = ~missing & ~np.array([v in f.choices for v in col], dtype=bool)
             if bad.any():
                 values = ", ".join(sorted({str(v) for v in col[bad]})[:5])
                 problems.append(
                     f"{name}: field {f.name!r} has values outside {list(f.choices)}: {values}"
                 )
-    if layer.key and layer.key in frame.columns:
-        dup = frame[layer.key].notna() & frame[layer.key].duplicated(keep=False)
-        if dup.any():
-            values = ", ".join(sorted({str(v) for v in frame.loc[dup, layer.key]})[:5])
+    if layer.key and layer.key in columns:
+        keys = columns[layer.key]
+        present = keys[~np.asarray(pd.isna(keys), dtype=bool)]
+        if len(set(present.tolist())) != len(present):
+            counts = Counter(present.tolist())
+            values = ", ".join(sorted({str(v) for v, n in counts.items() if n > 1})[:5])
             problems.append(f"{name}: {layer.key!r} values are not unique: {values}")
-    if layer.geometry is not None:
-        problems.extend(_validate_geometry(name, layer, frame))
     return problems
 
 
-def _validate_geometry(name: str, layer: Layer, frame: pd.DataFrame) -> list[str]:
-    if not hasattr(frame, "geometry"):
-        return [f"{name}: the layer has no geometry column"]
+def _geometry_problems(name: str, layer: Layer, geoms: np.ndarray, crs: Any) -> list[str]:
     problems = []
-    if frame.crs is None:
+    if crs is None:
         problems.append(f"{name}: no CRS set (expected {STORAGE_CRS})")
-    elif not frame.crs.equals(STORAGE_CRS):
-        problems.append(f"{name}: CRS is {frame.crs.to_string()}, expected {STORAGE_CRS}")
-    geoms = frame.geometry.to_numpy()
+    elif not crs.equals(STORAGE_CRS):
+        problems.append(f"{name}: CRS is {crs.to_string()}, expected {STORAGE_CRS}")
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
         problems.append(

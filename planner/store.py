@@ -1,11 +1,15 @@
 """The layer store: one GeoPackage file holding every layer, its metadata and change log.
 
-Writes are all-or-nothing and cost what they change: the new layers are written to a
-small staging GeoPackage, then moved into the store inside one SQLite transaction
-(tables, spatial index, GeoPackage registry rows, metadata and change log together), so
-an error or a crash mid-write leaves the store as it was; SQLite's journal rolls an
-interrupted transaction back on the next open. Readers never take a lock; writers take
-an exclusive lock file, so concurrent writes queue.
+Writes are all-or-nothing and cost what they change: edited rows go straight into their
+tables; layers written whole go to a small staging GeoPackage first (beside the store),
+then move into the store. Either way one SQLite transaction holds the change (tables,
+spatial index, GeoPackage registry rows, metadata and change log together), so an error
+or a crash mid-write leaves the store as it was. The store keeps SQLite's rollback
+journal (not WAL): the file alone is the whole store at every moment, so copying it, GDAL
+3.6, QGIS and the web map's change check (the file's time and size) all see every
+commit; the journal of an interrupted write is rolled back, and staging files removed,
+on the next open. Readers never take a lock; writers take an exclusive lock file, so
+concurrent writes queue.
 
 No lost update: each layer has a version number in the metadata. A :class:`Store`
 remembers the version of every layer it read; a write whose inputs changed since (another
@@ -17,14 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
 import sqlite3
 import struct
 import tempfile
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,13 +112,13 @@ class Store:
                 raise PlannerError(msg, source=str(self.path))
             return
         backup = self.path.with_name(f"{self.path.stem}.schema-{found}{self.path.suffix}")
-        with _locked(self.path):
+        with _locked(self.path), _connect(self.path) as con:
             shutil.copyfile(self.path, backup)
-            disk = _read_metadata(self.path)
+            disk = _metadata_of(con, self.path)
             # 1.0 → 1.1: versions start at 0 and the plan tables are made by the first plan
             # write, so only the schema version changes.
             new_meta = {**disk, "schema_version": schema.SCHEMA_VERSION}
-            _commit(self.path, replace={}, rows={}, deleted={}, metadata=new_meta)
+            _commit(con, self.path, replace={}, rows={}, deleted={}, metadata=new_meta)
         self.metadata = new_meta
         warnings.warn(
             f"{self.path}: migrated from schema {found} to {schema.SCHEMA_VERSION} "
@@ -205,7 +212,9 @@ class Store:
 
     def layers(self) -> list[str]:
         """Names of the schema layers present in the store."""
-        present = {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}
+        # The GeoPackage registry, read with SQLite: GDAL would open the whole dataset.
+        with _connect(self.path) as con:
+            present = _registered(con)
         return [name for name in schema.LAYERS if name in present]
 
     def has(self, layer: str) -> bool:
@@ -214,9 +223,10 @@ class Store:
 
     def count(self, layer: str) -> int:
         """Number of features in ``layer`` (0 if absent)."""
-        if not self.has(layer):
-            return 0
-        return int(pyogrio.read_info(self.path, layer=layer)["features"])
+        with _connect(self.path) as con:
+            if layer not in _registered(con):
+                return 0
+            return int(con.execute(f"SELECT count(*) FROM {_quote(layer)}").fetchone()[0])
 
     def read(
         self,
@@ -315,30 +325,31 @@ class Store:
             Layer name → keys of rows to remove.
         """
         prepared = {name: self._prepare(name, frame) for name, frame in frames.items()}
-        edited = {name: self._prepare(name, frame) for name, frame in (rows or {}).items()}
+        # Edited rows are conformed and checked value by value: a small edit costs what it
+        # changes, not pandas' fixed cost per column.
+        edited = {name: self._prepare_rows(name, frame) for name, frame in (rows or {}).items()}
         removed = {name: [str(k) for k in keys] for name, keys in (deleted or {}).items()}
         for name in {*edited, *removed}:
             if name in prepared or schema.get_layer(name).key is None:
                 msg = f"rows of {name!r} can be changed only by its key, and not with the layer"
                 raise PlannerError(msg)
         entries = [dict(e) for e in log]
-        with _locked(self.path):
-            disk = _read_metadata(self.path)
+        with _locked(self.path), _connect(self.path) as con:
+            disk = _metadata_of(con, self.path)
             versions = _versions(disk)
             stale = sorted(n for n, v in self.read_versions.items() if versions.get(n, 0) != v)
             if metadata and versions.get(METADATA_TABLE, 0) != self._metadata_version:
                 stale.append(METADATA_TABLE)
             if stale:
                 raise ConflictError(CONFLICT_MESSAGE, source=str(self.path), layers=stale)
-            appended = {}
+            appended: dict[str, _Rows] = {}
             if entries:
                 now = _now()
-                log_rows = pd.DataFrame([{"time": now, **e} for e in entries])
-                if "detail" in log_rows:
-                    log_rows["detail"] = log_rows["detail"].map(
-                        lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
-                    )
-
+                records = [{"time": now, **e} for e in entries]
+                for record in records:
+                    detail = record.get("detail")
+                    if not (isinstance(detail, str) or detail is None):
+                        record["detail"] = json.dumps(detail)
             extra = dict(metadata or {})
             changed = [*prepared, *edited, *removed]
             plan_version = int(disk.get("plan_version", 0))
@@ -349,6 +360,7 @@ class Store:
                 extra["plan_version"] = int(disk.get("plan_version", 0)) + 1
                 appended.update(
                     self._plan_history(
+                        con,
                         extra["plan_version"],
                         prepared,
                         edited,
@@ -359,14 +371,16 @@ class Store:
                 )
             if entries:
                 # Each entry names the plan version it belongs to (or came after).
-                log_rows["plan_version"] = plan_version
-                appended["change_log"] = schema.conform("change_log", log_rows)
+                for record in records:
+                    record["plan_version"] = plan_version
+                appended["change_log"] = _Rows.of_records("change_log", records)
             for name in dict.fromkeys([*changed, *appended]):
                 versions[name] = versions.get(name, 0) + 1
             if metadata:
                 versions[METADATA_TABLE] = versions.get(METADATA_TABLE, 0) + 1
             new_meta = {**disk, **extra, "updated": _now(), "versions": versions}
             _commit(
+                con,
                 self.path,
                 replace=prepared,
                 rows={**edited, **appended},
@@ -384,21 +398,22 @@ class Store:
 
     def _plan_history(
         self,
+        con: sqlite3.Connection,
         version: int,
         prepared: Mapping[str, pd.DataFrame],
-        edited: Mapping[str, pd.DataFrame],
+        edited: Mapping[str, _Rows],
         removed: Mapping[str, list[str]],
         entries: list[dict[str, Any]],
         *,
         first: bool,
-    ) -> dict[str, pd.DataFrame]:
+    ) -> dict[str, _Rows]:
         """Rows of ``plan_history`` and ``plan_versions`` for a write of the plan.
 
         A layer written whole goes into the history whole (a base); edited rows go in
         as they are and deleted keys are listed. The first version also takes, whole, the
         plan layers already in the store that this write only edits or keeps.
         """
-        present = {str(n) for n in pyogrio.list_layers(self.path)[:, 0]}
+        present = _registered(con)
         whole: dict[str, pd.DataFrame] = {}
         for layer in schema.PLAN_LAYERS:
             if layer in prepared:
@@ -406,31 +421,23 @@ class Store:
             elif first and layer in present:
                 frame = schema.conform(layer, pyogrio.read_dataframe(self.path, layer=layer))
                 whole[layer] = _with_edits(frame, layer, edited, removed)
-        parts = [_history_rows(version, layer, frame) for layer, frame in whole.items()]
-        parts += [
-            _history_rows(version, layer, frame)
-            for layer, frame in edited.items()
+        history = [
+            _Rows.of_frame("plan_history", _history_rows(version, layer, frame))
+            for layer, frame in whole.items()
+        ]
+        history += [
+            rows.history(version)
+            for layer, rows in edited.items()
             if layer in schema.PLAN_LAYERS and layer not in whole
         ]
-        parts = [p for p in parts if len(p)]
-        history = pd.concat(parts, ignore_index=True) if parts else empty_layer("plan_history")
-        # Grid and household counts of the new version, from the keys and households only.
-        if "grids" in whole:
-            grids = whole["grids"]
-        elif "grids" in present:
-            on_disk = pyogrio.read_dataframe(
-                self.path, layer="grids", columns=["grid_code", "households"], read_geometry=False
-            )
-            grids = _with_edits(on_disk, "grids", edited, removed)
-        else:
-            grids = pd.DataFrame({"households": []})
+        grids, households = self._plan_counts(con, present, whole, edited, removed)
         row = {
             "plan_version": version,
             "time": _now(),
             "user": next((e["user"] for e in entries if e.get("user")), None),
             "reason": "; ".join(str(e["reason"]) for e in entries if e.get("reason")) or None,
-            "grids": len(grids),
-            "households": int(pd.to_numeric(grids["households"]).fillna(0).sum()),
+            "grids": grids,
+            "households": households,
             "replaced": ",".join(whole),
             "deleted": json.dumps(
                 {k: v for k, v in removed.items() if k in schema.PLAN_LAYERS and k not in whole},
@@ -438,11 +445,69 @@ class Store:
             ),
         }
         return {
-            "plan_history": schema.conform("plan_history", history),
-            "plan_versions": schema.conform("plan_versions", pd.DataFrame([row])),
+            "plan_history": _Rows.concat("plan_history", history),
+            "plan_versions": _Rows.of_records("plan_versions", [row]),
         }
 
+    def _plan_counts(
+        self,
+        con: sqlite3.Connection,
+        present: set[str],
+        whole: Mapping[str, pd.DataFrame],
+        edited: Mapping[str, _Rows],
+        removed: Mapping[str, list[str]],
+    ) -> tuple[int, int]:
+        """Grids and households of the new plan version.
+
+        Running counts: the previous version's, less the grids this write replaces or
+        deletes, plus the ones it writes; a one-grid edit reads one grid, not the layer.
+        """
+        if "grids" in whole:
+            grids = whole["grids"]
+            return len(grids), int(pd.to_numeric(grids["households"]).fillna(0).sum())
+        if "grids" not in present:
+            return 0, 0
+        previous = None
+        if "plan_versions" in present:
+            previous = con.execute(
+                'SELECT "grids", "households" FROM "plan_versions" '
+                'ORDER BY "plan_version" DESC LIMIT 1'
+            ).fetchone()
+        if previous is None:  # the first version: count the layer once
+            previous = con.execute('SELECT count(*), total("households") FROM "grids"').fetchone()
+        count, households = int(previous[0] or 0), int(previous[1] or 0)
+        new = edited.get("grids")
+        touched = set(removed.get("grids", ())) | set(new.keys() if new is not None else ())
+        for chunk in _chunks(sorted(touched)):
+            old_count, old_households = con.execute(
+                'SELECT count(*), total("households") FROM "grids" '
+                f'WHERE "grid_code" IN ({", ".join("?" * len(chunk))})',
+                chunk,
+            ).fetchone()
+            count -= int(old_count)
+            households -= int(old_households or 0)
+        if new is not None:
+            count += len(new)
+            households += sum(int(h) for h in new.columns["households"])
+        return count, households
+
     def _prepare(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        frame = _unique_columns(schema.conform(name, self._in_storage_crs(name, frame)))
+        self._refuse(schema.validate(name, frame))
+        return frame
+
+    def _prepare_rows(self, name: str, frame: pd.DataFrame) -> _Rows:
+        rows = _Rows.of_frame(name, self._in_storage_crs(name, frame))
+        self._refuse(schema.validate_columns(name, rows.columns, rows.geometry, rows.crs))
+        return rows
+
+    def _refuse(self, problems: list[str]) -> None:
+        if problems:
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            msg = "; ".join(problems[:3]) + more + "; store unchanged"
+            raise PlannerError(msg, source=str(self.path))
+
+    def _in_storage_crs(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         spec = schema.get_layer(name)
         if spec.geometry is not None or isinstance(frame, gpd.GeoDataFrame):
             if not isinstance(frame, gpd.GeoDataFrame):
@@ -459,12 +524,6 @@ class Store:
                 geoms = frame.geometry.to_numpy().copy()
                 geoms[was_valid] = make_valid_like(geoms[was_valid])
                 frame = frame.set_geometry(geoms, crs=STORAGE_CRS)
-        frame = _unique_columns(schema.conform(name, frame))
-        problems = schema.validate(name, frame)
-        if problems:
-            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            msg = "; ".join(problems[:3]) + more + "; store unchanged"
-            raise PlannerError(msg, source=str(self.path))
         return frame
 
     def summary(self) -> dict[str, Any]:
@@ -494,20 +553,101 @@ class Store:
         }
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Some rows of one layer, conformed column by column: an edit or an append.
+
+    A small write never builds a DataFrame: pandas' fixed cost per column and per
+    operation would outweigh the rows themselves.
+    """
+
+    layer: str
+    #: Attribute column → values (schema fields first), as :func:`schema.conform_columns`.
+    columns: dict[str, list[Any]]
+    #: Shapely geometries in ``crs``; None for a table.
+    geometry: np.ndarray | None = None
+    crs: Any = None
+
+    @classmethod
+    def of_frame(cls, layer: str, frame: pd.DataFrame) -> _Rows:
+        geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+        values = frame.to_numpy(dtype=object)  # Python scalars, one array for all columns
+        given = {
+            str(c): values[:, i].tolist() for i, c in enumerate(frame.columns) if c != geometry
+        }
+        columns = schema.conform_columns(layer, given)
+        names = _unique_names(list(columns))
+        return cls(
+            layer,
+            dict(zip(names, columns.values(), strict=True)),
+            None if geometry is None else frame.geometry.to_numpy(),
+            None if geometry is None else frame.crs,
+        )
+
+    @classmethod
+    def of_records(cls, layer: str, records: list[dict[str, Any]]) -> _Rows:
+        names = list(dict.fromkeys(k for r in records for k in r))
+        given = {n: [r.get(n) for r in records] for n in names}
+        return cls(layer, schema.conform_columns(layer, given))
+
+    @classmethod
+    def concat(cls, layer: str, parts: list[_Rows]) -> _Rows:
+        """One layer's rows from several parts with the same columns."""
+        if not parts:
+            empty = np.array([], dtype=object)
+            return cls(layer, schema.conform_columns(layer, {}), empty, STORAGE_CRS)
+        columns = {c: [v for p in parts for v in p.columns[c]] for c in parts[0].columns}
+        geometry = None
+        if parts[0].geometry is not None:
+            geometry = np.concatenate([p.geometry for p in parts])
+        return cls(layer, columns, geometry, parts[0].crs)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def keys(self) -> list[str]:
+        """The rows' keys, as text (how edits find their rows)."""
+        return [str(k) for k in self.columns[schema.get_layer(self.layer).key]]
+
+    def records(self) -> list[dict[str, Any]]:
+        names = list(self.columns)
+        return [
+            dict(zip(names, values, strict=True))
+            for values in zip(*self.columns.values(), strict=True)
+        ]
+
+    def history(self, version: int) -> _Rows:
+        """These rows as ``plan_history`` rows of ``version`` (fields kept as JSON)."""
+        n = len(self)
+        properties = [
+            json.dumps(record, ensure_ascii=False, default=_plain) for record in self.records()
+        ]
+        given = {"plan_version": [version] * n, "layer": [self.layer] * n, "properties": properties}
+        columns = schema.conform_columns("plan_history", given)
+        return _Rows("plan_history", columns, self.geometry, self.crs)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a (Geo)DataFrame, for GDAL to write a layer the store lacks."""
+        data = pd.DataFrame(self.columns)
+        if self.geometry is None:
+            return data
+        return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(self.geometry), crs=self.crs)
+
+
 def _with_edits(
     frame: pd.DataFrame,
     layer: str,
-    edited: Mapping[str, pd.DataFrame],
+    edited: Mapping[str, _Rows],
     removed: Mapping[str, list[str]],
 ) -> pd.DataFrame:
     """``frame`` (one layer) with the rows of a write's ``edited`` and ``removed`` applied."""
     key = schema.get_layer(layer).key
     gone = set(removed.get(layer, ()))
     if layer in edited:
-        gone |= set(edited[layer][key].astype(str))
+        gone |= set(edited[layer].keys())
     frame = frame[~frame[key].astype(str).isin(gone)]
     if layer in edited:
-        frame = pd.concat([frame, edited[layer]], ignore_index=True)
+        frame = pd.concat([frame, edited[layer].frame()], ignore_index=True)
     return frame
 
 
@@ -539,16 +679,21 @@ def empty_layer(layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
 
 def _unique_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Rename columns that clash without regard to case (GeoPackage columns are case-blind)."""
+    names = _unique_names(list(frame.columns))
+    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
+
+
+def _unique_names(columns: list[Any]) -> list[str]:
     seen: set[str] = set()
     names = []
-    for column in frame.columns:
+    for column in columns:
         name, n = str(column), 1
         while name.lower() in seen:
             n += 1
             name = f"{column}_{n}"
         seen.add(name.lower())
         names.append(name)
-    return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
+    return names
 
 
 def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:
@@ -616,11 +761,61 @@ def _staged(path: Path, *, copy: bool = True) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def _staging_file(path: Path) -> Iterator[Path]:
+    """A path beside the store for GDAL to write a staging GeoPackage, removed afterwards.
+
+    Beside the store, named like the store's leftovers, so that if the writer is killed
+    the next open removes it (see :func:`_clean_leftovers`).
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".gpkg", dir=path.parent)
+    os.close(fd)
+    staged = Path(name)
+    staged.unlink()  # GDAL makes a new GeoPackage
+    try:
+        yield staged
+    finally:
+        for leftover in (staged, staged.with_name(staged.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """A SQLite connection to the store in autocommit mode (transactions are explicit)."""
+    # uri=True lets the staging file be attached read-only (a plain path stays a path).
+    con = sqlite3.connect(path, timeout=60, isolation_level=None, uri=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _registered(con: sqlite3.Connection) -> set[str]:
+    """Tables registered as GeoPackage layers (what GDAL lists)."""
+    try:
+        return {str(r[0]) for r in con.execute("SELECT table_name FROM gpkg_contents")}
+    except sqlite3.OperationalError:  # no registry yet
+        return set()
+
+
+def _chunks(values: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    """Pieces small enough for SQLite's limit on query parameters."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def _read_metadata(path: Path) -> dict[str, Any]:
     """The metadata table, read with SQLite (which also rolls back an interrupted write)."""
     try:
-        with contextlib.closing(sqlite3.connect(path, timeout=60)) as con:
-            rows = con.execute(f'SELECT "key", "value" FROM "{METADATA_TABLE}"').fetchall()
+        with _connect(path) as con:
+            return _metadata_of(con, path)
+    except sqlite3.Error as exc:  # not even a file SQLite can open (a folder, no access)
+        raise PlannerError(f"cannot read the store ({exc})", source=str(path)) from None
+
+
+def _metadata_of(con: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    try:
+        rows = con.execute(f'SELECT "key", "value" FROM "{METADATA_TABLE}"').fetchall()
     except sqlite3.OperationalError as exc:
         if "no such table" not in str(exc):
             raise PlannerError(f"cannot read the store ({exc})", source=str(path)) from None
@@ -647,9 +842,19 @@ def _versions(metadata: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _clean_leftovers(path: Path) -> None:
-    """Remove staged copies an interrupted write of an earlier version left beside the store."""
-    leftovers = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
-    if not leftovers:
+    """Remove what an interrupted write left beside the store.
+
+    Staging GeoPackages (and their journals) of a killed writer go. So does a journal
+    of the store's own that SQLite did not roll back because it is not hot (a writer
+    killed before its first journal record), and a super-journal of an earlier version
+    that committed several files at once: with the planner's lock and SQLite's write
+    lock held, no live transaction can own them. The store's content is never touched:
+    a hot journal was already rolled back by the metadata read that opened the store.
+    """
+    staged = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
+    journals = list(path.parent.glob(f"{glob.escape(path.name)}-journal"))
+    journals += path.parent.glob(f"{glob.escape(path.name)}-mj*")
+    if not staged and not journals:
         return
     lock_path = path.with_name(path.name + ".lock")
     try:
@@ -661,10 +866,32 @@ def _clean_leftovers(path: Path) -> None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return  # a writer is at work: its files are not leftovers
-        for leftover in leftovers:
+        try:
+            for leftover in staged:
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+            if journals:
+                _remove_dead_journals(path, journals)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_dead_journals(path: Path, journals: list[Path]) -> None:
+    con = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        # BEGIN IMMEDIATE plays back a hot journal, then holds the write lock: another
+        # program (GDAL, QGIS) mid-transaction makes it fail, and then nothing is removed.
+        con.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error:
+        con.close()
+        return
+    try:
+        for journal in journals:
             with contextlib.suppress(OSError):
-                leftover.unlink()
-        fcntl.flock(handle, fcntl.LOCK_UN)
+                journal.unlink()
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
 
 
 def _quote(name: str) -> str:
@@ -672,14 +899,15 @@ def _quote(name: str) -> str:
 
 
 def _commit(
+    con: sqlite3.Connection,
     path: Path,
     *,
     replace: Mapping[str, pd.DataFrame],
-    rows: Mapping[str, pd.DataFrame],
+    rows: Mapping[str, _Rows],
     deleted: Mapping[str, list[str]],
     metadata: Mapping[str, Any],
 ) -> None:
-    """Write a change into the store at ``path`` in one SQLite transaction.
+    """Write a change into the store at ``path`` (open as ``con``) in one SQLite transaction.
 
     Layers in ``replace`` (and ``rows`` of a layer the store lacks) are written by GDAL
     to a staging GeoPackage first, then take the place of the store's (table, spatial
@@ -688,52 +916,59 @@ def _commit(
     ``deleted`` keys are removed; the metadata table is rewritten. Either all of it lands
     or none (rolled back): a small edit costs what it changes.
     """
-    with contextlib.closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as con:
-        _add_gpkg_functions(con)
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        staged_frames = {**replace, **{n: f for n, f in rows.items() if n not in tables}}
-        with tempfile.TemporaryDirectory(prefix="planner-write-") as folder, _unsynced():
-            staged = Path(folder) / "staged.gpkg"
-            for name, frame in staged_frames.items():
-                _write_frame(staged, name, frame)
-                written = int(pyogrio.read_info(staged, layer=name)["features"])
-                if written != len(frame):
-                    msg = f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
-                    raise PlannerError(msg, source=str(path))
-            if staged_frames:
-                con.execute("ATTACH DATABASE ? AS staged", (str(staged),))
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                for name, keys in deleted.items():
-                    if keys and name in tables:
-                        _index_key(con, name)
-                        key = _quote(schema.get_layer(name).key)
-                        con.executemany(
-                            f"DELETE FROM main.{_quote(name)} WHERE {key} = ?", [(k,) for k in keys]
+    _add_gpkg_functions(con)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    staged_frames = {**replace, **{n: r.frame() for n, r in rows.items() if n not in tables}}
+    with contextlib.ExitStack() as stack:
+        if staged_frames:
+            staged = stack.enter_context(_staging_file(path))
+            with _unsynced():
+                for name, frame in staged_frames.items():
+                    _write_frame(staged, name, frame)
+                    written = int(pyogrio.read_info(staged, layer=name)["features"])
+                    if written != len(frame):
+                        msg = (
+                            f"wrote {written} of {len(frame)} features to {name!r}; store unchanged"
                         )
-                for name, frame in rows.items():
-                    if name not in staged_frames:
-                        _insert_rows(con, name, frame)
-                for name in staged_frames:
-                    _drop_layer(con, name)
-                    _copy_layer(con, name)
-                con.execute(f"DELETE FROM main.{METADATA_TABLE}")
-                con.executemany(
-                    f'INSERT INTO main.{METADATA_TABLE} ("key", "value") VALUES (?, ?)',
-                    [(k, json.dumps(v, ensure_ascii=False)) for k, v in metadata.items()],
-                )
-                con.execute("COMMIT")
-            except BaseException:
+                        raise PlannerError(msg, source=str(path))
+            # Read-only: a transaction that writes only the store needs no super-journal
+            # (two files committed together: more syncs, one more file to leave behind).
+            uri = f"file:{urllib.parse.quote(str(staged.resolve()))}?mode=ro"
+            con.execute("ATTACH DATABASE ? AS staged", (uri,))
+            stack.callback(con.execute, "DETACH DATABASE staged")  # before the file goes
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for name, keys in deleted.items():
+                if keys and name in tables:
+                    _index_key(con, name)
+                    key = _quote(schema.get_layer(name).key)
+                    con.executemany(
+                        f"DELETE FROM main.{_quote(name)} WHERE {key} = ?", [(k,) for k in keys]
+                    )
+            for name, new in rows.items():
+                if name not in staged_frames:
+                    _insert_rows(con, name, new)
+            for name in staged_frames:
+                _drop_layer(con, name)
+                _copy_layer(con, name)
+            con.execute(f"DELETE FROM main.{METADATA_TABLE}")
+            con.executemany(
+                f'INSERT INTO main.{METADATA_TABLE} ("key", "value") VALUES (?, ?)',
+                [(k, json.dumps(v, ensure_ascii=False)) for k, v in metadata.items()],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:  # a failed COMMIT may have rolled back already
                 con.execute("ROLLBACK")
-                raise
+            raise
 
 
 #: GeoPackage column types of the schema's field types.
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "BOOLEAN"}
 
 
-def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> None:
-    """Put ``frame``'s rows into the store's table ``name`` in place of those with their key.
+def _insert_rows(con: sqlite3.Connection, name: str, rows: _Rows) -> None:
+    """Put ``rows`` into the store's table ``name`` in place of those with their key.
 
     Schema fields the table lacks are added as columns, other columns left out; geometries
     are encoded as GeoPackage blobs, and the spatial index follows through its triggers.
@@ -744,7 +979,7 @@ def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> Non
     have = {row[1] for row in info}
     # A field the schema gained since the table was made is added (in this transaction).
     for f in spec.fields:
-        if f.name not in have and f.name in frame.columns:
+        if f.name not in have and f.name in rows.columns:
             con.execute(
                 f"ALTER TABLE main.{_quote(name)} ADD COLUMN {_quote(f.name)} {_SQL_TYPES[f.type]}"
             )
@@ -757,15 +992,14 @@ def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> Non
     values = {}
     for column in columns:
         if geometry is not None and column == geometry[0]:
-            values[column] = _gpkg_blobs(frame.geometry.to_numpy(), geometry[1])
-        elif column in frame.columns:
-            series = frame[column]
-            values[column] = [None if pd.isna(v) else v for v in series.tolist()]
+            values[column] = _gpkg_blobs(rows.geometry, geometry[1])
+        elif column in rows.columns:
+            values[column] = [None if _is_null(v) else v for v in rows.columns[column]]
     if key is not None:
         _index_key(con, name)
         con.executemany(
             f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} = ?",
-            [(str(k),) for k in frame[key]],
+            [(k,) for k in rows.keys()],
         )
     names = list(values)
     con.executemany(
@@ -773,13 +1007,21 @@ def _insert_rows(con: sqlite3.Connection, name: str, frame: pd.DataFrame) -> Non
         f"VALUES ({', '.join('?' * len(names))})",
         list(zip(*(values[n] for n in names), strict=True)),
     )
-    if geometry is not None and len(frame):
-        west, south, east, north = frame.geometry.total_bounds
+    west, south, east, north = (
+        shapely.total_bounds(rows.geometry) if geometry is not None and len(rows) else [np.nan] * 4
+    )
+    if not np.isnan(west):  # rows with geometry: the layer's extent takes theirs in
         con.execute(
             "UPDATE main.gpkg_contents SET min_x = min(min_x, ?), min_y = min(min_y, ?), "
             "max_x = max(max_x, ?), max_y = max(max_y, ?) WHERE table_name = ?",
             (west, south, east, north, name),
         )
+
+
+def _is_null(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, float) and value != value  # NaN (conformed values are plain)
 
 
 def _index_key(con: sqlite3.Connection, name: str) -> None:

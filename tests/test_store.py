@@ -7,10 +7,12 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 
 import geopandas as gpd
 import pandas as pd
@@ -285,12 +287,68 @@ def test_row_edits_change_only_those_rows(nanjing_store):
     found = store.read("grids", bbox=(west, south, east, north))
     assert list(found["grid_code"]) == ["NEW001"]  # the spatial index holds the new row
     assert store.metadata["plan_version"] == version + 1
+    # The version's counts run on from the previous version's: they match the layer.
+    last = store.read("plan_versions").set_index("plan_version").loc[version + 1]
+    assert last["grids"] == len(after)
+    assert last["households"] == after["households"].sum()
     with sqlite3.connect(store.path) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         (count,) = con.execute(
             "SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'grids'"
         ).fetchone()
     assert count == len(grids)
+
+
+def test_a_refused_row_edit_leaves_bytes_unchanged(nanjing_store):
+    path = nanjing_store.path
+    before = _digest(path)
+    grids = nanjing_store.read("grids")
+    twice = pd.concat([grids.iloc[[0]], grids.iloc[[0]]])
+    with pytest.raises(PlannerError, match="not unique"):
+        nanjing_store.write_many({}, rows={"grids": twice})
+    pointed = grids.iloc[[0]].copy()
+    pointed.geometry = [shapely.Point(118.78, 32.04)]
+    with pytest.raises(PlannerError, match="geometry must be Polygon"):
+        nanjing_store.write_many({}, rows={"grids": pointed})
+    nameless = grids.iloc[[0]].copy()
+    nameless["grid_code"] = " "
+    with pytest.raises(PlannerError, match="'grid_code'"):
+        nanjing_store.write_many({}, rows={"grids": nameless}, log=[{"action": "edit"}])
+    assert _digest(path) == before
+
+
+def test_leftovers_of_a_killed_writer_go_on_the_next_open(nanjing_store):
+    """Staging files, a journal that is not hot, an old super-journal: removed, store kept."""
+    path = nanjing_store.path
+    before = _digest(path)
+    leftovers = [
+        path.with_name(".nanjing.abc123.gpkg"),
+        path.with_name(".nanjing.abc123.gpkg-journal"),
+        path.with_name("nanjing.gpkg-journal"),  # killed before its first record
+        path.with_name("nanjing.gpkg-mj1A2B3C4D"),
+    ]
+    for leftover in leftovers:
+        leftover.write_bytes(b"")
+    Store(path)
+    assert sorted(p.name for p in path.parent.iterdir()) in (
+        ["nanjing.gpkg"],
+        ["nanjing.gpkg", "nanjing.gpkg.lock"],
+    )
+    assert _digest(path) == before
+
+
+def test_a_journal_of_another_programs_transaction_is_left_alone(nanjing_store):
+    """GDAL or QGIS writing the store holds SQLite's write lock: its journal is not a leftover."""
+    path = nanjing_store.path
+    journal = path.with_name(path.name + "-journal")
+    with sqlite3.connect(path, isolation_level=None) as other:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE planner_metadata SET value = value")
+        journal.write_bytes(b"")  # where that transaction's journal would be
+        Store(path)
+        assert journal.exists()
+        other.execute("ROLLBACK")
+    journal.unlink()
 
 
 def test_an_older_store_is_migrated_after_a_backup(nanjing_store):
@@ -313,3 +371,71 @@ def test_a_newer_store_is_refused(nanjing_store):
         con.execute("UPDATE planner_metadata SET value = '\"9.0\"' WHERE key = 'schema_version'")
     with pytest.raises(PlannerError, match="newer than this planner"):
         Store(nanjing_store.path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _saving(folder) -> bool:
+    """A save is under way: a staging GeoPackage or the store's journal is on disk."""
+    return any(n.startswith(".s.") or n.startswith("s.gpkg-") for n in os.listdir(folder))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("round_", range(RACE_ROUNDS))
+def test_server_killed_mid_save_leaves_a_committed_store(nanjing_path, tmp_path, round_):
+    """kill -9 of `planner serve` while a web job saves: the store opens as before or after.
+
+    The job (the grids step, started through the API) computes for a while and then
+    saves; the server is killed a random moment after the save begins, so rounds land
+    inside the save's transaction, during its staging, or just after it.
+    """
+    path = tmp_path / "s.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    before = _digest(path)
+    versions = Store(path).layer_versions()
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "planner.cli", "serve", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
+        url = f"http://127.0.0.1:{port}/api/analysis/make_grids_step"
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=60) as r:
+            assert r.status == 202
+        deadline = time.monotonic() + 600
+        while not _saving(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert _saving(tmp_path), "the job never saved"
+        time.sleep(random.Random(round_).uniform(0.0, 1.5))
+    finally:
+        server.kill()
+        server.wait()
+    mid_save = sorted(n for n in os.listdir(tmp_path) if n not in ("s.gpkg", "s.gpkg.lock"))
+    store = Store(path)  # the next open: rolls back a save cut short, removes its files
+    after = store.layer_versions()
+    grids = store.read("grids")
+    history = store.read("plan_versions")
+    if after == versions:
+        assert _digest(path) == before  # nothing committed: the file as it was
+    else:
+        assert after["grids"] > versions.get("grids", 0)
+    # The plan version on record is the last one in the history, with its grids.
+    plan_version = store.metadata.get("plan_version", 0)
+    assert plan_version == int(history["plan_version"].max())
+    last = history.set_index("plan_version").loc[plan_version]
+    assert len(grids) == last["grids"]
+    assert int(grids["households"].sum()) == last["households"]
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert sorted(os.listdir(tmp_path)) in (["s.gpkg"], ["s.gpkg", "s.gpkg.lock"])
+    print(
+        f"round {round_}: killed {'mid-save ' + str(mid_save) if mid_save else 'after the save'}"
+        f", store at the {'old' if after == versions else 'new'} version"
+    )
