@@ -21,6 +21,7 @@ import shapely
 
 from planner import config
 from planner.errors import ConflictError, PlannerError
+from planner.plan_commit import current_rows
 from planner.store import OSM_ATTRIBUTION, Store
 
 ROSTER = config.DATA_DIR / "rosters" / "nanjing_xinjiekou_roster.csv"
@@ -261,6 +262,12 @@ def test_concurrent_commands_lose_no_update(nanjing_path, tmp_path, round_):
     for name, reason in reasons.items():
         wrote = log["reason"].fillna("").str.startswith(reason).any()
         assert wrote == (status[name] == 0), (name, status)
+    # Whoever won, the plan's figures agree with the buildings (one commit path).
+    grids = store.read("grids")
+    grids = grids[current_rows(grids)]
+    per_grid = buildings.groupby("grid_code")["households"].sum()
+    expected = per_grid.reindex(grids["grid_code"]).fillna(0).astype(int).to_numpy()
+    assert (expected == grids["households"].to_numpy()).all()
 
 
 def test_row_edits_change_only_those_rows(nanjing_store):
