@@ -76,8 +76,11 @@ LOCAL_USER = "local"
 
 #: Action → the least role allowed to do it.
 PERMISSIONS: dict[str, str] = {
-    # The map, stations, grid boundaries and totals (fields filtered by visible_fields).
+    # The map, stations, grid boundaries and totals (fields filtered by visible_fields);
+    # the one action a public view grants anonymous visitors.
     "view": "viewer",
+    # The rest a logged-in viewer reads: the store's summary, the analysis steps.
+    "read": "viewer",
     # Every figure: dashboards, reports, the change log, unmatched roster rows.
     "read_all": "official",
     # Running analyses and editing the plan.

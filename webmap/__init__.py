@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from planner_web import api, extensions, http, i18n, ogc, pages
+from planner_web import api, auth, extensions, http, i18n, ogc, pages
 
 __all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
 
@@ -48,6 +48,21 @@ DEFAULTS: dict[str, Any] = {
     "COMPRESS_LEVEL": 1,
     # Send a Content-Security-Policy that only allows this server (and the basemap host).
     "CSP": True,
+    # Anonymous visitors see stations and grid boundaries (no figures, no contacts) rather
+    # than only the login page.
+    "PUBLIC_VIEW": False,
+    # Host headers answered besides localhost, 127.0.0.1 and ::1 (DNS rebinding guard):
+    # the bind address (BIND_HOST) and the names of ALLOWED_HOSTS.
+    "BIND_HOST": None,
+    "ALLOWED_HOSTS": (),
+    # Signs session cookies; None = a new random key per start (sessions end with it).
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
+    # Failed logins (form or basic auth) allowed per client address within the window.
+    "LOGIN_MAX_FAILURES": 10,
+    "LOGIN_WINDOW_SECONDS": 300,
+    # Analysis jobs waiting behind the running one; more are refused with 429.
+    "JOB_QUEUE_LIMIT": 5,
 }
 
 
@@ -99,6 +114,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     http.init_app(app)
     i18n.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(ogc.bp, url_prefix="/ogc")

@@ -19,7 +19,9 @@ __all__ = [
     "GEOJSON",
     "JSON",
     "OPENAPI",
+    "SECURITY_HEADERS",
     "ApiError",
+    "conflict_response",
     "content_security_policy",
     "error_response",
     "etag_for",
@@ -175,8 +177,33 @@ def _api_error(exc: ApiError) -> Response:
 
 def _planner_error(exc: PlannerError) -> Response:
     if isinstance(exc, ConflictError):  # another change landed first: nothing was written
-        return error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
+        return conflict_response(exc)
     return error_response(400, exc.message, code="bad_request", param=exc.param or exc.source or "")
+
+
+def conflict_response(exc: ConflictError) -> Response:
+    """409 with the versions now on disk of the layers that changed, beside the error.
+
+    A client reloads those layers (``"changed"``) and tries again against ``"version"``.
+    """
+    from planner.store import Store  # the store as it is now, not the cache's copy
+
+    changed = list(exc.layers)
+    try:
+        on_disk = Store(current_app.config["STORE"]).layer_versions()
+    except PlannerError:
+        on_disk = {}
+    body = {
+        "error": {
+            "status": 409,
+            "code": "conflict",
+            "message": exc.message,
+            "param": ",".join(changed),
+        },
+        "version": {name: on_disk.get(name, 0) for name in changed},
+        "changed": changed,
+    }
+    return json_response(body, status=409)
 
 
 def _http_error(exc: HTTPException) -> Response | HTTPException:
@@ -189,8 +216,23 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
     return response
 
 
+#: Sent with every answer: no sniffing, no framing by other sites, no referrer (a one-time
+#: login URL must not leak), no cross-origin embedding or window handles.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(self)",
+}
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if current_app.config.get("CSP") and response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", content_security_policy())
     return response

@@ -28,7 +28,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 _OPERATION = "openapi_operation"
 
 #: Tags in the order the docs page shows them.
-TAGS = ("layers", "store", "analysis", "OGC API – Features")
+TAGS = ("layers", "store", "analysis", "accounts", "OGC API – Features")
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -41,6 +41,7 @@ def operation(
     tags: Sequence[str],
     query: Sequence[str] = (),
     responses: Mapping[str, dict[str, Any] | str],
+    body: str | None = None,
 ) -> Callable[[View], View]:
     """Document a view as an OpenAPI operation (a decorator, placed under the route's).
 
@@ -58,20 +59,21 @@ def operation(
     responses
         Status code → response object (see :func:`ok`) or the name of a response
         component (``"Error"``).
+    body
+        The name of the schema component of its JSON request body, if it takes one.
     """
 
     def mark(view: View) -> View:
-        setattr(
-            view,
-            _OPERATION,
-            {
-                "tags": list(tags),
-                "summary": summary,
-                "operationId": operation_id,
-                "query": list(query),
-                "responses": dict(responses),
-            },
-        )
+        doc = {
+            "tags": list(tags),
+            "summary": summary,
+            "operationId": operation_id,
+            "query": list(query),
+            "responses": dict(responses),
+        }
+        if body:
+            doc["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
+        setattr(view, _OPERATION, doc)
         return view
 
     return mark
@@ -122,6 +124,12 @@ class RoutePlugin(BasePlugin):
         operation_parameters = [*arguments, *doc.pop("query")]
         if operation_parameters:
             doc["parameters"] = operation_parameters
+        permission = getattr(view, "permission", None)
+        if permission and permission != "view":
+            # Every refusal the guard can give a logged-in client that lacks the role.
+            doc["responses"] = {"401": "Error", "403": "Error", **doc["responses"]}
+        elif permission == "view":
+            doc["responses"] = {"401": "Error", **doc["responses"]}
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operations[method.lower()] = dict(doc)
         return _ARGUMENT.sub(lambda m: "{" + _openapi_name(m[1]) + "}", rule.rule)
@@ -153,7 +161,13 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "description": "Collection (layer) name.",
             },
         ),
-        "step": ("path", {"schema": {"type": "string"}, "description": "Step id or 'all'"}),
+        "step": (
+            "path",
+            {
+                "schema": {"type": "string", "enum": _step_ids()},
+                "description": "Analysis step id, or 'all' for every step in order",
+            },
+        ),
         "jobId": ("path", {"schema": {"type": "string"}, "description": "Job id"}),
         "bbox": (
             "query",
@@ -218,6 +232,12 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
     }
 
 
+def _step_ids() -> list[str]:
+    from planner_web.jobs import ALL, known_steps  # the steps as registered when asked
+
+    return [*known_steps(), ALL]
+
+
 #: Schema components: GeoJSON as served, OGC links, analysis jobs and the JSON error.
 _SCHEMAS: dict[str, dict[str, Any]] = {
     "Feature": {
@@ -257,13 +277,36 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "id": {"type": "string"},
             "step": {"type": "string"},
             "label": {"type": "string"},
-            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "state": {
+                "type": "string",
+                "enum": ["queued", "running", "done", "failed", "cancelled"],
+            },
             "progress": {"type": "array", "items": {"type": "string"}},
             "submitted": {"type": "string"},
             "started": {"type": "string", "nullable": True},
             "finished": {"type": "string", "nullable": True},
             "result": {"nullable": True},
             "error": {"type": "string", "nullable": True},
+        },
+    },
+    "Login": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "properties": {
+            "user": {"type": "string", "nullable": True},
+            "role": {
+                "type": "string",
+                "nullable": True,
+                "enum": ["viewer", "official", "planner", "admin", "public"],
+            },
+            "csrf_token": {"type": "string", "nullable": True},
         },
     },
     "Error": {
@@ -300,7 +343,13 @@ def openapi_document() -> dict[str, Any]:
         info={
             "description": "Layers of one planner store as GeoJSON (WGS84, lon/lat), "
             "analysis runs, and OGC API – Features. Errors are JSON: "
-            '{"error": {"status", "code", "message", "param"}}.',
+            '{"error": {"status", "code", "message", "param"}}. Log in with POST /api/login '
+            "(a session cookie; send its csrf_token as X-CSRF-Token on every change), or send "
+            "an API token (`planner user token`) as `Authorization: Bearer`; basic auth "
+            "reads. What a role receives: viewer (no per-building households, no special-"
+            "group counts), official (all), planner (and analyses), admin (and users). "
+            "401 not logged in, 403 role/CSRF/Origin refused, 400 bad Host, 409 stale "
+            "version, 429 queue full or too many failed logins.",
             "license": {"name": "MIT"},
         },
         servers=[{"url": request.host_url.rstrip("/")}],
@@ -311,14 +360,23 @@ def openapi_document() -> dict[str, Any]:
         spec.components.parameter(name, location, parameter)
     for name, component in _SCHEMAS.items():
         spec.components.schema(name, component)
+    # Who may call what: a session cookie (with X-CSRF-Token on changes), an API token,
+    # or HTTP basic auth (reads only; the password may be an API token).
+    spec.components.security_scheme(
+        "session", {"type": "apiKey", "in": "cookie", "name": app.config["SESSION_COOKIE_NAME"]}
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
     error = {"description": "A client error, explained", "content": {JSON: {"schema": "Error"}}}
     spec.components.response("Error", error)
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if hasattr(view, _OPERATION):
             spec.path(rule=rule, view=view)
+    spec.options["security"] = [{"session": []}, {"bearer": []}, {"basic": []}, {}]
     document = spec.to_dict()
     # apispec puts paths and options first; people reading the JSON expect the usual order.
     info = document["info"]
     document["info"] = {"title": info.pop("title"), "version": info.pop("version"), **info}
-    return {k: document[k] for k in ("openapi", "info", "servers", "tags", "paths", "components")}
+    keys = ("openapi", "info", "servers", "security", "tags", "paths", "components")
+    return {k: document[k] for k in keys}

@@ -29,5 +29,14 @@ getJSON(cfg.urls.layers).then(function (info) {
 loadSummary().catch(function () {});
 initAnalysis();
 
+const logout = document.getElementById("logout");
+if (logout) {
+  logout.addEventListener("click", function () {
+    getJSON(cfg.urls.logout, { method: "POST" }).finally(function () {
+      window.location.assign(cfg.urls.login);
+    });
+  });
+}
+
 // For tests and the console: the map and per-layer drawing state.
 window.plannerMap = { map: map, state: state, catalog: catalog };
