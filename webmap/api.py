@@ -334,8 +334,15 @@ SEARCHED = ("grids", "buildings", "compounds", "stations", "zones")
 
 
 def _fields_for(name: str, columns, requested: list[str] | None) -> list[str] | None:
-    """The attributes to send: those asked for (all by default) that the role may see."""
+    """The attributes to send: those asked for (all by default) that the role may see.
+
+    Fields the layer lacks are left out rather than refused: one ``properties`` list
+    (the map's styling fields, say) serves every layer, as the API docs' example does.
+    """
     allowed = visible_fields(name, columns)
+    if requested is not None:
+        present = {str(c) for c in columns}
+        requested = [f for f in requested if f in present]
     if allowed is None:
         return requested
     return allowed if requested is None else [f for f in requested if f in allowed]

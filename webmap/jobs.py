@@ -208,6 +208,8 @@ class JobManager:
                 # A fresh Store per step: the previous step may have rewritten the file.
                 results[step_id] = run(Store(self.store_path), progress=progress)
         except _Cancelled:
+            with self._lock:
+                self._cancel.discard(job_id)
             self._update(job_id, state="cancelled", finished=_now(), result=results)
             return
         except PlannerError as exc:
