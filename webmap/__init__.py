@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask
 
+from planner.settings import settings
 from planner_web import api, auth, extensions, http, i18n, ogc, pages
 
 __all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
@@ -41,8 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "OGC_DEFAULT_LIMIT": 100,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
-    # Request bodies (future uploads, grid edits) are refused above this size.
-    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # Request bodies (uploads, grid edits) are refused (413) above this size; None =
+    # planner.settings.settings.limits.upload_max_bytes.
+    "MAX_CONTENT_LENGTH": None,
     # gzip responses of at least this many bytes when the client accepts it (ISA-L, level 0-3).
     "COMPRESS_MIN_SIZE": 500,
     "COMPRESS_LEVEL": 1,
@@ -107,6 +109,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         msg = "create_app needs config STORE: the path of a planner store (.gpkg)"
         raise ValueError(msg)
     app.config["STORE"] = str(Path(store))
+    if app.config["MAX_CONTENT_LENGTH"] is None:
+        app.config["MAX_CONTENT_LENGTH"] = settings.limits.upload_max_bytes
     # Chinese stays readable in every JSON answer.
     app.json.ensure_ascii = False
     app.json.sort_keys = False
