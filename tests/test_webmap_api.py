@@ -530,3 +530,35 @@ def test_a_stale_write_answers_409(store_copy, login):
     # Beside the error: what changed and its version now, to reload and try again.
     assert response.get_json()["changed"] == ["gates"]
     assert response.get_json()["version"] == {"gates": Store(store_copy).layer_versions()["gates"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("bbox=", "bbox"),
+        ("limit=", "limit"),
+        ("crs=", "crs"),
+        ("bbox=%D9%A1%D9%A1%D9%A8,32,119,33", "bbox"),  # Arabic-Indic digits: not ASCII
+        ("sortby=name", "sortby"),
+    ],
+)
+def test_empty_unknown_and_non_ascii_parameters_answer_400(client, query, param):
+    response = client.get(f"/api/layers/buildings/features?{query}")
+    _error(response, 400)
+    assert response.get_json()["error"]["param"] == param
+
+
+def test_contract_details(client):
+    # crs is checked on one feature as on many.
+    _error(client.get("/api/layers/gates/features/1?crs=junk"), 400)
+    # The spec's own example: fields a layer lacks are left out, not refused.
+    gates = client.get("/api/layers/gates/features?properties=households,covered,name")
+    assert gates.status_code == 200
+    assert all(set(f["properties"]) <= {"name"} for f in gates.get_json()["features"])
+    # A blank or missing search text: 400 naming q, as the spec's minLength says.
+    assert "q is required" in _error(client.get("/api/search?q=%20"), 400)
+    assert "q is required" in _error(client.get("/api/search"), 400)
+    # The analysis step ids are an enum of the OpenAPI document.
+    spec = client.get("/api/openapi.json").get_json()
+    step = spec["components"]["parameters"]["step"]["schema"]["enum"]
+    assert step == [*[run.__name__ for _, run in pipeline.DEMO_ANALYSIS], "all"]

@@ -167,3 +167,13 @@ def test_gdal_lists_the_layers_and_copies_them_out(server, store_copy, tmp_path)
             assert set(original["name"].dropna()) == set(frame["name"].dropna())
         if "households" in original:
             assert int(frame["households"].sum()) == int(original["households"].sum())
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["bbox-crs=x", "crs=x", "datetime=2020-01-01", "filter=a", "sortby=name", "f=json", "bbox="],
+)
+def test_items_refuse_parameters_they_do_not_declare(client, query):
+    response = client.get(f"/ogc/collections/gates/items?{query}")
+    assert response.status_code == 400, query
+    assert response.get_json()["error"]["param"] == query.split("=")[0]

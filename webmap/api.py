@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.pipeline import parse_bbox
 from planner_web.auth import can_see_layer, requires, role_tag, visible_catalog, visible_fields
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features, job_manager
@@ -13,6 +12,9 @@ from planner_web.http import (
     GEOJSON,
     OPENAPI,
     ApiError,
+    bbox_arg,
+    check_query,
+    crs_arg,
     error_response,
     etag_for,
     float_arg,
@@ -27,6 +29,7 @@ from planner_web.openapi import ok, openapi_document, operation
 __all__ = ["bp"]
 
 bp = Blueprint("api", __name__)
+bp.before_request(check_query)
 
 
 @bp.get("/")
@@ -117,16 +120,13 @@ def layer_features(name: str):
     """Features intersecting ``bbox``, simplified for ``zoom``, paged by ``limit``/``offset``."""
     config = current_app.config
     _check_layer(name)
-    bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
+    bbox = bbox_arg()
     limit = int_arg(
         "limit", config["API_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )
     offset = int_arg("offset", 0, minimum=0)
     zoom = float_arg("zoom", None, minimum=0, maximum=24)
-    display = request.args.get("crs", "wgs84").lower()
-    if display not in ("wgs84", "gcj02"):
-        raise ApiError(400, f"crs must be wgs84 or gcj02, got {display!r}", param="crs")
+    display = crs_arg()
     if display == "gcj02" and bbox is not None:
         # The map's bbox is in shifted coordinates; the shift is under ~700 m.
         pad = 0.01
@@ -170,7 +170,7 @@ def layer_features(name: str):
 def feature(name: str, feature_id: str):
     """One feature at full detail, by its key (e.g. a grid code) or row number."""
     _check_layer(name)
-    display = request.args.get("crs", "wgs84").lower()
+    display = crs_arg()
     layer = features().layer(name)
     text = layer.feature(
         feature_id,

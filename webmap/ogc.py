@@ -13,7 +13,6 @@ from typing import Any
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.pipeline import parse_bbox
 from planner_web.auth import can_see_layer, requires, visible_catalog, visible_fields
 from planner_web.encoding import json_text
 from planner_web.extensions import features
@@ -22,6 +21,8 @@ from planner_web.http import (
     JSON,
     OPENAPI,
     ApiError,
+    bbox_arg,
+    check_query,
     int_arg,
     json_response,
     page_links,
@@ -32,6 +33,7 @@ from planner_web.openapi import ok, operation
 __all__ = ["CONFORMANCE", "CRS84", "OGC_TAGS", "bp", "collection_names"]
 
 bp = Blueprint("ogc", __name__)
+bp.before_request(check_query)
 
 #: The docs page groups every OGC route under this tag.
 OGC_TAGS = ["OGC API – Features"]
@@ -158,8 +160,7 @@ def items(collection_id: str):
     """Features of a collection, filtered by ``bbox`` and paged by ``limit``/``offset``."""
     _check(collection_id)
     config = current_app.config
-    bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
+    bbox = bbox_arg()
     limit = int_arg(
         "limit", config["OGC_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )

@@ -20,7 +20,7 @@ from werkzeug.routing import Rule
 
 from planner import schema
 
-__all__ = ["TAGS", "RoutePlugin", "ok", "openapi_document", "operation"]
+__all__ = ["TAGS", "RoutePlugin", "ok", "openapi_document", "operation", "query_names"]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -77,6 +77,15 @@ def operation(
         return view
 
     return mark
+
+
+def query_names(view: Callable[..., Any]) -> set[str]:
+    """The query parameters a documented view takes, by the name clients send."""
+    doc = getattr(view, _OPERATION, None)
+    if doc is None:
+        return set()
+    components = _parameters(current_app.config)
+    return {components[c][1].get("name", c) for c in doc["query"]}
 
 
 def ok(
@@ -172,7 +181,10 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
         "bbox": (
             "query",
             {
-                "schema": {"type": "string", "pattern": r"^[-+0-9.eE]+(,[-+0-9.eE]+){3}$"},
+                "schema": {
+                    "type": "string",
+                    "pattern": r"^[-+]?[0-9]+(\.[0-9]+)?(,[-+]?[0-9]+(\.[0-9]+)?){3}$",
+                },
                 "description": "minlon,minlat,maxlon,maxlat in degrees (WGS84, longitude "
                 "first). A box that looks like lat,lon is refused with 400.",
                 "example": "118.77,32.03,118.80,32.05",
@@ -209,15 +221,18 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
             {
                 "schema": {"type": "string"},
                 "description": "Comma-separated attributes to send (omit for all, empty for "
-                "none): small payloads for maps that fetch the rest on click.",
+                "none): small payloads for maps that fetch the rest on click. Fields the layer "
+                "lacks, or your role may not see, are left out.",
+                "allowEmptyValue": True,
                 "example": "households,covered",
             },
         ),
         "q": (
             "query",
             {
-                "schema": {"type": "string", "maxLength": 100},
-                "description": "Text",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
+                "description": "Text: part of a grid code, building, compound or station name "
+                "(blank is refused with 400, naming q)",
                 "required": True,
             },
         ),
