@@ -243,6 +243,7 @@ def analysis_steps():
         "202": ok("The job, to poll at its Location", "Job"),
         "403": "Error",
         "404": "Error",
+        "429": "Error",
     },
 )
 @requires("analyse")

@@ -133,6 +133,9 @@ class RoutePlugin(BasePlugin):
         operation_parameters = [*arguments, *doc.pop("query")]
         if operation_parameters:
             doc["parameters"] = operation_parameters
+        if rule.endpoint.startswith(("api.", "ogc.")):
+            # Undeclared query parameters and empty values (planner_web.http.check_query).
+            doc["responses"] = {**doc["responses"], "400": "Error"}
         permission = getattr(view, "permission", None)
         if permission and permission != "view":
             # Every refusal the guard can give a logged-in client that lacks the role.
