@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 from urllib.parse import urlsplit
 
 import click
@@ -96,6 +97,8 @@ def serve_command(
         "BIND_HOST": host,
         "ALLOWED_HOSTS": list(allowed_hosts),
         "PUBLIC_VIEW": public_view,
+        # Sessions outlive a restart only with a fixed key (kept out of argv, like the tk).
+        "SECRET_KEY": os.environ.get("PLANNER_SECRET_KEY") or None,
     }
     basemap_settings(config)  # refuse an unknown basemap or a missing key now
     try:
