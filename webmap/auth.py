@@ -16,6 +16,7 @@ What a role may see of each layer is :mod:`planner.accounts`' policy;
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -173,6 +174,7 @@ def init_app(app: Flask) -> None:
         config["LOGIN_MAX_FAILURES"], config["LOGIN_WINDOW_SECONDS"]
     )
     app.extensions["planner.basic_cache"] = {}
+    app.extensions["planner.account_lookups"] = _Lookups(config["STORE"])
     app.before_request(_guard)
     app.after_request(_vary)
     app.register_blueprint(bp)
@@ -252,7 +254,8 @@ def _identify() -> None:
     store = features().store
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        user = accounts.user_for_token(store, header[7:].strip())
+        token = header[7:].strip()
+        user = _lookups().get(("token", token), lambda: accounts.user_for_token(store, token))
         if user is None:
             raise ApiError(401, "unknown or revoked API token", code="unauthorized")
         g.user, g.role, g.via = user.name, user.role, "token"
@@ -272,7 +275,7 @@ def _identify() -> None:
     if session.get("local"):
         g.user, g.role, g.via = name, session.get("role"), "session"
         return
-    user = accounts.get_user(store, name)
+    user = _lookups().get(("user", name), lambda: accounts.get_user(store, name))
     if user is None:  # removed since it logged in
         session.clear()
         return
@@ -289,7 +292,8 @@ def _basic_user(store: Any, name: str, secret: str) -> accounts.User:
     key = hashlib.sha256(f"{name}\0{secret}".encode()).hexdigest()
     seen = cache.get(key)
     if seen is not None and seen > time.monotonic():
-        user = accounts.get_user(store, name)  # the role now; None once removed
+        # The role now; None once removed.
+        user = _lookups().get(("user", name), lambda: accounts.get_user(store, name))
         if user is not None:
             return user
     attempts: _Attempts = current_app.extensions["planner.attempts"]
@@ -335,6 +339,40 @@ def _vary(response: Response) -> Response:
         response.vary.add("Cookie")
         response.vary.add("Authorization")
     return response
+
+
+class _Lookups:
+    """Accounts looked up by token or name, kept until the store file changes.
+
+    Opening the GeoPackage with SQLite costs milliseconds (its schema is large), too
+    much for every request of a map. Any account change writes the file, so a cache
+    keyed by the file's modification time and size never answers with a stale role.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._found: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
+        st = os.stat(self.path)
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if stamp != self._stamp:
+                self._found = {}
+                self._stamp = stamp
+            if key in self._found:
+                return self._found[key]
+        value = load()
+        with self._lock:
+            if self._stamp == stamp and len(self._found) < 10_000:
+                self._found[key] = value
+        return value
+
+
+def _lookups() -> _Lookups:
+    return current_app.extensions["planner.account_lookups"]
 
 
 class _Attempts:
