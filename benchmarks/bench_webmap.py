@@ -1,14 +1,17 @@
 """Web map speed: viewport (bbox) GeoJSON requests from 20 concurrent clients against waitress.
 
 Starts ``planner serve`` in its own process on 127.0.0.1 (the real server, gzip on),
-then 20 client threads with keep-alive connections ask for the buildings of random
-map viewports (a 1440×900 screen at zoom 15–18). Prints p50/p95/p99 latency, the
-throughput and the payload, for the demo store and for the demo tiled 3×3 (~11,500
-buildings). Then compares, in-process, the server's cached path (index query +
-string join) with the obvious alternative (GeoPackage bbox read + GeoDataFrame.to_json)
-for the same viewports.
+then 20 client threads with keep-alive connections, each with a viewer's API token, ask
+for the buildings of random map viewports (a 1440×900 screen at zoom 15–18). Prints
+p50/p95/p99 latency, the throughput and the payload, for the demo store and for the demo
+tiled 3×3 (~11,500 buildings). Then compares, in-process, the server's cached path
+(index query + string join) with the obvious alternative (GeoPackage bbox read +
+GeoDataFrame.to_json) for the same viewports.
 
-    python benchmarks/bench_webmap.py [--store layers/demo.gpkg] [--requests 2000]
+With ``--with-jobs`` a planner keeps analysis runs going meanwhile (``all``, as many as
+the queue takes: one running, five waiting); every answer's status is counted.
+
+    python benchmarks/bench_webmap.py [--store layers/demo.gpkg] [--requests 2000] [--with-jobs]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import json
 import re
 import shutil
 import socket
@@ -23,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +39,7 @@ import shapely
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner import config  # noqa: E402
+from planner import accounts, config  # noqa: E402
 from planner.pipeline import run_demo  # noqa: E402
 from planner.store import Store  # noqa: E402
 from planner_web.features import FeatureSource  # noqa: E402
@@ -83,6 +88,17 @@ def tiled_store(source: Path, target: Path, n: int = 3) -> Path:
     return target
 
 
+def accounts_for(store: Path) -> dict[str, str]:
+    """API tokens of a viewer (the readers) and a planner (the job submitter) in ``store``."""
+    tokens = {}
+    for role in ("viewer", "planner"):
+        name = f"bench-{role}"
+        if accounts.get_user(store, name) is None:
+            accounts.add_user(store, name, role, "bench-password-1")
+        tokens[role] = accounts.make_token(store, name)
+    return tokens
+
+
 def start_server(store: Path, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
@@ -105,7 +121,9 @@ def start_server(store: Path, threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start")
 
 
-async def _client(host: str, port: int, paths, counter, deadline, latencies, sizes) -> None:
+async def _client(
+    host: str, port: int, paths, counter, deadline, latencies, sizes, statuses, token
+) -> None:
     """One keep-alive HTTP/1.1 client: next path, send, read the whole gzipped body, repeat."""
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -115,7 +133,8 @@ async def _client(host: str, port: int, paths, counter, deadline, latencies, siz
                 break
             started = time.perf_counter()
             writer.write(
-                f"GET {paths[i]} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: gzip\r\n\r\n".encode()
+                f"GET {paths[i]} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: gzip\r\n"
+                f"Authorization: Bearer {token}\r\n\r\n".encode()
             )
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
@@ -123,15 +142,16 @@ async def _client(host: str, port: int, paths, counter, deadline, latencies, siz
             body = await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
             sizes.append(len(body))
-            assert status == 200, status
+            statuses[status] = statuses.get(status, 0) + 1
     finally:
         writer.close()
 
 
-def run_clients(host: str, paths: list[str], clients: int, time_limit: float):
+def run_clients(host: str, paths: list[str], clients: int, time_limit: float, token: str):
     """``clients`` concurrent connections (asyncio, one thread: the client stays light)."""
     latencies: list[float] = []
     sizes: list[int] = []
+    statuses: dict[int, int] = {}
     counter = iter(range(len(paths)))
     hostname, port = host.split(":")
 
@@ -139,14 +159,33 @@ def run_clients(host: str, paths: list[str], clients: int, time_limit: float):
         deadline = time.perf_counter() + time_limit
         await asyncio.gather(
             *(
-                _client(hostname, int(port), paths, counter, deadline, latencies, sizes)
+                _client(
+                    hostname, int(port), paths, counter, deadline, latencies, sizes, statuses, token
+                )
                 for _ in range(clients)
             )
         )
 
     started = time.perf_counter()
     asyncio.run(run())
-    return np.array(latencies), np.array(sizes), time.perf_counter() - started
+    return np.array(latencies), np.array(sizes), time.perf_counter() - started, statuses
+
+
+def submit_jobs(host: str, token: str, stop: threading.Event, answers: dict[int, int]) -> None:
+    """Keep analysis jobs running and queued, never more than the queue holds (5 waiting)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    while not stop.is_set():
+        conn = http.client.HTTPConnection(*host.split(":"), timeout=60)
+        conn.request("GET", "/api/jobs", headers=headers)
+        jobs = json.loads(conn.getresponse().read())["jobs"]
+        waiting = sum(1 for j in jobs if j["state"] == "queued")
+        if waiting < 5:
+            conn.request("POST", "/api/analysis/all", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            answers[response.status] = answers.get(response.status, 0) + 1
+        conn.close()
+        stop.wait(0.5)
 
 
 def bench_server(label: str, store: Path, args) -> None:
@@ -156,7 +195,13 @@ def bench_server(label: str, store: Path, args) -> None:
         f"&limit=10000{args.properties}"
         for w, s, e, n, z in boxes
     ]
+    tokens = accounts_for(store)
     process, host = start_server(store, args.threads)
+    stop = threading.Event()
+    job_answers: dict[int, int] = {}
+    submitter = threading.Thread(
+        target=submit_jobs, args=(host, tokens["planner"], stop, job_answers), daemon=True
+    )
     try:
         # First request per zoom level builds that level's GeoJSON text: measure it apart.
         cold = []
@@ -164,11 +209,20 @@ def bench_server(label: str, store: Path, args) -> None:
             path = next(p for p, b in zip(paths, boxes, strict=True) if b[4] == z)
             conn = http.client.HTTPConnection(*host.split(":"))
             started = time.perf_counter()
-            conn.request("GET", path.replace("limit=10000", "limit=10001"))
+            conn.request(
+                "GET",
+                path.replace("limit=10000", "limit=10001"),
+                headers={"Authorization": f"Bearer {tokens['viewer']}"},
+            )
             conn.getresponse().read()
             cold.append(time.perf_counter() - started)
-        lat, sizes, wall = run_clients(host, paths, args.clients, args.time_limit)
+        if args.with_jobs:
+            submitter.start()
+        lat, sizes, wall, statuses = run_clients(
+            host, paths, args.clients, args.time_limit, tokens["viewer"]
+        )
     finally:
+        stop.set()
         process.terminate()
         process.wait(timeout=30)
     ms = lat * 1000
@@ -185,7 +239,9 @@ def bench_server(label: str, store: Path, args) -> None:
         f"  payload: {statistics.mean(sizes) / 1024:.1f} KiB gzipped on average, "
         f"{statistics.mean(features):.0f} buildings per viewport\n"
         f"  first request per zoom level (builds its cache): "
-        f"{', '.join(f'{c * 1000:.0f}' for c in cold)} ms"
+        f"{', '.join(f'{c * 1000:.0f}' for c in cold)} ms\n"
+        f"  answers (status: count): {dict(sorted(statuses.items()))}"
+        + (f"; analysis submissions: {dict(sorted(job_answers.items()))}" if args.with_jobs else "")
     )
 
 
@@ -221,6 +277,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     parser.add_argument("--no-tiled", action="store_true", help="skip the 3×3 tiled store")
     parser.add_argument(
+        "--with-jobs",
+        action="store_true",
+        help="keep analysis jobs running and queued (within the queue limit) while reading",
+    )
+    parser.add_argument(
         "--all-properties",
         action="store_true",
         help="ask for every attribute (the map page asks only for its style fields)",
@@ -228,10 +289,11 @@ def main() -> None:
     args = parser.parse_args()
     args.properties = "" if args.all_properties else "&properties=households,covered"
     with tempfile.TemporaryDirectory() as tmp:
-        store = args.store
-        if store is None:
-            store = Path(tmp) / "demo.gpkg"
+        store = Path(tmp) / "demo.gpkg"
+        if args.store is None:
             run_demo(config.DEFAULT_AREA, store_path=store)
+        else:  # a copy: the benchmark adds its accounts and may run analyses
+            shutil.copyfile(args.store, store)
         bench_server(f"demo ({Store(store).count('buildings')} buildings)", store, args)
         bench_alternative("demo", store)
         if not args.no_tiled:

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from planner import settings as planner_settings
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.settings import EstimateSettings
 
 __all__ = [
@@ -202,12 +202,24 @@ def read_roster(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise PlannerError("file not found", source=str(path))
+    limits = planner_settings.settings.limits
+    size = path.stat().st_size
+    if size > limits.roster_max_bytes:
+        most = limits.roster_max_bytes / 2**20
+        msg = (
+            f"the roster is {size / 2**20:.1f} MB, more than the {most:.0f} MB accepted "
+            "(planner.settings: limits.roster_max_bytes)"
+        )
+        raise InputError(msg, source=str(path))
+    # Read a few rows past the limit (title rows above the header, at most 10), not the
+    # whole of an oversized file.
+    max_rows = limits.roster_max_rows + 11
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm", ".xls"):
-            raw = pd.read_excel(path, header=None, dtype=str)
+            raw = pd.read_excel(path, header=None, dtype=str, nrows=max_rows)
         elif suffix in (".csv", ".txt"):
-            raw = _read_csv(path)
+            raw = _read_csv(path, nrows=max_rows)
         else:
             msg = "a roster must be .csv or .xlsx"
             raise PlannerError(msg, source=str(path))
@@ -233,17 +245,28 @@ def read_roster(path: str | Path) -> pd.DataFrame:
         for j, v in enumerate(raw.iloc[header_row])
     ]
     table = raw.iloc[header_row + 1 :].copy()
+    if len(table) > limits.roster_max_rows:
+        msg = (
+            f"the roster has more than {limits.roster_max_rows} rows "
+            "(planner.settings: limits.roster_max_rows); split it by community"
+        )
+        raise InputError(msg, source=str(path))
     table.columns = headers
     table = table.map(lambda v: v.strip() if isinstance(v, str) else v)
     table.insert(0, "row", np.arange(1, len(table) + 1))
     return table.reset_index(drop=True)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, *, nrows: int | None = None) -> pd.DataFrame:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return pd.read_csv(
-                path, header=None, dtype=str, encoding=encoding, skip_blank_lines=False
+                path,
+                header=None,
+                dtype=str,
+                encoding=encoding,
+                skip_blank_lines=False,
+                nrows=nrows,
             )
         except UnicodeDecodeError:
             continue

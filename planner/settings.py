@@ -22,6 +22,7 @@ __all__ = [
     "EdgeAreaRules",
     "EstimateSettings",
     "GridRules",
+    "Limits",
     "Settings",
     "TopologyRules",
     "WalkingRules",
@@ -202,6 +203,33 @@ class EstimateSettings:
 
 
 @dataclass
+class Limits:
+    """Sizes of input the planner accepts, generous for a district (街道) of many communities.
+
+    A file beyond them is refused with one line (CLI exit status 2, web API 413) before
+    it is parsed, rather than taking minutes and gigabytes to turn out wrong.
+
+    Attributes
+    ----------
+    roster_max_rows
+        Data rows of a household roster (one per building; a district has tens of
+        thousands of buildings).
+    roster_max_bytes
+        Size of a roster file.
+    upload_max_bytes
+        Size of a request body the web server reads (uploads, edits).
+    bad_rows_listed
+        Roster rows not used that a report lists one per line; the rest are summed up
+        by problem in one line.
+    """
+
+    roster_max_rows: int = 200_000
+    roster_max_bytes: int = 64 * 1024 * 1024
+    upload_max_bytes: int = 16 * 1024 * 1024
+    bad_rows_listed: int = 10
+
+
+@dataclass
 class Settings:
     """All planning rules, by group.
 
@@ -217,6 +245,8 @@ class Settings:
         Edge areas (:class:`EdgeAreaRules`).
     estimate
         The household estimate (:class:`EstimateSettings`).
+    limits
+        Input sizes accepted (:class:`Limits`).
     """
 
     grid: GridRules = field(default_factory=GridRules)
@@ -224,6 +254,7 @@ class Settings:
     topology: TopologyRules = field(default_factory=TopologyRules)
     edge_areas: EdgeAreaRules = field(default_factory=EdgeAreaRules)
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
+    limits: Limits = field(default_factory=Limits)
 
 
 #: The rules in force; engine functions read them when called with ``None``.

@@ -60,3 +60,29 @@ def tsinghua_store(tsinghua_path, tmp_path) -> Store:
     copy = tmp_path / "tsinghua.gpkg"
     shutil.copyfile(tsinghua_path, copy)
     return Store(copy)
+
+
+#: The password of the accounts tests make (long enough for planner.accounts).
+TEST_PASSWORD = "test-password-1"
+
+
+@pytest.fixture
+def login():
+    """Log a Flask test client in: ``login(client, store_path, role="admin")`` → CSRF token.
+
+    Makes the account (named after its role) when the store lacks it, logs in through
+    ``POST /api/login`` and has the client send the CSRF token with every request after.
+    """
+    from planner import accounts
+
+    def log_in(client, store_path, role: str = "admin", name: str | None = None) -> str:
+        name = name or role
+        if accounts.get_user(store_path, name) is None:
+            accounts.add_user(store_path, name, role, TEST_PASSWORD)
+        response = client.post("/api/login", json={"username": name, "password": TEST_PASSWORD})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        token = response.get_json()["csrf_token"]
+        client.environ_base["HTTP_X_CSRF_TOKEN"] = token
+        return token
+
+    return log_in

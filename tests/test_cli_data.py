@@ -95,3 +95,19 @@ def test_bad_input_exits_2_and_keeps_store(nanjing_store, tmp_path, capsys, args
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert hashlib.sha256(nanjing_store.path.read_bytes()).hexdigest() == before
+
+
+def test_many_bad_roster_rows_are_summed_up(nanjing_store, tmp_path, capsys):
+    from planner.settings import settings
+
+    header = "楼栋编号,户数"
+    rows = [f"nope-{i},{i}" for i in range(40)] + ["also-bad,many"]
+    roster = tmp_path / "bad.csv"
+    roster.write_text("\n".join([header, *rows]), encoding="utf-8")
+    assert run(["households", str(nanjing_store.path), "--roster", str(roster)]) == 0
+    out = capsys.readouterr().out
+    listed = settings.limits.bad_rows_listed
+    assert out.count("  row ") == listed
+    summary = [line for line in out.splitlines() if "more rows" in line]
+    assert len(summary) == 1 and f"{41 - listed} more rows" in summary[0]
+    assert "roster_unmatched" in summary[0]

@@ -124,3 +124,34 @@ def test_join_by_address_when_no_id(nanjing_path):
         assert joined.buildings.loc[named.index[0], "households"] == 33
     else:
         assert "no building" in joined.unmatched["problem"].iloc[0]
+
+
+@pytest.fixture
+def small_limits():
+    """Limits small enough to reach with the sample roster; put back after the test."""
+    from planner.settings import Limits, settings
+
+    saved = settings.limits
+    settings.limits = Limits(roster_max_rows=100, roster_max_bytes=20_000, bad_rows_listed=3)
+    yield settings.limits
+    settings.limits = saved
+
+
+def test_roster_size_limits_refuse_with_one_line(small_limits, tmp_path):
+    from planner.errors import InputError
+
+    roster = (ROSTERS / "nanjing_xinjiekou_roster.csv").read_text(encoding="utf-8-sig")
+    lines = roster.splitlines()
+    long = tmp_path / "long.csv"
+    long.write_text("\n".join(lines[:150]), encoding="utf-8")
+    with pytest.raises(InputError, match="more than 100 rows") as rows:
+        read_roster(long)
+    assert "\n" not in str(rows.value) and "roster_max_rows" in str(rows.value)
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join(lines[:2] + lines[2:] * 3), encoding="utf-8")
+    with pytest.raises(InputError, match="MB accepted") as size:
+        read_roster(big)
+    assert "roster_max_bytes" in str(size.value)
+    ok = tmp_path / "ok.csv"
+    ok.write_text("\n".join(lines[:101]), encoding="utf-8")
+    assert len(read_roster(ok)) == 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import socket
@@ -24,8 +25,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Keeps the session the one-time login URL of `planner serve` starts.
+_OPENER = urllib.request.build_opener(
+    urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+)
+
+
 def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=30) as response:
+    with _OPENER.open(url, timeout=30) as response:
         assert response.status == 200, url
         return response.read()
 
@@ -79,8 +86,13 @@ def test_wheel_in_a_fresh_venv_runs_demo_and_serves_every_asset(tmp_path):
         text=True,
     )
     try:
-        assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
+        line = server.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line
         base = f"http://127.0.0.1:{port}"
+        # No accounts in the new store: the printed URL logs this machine's browser in.
+        login = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", line)
+        assert login, line
+        _get(login.group(0))
         assets = set()
         for page in ("/", "/?lang=en", "/api/docs"):
             html = _get(base + page).decode("utf-8")

@@ -46,8 +46,11 @@ def app(store_copy):
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app, store_copy, login):
+    """A test client logged in as an admin."""
+    client = app.test_client()
+    login(client, store_copy)
+    return client
 
 
 def _bbox(box=BBOX) -> str:
@@ -314,12 +317,15 @@ def test_language_switch_and_cookie(client):
     assert '<html lang="zh-CN">' in zh.get_data(as_text=True)
 
 
-def test_basemap_setting_opens_the_csp_to_its_tile_host_only(store_copy):
+def test_basemap_setting_opens_the_csp_to_its_tile_host_only(store_copy, login):
     app = create_app({"STORE": str(store_copy), "BASEMAP": "tianditu", "BASEMAP_KEY": "k"})
-    csp = app.test_client().get("/").headers["Content-Security-Policy"]
+    client = app.test_client()
+    login(client, store_copy)
+    csp = client.get("/").headers["Content-Security-Policy"]
     assert "https://*.tianditu.gov.cn" in csp and "connect-src 'self'" in csp
-    bad = create_app({"STORE": str(store_copy), "BASEMAP": "tianditu"})
-    _error(bad.test_client().get("/api/layers"), 400)
+    bad = create_app({"STORE": str(store_copy), "BASEMAP": "tianditu"}).test_client()
+    login(bad, store_copy)
+    _error(bad.get("/api/layers"), 400)
 
 
 def test_request_body_size_is_limited(store_copy):
@@ -398,9 +404,11 @@ def test_analysis_steps_keep_their_ids(client):
     assert [s["label"] for s in listed["steps"]] == [s.label for s in pipeline.DEMO_ANALYSIS]
 
 
-def test_read_only_server_refuses_analysis(store_copy):
-    app = create_app({"STORE": str(store_copy), "ANALYSIS_ENABLED": False})
-    _error(app.test_client().post("/api/analysis/all"), 403)
+def test_read_only_server_refuses_analysis(store_copy, login):
+    client = create_app({"STORE": str(store_copy), "ANALYSIS_ENABLED": False}).test_client()
+    login(client, store_copy)
+    message = _error(client.post("/api/analysis/all"), 403)
+    assert "disabled" in message
 
 
 # -- the command ----------------------------------------------------------------------------
@@ -464,6 +472,10 @@ def test_planner_serve_on_a_busy_port_exit_2(store_copy):
 def test_planner_serve_on_every_interface_prints_real_urls(store_copy):
     import urllib.request
 
+    from planner import accounts
+
+    # Every interface needs an admin account first (see test_webmap_auth).
+    accounts.add_user(store_copy, "boss", "admin", "test-password-1")
     process = subprocess.Popen(
         [sys.executable, "-m", "planner.cli", "serve", str(store_copy), "--host", "0.0.0.0"]
         + ["--port", str(_free_port())],
@@ -493,9 +505,11 @@ def test_planner_serve_refuses_without_front_end_files(store_copy, tmp_path, mon
     assert len(err) == 1 and "vendor/leaflet/leaflet.js" in err[0]
 
 
-def test_a_stale_write_answers_409(app, store_copy):
+def test_a_stale_write_answers_409(store_copy, login):
     """A write whose inputs changed since they were read: 409 with the JSON error shape."""
     from planner.store import Store
+
+    app = create_app({"STORE": str(store_copy), "TESTING": True})
 
     stale = Store(store_copy)
     gates = stale.read("gates")
@@ -506,8 +520,45 @@ def test_a_stale_write_answers_409(app, store_copy):
         stale.write("gates", gates)
         return {}
 
-    response = app.test_client().post("/api/test-stale-write")
+    client = app.test_client()
+    login(client, store_copy)
+    response = client.post("/api/test-stale-write")
     assert response.status_code == 409
     error = response.get_json()["error"]
     assert error["code"] == "conflict" and error["param"] == "gates"
     assert "nothing was written" in error["message"]
+    # Beside the error: what changed and its version now, to reload and try again.
+    assert response.get_json()["changed"] == ["gates"]
+    assert response.get_json()["version"] == {"gates": Store(store_copy).layer_versions()["gates"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("bbox=", "bbox"),
+        ("limit=", "limit"),
+        ("crs=", "crs"),
+        ("bbox=%D9%A1%D9%A1%D9%A8,32,119,33", "bbox"),  # Arabic-Indic digits: not ASCII
+        ("sortby=name", "sortby"),
+    ],
+)
+def test_empty_unknown_and_non_ascii_parameters_answer_400(client, query, param):
+    response = client.get(f"/api/layers/buildings/features?{query}")
+    _error(response, 400)
+    assert response.get_json()["error"]["param"] == param
+
+
+def test_contract_details(client):
+    # crs is checked on one feature as on many.
+    _error(client.get("/api/layers/gates/features/1?crs=junk"), 400)
+    # The spec's own example: fields a layer lacks are left out, not refused.
+    gates = client.get("/api/layers/gates/features?properties=households,covered,name")
+    assert gates.status_code == 200
+    assert all(set(f["properties"]) <= {"name"} for f in gates.get_json()["features"])
+    # A blank or missing search text: 400 naming q, as the spec's minLength says.
+    assert "q is required" in _error(client.get("/api/search?q=%20"), 400)
+    assert "q is required" in _error(client.get("/api/search"), 400)
+    # The analysis step ids are an enum of the OpenAPI document.
+    spec = client.get("/api/openapi.json").get_json()
+    step = spec["components"]["parameters"]["step"]["schema"]["enum"]
+    assert step == [*[run.__name__ for _, run in pipeline.DEMO_ANALYSIS], "all"]

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import shapely
 
+from planner import accounts
 from planner.store import Store
 from planner_web import create_app
 from planner_web.server import start_background
@@ -51,7 +52,13 @@ def browser():
         chromium.close()
 
 
+#: The account the browser tests log in with (an admin: every layer, every button).
+ADMIN = ("admin", "test-password-1")
+
+
 def _serve(path: Path):
+    if accounts.get_user(path, ADMIN[0]) is None:
+        accounts.add_user(path, ADMIN[0], "admin", ADMIN[1])
     app = create_app({"STORE": str(path)})
     running = start_background(app)
     return running
@@ -127,9 +134,18 @@ def _enrich(store: Store) -> None:
 class Page:
     """A browser page that records every request, failure and console error."""
 
-    def __init__(self, browser, base_url: str, *, width: int = 1440, height: int = 900):
+    def __init__(
+        self, browser, base_url: str, *, width: int = 1440, height: int = 900, log_in: bool = True
+    ):
         self.page = browser.new_page(viewport={"width": width, "height": height})
         self.base_url = base_url
+        if log_in:
+            # The session cookie lands in the page's context, as the login form would set it.
+            answer = self.page.request.post(
+                base_url.rstrip("/") + "/api/login",
+                data={"username": ADMIN[0], "password": ADMIN[1]},
+            )
+            assert answer.ok, answer.text()
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
@@ -327,6 +343,47 @@ def test_phone_sized_viewport(browser, demo_server):
     page.shot("map_phone")
     page.check_clean()
     page.close()
+
+
+def test_login_page_in_chinese_then_the_map(browser, demo_server):
+    running, _ = demo_server
+    page = Page(browser, running.url, log_in=False)
+    page.page.goto(running.url)
+    page.page.wait_for_selector("#login-form")
+    assert "/login" in page.page.url
+    assert "登录" in page.page.inner_text("main")
+    page.page.fill("#username", ADMIN[0])
+    page.page.fill("#password", "wrong-password")
+    page.page.click("#login-form button")
+    page.page.wait_for_selector("#login-error:not([hidden])")
+    assert "错误" in page.page.inner_text("#login-error")
+    page.shot("login")
+    page.page.fill("#password", ADMIN[1])
+    page.page.click("#login-form button")
+    page.wait()
+    assert page.drawn()["buildings"] > 0
+    assert ADMIN[0] in page.page.inner_text("#user-name")
+    # The failed attempt is the only error: a 401 the page explains.
+    page.errors = [e for e in page.errors if "401" not in e]
+    page.check_clean()
+    page.close()
+
+
+def test_one_time_url_logs_in_once(browser, demo_server):
+    running, store = demo_server
+    token = accounts.make_login_token(store)
+    page = Page(browser, running.url, log_in=False)
+    page.open(f"/?token={token}")
+    assert "token=" not in page.page.url  # dropped from the address bar and history
+    assert page.drawn()["grids"] > 0
+    assert page.page.locator("#analysis button").count() > 0  # admin: the analysis buttons
+    page.check_clean()
+    page.close()
+    again = Page(browser, running.url, log_in=False)
+    again.page.goto(f"{running.url}?token={token}")
+    again.page.wait_for_selector("#login-form")
+    assert "expired" in again.page.url
+    again.close()
 
 
 def _click_at(page: Page, lon: float, lat: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,8 +28,11 @@ def store_copy(nanjing_path, tmp_path) -> Path:
 
 
 @pytest.fixture
-def client(store_copy):
-    return create_app({"STORE": str(store_copy), "TESTING": True}).test_client()
+def client(store_copy, login):
+    """A test client logged in as an admin."""
+    client = create_app({"STORE": str(store_copy), "TESTING": True}).test_client()
+    login(client, store_copy)
+    return client
 
 
 def _links(document: dict) -> dict[str, dict]:
@@ -113,12 +117,29 @@ def server(store_copy):
     running.stop()
 
 
+def gdal_env(store_path, role: str = "admin") -> dict[str, str]:
+    """GDAL's environment for reading the OGC API as a new account of ``role`` (basic auth
+    with an API token as the password, as a QGIS or GDAL user would set it up)."""
+    from planner import accounts
+
+    name = f"gdal-{role}"
+    if accounts.get_user(store_path, name) is None:
+        accounts.add_user(store_path, name, role, "test-password-1")
+    token = accounts.make_token(store_path, name)
+    return {
+        **os.environ,
+        "GDAL_HTTP_AUTH": "BASIC",
+        "GDAL_HTTP_USERPWD": f"{name}:{token}",
+    }
+
+
 @pytest.mark.skipif(OGRINFO is None or OGR2OGR is None, reason="GDAL command-line tools absent")
 @pytest.mark.slow
 def test_gdal_lists_the_layers_and_copies_them_out(server, store_copy, tmp_path):
     source = f"OAPIF:{server.url}ogc/"
+    env = gdal_env(store_copy)
     listing = subprocess.run(
-        [OGRINFO, "-ro", "-q", source], capture_output=True, text=True, timeout=120
+        [OGRINFO, "-ro", "-q", source], capture_output=True, text=True, timeout=120, env=env
     )
     assert listing.returncode == 0, listing.stderr
     store = Store(store_copy)
@@ -132,6 +153,7 @@ def test_gdal_lists_the_layers_and_copies_them_out(server, store_copy, tmp_path)
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     for name in copied:
@@ -145,3 +167,13 @@ def test_gdal_lists_the_layers_and_copies_them_out(server, store_copy, tmp_path)
             assert set(original["name"].dropna()) == set(frame["name"].dropna())
         if "households" in original:
             assert int(frame["households"].sum()) == int(original["households"].sum())
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["bbox-crs=x", "crs=x", "datetime=2020-01-01", "filter=a", "sortby=name", "f=json", "bbox="],
+)
+def test_items_refuse_parameters_they_do_not_declare(client, query):
+    response = client.get(f"/ogc/collections/gates/items?{query}")
+    assert response.status_code == 400, query
+    assert response.get_json()["error"]["param"] == query.split("=")[0]

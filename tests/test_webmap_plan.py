@@ -14,12 +14,17 @@ from tests.test_plan_edit import _border_block
 def app(nanjing_path, tmp_path):
     copy = tmp_path / "nanjing.gpkg"
     shutil.copyfile(nanjing_path, copy)
-    return create_app({"STORE": str(copy), "TESTING": True})
+    app = create_app({"STORE": str(copy), "TESTING": True})
+    yield app
+    app.extensions["planner.jobs"].shutdown()
 
 
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def client(app, login):
+    """A test client logged in as an admin."""
+    client = app.test_client()
+    login(client, app.config["STORE"])
+    return client
 
 
 def test_preview_save_and_conflict(app, client):
@@ -70,3 +75,16 @@ def test_bad_requests(client):
     spec = client.get("/api/openapi.json").get_json()
     assert "/api/plan/save" in spec["paths"]
     assert "requestBody" in spec["paths"]["/api/plan/save"]["post"]
+
+
+def test_a_viewer_reads_the_plan_but_cannot_edit_it(app, login):
+    viewer = app.test_client()
+    login(viewer, app.config["STORE"], role="viewer")
+    assert viewer.get("/api/plan").status_code == 200
+    edits = {"base_version": 1, "edits": [{"op": "lock", "grid": "x"}]}
+    assert viewer.post("/api/plan/preview", json=edits).status_code == 403
+    assert viewer.post("/api/plan/save", json=edits).status_code == 403
+    official = app.test_client()
+    login(official, app.config["STORE"], role="official")
+    assert official.post("/api/plan/save", json=edits).status_code == 403
+    assert app.test_client().get("/api/plan").status_code == 401

@@ -19,7 +19,8 @@ from typing import Any
 
 from flask import Flask
 
-from planner_web import api, extensions, http, i18n, ogc, pages, plan_api
+from planner.settings import settings
+from planner_web import api, auth, extensions, http, i18n, ogc, pages, plan_api
 
 __all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
 
@@ -41,13 +42,29 @@ DEFAULTS: dict[str, Any] = {
     "OGC_DEFAULT_LIMIT": 100,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
-    # Request bodies (future uploads, grid edits) are refused above this size.
-    "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    # Request bodies (uploads, grid edits) are refused (413) above this size; None =
+    # planner.settings.settings.limits.upload_max_bytes.
+    "MAX_CONTENT_LENGTH": None,
     # gzip responses of at least this many bytes when the client accepts it (ISA-L, level 0-3).
     "COMPRESS_MIN_SIZE": 500,
     "COMPRESS_LEVEL": 1,
     # Send a Content-Security-Policy that only allows this server (and the basemap host).
     "CSP": True,
+    # Anonymous visitors see stations and grid boundaries (no figures, no contacts) rather
+    # than only the login page.
+    "PUBLIC_VIEW": False,
+    # Host headers answered besides localhost, 127.0.0.1 and ::1 (DNS rebinding guard):
+    # the bind address (BIND_HOST) and the names of ALLOWED_HOSTS.
+    "BIND_HOST": None,
+    "ALLOWED_HOSTS": (),
+    # Signs session cookies; None = a new random key per start (sessions end with it).
+    "SECRET_KEY": None,
+    "SESSION_COOKIE_SECURE": False,
+    # Failed logins (form or basic auth) allowed per client address within the window.
+    "LOGIN_MAX_FAILURES": 10,
+    "LOGIN_WINDOW_SECONDS": 300,
+    # Analysis jobs waiting behind the running one; more are refused with 429.
+    "JOB_QUEUE_LIMIT": 5,
 }
 
 
@@ -92,6 +109,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         msg = "create_app needs config STORE: the path of a planner store (.gpkg)"
         raise ValueError(msg)
     app.config["STORE"] = str(Path(store))
+    if app.config["MAX_CONTENT_LENGTH"] is None:
+        app.config["MAX_CONTENT_LENGTH"] = settings.limits.upload_max_bytes
     # Chinese stays readable in every JSON answer.
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -99,6 +118,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extensions.init_app(app)
     http.init_app(app)
     i18n.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp, url_prefix="/api")
     app.register_blueprint(plan_api.bp, url_prefix="/api/plan")

@@ -5,13 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.pipeline import parse_bbox
+from planner_web.auth import can_see_layer, requires, role_tag, visible_catalog, visible_fields
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features, job_manager
 from planner_web.http import (
     GEOJSON,
     OPENAPI,
     ApiError,
+    bbox_arg,
+    check_query,
+    crs_arg,
+    error_response,
     etag_for,
     float_arg,
     int_arg,
@@ -19,15 +23,17 @@ from planner_web.http import (
     page_links,
     text_response,
 )
-from planner_web.jobs import ALL, known_steps
+from planner_web.jobs import ALL, QueueFull, known_steps
 from planner_web.openapi import ok, openapi_document, operation
 
 __all__ = ["bp"]
 
 bp = Blueprint("api", __name__)
+bp.before_request(check_query)
 
 
 @bp.get("/")
+@requires("read")
 def index():
     """Links to the API's parts."""
     return json_response(
@@ -60,10 +66,11 @@ def health():
     tags=["layers"],
     responses={"200": ok("The layers")},
 )
+@requires("view")
 def layers():
     """Every layer of the store with its schema, counts, bounds and statistics."""
     source = features()
-    etag = etag_for(source.version, "layers")
+    etag = etag_for(source.version, "layers", role_tag())
     if _not_modified(etag):
         return current_app.response_class(status=304)
     data = {
@@ -72,7 +79,7 @@ def layers():
         "attribution": source.attribution(),
         "community_code": _community_code(),
         "basemap": basemap_settings(current_app.config),
-        "layers": source.catalog(),
+        "layers": visible_catalog(),
     }
     response = json_response(data)
     response.set_etag(etag)
@@ -87,10 +94,11 @@ def layers():
     tags=["layers"],
     responses={"200": ok("The layer"), "404": "Error"},
 )
+@requires("view")
 def layer(name: str):
     """One layer's description."""
     _check_layer(name)
-    entry = next(e for e in features().catalog() if e["name"] == name)
+    entry = next(e for e in visible_catalog() if e["name"] == name)
     return json_response(entry)
 
 
@@ -107,37 +115,36 @@ def layer(name: str):
         "404": "Error",
     },
 )
+@requires("view")
 def layer_features(name: str):
     """Features intersecting ``bbox``, simplified for ``zoom``, paged by ``limit``/``offset``."""
     config = current_app.config
     _check_layer(name)
-    bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
+    bbox = bbox_arg()
     limit = int_arg(
         "limit", config["API_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )
     offset = int_arg("offset", 0, minimum=0)
     zoom = float_arg("zoom", None, minimum=0, maximum=24)
-    display = request.args.get("crs", "wgs84").lower()
-    if display not in ("wgs84", "gcj02"):
-        raise ApiError(400, f"crs must be wgs84 or gcj02, got {display!r}", param="crs")
+    display = crs_arg()
     if display == "gcj02" and bbox is not None:
         # The map's bbox is in shifted coordinates; the shift is under ~700 m.
         pad = 0.01
         bbox = (bbox[0] - pad, bbox[1] - pad, bbox[2] + pad, bbox[3] + pad)
     properties = request.args.get("properties")
-    fields = None if properties is None else [f for f in properties.split(",") if f.strip()]
+    fields = None if properties is None else [f.strip() for f in properties.split(",") if f.strip()]
     source = features()
-    etag = etag_for(source.version, request.full_path)
+    etag = etag_for(source.version, request.full_path, role_tag())
     if _not_modified(etag):
         return current_app.response_class(status=304)
-    page = source.layer(name).query(
+    layer = source.layer(name)
+    page = layer.query(
         bbox,
         zoom=zoom,
         limit=limit,
         offset=offset,
         gcj02=display == "gcj02",
-        properties=None if fields is None else [f.strip() for f in fields],
+        properties=_fields_for(name, layer.frame.columns, fields),
     )
     links = page_links(
         "api.layer_features",
@@ -159,11 +166,17 @@ def layer_features(name: str):
     query=["crs"],
     responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
 )
+@requires("view")
 def feature(name: str, feature_id: str):
     """One feature at full detail, by its key (e.g. a grid code) or row number."""
     _check_layer(name)
-    display = request.args.get("crs", "wgs84").lower()
-    text = features().layer(name).feature(feature_id, gcj02=display == "gcj02")
+    display = crs_arg()
+    layer = features().layer(name)
+    text = layer.feature(
+        feature_id,
+        gcj02=display == "gcj02",
+        properties=visible_fields(name, layer.frame.columns),
+    )
     if text is None:
         spec = schema.LAYERS[name]
         raise ApiError(404, f"{name} ({spec.zh}) has no feature {feature_id!r}", code="not_found")
@@ -177,6 +190,7 @@ def feature(name: str, feature_id: str):
     tags=["store"],
     responses={"200": ok("The summary")},
 )
+@requires("read")
 def summary():
     """The store's summary: layers and counts, households, CRSs, sources."""
     source = features()
@@ -191,6 +205,7 @@ def summary():
     query=["q", "searchLimit"],
     responses={"200": ok("Hits with their bounds"), "400": "Error"},
 )
+@requires("view")
 def search():
     """Features whose code, name or address contains ``q``."""
     q = request.args.get("q", "")
@@ -199,7 +214,8 @@ def search():
     if len(q) > 100:
         raise ApiError(400, "q is too long (100 characters at most)", param="q")
     limit = int_arg("limit", 20, minimum=1, maximum=100)
-    return json_response({"query": q, "results": features().search(q, limit=limit)})
+    layers = [n for n in SEARCHED if can_see_layer(n)]
+    return json_response({"query": q, "results": features().search(q, limit=limit, layers=layers)})
 
 
 @bp.get("/analysis")
@@ -209,6 +225,7 @@ def search():
     tags=["analysis"],
     responses={"200": ok("The steps")},
 )
+@requires("read")
 def analysis_steps():
     """The analysis steps that can be run (plus ``all``)."""
     steps = list(known_steps().values())
@@ -226,14 +243,20 @@ def analysis_steps():
         "202": ok("The job, to poll at its Location", "Job"),
         "403": "Error",
         "404": "Error",
+        "429": "Error",
     },
 )
+@requires("analyse")
 def run_analysis(step: str):
     """Start a background job running ``step``; answer 202 with the job to poll."""
     if not current_app.config["ANALYSIS_ENABLED"]:
         raise ApiError(403, "analysis runs are disabled on this server", code="forbidden")
     try:
         job = job_manager().submit(step)
+    except QueueFull as exc:
+        response = error_response(429, str(exc), code="too_many_requests")
+        response.headers["Retry-After"] = "30"
+        return response
     except KeyError:
         known = ", ".join([ALL, *known_steps()])
         raise ApiError(
@@ -251,6 +274,7 @@ def run_analysis(step: str):
     tags=["analysis"],
     responses={"200": ok("The jobs")},
 )
+@requires("read_all")
 def job_list():
     """Analysis jobs, newest first."""
     return json_response({"jobs": job_manager().list()})
@@ -263,9 +287,26 @@ def job_list():
     tags=["analysis"],
     responses={"200": ok("The job", "Job"), "404": "Error"},
 )
+@requires("read_all")
 def job(job_id: str):
     """One job's state, progress and result."""
     found = job_manager().get(job_id)
+    if found is None:
+        raise ApiError(404, f"no job {job_id!r}", code="not_found")
+    return json_response(found)
+
+
+@bp.delete("/jobs/<job_id>")
+@operation(
+    "cancelJob",
+    "Cancel a job: a queued one at once, a running one after its current step",
+    tags=["analysis"],
+    responses={"200": ok("The job", "Job"), "404": "Error"},
+)
+@requires("analyse")
+def cancel_job(job_id: str):
+    """Cancel a queued job, or stop a running one between two steps."""
+    found = job_manager().cancel(job_id)
     if found is None:
         raise ApiError(404, f"no job {job_id!r}", code="not_found")
     return json_response(found)
@@ -289,6 +330,25 @@ def openapi():
 # -- helpers ----------------------------------------------------------------------
 
 
+#: Layers search looks in, in order of preference (those the role may see).
+SEARCHED = ("grids", "buildings", "compounds", "stations", "zones")
+
+
+def _fields_for(name: str, columns, requested: list[str] | None) -> list[str] | None:
+    """The attributes to send: those asked for (all by default) that the role may see.
+
+    Fields the layer lacks are left out rather than refused: one ``properties`` list
+    (the map's styling fields, say) serves every layer, as the API docs' example does.
+    """
+    allowed = visible_fields(name, columns)
+    if requested is not None:
+        present = {str(c) for c in columns}
+        requested = [f for f in requested if f in present]
+    if allowed is None:
+        return requested
+    return allowed if requested is None else [f for f in requested if f in allowed]
+
+
 def _check_layer(name: str) -> None:
     source = features()
     if name not in schema.LAYERS:
@@ -305,6 +365,11 @@ def _check_layer(name: str) -> None:
             f"this store has no {name!r} layer ({spec.zh}) yet",
             code="not_found",
             param="layer",
+        )
+    if not can_see_layer(name):
+        spec = schema.LAYERS[name]
+        raise ApiError(
+            403, f"{name} ({spec.zh}) is not shown to your role", code="forbidden", param="layer"
         )
 
 

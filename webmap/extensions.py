@@ -24,7 +24,7 @@ def init_app(app: Flask) -> None:
     """Open the store's feature cache and start the analysis job queue of ``app``."""
     store = app.config["STORE"]
     app.extensions[FEATURES] = FeatureSource(store)
-    app.extensions[JOBS] = JobManager(store)
+    app.extensions[JOBS] = JobManager(store, queue_limit=app.config["JOB_QUEUE_LIMIT"])
 
 
 def features(app: Flask | None = None) -> FeatureSource:

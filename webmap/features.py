@@ -215,12 +215,22 @@ class LayerFeatures:
         texts = self._feature_texts(zoom_level(zoom), gcj02, fields)
         return FeaturePage(",".join([texts[i] for i in page]), len(rows), len(page))
 
-    def feature(self, feature_id: str, *, gcj02: bool = False) -> str | None:
-        """One feature as GeoJSON text at full detail, or None if the id is unknown."""
+    def feature(
+        self,
+        feature_id: str,
+        *,
+        gcj02: bool = False,
+        properties: Sequence[str] | None = None,
+    ) -> str | None:
+        """One feature as GeoJSON text at full detail, or None if the id is unknown.
+
+        ``properties`` keeps only those attributes (None = all), as in :meth:`query`.
+        """
         row = self.id_index.get(str(feature_id))
         if row is None:
             return None
-        return self._feature_texts(None, gcj02, None)[row]
+        fields = self._check_fields(properties)
+        return self._feature_texts(None, gcj02, fields)[row]
 
     def row(self, feature_id: str) -> int | None:
         """Row number of a feature id, or None."""

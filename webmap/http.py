@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from isal import igzip
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from planner.errors import ConflictError, PlannerError
+from planner.pipeline import parse_bbox
 from planner_web.basemap import basemap_settings
 from planner_web.encoding import json_text
 
@@ -19,7 +21,12 @@ __all__ = [
     "GEOJSON",
     "JSON",
     "OPENAPI",
+    "SECURITY_HEADERS",
     "ApiError",
+    "bbox_arg",
+    "check_query",
+    "conflict_response",
+    "crs_arg",
     "content_security_policy",
     "error_response",
     "etag_for",
@@ -114,6 +121,59 @@ def page_links(
 
 # -- query parameters ----------------------------------------------------------
 
+#: Parameters whose empty value means something (no attributes) or has its own message.
+_MAY_BE_EMPTY = frozenset({"properties", "q"})
+
+#: Four numbers in ASCII digits (Python's float() would also read Arabic-Indic digits).
+_NUMBERS = re.compile(r"[-+0-9.eE]+(,[-+0-9.eE]+)*", re.ASCII)
+
+
+def check_query() -> None:
+    """Refuse query parameters the route does not declare, and empty values (400).
+
+    OGC API – Features Part 1 asks for a 400 on an unknown parameter (``bbox-crs``,
+    ``datetime``, ``filter``, ``sortby``... are not implemented here), rather than an
+    answer that silently ignores it. A blueprint registers this as its
+    ``before_request``; the declared parameters are the view's OpenAPI operation's.
+    """
+    from planner_web.openapi import query_names  # openapi imports nothing of http
+
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        return
+    known = query_names(view)
+    unknown = sorted(set(request.args) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        msg = f"unknown query parameter {unknown[0]!r}; this route takes: {takes}"
+        raise ApiError(400, msg, param=unknown[0])
+    for name, value in request.args.items(multi=True):
+        if value == "" and name not in _MAY_BE_EMPTY:
+            raise ApiError(400, f"{name} must not be empty (leave it out instead)", param=name)
+
+
+def bbox_arg() -> tuple[float, float, float, float] | None:
+    """The ``bbox`` query parameter as ``(west, south, east, north)``, or None if absent."""
+    raw = request.args.get("bbox")
+    if raw is None:
+        return None
+    if not _NUMBERS.fullmatch(raw):
+        msg = f"bbox must be four comma-separated numbers in ASCII digits, got {raw!r}"
+        raise ApiError(400, msg, param="bbox")
+    return parse_bbox(raw, query=True)
+
+
+#: Display coordinates a client may ask for: WGS84, or shifted to GCJ-02 for Gaode tiles.
+DISPLAY_CRS = ("wgs84", "gcj02")
+
+
+def crs_arg() -> str:
+    """The ``crs`` query parameter (default ``wgs84``), or :class:`ApiError` 400."""
+    display = request.args.get("crs", "wgs84").lower()
+    if display not in DISPLAY_CRS:
+        raise ApiError(400, f"crs must be wgs84 or gcj02, got {display!r}", param="crs")
+    return display
+
 
 def int_arg(name: str, default: int | None, *, minimum: int = 0, maximum: int | None = None):
     """An integer query parameter, or :class:`ApiError` 400 naming the parameter."""
@@ -175,8 +235,33 @@ def _api_error(exc: ApiError) -> Response:
 
 def _planner_error(exc: PlannerError) -> Response:
     if isinstance(exc, ConflictError):  # another change landed first: nothing was written
-        return error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
+        return conflict_response(exc)
     return error_response(400, exc.message, code="bad_request", param=exc.param or exc.source or "")
+
+
+def conflict_response(exc: ConflictError) -> Response:
+    """409 with the versions now on disk of the layers that changed, beside the error.
+
+    A client reloads those layers (``"changed"``) and tries again against ``"version"``.
+    """
+    from planner.store import Store  # the store as it is now, not the cache's copy
+
+    changed = list(exc.layers)
+    try:
+        on_disk = Store(current_app.config["STORE"]).layer_versions()
+    except PlannerError:
+        on_disk = {}
+    body = {
+        "error": {
+            "status": 409,
+            "code": "conflict",
+            "message": exc.message,
+            "param": ",".join(changed),
+        },
+        "version": {name: on_disk.get(name, 0) for name in changed},
+        "changed": changed,
+    }
+    return json_response(body, status=409)
 
 
 def _http_error(exc: HTTPException) -> Response | HTTPException:
@@ -189,8 +274,23 @@ def _http_error(exc: HTTPException) -> Response | HTTPException:
     return response
 
 
+#: Sent with every answer: no sniffing, no framing by other sites, no referrer (a one-time
+#: login URL must not leak), no cross-origin embedding or window handles.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(self)",
+}
+
+
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if current_app.config.get("CSP") and response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", content_security_policy())
     return response

@@ -1,14 +1,20 @@
 """Analysis runs as background jobs: only the known steps of ``planner.pipeline.DEMO_ANALYSIS``.
 
-One worker thread runs the jobs one after another, so two analyses never write
-the store at the same time (the store's own lock would queue them anyway). A
-job records its state (queued, running, done, failed), the steps it went
-through, its JSON report or its error; the page polls ``/api/jobs/<id>``.
+One worker thread runs the jobs one after another, and one process-wide lock per
+store file keeps two applications serving the same store from running analyses
+at once. At most ``queue_limit`` jobs wait behind the running one: more are
+refused (:class:`QueueFull`, 429 on the web) rather than piling up CPU-hours of
+work. A queued job can be cancelled; a running one stops at the end of its
+current step (a step is one all-or-nothing write, so stopping between steps
+leaves the store consistent). A job records its state (queued, running, done,
+failed, cancelled), the steps it went through, its JSON report or its error; the
+page polls ``/api/jobs/<id>``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import traceback
 import uuid
@@ -22,7 +28,7 @@ from planner import pipeline
 from planner.errors import PlannerError
 from planner.store import Store
 
-__all__ = ["ALL", "KEEP_JOBS", "JobManager", "known_steps"]
+__all__ = ["ALL", "KEEP_JOBS", "QUEUE_LIMIT", "JobManager", "QueueFull", "known_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,30 @@ KEEP_JOBS = 50
 
 #: The step id that runs every step in order.
 ALL = "all"
+
+#: Jobs that may wait behind the running one (per store).
+QUEUE_LIMIT = 5
+
+#: States of a job that has not finished.
+_ACTIVE = ("queued", "running")
+
+#: One lock per store file: the one running analysis of that store holds it.
+_store_locks: dict[str, threading.Lock] = {}
+_store_locks_guard = threading.Lock()
+
+
+def _store_lock(path: str) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _store_locks_guard:
+        return _store_locks.setdefault(key, threading.Lock())
+
+
+class QueueFull(Exception):
+    """The store already has a running job and ``queue_limit`` waiting ones."""
+
+
+class _Cancelled(Exception):
+    """A job was cancelled between two steps."""
 
 
 def _now() -> str:
@@ -67,9 +97,11 @@ class JobManager:
         The store the steps read and write.
     """
 
-    def __init__(self, store_path: str) -> None:
+    def __init__(self, store_path: str, *, queue_limit: int = QUEUE_LIMIT) -> None:
         self.store_path = store_path
+        self.queue_limit = queue_limit
         self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._cancel: set[str] = set()
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -80,6 +112,8 @@ class JobManager:
         ------
         KeyError
             If ``step`` is not a known step.
+        QueueFull
+            If ``queue_limit`` jobs are already waiting.
         """
         steps = _steps()
         if step == ALL:
@@ -103,12 +137,16 @@ class JobManager:
             "error": None,
         }
         with self._lock:
+            waiting = sum(1 for j in self._jobs.values() if j["state"] == "queued")
+            if waiting >= self.queue_limit:
+                msg = f"{waiting} analysis jobs are waiting already; try again when one is done"
+                raise QueueFull(msg)
             self._jobs[job["id"]] = job
-            while len(self._jobs) > KEEP_JOBS:
-                oldest = next(iter(self._jobs))
-                if self._jobs[oldest]["state"] in ("queued", "running"):
-                    break
-                self._jobs.popitem(last=False)
+            # Forget the oldest finished jobs beyond KEEP_JOBS (active ones are at most
+            # queue_limit + 1, so they never crowd the finished out).
+            finished = [k for k, j in self._jobs.items() if j["state"] not in _ACTIVE]
+            for old_id in finished[: max(len(self._jobs) - KEEP_JOBS, 0)]:
+                del self._jobs[old_id]
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
             self._executor.submit(self._run, job["id"], plan)
@@ -126,11 +164,34 @@ class JobManager:
             ids = list(self._jobs)
         return [job for job_id in reversed(ids) if (job := self.get(job_id))]
 
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Cancel job ``job_id``: a queued one at once, a running one after its current step.
+
+        Returns the job (None if unknown); a finished job is returned unchanged.
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            if job["state"] == "queued":
+                job.update(state="cancelled", finished=_now())
+            elif job["state"] == "running":
+                job["cancelling"] = True
+                self._cancel.add(job_id)
+        return self.get(job_id)
+
     def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             self._jobs[job_id].update(changes)
 
     def _run(self, job_id: str, plan: list[Step]) -> None:
+        with self._lock:
+            if self._jobs[job_id]["state"] == "cancelled":
+                return
+        with _store_lock(self.store_path):
+            self._run_steps(job_id, plan)
+
+    def _run_steps(self, job_id: str, plan: list[Step]) -> None:
         self._update(job_id, state="running", started=_now())
 
         def progress(message: str) -> None:
@@ -140,9 +201,17 @@ class JobManager:
         results = {}
         try:
             for step_id, label, run in plan:
+                with self._lock:
+                    if job_id in self._cancel:
+                        raise _Cancelled
                 progress(label)
                 # A fresh Store per step: the previous step may have rewritten the file.
                 results[step_id] = run(Store(self.store_path), progress=progress)
+        except _Cancelled:
+            with self._lock:
+                self._cancel.discard(job_id)
+            self._update(job_id, state="cancelled", finished=_now(), result=results)
+            return
         except PlannerError as exc:
             self._update(job_id, state="failed", finished=_now(), error=str(exc), result=results)
             return

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, request, url_for
 
 from planner import schema
-from planner.pipeline import parse_bbox
+from planner_web.auth import can_see_layer, requires, visible_catalog, visible_fields
 from planner_web.encoding import json_text
 from planner_web.extensions import features
 from planner_web.http import (
@@ -21,6 +21,8 @@ from planner_web.http import (
     JSON,
     OPENAPI,
     ApiError,
+    bbox_arg,
+    check_query,
     int_arg,
     json_response,
     page_links,
@@ -31,6 +33,7 @@ from planner_web.openapi import ok, operation
 __all__ = ["CONFORMANCE", "CRS84", "OGC_TAGS", "bp", "collection_names"]
 
 bp = Blueprint("ogc", __name__)
+bp.before_request(check_query)
 
 #: The docs page groups every OGC route under this tag.
 OGC_TAGS = ["OGC API – Features"]
@@ -46,7 +49,9 @@ CONFORMANCE = [
 def collection_names() -> list[str]:
     """Layers served as collections: the store's layers that have (or may have) geometry."""
     return [
-        n for n in features().names() if schema.LAYERS[n].geometry is not None or n == "findings"
+        n
+        for n in features().names()
+        if (schema.LAYERS[n].geometry is not None or n == "findings") and can_see_layer(n)
     ]
 
 
@@ -64,6 +69,7 @@ def _link(rel: str, href: str, mimetype: str = JSON, title: str = "") -> dict[st
     tags=OGC_TAGS,
     responses={"200": ok("Links")},
 )
+@requires("view")
 def landing():
     """Landing page: links to the API definition, conformance and collections."""
     store = features().store
@@ -97,6 +103,7 @@ def landing():
     tags=OGC_TAGS,
     responses={"200": ok("Conformance classes")},
 )
+@requires("view")
 def conformance():
     """The conformance classes implemented."""
     return json_response({"conformsTo": CONFORMANCE})
@@ -109,9 +116,10 @@ def conformance():
     tags=OGC_TAGS,
     responses={"200": ok("The collections")},
 )
+@requires("view")
 def collections():
     """Every spatial layer as a collection."""
-    catalog = {e["name"]: e for e in features().catalog()}
+    catalog = {e["name"]: e for e in visible_catalog()}
     return json_response(
         {
             "links": [_link("self", url_for("ogc.collections", _external=True))],
@@ -127,10 +135,11 @@ def collections():
     tags=OGC_TAGS,
     responses={"200": ok("The collection"), "404": "Error"},
 )
+@requires("view")
 def collection(collection_id: str):
     """One collection's description."""
     _check(collection_id)
-    entry = next(e for e in features().catalog() if e["name"] == collection_id)
+    entry = next(e for e in visible_catalog() if e["name"] == collection_id)
     return json_response(_collection(entry))
 
 
@@ -146,17 +155,19 @@ def collection(collection_id: str):
         "404": "Error",
     },
 )
+@requires("view")
 def items(collection_id: str):
     """Features of a collection, filtered by ``bbox`` and paged by ``limit``/``offset``."""
     _check(collection_id)
     config = current_app.config
-    bbox_text = request.args.get("bbox")
-    bbox = parse_bbox(bbox_text, query=True) if bbox_text else None
+    bbox = bbox_arg()
     limit = int_arg(
         "limit", config["OGC_DEFAULT_LIMIT"], minimum=1, maximum=config["API_MAX_LIMIT"]
     )
     offset = int_arg("offset", 0, minimum=0)
-    page = features().layer(collection_id).query(bbox, limit=limit, offset=offset)
+    layer = features().layer(collection_id)
+    fields = visible_fields(collection_id, layer.frame.columns)
+    page = layer.query(bbox, limit=limit, offset=offset, properties=fields)
     links = page_links(
         "ogc.items",
         {"collection_id": collection_id},
@@ -180,10 +191,12 @@ def items(collection_id: str):
     tags=OGC_TAGS,
     responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
 )
+@requires("view")
 def item(collection_id: str, feature_id: str):
     """One feature."""
     _check(collection_id)
-    text = features().layer(collection_id).feature(feature_id)
+    layer = features().layer(collection_id)
+    text = layer.feature(feature_id, properties=visible_fields(collection_id, layer.frame.columns))
     if text is None:
         raise ApiError(404, f"{collection_id} has no feature {feature_id!r}", code="not_found")
     # Add the links OGC asks for without re-encoding the feature.

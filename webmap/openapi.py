@@ -21,7 +21,7 @@ from werkzeug.routing import Rule
 from planner import schema
 from planner.plan_edit import EDIT_OPS
 
-__all__ = ["TAGS", "RoutePlugin", "ok", "openapi_document", "operation"]
+__all__ = ["TAGS", "RoutePlugin", "ok", "openapi_document", "operation", "query_names"]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -29,7 +29,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 _OPERATION = "openapi_operation"
 
 #: Tags in the order the docs page shows them.
-TAGS = ("layers", "store", "analysis", "plan", "OGC API – Features")
+TAGS = ("layers", "store", "analysis", "plan", "accounts", "OGC API – Features")
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -72,12 +72,21 @@ def operation(
             "query": list(query),
             "responses": dict(responses),
         }
-        if body is not None:
+        if body:
             doc["requestBody"] = {"required": True, "content": {JSON: {"schema": body}}}
         setattr(view, _OPERATION, doc)
         return view
 
     return mark
+
+
+def query_names(view: Callable[..., Any]) -> set[str]:
+    """The query parameters a documented view takes, by the name clients send."""
+    doc = getattr(view, _OPERATION, None)
+    if doc is None:
+        return set()
+    components = _parameters(current_app.config)
+    return {components[c][1].get("name", c) for c in doc["query"]}
 
 
 def ok(
@@ -125,6 +134,15 @@ class RoutePlugin(BasePlugin):
         operation_parameters = [*arguments, *doc.pop("query")]
         if operation_parameters:
             doc["parameters"] = operation_parameters
+        if rule.endpoint.startswith(("api.", "ogc.")):
+            # Undeclared query parameters and empty values (planner_web.http.check_query).
+            doc["responses"] = {**doc["responses"], "400": "Error"}
+        permission = getattr(view, "permission", None)
+        if permission and permission != "view":
+            # Every refusal the guard can give a logged-in client that lacks the role.
+            doc["responses"] = {"401": "Error", "403": "Error", **doc["responses"]}
+        elif permission == "view":
+            doc["responses"] = {"401": "Error", **doc["responses"]}
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operations[method.lower()] = dict(doc)
         return _ARGUMENT.sub(lambda m: "{" + _openapi_name(m[1]) + "}", rule.rule)
@@ -156,7 +174,13 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "description": "Collection (layer) name.",
             },
         ),
-        "step": ("path", {"schema": {"type": "string"}, "description": "Step id or 'all'"}),
+        "step": (
+            "path",
+            {
+                "schema": {"type": "string", "enum": _step_ids()},
+                "description": "Analysis step id, or 'all' for every step in order",
+            },
+        ),
         "jobId": ("path", {"schema": {"type": "string"}, "description": "Job id"}),
         "version": (
             "query",
@@ -168,7 +192,10 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
         "bbox": (
             "query",
             {
-                "schema": {"type": "string", "pattern": r"^[-+0-9.eE]+(,[-+0-9.eE]+){3}$"},
+                "schema": {
+                    "type": "string",
+                    "pattern": r"^[-+]?[0-9]+(\.[0-9]+)?(,[-+]?[0-9]+(\.[0-9]+)?){3}$",
+                },
                 "description": "minlon,minlat,maxlon,maxlat in degrees (WGS84, longitude "
                 "first). A box that looks like lat,lon is refused with 400.",
                 "example": "118.77,32.03,118.80,32.05",
@@ -205,15 +232,18 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
             {
                 "schema": {"type": "string"},
                 "description": "Comma-separated attributes to send (omit for all, empty for "
-                "none): small payloads for maps that fetch the rest on click.",
+                "none): small payloads for maps that fetch the rest on click. Fields the layer "
+                "lacks, or your role may not see, are left out.",
+                "allowEmptyValue": True,
                 "example": "households,covered",
             },
         ),
         "q": (
             "query",
             {
-                "schema": {"type": "string", "maxLength": 100},
-                "description": "Text",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
+                "description": "Text: part of a grid code, building, compound or station name "
+                "(blank is refused with 400, naming q)",
                 "required": True,
             },
         ),
@@ -226,6 +256,12 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
             },
         ),
     }
+
+
+def _step_ids() -> list[str]:
+    from planner_web.jobs import ALL, known_steps  # the steps as registered when asked
+
+    return [*known_steps(), ALL]
 
 
 #: Schema components: GeoJSON as served, OGC links, analysis jobs and the JSON error.
@@ -267,7 +303,10 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "id": {"type": "string"},
             "step": {"type": "string"},
             "label": {"type": "string"},
-            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "state": {
+                "type": "string",
+                "enum": ["queued", "running", "done", "failed", "cancelled"],
+            },
             "progress": {"type": "array", "items": {"type": "string"}},
             "submitted": {"type": "string"},
             "started": {"type": "string", "nullable": True},
@@ -309,6 +348,26 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "edits": [{"op": "assign", "units": ["S005-C8-L10-B11"], "to": "32010200101001"}],
         },
     },
+    "Login": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "minLength": 1},
+        },
+    },
+    "Session": {
+        "type": "object",
+        "properties": {
+            "user": {"type": "string", "nullable": True},
+            "role": {
+                "type": "string",
+                "nullable": True,
+                "enum": ["viewer", "official", "planner", "admin", "public"],
+            },
+            "csrf_token": {"type": "string", "nullable": True},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -343,7 +402,13 @@ def openapi_document() -> dict[str, Any]:
         info={
             "description": "Layers of one planner store as GeoJSON (WGS84, lon/lat), "
             "analysis runs, and OGC API – Features. Errors are JSON: "
-            '{"error": {"status", "code", "message", "param"}}.',
+            '{"error": {"status", "code", "message", "param"}}. Log in with POST /api/login '
+            "(a session cookie; send its csrf_token as X-CSRF-Token on every change), or send "
+            "an API token (`planner user token`) as `Authorization: Bearer`; basic auth "
+            "reads. What a role receives: viewer (no per-building households, no special-"
+            "group counts), official (all), planner (and analyses), admin (and users). "
+            "401 not logged in, 403 role/CSRF/Origin refused, 400 bad Host, 409 stale "
+            "version, 429 queue full or too many failed logins.",
             "license": {"name": "MIT"},
         },
         servers=[{"url": request.host_url.rstrip("/")}],
@@ -354,14 +419,23 @@ def openapi_document() -> dict[str, Any]:
         spec.components.parameter(name, location, parameter)
     for name, component in _SCHEMAS.items():
         spec.components.schema(name, component)
+    # Who may call what: a session cookie (with X-CSRF-Token on changes), an API token,
+    # or HTTP basic auth (reads only; the password may be an API token).
+    spec.components.security_scheme(
+        "session", {"type": "apiKey", "in": "cookie", "name": app.config["SESSION_COOKIE_NAME"]}
+    )
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
     error = {"description": "A client error, explained", "content": {JSON: {"schema": "Error"}}}
     spec.components.response("Error", error)
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if hasattr(view, _OPERATION):
             spec.path(rule=rule, view=view)
+    spec.options["security"] = [{"session": []}, {"bearer": []}, {"basic": []}, {}]
     document = spec.to_dict()
     # apispec puts paths and options first; people reading the JSON expect the usual order.
     info = document["info"]
     document["info"] = {"title": info.pop("title"), "version": info.pop("version"), **info}
-    return {k: document[k] for k in ("openapi", "info", "servers", "tags", "paths", "components")}
+    keys = ("openapi", "info", "servers", "security", "tags", "paths", "components")
+    return {k: document[k] for k in keys}

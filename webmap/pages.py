@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, render_template, url_for
+from flask import Blueprint, Response, current_app, g, render_template, session, url_for
 
+from planner import accounts
+from planner_web.auth import current_role, requires
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features
 from planner_web.i18n import get_lang, messages
@@ -16,14 +18,22 @@ bp = Blueprint("pages", __name__)
 
 
 @bp.get("/")
+@requires("view")
 def map_page():
-    """The map of every layer of the store, with layer switcher, legend, pop-ups and search."""
+    """The map of the layers the role may see, with layer switcher, legend, pop-ups and search."""
     source = features()
+    role = current_role()
     page_config = {
         "lang": get_lang(),
         "messages": messages(),
         "name": source.store.name,
+        "user": g.user,
+        "role": role,
+        # The session's CSRF token, which the page's POSTs and DELETEs send back.
+        "csrf_token": session.get("csrf") if g.via == "session" else None,
         "urls": {
+            "login": url_for("auth.login_page"),
+            "logout": url_for("auth.logout"),
             "layers": url_for("api.layers"),
             "features": url_for("api.layer_features", name="__layer__"),
             "feature": url_for("api.feature", name="__layer__", feature_id="__id__"),
@@ -34,8 +44,11 @@ def map_page():
             "plan": url_for("plan.plan"),
         },
         "basemap": basemap_settings(current_app.config),
-        "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"]),
-        "editable": bool(current_app.config["ANALYSIS_ENABLED"]) and source.store.has("grids"),
+        "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"])
+        and accounts.allowed(role, "analyse"),
+        "editable": bool(current_app.config["ANALYSIS_ENABLED"])
+        and accounts.allowed(role, "edit")
+        and source.store.has("grids"),
     }
     return render_template(
         "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from planner import plan_versions
 from planner.errors import ConflictError
 from planner.plan_commit import current_rows
 from planner.plan_edit import EditRefused, PlanEditor
 from planner.store import Store
+from planner_web.auth import requires
 from planner_web.http import ApiError, error_response, int_arg, json_response
 from planner_web.openapi import ok, operation
 
@@ -88,6 +89,7 @@ def _conflict(exc: ConflictError):
 
 
 @bp.get("")
+@requires("read")
 @operation(
     "getPlan",
     "The latest plan version (or ?version=N) and its grids' figures",
@@ -127,6 +129,7 @@ def plan():
 
 
 @bp.post("/preview")
+@requires("edit")
 @operation(
     "previewPlanEdits",
     "Figures and findings of the plan with edits applied; nothing is saved",
@@ -144,6 +147,7 @@ def preview():
 
 
 @bp.post("/save")
+@requires("edit")
 @operation(
     "savePlanEdits",
     "Save edits made on a plan version as a new version (409 if they clash)",
@@ -167,5 +171,5 @@ def save():
 
 
 def _user() -> str | None:
-    """Who saves: the logged-in user where the server knows one."""
-    return getattr(request, "planner_user", None)
+    """Who saves: the logged-in user."""
+    return g.get("user")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ class RunningServer:
 
 
 def make_server(app: Flask, *, host: str = "127.0.0.1", port: int = 5000, threads: int = THREADS):
-    """A waitress server for ``app`` bound to ``host:port`` (port 0 = a free port)."""
+    """A waitress server for ``app`` bound to ``host:port`` (port 0 = a free port).
+
+    Waitress warns once per request that waits for a worker ("Task queue depth is N"):
+    under load that is a line per request and says nothing an operator can act on.
+    """
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     # ident is the Server header; no version number in it.
     return create_server(app, host=host, port=port, threads=threads, ident="grid-planner")
 

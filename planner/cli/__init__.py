@@ -22,6 +22,7 @@ from planner.cli import network  # noqa: E402,F401  isort: skip
 from planner.cli import grids  # noqa: E402,F401  isort: skip
 from planner.cli import topology  # noqa: E402,F401  isort: skip
 from planner.cli import plan  # noqa: E402,F401  isort: skip
+from planner.cli import user  # noqa: E402,F401  isort: skip
 
 
 __all__ = ["main", "run"]

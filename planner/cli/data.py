@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from planner import config, pipeline
 from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
+from planner.settings import settings
 from planner.store import Store
 
 __all__ = ["demo_command", "households_command", "import_command", "info_command"]
@@ -99,8 +101,7 @@ def households_command(store_path, roster, as_json):
             f"roster {roster}: {report['matched']} buildings counted, "
             f"{len(report['unmatched'])} rows not used (kept in table roster_unmatched):"
         )
-        for row in report["unmatched"]:
-            click.echo(f"  row {row['row']}: {row['building_ref']}: {row['problem']}")
+        _echo_unmatched(report["unmatched"])
     click.echo(f"households total: {report['households_total']}")
 
 
@@ -193,3 +194,15 @@ def _analysis_lines(analysis: dict) -> list[str]:
             f"({coverage['threshold_m']:g} m); {coverage['buildings_uncovered']} buildings beyond"
         )
     return lines
+
+
+def _echo_unmatched(rows: list[dict]) -> None:
+    """The first few roster rows not used, one per line; the rest summed up by problem."""
+    listed = settings.limits.bad_rows_listed
+    for row in rows[:listed]:
+        click.echo(f"  row {row['row']}: {row['building_ref']}: {row['problem']}")
+    rest = rows[listed:]
+    if rest:
+        by_problem = Counter(str(row["problem"]) for row in rest)
+        counts = "; ".join(f"{problem}: {n}" for problem, n in by_problem.most_common())
+        click.echo(f"  … and {len(rest)} more rows ({counts}); all are in roster_unmatched")

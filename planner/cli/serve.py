@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
+import os
+from urllib.parse import urlsplit
 
 import click
 
@@ -23,18 +26,61 @@ __all__ = ["serve_command"]
     help="Tile basemap: osm, tianditu (needs --basemap-key), gaode (GCJ-02), or a "
     "{z}/{x}/{y} URL. Default: none (no request leaves the server).",
 )
-@click.option("--basemap-key", default="", help="Key of the basemap (天地图 tk).")
+@click.option(
+    "--basemap-key",
+    default="",
+    envvar="PLANNER_BASEMAP_KEY",
+    help="Key of the basemap (天地图 tk). Better from $PLANNER_BASEMAP_KEY or the store's "
+    "`basemap_key` metadata: a flag is visible to every user of the machine in `ps`.",
+)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--read-only", is_flag=True, help="Refuse analysis runs from the web page.")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another name the server answers to (Host header), e.g. a DNS name; repeatable.",
+)
+@click.option(
+    "--public-view",
+    is_flag=True,
+    help="Show anonymous visitors stations and grid boundaries (no figures, no contacts).",
+)
 @user_errors
-def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only, threads):
-    """Serve the web map, REST API and OGC API – Features of STORE."""
-    from planner_web import STATIC_DIR, create_app, missing_assets
-    from planner_web.basemap import basemap_settings
-    from planner_web.server import listen_urls, make_server
+def serve_command(
+    store_path,
+    host,
+    port,
+    basemap,
+    basemap_key,
+    lang,
+    read_only,
+    threads,
+    allowed_hosts,
+    public_view,
+):
+    """Serve the web map, REST API and OGC API – Features of STORE.
 
-    Store(store_path)  # a clear one-line error for a missing or broken store
+    With no accounts in STORE, a server on this machine (127.0.0.1, localhost, ::1)
+    prints a URL carrying a one-time token that logs the browser in as admin. A server
+    on another address needs an admin account first (`planner user add`).
+    """
+    from planner import accounts
+    from planner_web import STATIC_DIR, missing_assets
+    from planner_web.basemap import basemap_settings
+    from planner_web.server import listen_urls
+
+    store = Store(store_path)  # a clear one-line error for a missing or broken store
+    loopback = _is_loopback(host)
+    users = accounts.list_users(store)
+    if not loopback and not any(u.role == "admin" for u in users):
+        msg = (
+            f"serving on {host} needs an admin account first: "
+            f"planner user add {store_path} NAME --role admin"
+        )
+        raise PlannerError(msg)
     missing = missing_assets()
     if missing:
         msg = (
@@ -45,14 +91,18 @@ def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only,
     config = {
         "STORE": str(store_path),
         "BASEMAP": basemap,
-        "BASEMAP_KEY": basemap_key,
+        "BASEMAP_KEY": basemap_key or str(store.metadata.get("basemap_key") or ""),
         "DEFAULT_LANG": lang,
         "ANALYSIS_ENABLED": not read_only,
+        "BIND_HOST": host,
+        "ALLOWED_HOSTS": list(allowed_hosts),
+        "PUBLIC_VIEW": public_view,
+        # Sessions outlive a restart only with a fixed key (kept out of argv, like the tk).
+        "SECRET_KEY": os.environ.get("PLANNER_SECRET_KEY") or None,
     }
     basemap_settings(config)  # refuse an unknown basemap or a missing key now
-    app = create_app(config)
     try:
-        server = make_server(app, host=host, port=port, threads=threads)
+        server = _listen(config, host, port, threads)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             msg = f"port {port} on {host} is in use; choose another with --port"
@@ -60,11 +110,41 @@ def serve_command(store_path, host, port, basemap, basemap_key, lang, read_only,
             msg = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         raise PlannerError(msg) from None
     urls = listen_urls(server, host)
-    click.echo(f"serving {store_path} at {'  '.join(urls)}  (Ctrl+C to stop)")
+    shown = list(urls)
+    if loopback and not users:
+        # As Jupyter does: the one URL that signs this machine's browser in, once.
+        shown[0] = f"{urls[0]}?token={accounts.make_login_token(store)}"
+    click.echo(f"serving {store_path} at {'  '.join(shown)}  (Ctrl+C to stop)")
     click.echo(f"OGC API – Features: {urls[0]}ogc/   API docs: {urls[0]}api/docs")
+    if loopback and not users:
+        click.echo("no accounts yet: the URL above logs in as admin, once (planner user add)")
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _listen(config: dict, host: str, port: int, threads: int):
+    """The app on a waitress server; a wildcard bind also answers to its interfaces' names."""
+    from planner_web import create_app
+    from planner_web.server import listen_urls, make_server
+
+    app = create_app(config)
+    server = make_server(app, host=host, port=port, threads=threads)
+    if host in ("0.0.0.0", "::", ""):
+        names = [urlsplit(u).hostname for u in listen_urls(server, host)]
+        hosts = set(app.extensions["planner.allowed_hosts"]) | {n.lower() for n in names if n}
+        app.extensions["planner.allowed_hosts"] = frozenset(hosts)
+    return server

@@ -1,8 +1,15 @@
 // Requests to the REST API: JSON with its error message, URL templates from the page config.
 import { cfg } from "./config.js";
 
+// State-changing requests carry the session's CSRF token; a session that has ended sends the
+// page back to the login form.
 export function getJSON(u, options) {
-  return fetch(u, options).then(function (r) {
+  const opts = Object.assign({ credentials: "same-origin" }, options || {});
+  if (opts.method && opts.method !== "GET" && cfg.csrf_token) {
+    opts.headers = Object.assign({}, opts.headers, { "X-CSRF-Token": cfg.csrf_token });
+  }
+  return fetch(u, opts).then(function (r) {
+    if (r.status === 401 && cfg.user) window.location.assign(cfg.urls.login);
     return r.json().then(function (body) {
       if (!r.ok) throw new Error((body.error && body.error.message) || r.statusText);
       return body;

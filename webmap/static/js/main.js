@@ -31,5 +31,14 @@ loadSummary().catch(function () {});
 initAnalysis();
 initEditor();
 
+const logout = document.getElementById("logout");
+if (logout) {
+  logout.addEventListener("click", function () {
+    getJSON(cfg.urls.logout, { method: "POST" }).finally(function () {
+      window.location.assign(cfg.urls.login);
+    });
+  });
+}
+
 // For tests and the console: the map and per-layer drawing state.
 window.plannerMap = { map: map, state: state, catalog: catalog, refresh: refresh };
