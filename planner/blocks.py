@@ -23,7 +23,7 @@ never cutting a building.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CUT_FACTORS",
     "DEFAULT_COMMUNITY_CODE",
+    "EDGE_OVERLAP_M2",
+    "EDGE_OVERLAP_SHARE",
     "GRID_SIZE",
     "IGNORED_HIGHWAYS",
     "KINDS",
@@ -101,6 +103,12 @@ KINDS = ("street", "compound", "lane", "cell")
 #: wall (1), a lane (2), between building cells (3) or through open ground of one cell (4).
 CUT_FACTORS = (1.0, 1.5, 2.5, 6.0, 6.0)
 
+#: A unit overlapping an edge area by this much (m²) and this share of the area is bound
+#: to it: below either the overlap is the snapping of a shared outline (a compound's, a
+#: wall's), not a part of the area (the check counts 5 m² and 2 % as a part).
+EDGE_OVERLAP_M2 = 1.0
+EDGE_OVERLAP_SHARE = 0.005
+
 #: Snapping grid of the noding, in metres: removes near-coincident slivers of OSM lines.
 GRID_SIZE = 0.01
 #: Overlaps of footprints below this (m²) are drawing noise, not shared buildings.
@@ -134,6 +142,11 @@ class Faces:
         Households of each building.
     crs
         The metric CRS.
+    edge_faces
+        ``(face, edge, area)`` of each face overlapping an edge area (边缘地带):
+        ``edge`` indexes the edge areas given to
+        :func:`build_faces`. The units holding these faces are one unit, so no grid
+        boundary splits an edge area (empty when none were given).
     """
 
     geometry: np.ndarray
@@ -144,6 +157,9 @@ class Faces:
     cluster: np.ndarray
     households: np.ndarray
     crs: Any
+    edge_faces: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"face": [], "edge": [], "area": []}, dtype=np.int64)
+    )
 
     @property
     def area(self) -> np.ndarray:
@@ -362,6 +378,7 @@ def build_faces(
     compounds: gpd.GeoDataFrame,
     *,
     cell_above: int | None = None,
+    edge_areas: gpd.GeoDataFrame | None = None,
     progress: Progress = no_progress,
 ) -> Faces:
     """Cut the community into labelled faces along its physical features.
@@ -382,6 +399,9 @@ def build_faces(
     cell_above
         Lane blocks holding more households than this are tessellated into
         building cells, so the partition can split them between building rows.
+    edge_areas
+        Edge areas (边缘地带) the grids must keep whole: every unit one of them
+        overlaps is merged into one (``Faces.edge_faces``), whatever the depth.
     progress
         Called at each step.
 
@@ -472,6 +492,22 @@ def build_faces(
         cluster=cluster,
         households=households,
         crs=community.crs,
+        edge_faces=_edge_faces(faces, edge_areas),
+    )
+
+
+def _edge_faces(faces: np.ndarray, edge_areas: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    """``(face, edge, area)`` of the faces overlapping each edge area (any overlap)."""
+    if edge_areas is None or edge_areas.empty or len(faces) == 0:
+        return pd.DataFrame({"face": [], "edge": [], "area": []}, dtype=np.int64)
+    geoms = edge_areas.geometry.to_numpy()
+    pairs = overlay_pairs(geoms, faces)
+    return pd.DataFrame(
+        {
+            "face": pairs["j"].to_numpy(dtype=np.int64),
+            "edge": pairs["i"].to_numpy(dtype=np.int64),
+            "area": pairs["area"].to_numpy(dtype=float),
+        }
     )
 
 
@@ -558,6 +594,7 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     same = key[i] == key[j]
     graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
     _, unit = csgraph.connected_components(graph, directed=False)
+    unit = _bind_edge_areas(unit, faces.edge_faces)
     # Stable order: by street block, then label path, then position.
     reps = shapely.point_on_surface(faces.geometry)
     x, y = shapely.get_x(reps), shapely.get_y(reps)
@@ -627,6 +664,35 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
         length=("length", "sum"), level=("level", "min"), cost=("cost", "sum")
     )
     return Units(frame=units, face_unit=unit, building_unit=building_unit, edges=ue)
+
+
+def _bind_edge_areas(unit: np.ndarray, edge_faces: pd.DataFrame) -> np.ndarray:
+    """Merge the units each edge area overlaps into one, so a grid takes it whole.
+
+    An edge area holds few households, so the merged unit stays small; areas
+    sharing a unit are merged together. Overlaps below :data:`EDGE_OVERLAP_M2`
+    or :data:`EDGE_OVERLAP_SHARE` per unit are snapping along a shared outline and
+    bind nothing.
+    """
+    if edge_faces.empty:
+        return unit
+    per = (
+        pd.DataFrame({"unit": unit[edge_faces["face"].to_numpy()], "edge": edge_faces["edge"]})
+        .assign(area=edge_faces["area"].to_numpy())
+        .groupby(["edge", "unit"], as_index=False)["area"]
+        .sum()
+    )
+    total = edge_faces.groupby("edge")["area"].sum()
+    share = per["area"].to_numpy() / total.reindex(per["edge"]).to_numpy()
+    per = per[(per["area"].to_numpy() >= EDGE_OVERLAP_M2) & (share >= EDGE_OVERLAP_SHARE)]
+    n_units = int(unit.max()) + 1
+    # One graph node per unit and per edge area; an edge area links the units it overlaps.
+    e = per["edge"].to_numpy() + n_units
+    size = n_units + (int(e.max()) + 1 - n_units if len(e) else 0)
+    graph = sparse.coo_matrix((np.ones(len(per)), (per["unit"].to_numpy(), e)), shape=(size, size))
+    _, group = csgraph.connected_components(graph, directed=False)
+    _, merged = np.unique(group[:n_units], return_inverse=True)
+    return merged.ravel()[unit]
 
 
 def _path_id(path: np.ndarray) -> str:
