@@ -110,13 +110,14 @@ def _recut_pushed(
     grids = first.grids.reset_index(drop=True)
     region = _region(grids, pushed)
     cut, face_label = _cut_region(first, region, t, time_limit)
-    if _mendable(cut, t) > 0:
+    codes = grids["grid_code"].astype(str).to_numpy()
+    left = _mendable(cut, t, region, codes, pushed)
+    if left > 0:
         # The ring of neighbours could not absorb it: one ring wider, kept if it does better.
-        codes = grids["grid_code"].astype(str).to_numpy()
         wider = _region(grids, list(codes[region]))
         if len(wider) > len(region):
             cut_w, label_w = _cut_region(first, wider, t, time_limit)
-            if _mendable(cut_w, t) < _mendable(cut, t):
+            if _mendable(cut_w, t, wider, codes, pushed) < left:
                 region, cut, face_label = wider, cut_w, label_w
     recut = _recut_grids(grids, region, cut, face_label, crs)
     rest = grids.drop(index=region)
@@ -134,11 +135,17 @@ def _recut_pushed(
     return _combine(first, second, region, pushed, findings, t)
 
 
-def _mendable(cut: GridCut, t: Thresholds) -> float:
-    """Households out of range in grids of a cut that no physical reason explains."""
+def _mendable(
+    cut: GridCut, t: Thresholds, region: np.ndarray, codes: np.ndarray, pushed: list[str]
+) -> float:
+    """Households out of range, for no physical reason, in the grids of a cut that carry
+    on the pushed grids (by their starting label) or are new."""
     off = off_range(cut.result.households, t)
     physical = np.array([r is not None and r.reason.physical for r in cut.reasons], dtype=bool)
-    return float(off[~physical].sum()) if len(off) else 0.0
+    labels = cut.result.labels if cut.result.labels is not None else np.arange(len(off))
+    known = (labels >= 0) & (labels < len(region))
+    mine = ~known | np.isin(codes[region[np.where(known, labels, 0)]], pushed)
+    return float(off[mine & ~physical].sum()) if len(off) else 0.0
 
 
 def _region(grids: gpd.GeoDataFrame, pushed: list[str]) -> np.ndarray:
@@ -245,6 +252,9 @@ def _recut_grids(
 def _next_code(code: str, used: set[str]) -> str:
     """The next free code after ``code`` in its zone (``...NNN``), or ``code-2``, ``code-3``…"""
     head, tail = code.rstrip("0123456789"), code[len(code.rstrip("0123456789")) :]
+    if not head and len(code) > 3:
+        # An all-digit hierarchical code: the zone, then the grid's three digits.
+        head, tail = code[:-3], code[-3:]
     width = max(len(tail), 3)
     number = 1
     while True:
