@@ -594,7 +594,7 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     same = key[i] == key[j]
     graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
     _, unit = csgraph.connected_components(graph, directed=False)
-    unit = _bind_edge_areas(unit, faces.edge_faces)
+    unit = _bind_edge_areas(unit, faces.edge_faces, i, j)
     # Stable order: by street block, then label path, then position.
     reps = shapely.point_on_surface(faces.geometry)
     x, y = shapely.get_x(reps), shapely.get_y(reps)
@@ -666,13 +666,25 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     return Units(frame=units, face_unit=unit, building_unit=building_unit, edges=ue)
 
 
-def _bind_edge_areas(unit: np.ndarray, edge_faces: pd.DataFrame) -> np.ndarray:
+def _bind_edge_areas(
+    unit: np.ndarray, edge_faces: pd.DataFrame, i: np.ndarray, j: np.ndarray
+) -> np.ndarray:
     """Merge the units each edge area overlaps into one, so a grid takes it whole.
 
     An edge area holds few households, so the merged unit stays small; areas
     sharing a unit are merged together. Overlaps below :data:`EDGE_OVERLAP_M2`
     or :data:`EDGE_OVERLAP_SHARE` per unit are snapping along a shared outline and
-    bind nothing.
+    bind nothing, unless the merged unit would be in pieces without them (a narrow
+    neck of the area across another unit): then every unit the area overlaps joins.
+
+    Parameters
+    ----------
+    unit
+        Unit of each face.
+    edge_faces
+        ``Faces.edge_faces``.
+    i, j
+        Faces sharing a boundary.
     """
     if edge_faces.empty:
         return unit
@@ -684,7 +696,24 @@ def _bind_edge_areas(unit: np.ndarray, edge_faces: pd.DataFrame) -> np.ndarray:
     )
     total = edge_faces.groupby("edge")["area"].sum()
     share = per["area"].to_numpy() / total.reindex(per["edge"]).to_numpy()
-    per = per[(per["area"].to_numpy() >= EDGE_OVERLAP_M2) & (share >= EDGE_OVERLAP_SHARE)]
+    strong = (per["area"].to_numpy() >= EDGE_OVERLAP_M2) & (share >= EDGE_OVERLAP_SHARE)
+    merged = _merge_units(unit, per[strong])
+    n = len(unit)
+    same = merged[i] == merged[j]
+    graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
+    _, piece = csgraph.connected_components(graph, directed=False)
+    pieces = pd.Series(piece).groupby(merged).nunique()
+    broken = pieces.index[pieces.to_numpy() > 1]
+    if len(broken) == 0:
+        return merged
+    # Edge areas of units left in pieces bind every unit they overlap.
+    face_merged = merged[edge_faces["face"].to_numpy()]
+    loose = np.unique(edge_faces["edge"].to_numpy()[np.isin(face_merged, broken)])
+    return _merge_units(unit, per[strong | per["edge"].isin(loose).to_numpy()])
+
+
+def _merge_units(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:
+    """Units renumbered so those linked by one edge area (``per``: edge, unit) are one."""
     n_units = int(unit.max()) + 1
     # One graph node per unit and per edge area; an edge area links the units it overlaps.
     e = per["edge"].to_numpy() + n_units

@@ -59,6 +59,9 @@ DEFAULT_HALF_WIDTH_M = 3.0
 #: Kinds of edge area (the ``kind`` field).
 EDGE_KINDS = ("strip", "border", "street_front", "fringe", "idle_lot", "other")
 
+#: Necks of a piece narrower than twice this (m) do not join it: it falls apart there.
+_HAIRLINE_M = 0.01
+
 #: A detected piece that overlaps an earlier one by this share keeps its id and grid.
 _SAME_SHARE = 0.5
 
@@ -117,6 +120,11 @@ def find_edge_areas(
         # A hairline cut: separates the pieces on either side without losing area.
         cut = shapely.buffer(barriers.geometry.to_numpy(), 0.05, quad_segs=1, cap_style="flat")
         area = shapely.difference(area, shapely.union_all(cut))
+    # Pieces joined only by a hairline (a snapped outline, a sliver along the community
+    # edge) are separate pieces: no grid could hold both across it.
+    area = shapely.buffer(
+        shapely.buffer(area, -_HAIRLINE_M, join_style="mitre"), _HAIRLINE_M, join_style="mitre"
+    )
     parts = shapely.get_parts(area)
     parts = parts[shapely.get_type_id(parts) == 3]
     parts = parts[shapely.area(parts) > 1.0]
