@@ -255,12 +255,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=3, help="cases per extract")
     parser.add_argument("--only", default=None, help="one extract")
+    parser.add_argument(
+        "--part", default="1/1", help="K/N: run every N-th case from the K-th (parallel runs)"
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        part, parts = (int(v) for v in args.part.split("/"))
         for k, (area, box) in enumerate(cases(args.cases, work)):
-            if args.only and area != args.only:
+            if (args.only and area != args.only) or k % parts != part - 1:
                 continue
             try:
                 row = run_case(area, box, work / f"case{k}.gpkg")

@@ -11,7 +11,7 @@ apply it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -160,6 +160,10 @@ def plan_grids(
         )
 
     result = run(units, initial, stay)
+    if initial is None and not faces.edge_faces.empty:
+        result = _best_of(
+            result, _around_edge_areas(faces, depth, run, units), min_households, max_households
+        )
     home = initial
     for _ in range(rounds):
         reasons = _reasons(units, result, min_households, max_households)
@@ -181,6 +185,32 @@ def plan_grids(
         result = run(units, warm, stay)
     reasons = _reasons(units, result, min_households, max_households)
     return GridCut(faces=faces, units=units, result=result, reasons=reasons)
+
+
+def _around_edge_areas(faces: Faces, depth: np.ndarray, run: Any, units: Units) -> Partition:
+    """The partition drawn without the edge areas, then mended to keep each one whole.
+
+    The search is local: binding the blocks of an edge area changes where it
+    starts and so which cuts it ends in. Starting from the grids the blocks alone
+    give, moving only what the edge areas need, keeps the cuts those grids found.
+    """
+    free_faces = replace(faces, edge_faces=faces.edge_faces.iloc[:0])
+    free_units = make_units(free_faces, depth)
+    free = run(free_units, None, None)
+    warm = _unit_labels(units, _face_labels(free_units, free), faces.area)
+    return run(units, warm, None)
+
+
+def _best_of(a: Partition, b: Partition, min_households: int, max_households: int) -> Partition:
+    """The partition with fewer households out of range, then the cheaper cut."""
+
+    def key(p: Partition) -> tuple[float, float]:
+        off = np.maximum(min_households - p.households, 0) + np.maximum(
+            p.households - max_households, 0
+        )
+        return float(off.sum()), float(p.cut_cost)
+
+    return b if key(b) < key(a) else a
 
 
 def _face_labels(units: Units, result: Partition) -> np.ndarray:
