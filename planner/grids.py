@@ -45,6 +45,8 @@ from planner.reasons import OutOfRange
 from planner.settings import settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from planner.store import Store
 
 #: Scenario name of `planner rebalance` output.
@@ -187,7 +189,12 @@ def plan_grids(
     return GridCut(faces=faces, units=units, result=result, reasons=reasons)
 
 
-def _around_edge_areas(faces: Faces, depth: np.ndarray, run: Any, units: Units) -> Partition:
+def _around_edge_areas(
+    faces: Faces,
+    depth: np.ndarray,
+    run: Callable[[Units, np.ndarray | None, np.ndarray | None], Partition],
+    units: Units,
+) -> Partition:
     """The partition drawn without the edge areas, then mended to keep each one whole.
 
     The search is local: binding the blocks of an edge area changes where it
@@ -301,7 +308,9 @@ def _pin(units: Units, faces: Faces, labels: np.ndarray, pinned: np.ndarray | No
     return _contiguous(labels, units)
 
 
-def _stay_costs(units: Units, faces: Faces | None = None, pinned: np.ndarray | None = None):
+def _stay_costs(
+    units: Units, faces: Faces | None = None, pinned: np.ndarray | None = None
+) -> np.ndarray:
     """Cost of moving each unit out of its starting grid; a pinned edge area's: prohibitive."""
     stay = units.frame["households"].to_numpy() * _MOVE_HOUSEHOLD + _MOVE_BLOCK
     if faces is not None:
