@@ -107,14 +107,20 @@ def _neighbours(geoms: np.ndarray) -> list[set[int]]:
 
 
 def flag_holds(
-    g: int, flag: str, households: np.ndarray, geoms: np.ndarray, store: Store, t: Thresholds
+    g: int,
+    flag: str,
+    households: np.ndarray,
+    geoms: np.ndarray,
+    store: Store,
+    t: Thresholds,
+    code: str,
 ) -> bool:
-    """Whether grid ``g``'s flag (its out-of-range reason) is true of the plan."""
+    """Whether grid ``g`` (code ``code``)'s flag (its out-of-range reason) is true of the plan."""
     numbers = [int(x) for x in re.findall(r"\d+", flag)]
     hh = households[g]
     if flag.startswith("one building holds"):
         b = store.read_metric("buildings")
-        mine = b[b["grid_code"].astype(str) == str(store.read_metric("grids")["grid_code"][g])]
+        mine = b[b["grid_code"].astype(str) == code]
         if mine.empty:
             return False
         cluster = footprint_clusters(mine.geometry.to_numpy(), inclusive=True)
@@ -147,7 +153,7 @@ def verify(store: Store) -> dict[str, Any]:
         for g in out_range
         if isinstance(flags[g], str)
         and flags[g]
-        and not flag_holds(g, flags[g], hh, geoms, store, t)
+        and not flag_holds(g, flags[g], hh, geoms, store, t, str(grids["grid_code"].iloc[g]))
     ]
     community = plan.community
     union = shapely.coverage_union_all(geoms)

@@ -567,7 +567,7 @@ def _prefix_households(faces: Faces) -> list[np.ndarray]:
     return out
 
 
-def make_units(faces: Faces, depth: np.ndarray) -> Units:
+def make_units(faces: Faces, depth: np.ndarray, *, max_households: int | None = None) -> Units:
     """Group faces into units at the given depth per face, one connected piece each.
 
     Parameters
@@ -577,6 +577,10 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     depth
         Level each face's unit is cut at (0 street … 3 cell), e.g. from
         :func:`default_depth`.
+    max_households
+        The units an edge area overlaps are merged unless together they hold more
+        than this (``settings.grid.max_households`` if None): a unit no grid could
+        take in range would cost more than an edge area split and mended later.
 
     Returns
     -------
@@ -594,7 +598,12 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     same = key[i] == key[j]
     graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
     _, unit = csgraph.connected_components(graph, directed=False)
-    unit = _bind_edge_areas(unit, faces.edge_faces, i, j)
+    cap = settings.grid.max_households if max_households is None else max_households
+    valid_b = faces.building_face >= 0
+    face_hh = np.bincount(
+        faces.building_face[valid_b], weights=faces.households[valid_b], minlength=n
+    )
+    unit = _bind_edge_areas(unit, faces.edge_faces, i, j, face_hh, cap)
     # Stable order: by street block, then label path, then position.
     reps = shapely.point_on_surface(faces.geometry)
     x, y = shapely.get_x(reps), shapely.get_y(reps)
@@ -667,7 +676,12 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
 
 
 def _bind_edge_areas(
-    unit: np.ndarray, edge_faces: pd.DataFrame, i: np.ndarray, j: np.ndarray
+    unit: np.ndarray,
+    edge_faces: pd.DataFrame,
+    i: np.ndarray,
+    j: np.ndarray,
+    face_hh: np.ndarray,
+    cap: float,
 ) -> np.ndarray:
     """Merge the units each edge area overlaps into one, so a grid takes it whole.
 
@@ -685,6 +699,9 @@ def _bind_edge_areas(
         ``Faces.edge_faces``.
     i, j
         Faces sharing a boundary.
+    face_hh, cap
+        Households of each face; a merge above ``cap`` households is not made (the
+        edge areas of that group bind nothing).
     """
     if edge_faces.empty:
         return unit
@@ -698,6 +715,15 @@ def _bind_edge_areas(
     share = per["area"].to_numpy() / total.reindex(per["edge"]).to_numpy()
     strong = (per["area"].to_numpy() >= EDGE_OVERLAP_M2) & (share >= EDGE_OVERLAP_SHARE)
     merged = _merge_units(unit, per[strong])
+    # Buildings whose cells reach into an edge area would be glued into one unit too
+    # large for any grid: such a group is left unbound.
+    group_hh = np.bincount(merged, weights=face_hh)
+    glued = pd.Series(unit).groupby(merged).nunique()
+    over = glued.index[(glued.to_numpy() > 1) & (group_hh[glued.index] > cap)]
+    if len(over):
+        heavy = per["edge"].isin(per["edge"][np.isin(merged[_first_face(unit, per)], over)])
+        strong &= ~heavy.to_numpy()
+        merged = _merge_units(unit, per[strong])
     n = len(unit)
     same = merged[i] == merged[j]
     graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
@@ -710,6 +736,13 @@ def _bind_edge_areas(
     face_merged = merged[edge_faces["face"].to_numpy()]
     loose = np.unique(edge_faces["edge"].to_numpy()[np.isin(face_merged, broken)])
     return _merge_units(unit, per[strong | per["edge"].isin(loose).to_numpy()])
+
+
+def _first_face(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:
+    """A face of each row's unit (``per``: edge, unit)."""
+    first = np.full(int(unit.max()) + 1, -1, dtype=np.int64)
+    first[unit[::-1]] = np.arange(len(unit))[::-1]
+    return first[per["unit"].to_numpy()]
 
 
 def _merge_units(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:

@@ -144,7 +144,7 @@ def plan_grids(
     max_households = settings.grid.max_households if max_households is None else max_households
     time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     depth = default_depth(faces, max_households=max_households)
-    units = make_units(faces, depth)
+    units = make_units(faces, depth, max_households=max_households)
     initial, stay = None, None
     if initial_faces is not None:
         initial = _pin(units, faces, _unit_labels(units, initial_faces, faces.area), pinned)
@@ -178,7 +178,7 @@ def plan_grids(
         depth = opened
         face_grid = _face_labels(units, result)
         face_home = None if home is None else home[units.face_unit]
-        units = make_units(faces, depth)
+        units = make_units(faces, depth, max_households=max_households)
         warm = _unit_labels(units, face_grid, faces.area)
         if face_home is not None:
             home = _pin(units, faces, _unit_labels(units, face_home, faces.area), pinned)
