@@ -35,7 +35,7 @@ from planner.blocks import (
     make_units,
 )
 from planner.codes import grid_codes, group_zones
-from planner.edge_areas import detect_edge_areas, follow_plan, pinned_codes
+from planner.edge_areas import find_edge_areas, follow_plan, merge_detected, pinned_codes
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs
@@ -467,17 +467,29 @@ def grids_report(
     }
 
 
-def plan_edge_areas(store: Store, community: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def plan_edge_areas(store: Store, inputs: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     """The edge areas a new plan must keep whole, in the store's metric CRS.
 
-    Detected afresh from the current data exactly as ``planner edges --detect``
-    does (imported, drawn, manually assigned and disputed areas kept as they are,
-    earlier detected ones keeping their ids), so the plan is drawn around the
-    edge areas the next detection finds. A community without compounds, roads or
-    buildings to cut has none.
+    Detected afresh exactly as ``planner edges --detect`` does (imported, drawn,
+    manually assigned and disputed areas kept as they are, earlier detected ones
+    keeping their ids), so the plan is drawn around the edge areas the next
+    detection finds. They are found from ``inputs`` (:func:`planner.blocks.load_inputs`),
+    the layers the plan is made of: reading them again could see another command's
+    write and hide it from the conflict check.
     """
-    area = shapely.union_all(community.geometry.to_numpy())
-    return detect_edge_areas(store, community=area).to_crs(store.metric_crs)
+    rules = settings.edge_areas
+    area = shapely.make_valid(shapely.union_all(inputs["community"].geometry.to_numpy()))
+    found = find_edge_areas(
+        area,
+        roads=inputs["roads"],
+        compounds=inputs["compounds"],
+        buildings=inputs["buildings"],
+        barriers=inputs["barriers"],
+        max_households=rules.max_households,
+        min_area_m2=rules.min_area_m2,
+        strip_width_m=rules.strip_width_m,
+    )
+    return merge_detected(store.read_metric("edge_areas"), found).to_crs(store.metric_crs)
 
 
 def pinned_labels(edges: pd.DataFrame, codes: pd.Series) -> np.ndarray:
@@ -602,7 +614,7 @@ def make_grids(
     community, warning = community_boundary(store)
     inputs = load_inputs(store, community=community)
     progress("edge areas")
-    edges = plan_edge_areas(store, inputs["community"])
+    edges = plan_edge_areas(store, inputs)
     faces = build_faces(**inputs, edge_areas=edges, progress=progress)
     progress("partition into grids")
     cut = plan_grids(
@@ -728,7 +740,7 @@ def rebalance(
         raise PlannerError(msg, source=str(store.path))
     current = current.to_crs(store.metric_crs).reset_index(drop=True)
     inputs = load_inputs(store)
-    edges = plan_edge_areas(store, inputs["community"])
+    edges = plan_edge_areas(store, inputs)
     faces = build_faces(**inputs, edge_areas=edges, progress=progress)
     progress("assign blocks to the current grids")
     face_label = _largest_overlap(faces.geometry, current.geometry.to_numpy())
