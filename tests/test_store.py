@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from planner import config
+from planner import accounts, config
 from planner.errors import ConflictError, PlannerError
 from planner.plan_commit import current_rows
 from planner.store import OSM_ATTRIBUTION, Store
@@ -402,6 +402,8 @@ def test_server_killed_mid_save_leaves_a_committed_store(nanjing_path, tmp_path,
     """
     path = tmp_path / "s.gpkg"
     shutil.copyfile(nanjing_path, path)
+    accounts.add_user(path, "planner", "planner", "test-password-1")
+    token = accounts.make_token(path, "planner")
     before = _digest(path)
     versions = Store(path).layer_versions()
     port = _free_port()
@@ -414,7 +416,10 @@ def test_server_killed_mid_save_leaves_a_committed_store(nanjing_path, tmp_path,
     try:
         assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
         url = f"http://127.0.0.1:{port}/api/analysis/make_grids_step"
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=60) as r:
+        request = urllib.request.Request(
+            url, method="POST", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as r:
             assert r.status == 202
         deadline = time.monotonic() + 600
         while not _saving(tmp_path) and time.monotonic() < deadline:

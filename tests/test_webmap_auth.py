@@ -285,6 +285,9 @@ NEEDS = {
     "api.run_analysis": "planner",
     "api.cancel_job": "planner",
     "auth.users": "admin",
+    "plan.plan": "viewer",
+    "plan.preview": "planner",
+    "plan.save": "planner",
 }
 
 #: Fields a viewer (or anonymous visitor) must never receive, by layer ("*" = any layer).
@@ -316,6 +319,9 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("api.run_analysis", "POST", "/api/analysis/all"),
         ("api.cancel_job", "DELETE", "/api/jobs/nope"),
         ("auth.users", "GET", "/api/users"),
+        ("plan.plan", "GET", "/api/plan"),
+        ("plan.preview", "POST", "/api/plan/preview"),
+        ("plan.save", "POST", "/api/plan/save"),
     ]
     # Search by text found in the private layers' names and codes: hits must carry no figure.
     for q in ("1", "楼", "号", "G", "路"):
@@ -400,7 +406,8 @@ def test_role_matrix_every_route_and_no_private_figure_for_viewers(
             if layer and not accounts.can_see_layer(role, layer):
                 assert status == 403, (endpoint, path, role, status)
                 continue
-            if endpoint == "api.run_analysis":  # read-only server: the view's own refusal
+            if endpoint in ("api.run_analysis", "plan.preview", "plan.save"):
+                # read-only server: the view's own refusal
                 assert status == 403 and "disabled" in response.get_data(as_text=True)
                 continue
             assert status in (200, 204, 404), (endpoint, path, role, status)

@@ -55,7 +55,10 @@ def _editor() -> PlanEditor:
 
 
 def _body() -> dict[str, Any]:
-    """The JSON request body: an object with ``edits`` (and ``base_version``)."""
+    """The JSON request body: an object with ``edits`` (and ``base_version``); edits are
+    refused on a read-only server."""
+    if not current_app.config["ANALYSIS_ENABLED"]:
+        raise ApiError(403, "editing is disabled on this read-only server", code="forbidden")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object with `edits`", code="bad_request")
@@ -110,6 +113,9 @@ def plan():
         grids = grids[current_rows(grids)]
         version = current
     else:
+        known = set(plan_versions.list_versions(store)["plan_version"].astype(int))
+        if version not in known:
+            raise ApiError(404, f"no plan version {version}", code="not_found", param="version")
         grids = plan_versions.plan_at(store, version)["grids"]
     columns = ["grid_code", "name", "zone_code", "households", "buildings", "flag", "locked"]
     rows = grids[columns].sort_values("grid_code")
