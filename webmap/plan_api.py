@@ -98,7 +98,7 @@ def _conflict(exc: ConflictError):
     "The latest plan version (or ?version=N) and its grids' figures",
     tags=["plan"],
     query=["version"],
-    responses={"200": ok("The plan version"), "400": "Error"},
+    responses={"200": ok("The plan version"), "400": "Error", "404": "Error"},
 )
 def plan():
     """The latest plan version, the published one and the grids' figures."""
