@@ -195,6 +195,18 @@ VISIBLE = (
 )
 
 
+def _click_at(page: Page, lon: float, lat: float) -> None:
+    xy = page.page.evaluate(
+        f"""() => {{
+          const m = window.plannerMap.map;
+          const p = m.latLngToContainerPoint([{lat}, {lon}]);
+          const r = m.getContainer().getBoundingClientRect();
+          return [p.x + r.left, p.y + r.top];
+        }}"""
+    )
+    page.page.mouse.click(*xy)
+
+
 def show(page: Page, *names: str) -> None:
     """Tick the layers ``names`` in the layer list and wait until they are drawn."""
     for name in names:
@@ -258,15 +270,7 @@ def test_zoom_in_reloads_by_bbox_and_popup_shows_chinese_fields(browser, demo_se
     page.wait()
     fetched = [u for u in page.requests[before:] if "/api/layers/buildings/features" in u]
     assert fetched and "zoom=18" in fetched[-1] and "bbox=" in fetched[-1]
-    xy = page.page.evaluate(
-        f"""() => {{
-          const m = window.plannerMap.map;
-          const p = m.latLngToContainerPoint([{point.y}, {point.x}]);
-          const r = m.getContainer().getBoundingClientRect();
-          return [p.x + r.left, p.y + r.top];
-        }}"""
-    )
-    page.page.mouse.click(*xy)
+    _click_at(page, point.x, point.y)
     popup = page.page.locator(".leaflet-popup-content")
     popup.wait_for(timeout=10_000)
     text = popup.inner_text()
@@ -384,18 +388,6 @@ def test_one_time_url_logs_in_once(browser, demo_server):
     again.page.wait_for_selector("#login-form")
     assert "expired" in again.page.url
     again.close()
-
-
-def _click_at(page: Page, lon: float, lat: float) -> None:
-    xy = page.page.evaluate(
-        f"""() => {{
-          const m = window.plannerMap.map;
-          const p = m.latLngToContainerPoint([{lat}, {lon}]);
-          const r = m.getContainer().getBoundingClientRect();
-          return [p.x + r.left, p.y + r.top];
-        }}"""
-    )
-    page.page.mouse.click(*xy)
 
 
 def test_paint_a_block_into_a_neighbour_undo_and_save(browser, demo_server):
