@@ -272,7 +272,8 @@ def test_zoom_in_reloads_by_bbox_and_popup_shows_chinese_fields(browser, demo_se
     assert fetched and "zoom=18" in fetched[-1] and "bbox=" in fetched[-1]
     _click_at(page, point.x, point.y)
     popup = page.page.locator(".leaflet-popup-content")
-    popup.wait_for(timeout=10_000)
+    # Buildings are drawn with a few fields: the pop-up says 加载中… until the rest arrives.
+    popup.locator("h3").wait_for(timeout=10_000)
     text = popup.inner_text()
     assert "楼栋" in text and "户数" in text and str(building["building_id"]) in text
     # Coded values are shown by their Chinese names (户数来源: 台账 or 估算).
