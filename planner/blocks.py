@@ -23,7 +23,7 @@ never cutting a building.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CUT_FACTORS",
     "DEFAULT_COMMUNITY_CODE",
+    "EDGE_OVERLAP_M2",
+    "EDGE_OVERLAP_SHARE",
     "GRID_SIZE",
     "IGNORED_HIGHWAYS",
     "KINDS",
@@ -101,6 +103,12 @@ KINDS = ("street", "compound", "lane", "cell")
 #: wall (1), a lane (2), between building cells (3) or through open ground of one cell (4).
 CUT_FACTORS = (1.0, 1.5, 2.5, 6.0, 6.0)
 
+#: A unit overlapping an edge area by this much (m²) and this share of the area is bound
+#: to it: below either the overlap is the snapping of a shared outline (a compound's, a
+#: wall's), not a part of the area (the check counts 5 m² and 2 % as a part).
+EDGE_OVERLAP_M2 = 1.0
+EDGE_OVERLAP_SHARE = 0.005
+
 #: Snapping grid of the noding, in metres: removes near-coincident slivers of OSM lines.
 GRID_SIZE = 0.01
 #: Overlaps of footprints below this (m²) are drawing noise, not shared buildings.
@@ -134,6 +142,11 @@ class Faces:
         Households of each building.
     crs
         The metric CRS.
+    edge_faces
+        ``(face, edge, area)`` of each face overlapping an edge area (边缘地带):
+        ``edge`` indexes the edge areas given to
+        :func:`build_faces`. The units holding these faces are one unit, so no grid
+        boundary splits an edge area (empty when none were given).
     """
 
     geometry: np.ndarray
@@ -144,6 +157,9 @@ class Faces:
     cluster: np.ndarray
     households: np.ndarray
     crs: Any
+    edge_faces: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({"face": [], "edge": [], "area": []}, dtype=np.int64)
+    )
 
     @property
     def area(self) -> np.ndarray:
@@ -362,6 +378,7 @@ def build_faces(
     compounds: gpd.GeoDataFrame,
     *,
     cell_above: int | None = None,
+    edge_areas: gpd.GeoDataFrame | None = None,
     progress: Progress = no_progress,
 ) -> Faces:
     """Cut the community into labelled faces along its physical features.
@@ -382,6 +399,9 @@ def build_faces(
     cell_above
         Lane blocks holding more households than this are tessellated into
         building cells, so the partition can split them between building rows.
+    edge_areas
+        Edge areas (边缘地带) the grids must keep whole: every unit one of them
+        overlaps is merged into one (``Faces.edge_faces``), whatever the depth.
     progress
         Called at each step.
 
@@ -472,6 +492,22 @@ def build_faces(
         cluster=cluster,
         households=households,
         crs=community.crs,
+        edge_faces=_edge_faces(faces, edge_areas),
+    )
+
+
+def _edge_faces(faces: np.ndarray, edge_areas: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    """``(face, edge, area)`` of the faces overlapping each edge area (any overlap)."""
+    if edge_areas is None or edge_areas.empty or len(faces) == 0:
+        return pd.DataFrame({"face": [], "edge": [], "area": []}, dtype=np.int64)
+    geoms = edge_areas.geometry.to_numpy()
+    pairs = overlay_pairs(geoms, faces)
+    return pd.DataFrame(
+        {
+            "face": pairs["j"].to_numpy(dtype=np.int64),
+            "edge": pairs["i"].to_numpy(dtype=np.int64),
+            "area": pairs["area"].to_numpy(dtype=float),
+        }
     )
 
 
@@ -531,7 +567,7 @@ def _prefix_households(faces: Faces) -> list[np.ndarray]:
     return out
 
 
-def make_units(faces: Faces, depth: np.ndarray) -> Units:
+def make_units(faces: Faces, depth: np.ndarray, *, max_households: int | None = None) -> Units:
     """Group faces into units at the given depth per face, one connected piece each.
 
     Parameters
@@ -541,6 +577,10 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     depth
         Level each face's unit is cut at (0 street … 3 cell), e.g. from
         :func:`default_depth`.
+    max_households
+        The units an edge area overlaps are merged unless together they hold more
+        than this (``settings.grid.max_households`` if None): a unit no grid could
+        take in range would cost more than an edge area split and mended later.
 
     Returns
     -------
@@ -558,6 +598,12 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
     same = key[i] == key[j]
     graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
     _, unit = csgraph.connected_components(graph, directed=False)
+    cap = settings.grid.max_households if max_households is None else max_households
+    valid_b = faces.building_face >= 0
+    face_hh = np.bincount(
+        faces.building_face[valid_b], weights=faces.households[valid_b], minlength=n
+    )
+    unit = _bind_edge_areas(unit, faces.edge_faces, i, j, face_hh, cap)
     # Stable order: by street block, then label path, then position.
     reps = shapely.point_on_surface(faces.geometry)
     x, y = shapely.get_x(reps), shapely.get_y(reps)
@@ -627,6 +673,88 @@ def make_units(faces: Faces, depth: np.ndarray) -> Units:
         length=("length", "sum"), level=("level", "min"), cost=("cost", "sum")
     )
     return Units(frame=units, face_unit=unit, building_unit=building_unit, edges=ue)
+
+
+def _bind_edge_areas(
+    unit: np.ndarray,
+    edge_faces: pd.DataFrame,
+    i: np.ndarray,
+    j: np.ndarray,
+    face_hh: np.ndarray,
+    cap: float,
+) -> np.ndarray:
+    """Merge the units each edge area overlaps into one, so a grid takes it whole.
+
+    An edge area holds few households, so the merged unit stays small; areas
+    sharing a unit are merged together. Overlaps below :data:`EDGE_OVERLAP_M2`
+    or :data:`EDGE_OVERLAP_SHARE` per unit are snapping along a shared outline and
+    bind nothing, unless the merged unit would be in pieces without them (a narrow
+    neck of the area across another unit): then every unit the area overlaps joins.
+
+    Parameters
+    ----------
+    unit
+        Unit of each face.
+    edge_faces
+        ``Faces.edge_faces``.
+    i, j
+        Faces sharing a boundary.
+    face_hh, cap
+        Households of each face; a merge above ``cap`` households is not made (the
+        edge areas of that group bind nothing).
+    """
+    if edge_faces.empty:
+        return unit
+    per = (
+        pd.DataFrame({"unit": unit[edge_faces["face"].to_numpy()], "edge": edge_faces["edge"]})
+        .assign(area=edge_faces["area"].to_numpy())
+        .groupby(["edge", "unit"], as_index=False)["area"]
+        .sum()
+    )
+    total = edge_faces.groupby("edge")["area"].sum()
+    share = per["area"].to_numpy() / total.reindex(per["edge"]).to_numpy()
+    strong = (per["area"].to_numpy() >= EDGE_OVERLAP_M2) & (share >= EDGE_OVERLAP_SHARE)
+    merged = _merge_units(unit, per[strong])
+    # Buildings whose cells reach into an edge area would be glued into one unit too
+    # large for any grid: such a group is left unbound.
+    group_hh = np.bincount(merged, weights=face_hh)
+    glued = pd.Series(unit).groupby(merged).nunique()
+    over = glued.index[(glued.to_numpy() > 1) & (group_hh[glued.index] > cap)]
+    if len(over):
+        heavy = per["edge"].isin(per["edge"][np.isin(merged[_first_face(unit, per)], over)])
+        strong &= ~heavy.to_numpy()
+        merged = _merge_units(unit, per[strong])
+    n = len(unit)
+    same = merged[i] == merged[j]
+    graph = sparse.coo_matrix((np.ones(same.sum()), (i[same], j[same])), shape=(n, n))
+    _, piece = csgraph.connected_components(graph, directed=False)
+    pieces = pd.Series(piece).groupby(merged).nunique()
+    broken = pieces.index[pieces.to_numpy() > 1]
+    if len(broken) == 0:
+        return merged
+    # Edge areas of units left in pieces bind every unit they overlap.
+    face_merged = merged[edge_faces["face"].to_numpy()]
+    loose = np.unique(edge_faces["edge"].to_numpy()[np.isin(face_merged, broken)])
+    return _merge_units(unit, per[strong | per["edge"].isin(loose).to_numpy()])
+
+
+def _first_face(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:
+    """A face of each row's unit (``per``: edge, unit)."""
+    first = np.full(int(unit.max()) + 1, -1, dtype=np.int64)
+    first[unit[::-1]] = np.arange(len(unit))[::-1]
+    return first[per["unit"].to_numpy()]
+
+
+def _merge_units(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:
+    """Units renumbered so those linked by one edge area (``per``: edge, unit) are one."""
+    n_units = int(unit.max()) + 1
+    # One graph node per unit and per edge area; an edge area links the units it overlaps.
+    e = per["edge"].to_numpy() + n_units
+    size = n_units + (int(e.max()) + 1 - n_units if len(e) else 0)
+    graph = sparse.coo_matrix((np.ones(len(per)), (per["unit"].to_numpy(), e)), shape=(size, size))
+    _, group = csgraph.connected_components(graph, directed=False)
+    _, merged = np.unique(group[:n_units], return_inverse=True)
+    return merged.ravel()[unit]
 
 
 def _path_id(path: np.ndarray) -> str:

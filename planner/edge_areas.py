@@ -59,6 +59,9 @@ DEFAULT_HALF_WIDTH_M = 3.0
 #: Kinds of edge area (the ``kind`` field).
 EDGE_KINDS = ("strip", "border", "street_front", "fringe", "idle_lot", "other")
 
+#: Necks of a piece narrower than twice this (m) do not join it: it falls apart there.
+_HAIRLINE_M = 0.01
+
 #: A detected piece that overlaps an earlier one by this share keeps its id and grid.
 _SAME_SHARE = 0.5
 
@@ -117,6 +120,11 @@ def find_edge_areas(
         # A hairline cut: separates the pieces on either side without losing area.
         cut = shapely.buffer(barriers.geometry.to_numpy(), 0.05, quad_segs=1, cap_style="flat")
         area = shapely.difference(area, shapely.union_all(cut))
+    # Pieces joined only by a hairline (a snapped outline, a sliver along the community
+    # edge) are separate pieces: no grid could hold both across it.
+    area = shapely.buffer(
+        shapely.buffer(area, -_HAIRLINE_M, join_style="mitre"), _HAIRLINE_M, join_style="mitre"
+    )
     parts = shapely.get_parts(area)
     parts = parts[shapely.get_type_id(parts) == 3]
     parts = parts[shapely.area(parts) > 1.0]
@@ -194,7 +202,12 @@ def _without_foreign_buildings(parts: np.ndarray, buildings: np.ndarray) -> np.n
     return parts[~shapely.is_empty(parts)]
 
 
-def detect_edge_areas(store: Store, *, rules: EdgeAreaRules | None = None) -> gpd.GeoDataFrame:
+def detect_edge_areas(
+    store: Store,
+    *,
+    rules: EdgeAreaRules | None = None,
+    community: shapely.Geometry | None = None,
+) -> gpd.GeoDataFrame:
     """Detect the store's edge areas and merge them with those already there.
 
     Imported, drawn, manually assigned and disputed edge areas are kept as they
@@ -208,6 +221,8 @@ def detect_edge_areas(store: Store, *, rules: EdgeAreaRules | None = None) -> gp
     rules
         What counts as an edge area (:func:`find_edge_areas`); ``settings.edge_areas``
         if None.
+    community
+        The community in the store's metric CRS; None: the store's boundary.
 
     Returns
     -------
@@ -215,12 +230,12 @@ def detect_edge_areas(store: Store, *, rules: EdgeAreaRules | None = None) -> gp
         The whole ``edge_areas`` layer as it would be, in the store's metric CRS.
     """
     rules = settings.edge_areas if rules is None else rules
-    if not store.has("community") or store.count("community") == 0:
-        msg = "the store has no community boundary; import one first"
-        raise PlannerError(msg, source=str(store.path))
-    community = shapely.make_valid(
-        shapely.union_all(store.read_metric("community").geometry.to_numpy())
-    )
+    if community is None:
+        if not store.has("community") or store.count("community") == 0:
+            msg = "the store has no community boundary; import one first"
+            raise PlannerError(msg, source=str(store.path))
+        community = shapely.union_all(store.read_metric("community").geometry.to_numpy())
+    community = shapely.make_valid(community)
     found = find_edge_areas(
         community,
         roads=store.read_metric("roads"),
@@ -372,6 +387,43 @@ def assign_edge_areas(
     edges.loc[rows, "assigned_by"] = "auto"
     edges.loc[rows, "reason"] = reasons[done]
     return edges
+
+
+def pinned_codes(edges: pd.DataFrame) -> np.ndarray:
+    """The grid code each edge area is held to (None: free to follow the grids).
+
+    An area assigned by hand, settled by agreement or imported with its grid is
+    held to that grid: the grid engine keeps it there (or gives the grid holding
+    it that code). Automatic assignments (``assigned_by = auto``) follow the grids.
+    """
+    if edges.empty:
+        return np.empty(0, dtype=object)
+    codes = edges["grid_code"].astype(object).to_numpy()
+    held = ~blank(edges["grid_code"]) & (edges["assigned_by"].astype(object) != "auto").to_numpy()
+    return np.where(held, codes, None)
+
+
+def follow_plan(
+    edges: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """Edge areas after a new plan: automatic ones re-assigned to the grid holding them.
+
+    Areas held to a grid (:func:`pinned_codes`) and open disputes keep what they
+    have; the others are assigned afresh (:func:`assign_edge_areas`). Grids drawn
+    by the grid engine never split an edge area, so "the grid holding most of it"
+    is the grid holding all of it. Counts are refreshed. All frames in one metric CRS.
+    """
+    edges = conform("edge_areas", edges)
+    if edges.empty:
+        return edges
+    free = pd.isna(pinned_codes(edges)) & ~(
+        edges["disputed"].to_numpy(dtype=bool) & blank(edges["agreement_text"])
+    )
+    edges.loc[free, ["grid_code", "reason"]] = None
+    edges.loc[free, "assigned_by"] = None
+    if len(grids):
+        edges = assign_edge_areas(edges, grids)
+    return _valid(_count(edges, buildings))
 
 
 def touching(geoms: np.ndarray, targets: np.ndarray, *, min_m: float | None = None) -> np.ndarray:
@@ -619,7 +671,9 @@ __all__ = [
     "detect_edge_areas",
     "dispute",
     "find_edge_areas",
+    "follow_plan",
     "merge_detected",
+    "pinned_codes",
     "settle",
     "summary",
     "touching",

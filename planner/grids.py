@@ -11,7 +11,7 @@ apply it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -35,6 +35,8 @@ from planner.blocks import (
     make_units,
 )
 from planner.codes import grid_codes, group_zones
+from planner.edge_areas import find_edge_areas, follow_plan, merge_detected, pinned_codes
+from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs
 from planner.partition import Partition, diagnose, partition
@@ -44,6 +46,8 @@ from planner.reasons import OutOfRange
 from planner.settings import settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from planner.store import Store
 
 #: Scenario name of `planner rebalance` output.
@@ -52,6 +56,9 @@ REBALANCED = "rebalanced"
 #: (against cut costs of roughly metres × 1-6): households moved weigh most.
 _MOVE_HOUSEHOLD = 50.0
 _MOVE_BLOCK = 200.0
+#: Cost of moving a unit holding an edge area held to its grid (manual, settled): above
+#: any cut cost and any households out of range, so a single move never takes it away.
+_PINNED_STAY = 1e9
 
 
 @dataclass
@@ -98,6 +105,7 @@ def plan_grids(
     min_households: int | None = None,
     max_households: int | None = None,
     initial_faces: np.ndarray | None = None,
+    pinned: np.ndarray | None = None,
     rounds: int = 4,
     time_limit: float | None = None,
 ) -> GridCut:
@@ -119,6 +127,11 @@ def plan_grids(
     initial_faces
         An existing plan to rebalance: a grid label (≥ 0) per face. The result
         then moves as few households as it can.
+    pinned
+        With ``initial_faces``: per edge area of ``faces`` (``Faces.edge_faces``),
+        the label of the grid it is held to (-1: free). Its unit starts in that
+        grid and moving it away costs more than any other move, so the grid keeps
+        it. (Every edge area, pinned or not, is one unit's: no grid splits it.)
     rounds
         Opening rounds at most.
     time_limit
@@ -132,11 +145,11 @@ def plan_grids(
     max_households = settings.grid.max_households if max_households is None else max_households
     time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     depth = default_depth(faces, max_households=max_households)
-    units = make_units(faces, depth)
+    units = make_units(faces, depth, max_households=max_households)
     initial, stay = None, None
     if initial_faces is not None:
-        initial = _unit_labels(units, initial_faces, faces.area)
-        stay = _stay_costs(units)
+        initial = _pin(units, faces, _unit_labels(units, initial_faces, faces.area), pinned)
+        stay = _stay_costs(units, faces, pinned)
 
     def run(units: Units, initial: np.ndarray | None, stay: np.ndarray | None) -> Partition:
         return partition(
@@ -150,6 +163,10 @@ def plan_grids(
         )
 
     result = run(units, initial, stay)
+    if initial is None and not faces.edge_faces.empty:
+        result = _best_of(
+            result, _around_edge_areas(faces, depth, run, units), min_households, max_households
+        )
     home = initial
     for _ in range(rounds):
         reasons = _reasons(units, result, min_households, max_households)
@@ -162,14 +179,46 @@ def plan_grids(
         depth = opened
         face_grid = _face_labels(units, result)
         face_home = None if home is None else home[units.face_unit]
-        units = make_units(faces, depth)
+        units = make_units(faces, depth, max_households=max_households)
         warm = _unit_labels(units, face_grid, faces.area)
         if face_home is not None:
-            home = _unit_labels(units, face_home, faces.area)
-            stay = _stay_costs(units)
+            home = _pin(units, faces, _unit_labels(units, face_home, faces.area), pinned)
+            warm = _pin(units, faces, warm, pinned)
+            stay = _stay_costs(units, faces, pinned)
         result = run(units, warm, stay)
     reasons = _reasons(units, result, min_households, max_households)
     return GridCut(faces=faces, units=units, result=result, reasons=reasons)
+
+
+def _around_edge_areas(
+    faces: Faces,
+    depth: np.ndarray,
+    run: Callable[[Units, np.ndarray | None, np.ndarray | None], Partition],
+    units: Units,
+) -> Partition:
+    """The partition drawn without the edge areas, then mended to keep each one whole.
+
+    The search is local: binding the blocks of an edge area changes where it
+    starts and so which cuts it ends in. Starting from the grids the blocks alone
+    give, moving only what the edge areas need, keeps the cuts those grids found.
+    """
+    free_faces = replace(faces, edge_faces=faces.edge_faces.iloc[:0])
+    free_units = make_units(free_faces, depth)
+    free = run(free_units, None, None)
+    warm = _unit_labels(units, _face_labels(free_units, free), faces.area)
+    return run(units, warm, None)
+
+
+def _best_of(a: Partition, b: Partition, min_households: int, max_households: int) -> Partition:
+    """The partition with fewer households out of range, then the cheaper cut."""
+
+    def key(p: Partition) -> tuple[float, float]:
+        off = np.maximum(min_households - p.households, 0) + np.maximum(
+            p.households - max_households, 0
+        )
+        return float(off.sum()), float(p.cut_cost)
+
+    return b if key(b) < key(a) else a
 
 
 def _face_labels(units: Units, result: Partition) -> np.ndarray:
@@ -236,8 +285,40 @@ def _contiguous(labels: np.ndarray, units: Units) -> np.ndarray:
     return labels
 
 
-def _stay_costs(units: Units) -> np.ndarray:
-    return units.frame["households"].to_numpy() * _MOVE_HOUSEHOLD + _MOVE_BLOCK
+def _pinned_units(units: Units, faces: Faces, pinned: np.ndarray | None) -> pd.Series:
+    """Label each unit holding a pinned edge area is held to (by unit index)."""
+    if pinned is None or faces.edge_faces.empty:
+        return pd.Series(dtype=np.int64)
+    ef = faces.edge_faces
+    label = np.asarray(pinned)[ef["edge"].to_numpy()]
+    frame = pd.DataFrame({"unit": units.face_unit[ef["face"].to_numpy()], "label": label})
+    frame = frame.assign(area=ef["area"].to_numpy())[frame["label"] >= 0]
+    best = frame.groupby(["unit", "label"])["area"].sum().reset_index()
+    best = best.sort_values(["unit", "area"], ascending=[True, False]).drop_duplicates("unit")
+    return best.set_index("unit")["label"]
+
+
+def _pin(units: Units, faces: Faces, labels: np.ndarray, pinned: np.ndarray | None) -> np.ndarray:
+    """Start the units holding pinned edge areas in the grid they are held to."""
+    held = _pinned_units(units, faces, pinned)
+    if held.empty:
+        return labels
+    labels = labels.copy()
+    known = np.isin(held.to_numpy(), labels)
+    labels[held.index.to_numpy()[known]] = held.to_numpy()[known]
+    return _contiguous(labels, units)
+
+
+def _stay_costs(
+    units: Units, faces: Faces | None = None, pinned: np.ndarray | None = None
+) -> np.ndarray:
+    """Cost of moving each unit out of its starting grid; a pinned edge area's: prohibitive."""
+    stay = units.frame["households"].to_numpy() * _MOVE_HOUSEHOLD + _MOVE_BLOCK
+    if faces is not None:
+        held = _pinned_units(units, faces, pinned)
+        stay = stay.astype(float)
+        stay[held.index.to_numpy()] = _PINNED_STAY
+    return stay
 
 
 def _reasons(
@@ -372,6 +453,111 @@ def grids_report(
     }
 
 
+def plan_edge_areas(store: Store, inputs: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """The edge areas a new plan must keep whole, in the store's metric CRS.
+
+    Detected afresh exactly as ``planner edges --detect`` does (imported, drawn,
+    manually assigned and disputed areas kept as they are, earlier detected ones
+    keeping their ids), so the plan is drawn around the edge areas the next
+    detection finds. They are found from ``inputs`` (:func:`planner.blocks.load_inputs`),
+    the layers the plan is made of: reading them again could see another command's
+    write and hide it from the conflict check.
+    """
+    rules = settings.edge_areas
+    area = shapely.make_valid(shapely.union_all(inputs["community"].geometry.to_numpy()))
+    found = find_edge_areas(
+        area,
+        roads=inputs["roads"],
+        compounds=inputs["compounds"],
+        buildings=inputs["buildings"],
+        barriers=inputs["barriers"],
+        max_households=rules.max_households,
+        min_area_m2=rules.min_area_m2,
+        strip_width_m=rules.strip_width_m,
+    )
+    return merge_detected(store.read_metric("edge_areas"), found).to_crs(store.metric_crs)
+
+
+def pinned_labels(edges: pd.DataFrame, codes: pd.Series) -> np.ndarray:
+    """Per edge area, the position in ``codes`` of the grid it is held to (-1: free)."""
+    index = {str(c): k for k, c in enumerate(codes)}
+    return np.array([index.get(str(c), -1) for c in pinned_codes(edges)], dtype=np.int64)
+
+
+def _current_grids(store: Store) -> pd.DataFrame:
+    """Codes, zones and names of the store's current plan (empty without one)."""
+    current = store.read("grids")
+    if not current.empty:
+        current = current[blank(current["scenario"])]
+    return pd.DataFrame(current[["grid_code", "zone_code", "name"]]) if len(current) else current
+
+
+def honour_pins(
+    codes: list[str],
+    zones: list[str],
+    names: list[str],
+    geoms: np.ndarray,
+    edges: gpd.GeoDataFrame,
+    current: pd.DataFrame | None = None,
+) -> tuple[list[str], list[str], list[str]]:
+    """Codes of a new plan with each edge area held to a grid in the grid of that code.
+
+    The grid holding an area assigned by hand or settled (:func:`pinned_codes`)
+    takes the area's grid code (with its zone and name): it swaps codes with the
+    grid that drew it, or takes it if no grid did. Where one grid holds areas held
+    to different grids, the code held by the largest area wins; the others stay
+    findings of ``planner check`` for the planner to settle anew.
+
+    Parameters
+    ----------
+    codes, zones, names
+        Code, zone code and name of each grid, as numbered.
+    geoms
+        The grids (metric CRS, as ``edges``).
+    edges
+        The edge areas.
+    current
+        ``grid_code``, ``zone_code``, ``name`` of the plan being replaced: a code
+        taken back gets its old zone and name.
+    """
+    codes, zones, names = list(codes), list(zones), list(names)
+    want = pinned_codes(edges)
+    k = np.flatnonzero(~pd.isna(want)) if len(want) else np.empty(0, dtype=int)
+    if len(k) == 0 or len(geoms) == 0:
+        return codes, zones, names
+    egeoms = edges.geometry.to_numpy()[k]
+    holder = majority(overlay_pairs(egeoms, geoms), len(k))
+    frame = pd.DataFrame(
+        {"grid": holder, "code": want[k].astype(str), "area": shapely.area(egeoms)}
+    )
+    frame = (
+        frame[frame["grid"] >= 0]
+        .groupby(["grid", "code"], as_index=False)["area"]
+        .sum()
+        .sort_values(["area", "grid"], ascending=[False, True])
+        .drop_duplicates("grid")
+        .drop_duplicates("code")
+    )
+    old = current.set_index(current["grid_code"].astype(str)) if current is not None else None
+    done: set[int] = set()
+    for g, code in zip(frame["grid"], frame["code"], strict=True):
+        g = int(g)
+        if codes[g] != code:
+            if code in codes:
+                h = codes.index(code)
+                if h in done:
+                    continue
+                for values in (codes, zones, names):
+                    values[g], values[h] = values[h], values[g]
+            else:
+                codes[g] = code
+                known = old is not None and code in old.index
+                zones[g] = str(old.at[code, "zone_code"]) if known else code[:-3]
+                names[g] = str(old.at[code, "name"]) if known else code
+        done.add(g)
+    return codes, zones, names
+
+
 def make_grids(
     store: Store,
     *,
@@ -413,7 +599,9 @@ def make_grids(
         raise InputError(msg, param="grids_per_zone")
     community, warning = community_boundary(store)
     inputs = load_inputs(store, community=community)
-    faces = build_faces(**inputs, progress=progress)
+    progress("edge areas")
+    edges = plan_edge_areas(store, inputs)
+    faces = build_faces(**inputs, edge_areas=edges, progress=progress)
     progress("partition into grids")
     cut = plan_grids(
         faces,
@@ -427,6 +615,9 @@ def make_grids(
         grids.geometry.to_numpy(), grid_adjacency(cut), grids_per_zone=grids_per_zone
     )
     codes, zone_codes, names = grid_codes(_community_code(store), grids.geometry.to_numpy(), zone)
+    codes, zone_codes, names = honour_pins(
+        codes, zone_codes, names, grids.geometry.to_numpy(), edges, _current_grids(store)
+    )
     grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
     blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
     progress("assess grids")
@@ -442,6 +633,10 @@ def make_grids(
         "households": int(buildings["households"].fillna(0).to_numpy()[outside].sum()),
     }
     also = {}
+    edge_areas = None
+    if len(edges):
+        edge_areas = follow_plan(edges, grids, buildings)
+        report["edge_areas"] = edge_summary(edge_areas)
     if warning:
         report["warnings"] = [warning]
         also["community"] = community
@@ -452,6 +647,7 @@ def make_grids(
         buildings=buildings,
         blocks=blocks,
         zones=zones,
+        edge_areas=edge_areas,
         also=also,
         reassess=False,
         log=[
@@ -540,7 +736,8 @@ def rebalance(
         raise PlannerError(msg, source=str(store.path))
     current = current.to_crs(store.metric_crs).reset_index(drop=True)
     inputs = load_inputs(store)
-    faces = build_faces(**inputs, progress=progress)
+    edges = plan_edge_areas(store, inputs)
+    faces = build_faces(**inputs, edge_areas=edges, progress=progress)
     progress("assign blocks to the current grids")
     face_label = _largest_overlap(faces.geometry, current.geometry.to_numpy())
     progress("rebalance")
@@ -549,6 +746,7 @@ def rebalance(
         min_households=min_households,
         max_households=max_households,
         initial_faces=face_label,
+        pinned=pinned_labels(edges, current["grid_code"]),
         time_limit=time_limit,
     )
     grids = grid_frame(cut, faces.crs)
@@ -567,6 +765,9 @@ def rebalance(
         face_label,
         cut,
     )
+    codes, zones, names = honour_pins(
+        codes, zones, names, grids.geometry.to_numpy(), edges, pd.DataFrame(current)
+    )
     grids["grid_code"], grids["zone_code"], grids["name"] = codes, zones, names
     blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
     grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
@@ -583,6 +784,10 @@ def rebalance(
         }
     )
     frames = _rebalanced_layers(store, grids, moves)
+    edge_areas = None
+    if apply and len(edges):
+        edge_areas = follow_plan(edges, grids, buildings)
+        report["edge_areas"] = edge_summary(edge_areas)
     detail = {k: v for k, v in report.items() if k not in ("moves", "flagged")}
     log = [
         {
@@ -598,6 +803,7 @@ def rebalance(
             grids,
             buildings=buildings,
             blocks=blocks,
+            edge_areas=edge_areas,
             also=frames,
             reassess=False,
             log=log,
@@ -704,6 +910,9 @@ __all__ = [
     "households_moved",
     "make_grids",
     "make_grids_step",
+    "honour_pins",
+    "pinned_labels",
+    "plan_edge_areas",
     "plan_grids",
     "rebalance",
 ]

@@ -20,7 +20,7 @@ import shapely
 from planner.blocks import build_faces
 from planner.errors import PlannerError
 from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
-from planner.grids import GridCut, grid_frame, plan_grids
+from planner.grids import GridCut, grid_frame, pinned_labels, plan_grids
 from planner.settings import settings
 from planner.topology.checks import Findings, check_plan
 from planner.topology.fixes import (
@@ -98,7 +98,10 @@ def _recut_pushed(
     region is cut into blocks along roads, walls, compounds, lanes and building
     cells (:func:`planner.blocks.build_faces`) and re-partitioned from the grids
     it holds (:func:`planner.grids.plan_grids`, which moves as few households as it
-    can). Grids outside the region are not touched; grids of the region that
+    can). Where that leaves a grid out of range for no physical reason, the region
+    is widened by one ring of neighbours and cut again. The region's edge areas are
+    never split (each binds the blocks it overlaps) and those held to a grid stay
+    in it. Grids outside the region are not touched; grids of the region that
     survive keep their codes, a grid split off gets the next free code. A final
     pass of the topology repairs makes the new grids meet the untouched ones exactly.
     """
@@ -107,6 +110,15 @@ def _recut_pushed(
     grids = first.grids.reset_index(drop=True)
     region = _region(grids, pushed)
     cut, face_label = _cut_region(first, region, t, time_limit)
+    codes = grids["grid_code"].astype(str).to_numpy()
+    left = _mendable(cut, t, region, codes, pushed)
+    if left > 0:
+        # The ring of neighbours could not absorb it: one ring wider, kept if it does better.
+        wider = _region(grids, list(codes[region]))
+        if len(wider) > len(region):
+            cut_w, label_w = _cut_region(first, wider, t, time_limit)
+            if _mendable(cut_w, t, wider, codes, pushed) < left:
+                region, cut, face_label = wider, cut_w, label_w
     recut = _recut_grids(grids, region, cut, face_label, crs)
     rest = grids.drop(index=region)
     combined = gpd.GeoDataFrame(
@@ -121,6 +133,19 @@ def _recut_pushed(
     )
     second = repair_plan(middle, check_plan(middle, thresholds=t), rule, t)
     return _combine(first, second, region, pushed, findings, t)
+
+
+def _mendable(
+    cut: GridCut, t: Thresholds, region: np.ndarray, codes: np.ndarray, pushed: list[str]
+) -> float:
+    """Households out of range, for no physical reason, in the grids of a cut that carry
+    on the pushed grids (by their starting label) or are new."""
+    off = off_range(cut.result.households, t)
+    physical = np.array([r is not None and r.reason.physical for r in cut.reasons], dtype=bool)
+    labels = cut.result.labels if cut.result.labels is not None else np.arange(len(off))
+    known = (labels >= 0) & (labels < len(region))
+    mine = ~known | np.isin(codes[region[np.where(known, labels, 0)]], pushed)
+    return float(off[mine & ~physical].sum()) if len(off) else 0.0
 
 
 def _region(grids: gpd.GeoDataFrame, pushed: list[str]) -> np.ndarray:
@@ -157,12 +182,17 @@ def _cut_region(
             return gpd.GeoDataFrame(geometry=[], crs=crs)
         return frame.iloc[shapely.STRtree(frame.geometry.to_numpy()).query(area)]
 
+    # The region's edge areas (as the repairs left them, each wholly in its grid) bind
+    # the units they overlap, so the re-cut cannot split one again; those held to a
+    # grid by hand or by agreement stay in it.
+    edges = near(first.edge_areas)
     faces = build_faces(
         gpd.GeoDataFrame(geometry=[area], crs=crs),
         mine,
         near(plan.roads),
         near(plan.barriers),
         near(plan.compounds),
+        edge_areas=edges,
     )
     pairs = overlay_pairs(faces.geometry, geoms[region])
     face_label = majority(pairs, len(faces.geometry))
@@ -171,6 +201,7 @@ def _cut_region(
         min_households=t.min_households,
         max_households=t.max_households,
         initial_faces=face_label,
+        pinned=pinned_labels(edges, pd.Series(codes[region])) if len(edges) else None,
         time_limit=time_limit,
     )
     return cut, face_label
@@ -221,6 +252,9 @@ def _recut_grids(
 def _next_code(code: str, used: set[str]) -> str:
     """The next free code after ``code`` in its zone (``...NNN``), or ``code-2``, ``code-3``…"""
     head, tail = code.rstrip("0123456789"), code[len(code.rstrip("0123456789")) :]
+    if not head and len(code) > 3:
+        # An all-digit hierarchical code: the zone, then the grid's three digits.
+        head, tail = code[:-3], code[-3:]
     width = max(len(tail), 3)
     number = 1
     while True:
