@@ -147,6 +147,10 @@ class Faces:
         ``edge`` indexes the edge areas given to
         :func:`build_faces`. The units holding these faces are one unit, so no grid
         boundary splits an edge area (empty when none were given).
+    face_cluster
+        Building group (``cluster``) whose footprint holds each face (-1: none). The
+        units holding one group's faces are one unit, so no grid cuts a building
+        whose footprint a wall or road crosses (empty: not known).
     """
 
     geometry: np.ndarray
@@ -160,6 +164,7 @@ class Faces:
     edge_faces: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame({"face": [], "edge": [], "area": []}, dtype=np.int64)
     )
+    face_cluster: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def area(self) -> np.ndarray:
@@ -493,6 +498,7 @@ def build_faces(
         households=households,
         crs=community.crs,
         edge_faces=_edge_faces(faces, edge_areas),
+        face_cluster=np.where(inside, cluster[np.maximum(in_building, 0)], -1),
     )
 
 
@@ -603,6 +609,7 @@ def make_units(faces: Faces, depth: np.ndarray, *, max_households: int | None = 
     face_hh = np.bincount(
         faces.building_face[valid_b], weights=faces.households[valid_b], minlength=n
     )
+    unit = _bind_buildings(unit, faces.face_cluster, i, j)
     unit = _bind_edge_areas(unit, faces.edge_faces, i, j, face_hh, cap)
     # Stable order: by street block, then label path, then position.
     reps = shapely.point_on_surface(faces.geometry)
@@ -673,6 +680,49 @@ def make_units(faces: Faces, depth: np.ndarray, *, max_households: int | None = 
         length=("length", "sum"), level=("level", "min"), cost=("cost", "sum")
     )
     return Units(frame=units, face_unit=unit, building_unit=building_unit, edges=ue)
+
+
+def _bind_buildings(
+    unit: np.ndarray, face_cluster: np.ndarray, i: np.ndarray, j: np.ndarray
+) -> np.ndarray:
+    """Merge the units holding pieces of one building into one, with what joins them.
+
+    A wall or road crossing a footprint where it is narrow leaves the building in
+    pieces that touch only through faces outside it (the neck). Such pieces and
+    the units of the faces bordering two of them are merged, so the grid holding
+    the building holds all of it in one piece.
+
+    Parameters
+    ----------
+    unit
+        Unit of each face.
+    face_cluster
+        ``Faces.face_cluster``.
+    i, j
+        Faces sharing a boundary.
+    """
+    if len(face_cluster) != len(unit):
+        return unit
+    inside = face_cluster >= 0
+    pieces = pd.DataFrame({"cluster": face_cluster[inside], "unit": unit[inside]})
+    spread = pieces.groupby("cluster")["unit"].nunique()
+    split = spread.index[spread.to_numpy() > 1].to_numpy()
+    if len(split) == 0:
+        return unit
+    ours = np.isin(face_cluster, split)
+    links = pieces[np.isin(pieces["cluster"].to_numpy(), split)].drop_duplicates()
+    # Faces outside the footprint bordering pieces of it in two units join them.
+    a = np.concatenate([i, j])
+    b = np.concatenate([j, i])
+    touch = ours[a] & (face_cluster[b] != face_cluster[a])
+    border = pd.DataFrame(
+        {"cluster": face_cluster[a[touch]], "piece": unit[a[touch]], "face": b[touch]}
+    ).drop_duplicates()
+    counts = border.groupby(["cluster", "face"])["piece"].nunique()
+    necks = counts[counts.to_numpy() > 1].reset_index()
+    necks = pd.DataFrame({"cluster": necks["cluster"], "unit": unit[necks["face"].to_numpy()]})
+    groups = pd.concat([links, necks], ignore_index=True)
+    return _merge_units(unit, groups.rename(columns={"cluster": "edge"}))
 
 
 def _bind_edge_areas(
@@ -746,7 +796,8 @@ def _first_face(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:
 
 
 def _merge_units(unit: np.ndarray, per: pd.DataFrame) -> np.ndarray:
-    """Units renumbered so those linked by one edge area (``per``: edge, unit) are one."""
+    """Units renumbered so those linked by one group (``per``: ``edge``, the group, such
+    as an edge area; ``unit``) are one."""
     n_units = int(unit.max()) + 1
     # One graph node per unit and per edge area; an edge area links the units it overlaps.
     e = per["edge"].to_numpy() + n_units
