@@ -44,6 +44,7 @@ _EXPORTS = {
     "run_demo": "planner.pipeline",
     "estimate_households": "planner.households",
     "make_grids": "planner.grids",
+    "draw_grids": "planner.grids",
     "rebalance": "planner.grids",
     "check": "planner.topology",
     "check_and_fix": "planner.topology",
@@ -52,16 +53,23 @@ _EXPORTS = {
     "build_walk_graph": "planner.network",
     "coverage": "planner.coverage",
     "isochrones": "planner.coverage",
+    "walk_to_stations": "planner.coverage",
+    "reach_matrix": "planner.network",
     "site_stations": "planner.siting",
     "LSCP": "planner.siting",
     "MCLP": "planner.siting",
     "PMedian": "planner.siting",
 }
 
+#: Modules loaded on first use as ``planner.<name>``.
+_SUBMODULES = ("viz",)
+
 __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"planner.{name}")
     if name not in _EXPORTS:
         msg = f"module 'planner' has no attribute {name!r}"
         raise AttributeError(msg)
@@ -71,4 +79,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})

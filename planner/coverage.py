@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 from planner.network import (
     build_walk_graph,
     distances_from,
@@ -54,6 +54,7 @@ __all__ = [
     "isochrones",
     "run_coverage_and_sites",
     "select_stations",
+    "walk_to_stations",
 ]
 
 
@@ -161,19 +162,12 @@ def coverage(
     stations = store.read("stations")
     mask, used, ids, nodes = _counted_stations(store, stations, graph, scenario, existing_only)
     on_net = nodes >= 0
-    dist, which = nearest_source(graph, nodes[on_net])
-    bnode = graph.building_node
-    walk = np.where(bnode >= 0, dist[np.maximum(bnode, 0)], np.inf)
-    origin = np.where(bnode >= 0, which[np.maximum(bnode, 0)], -1)
-    reached = np.isfinite(walk) & (origin >= 0)
+    walk, origin = _nearest(graph, nodes[on_net])
+    reached = origin >= 0
     covered = reached & (walk <= limit)
     households = buildings["households"].to_numpy()
-    station_of = np.full(len(buildings), None, dtype=object)
-    station_of[reached] = ids[on_net][origin[reached]]
-    out = buildings.copy()
-    out["station_id"] = station_of
-    out["walk_m"] = np.where(reached, np.round(walk, 2), np.nan)
-    out["covered"] = covered
+    bnode = graph.building_node
+    out = _walk_columns(buildings, ids[on_net], walk, origin, limit)
     served_on = np.bincount(
         origin[covered], weights=households[covered], minlength=int(on_net.sum())
     )
@@ -222,6 +216,75 @@ def coverage(
     if write:
         _write_coverage(store, out, stations, graph, report)
     return report
+
+
+def _nearest(graph: WalkGraph, nodes: NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
+    """Walk (m) from each building to its nearest source node, and which (-1: none)."""
+    dist, which = nearest_source(graph, nodes)
+    bnode = graph.building_node
+    walk = np.where(bnode >= 0, dist[np.maximum(bnode, 0)], np.inf)
+    origin = np.where(bnode >= 0, which[np.maximum(bnode, 0)], -1)
+    origin[~np.isfinite(walk)] = -1
+    return walk, origin
+
+
+def _walk_columns(
+    buildings: gpd.GeoDataFrame,
+    ids: np.ndarray,
+    walk: np.ndarray,
+    origin: np.ndarray,
+    limit: float,
+) -> gpd.GeoDataFrame:
+    """``buildings`` with ``station_id``, ``walk_m`` and ``covered``."""
+    reached = origin >= 0
+    out = buildings.copy()
+    station_of = np.full(len(buildings), None, dtype=object)
+    station_of[reached] = ids[origin[reached]]
+    out["station_id"] = station_of
+    out["walk_m"] = np.where(reached, np.round(walk, 2), np.nan)
+    out["covered"] = reached & (walk <= limit)
+    return out
+
+
+def walk_to_stations(
+    graph: WalkGraph,
+    buildings: gpd.GeoDataFrame,
+    *,
+    minutes: float | None = None,
+    speed: float | None = None,
+    meters: float | None = None,
+) -> gpd.GeoDataFrame:
+    """Each building's nearest station on foot, without a store: a what-if in a notebook.
+
+    Parameters
+    ----------
+    graph
+        A walking graph built from layers (:func:`planner.network.build_walk_graph`
+        with ``buildings`` and ``stations``); its stations are the ones counted.
+    buildings
+        The same buildings, in the same order, as given to the graph.
+    minutes, speed, meters
+        The threshold (see :func:`planner.network.walk_threshold`; 15 minutes by default).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``buildings`` with ``station_id`` (nearest station, None if none is reachable),
+        ``walk_m`` and ``covered`` (within the threshold).
+
+    Examples
+    --------
+    >>> layers = {n: store.read_metric(n) for n in ("roads", "buildings", "stations")}
+    >>> graph = build_walk_graph(layers)  # doctest: +SKIP
+    >>> walk_to_stations(graph, layers["buildings"])["covered"].mean()  # doctest: +SKIP
+    """
+    if len(buildings) != len(graph.building_ids):
+        msg = "`buildings` must be the buildings the graph was built with, in the same order"
+        raise InputError(msg, param="buildings")
+    limit = walk_threshold(minutes=minutes, speed=speed, meters=meters)
+    on_net = graph.station_node >= 0
+    walk, origin = _nearest(graph, graph.station_node[on_net])
+    return _walk_columns(buildings, graph.station_ids[on_net], walk, origin, limit)
 
 
 def _write_coverage(

@@ -558,6 +558,111 @@ def honour_pins(
     return codes, zones, names
 
 
+def draw_grids(
+    layers: dict[str, gpd.GeoDataFrame],
+    *,
+    community_code: str = DEFAULT_COMMUNITY_CODE,
+    edge_areas: gpd.GeoDataFrame | None = None,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    grids_per_zone: int | None = None,
+    time_limit: float | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Draw grids from layers in memory, without a store: a what-if in a notebook.
+
+    The same engine as :func:`make_grids` (blocks along roads, walls and compounds,
+    300–500 households per grid, edge areas kept whole), returning the layers
+    instead of writing them.
+
+    Parameters
+    ----------
+    layers
+        ``community`` (boundary polygons) and ``buildings`` (with ``households``)
+        required; ``roads``, ``barriers``, ``compounds`` optional; all in one metric CRS
+        (e.g. ``store.read_metric(name)`` or ``frame.to_crs(frame.estimate_utm_crs())``).
+    community_code
+        The 12-digit code grid codes start with.
+    edge_areas
+        Edge areas (边缘地带) no grid may split (same CRS), or None.
+    min_households, max_households, grids_per_zone, time_limit
+        As for :func:`make_grids` (``settings.grid`` when None).
+
+    Returns
+    -------
+    (grids, buildings)
+        The grids (``grid_code``, ``zone_code``, ``name``, ``households``, ``flag``
+        and the 四维测评 fields) and the buildings with their ``block_id`` and
+        ``grid_code``, in the layers' CRS.
+
+    Examples
+    --------
+    >>> layers = {n: store.read_metric(n) for n in ("community", "buildings", "roads")}
+    >>> grids, buildings = draw_grids(layers, max_households=450)  # doctest: +SKIP
+    """
+    crs = layers["community"].crs
+    if crs is None or crs.is_geographic:
+        msg = f"`layers` must be in one metric CRS, got {crs}"
+        raise InputError(msg, param="layers")
+    empty = gpd.GeoDataFrame(geometry=[], crs=crs)
+    inputs = {
+        name: layers.get(name, empty)
+        for name in ("community", "buildings", "roads", "barriers", "compounds")
+    }
+    if inputs["buildings"].empty:
+        raise InputError("`layers` has no buildings; grids are made of buildings", param="layers")
+    bounds = (
+        settings.grid.min_households if min_households is None else min_households,
+        settings.grid.max_households if max_households is None else max_households,
+    )
+    check_bounds(*bounds)
+    edges = empty if edge_areas is None else edge_areas
+    grids, buildings, _, _ = _draw(
+        inputs,
+        edges,
+        community_code,
+        *bounds,
+        settings.grid.grids_per_zone if grids_per_zone is None else grids_per_zone,
+        settings.grid.partition_time_limit if time_limit is None else time_limit,
+    )
+    return grids, buildings
+
+
+def _draw(
+    inputs: dict[str, gpd.GeoDataFrame],
+    edges: gpd.GeoDataFrame,
+    community_code: str,
+    min_households: int,
+    max_households: int,
+    grids_per_zone: int,
+    time_limit: float,
+    recode: Callable[..., tuple[list[str], list[str], list[str]]] | None = None,
+    progress: Progress = no_progress,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, GridCut]:
+    """Grids, buildings and blocks of a new plan, coded and assessed (metric CRS)."""
+    faces = build_faces(**inputs, edge_areas=edges, progress=progress)
+    progress("partition into grids")
+    cut = plan_grids(
+        faces,
+        min_households=min_households,
+        max_households=max_households,
+        time_limit=time_limit,
+    )
+    progress("zones and codes")
+    grids = grid_frame(cut, faces.crs)
+    geoms = grids.geometry.to_numpy()
+    zone = group_zones(geoms, grid_adjacency(cut), grids_per_zone=grids_per_zone)
+    codes, zone_codes, names = grid_codes(community_code, geoms, zone)
+    if recode is not None:
+        codes, zone_codes, names = recode(codes, zone_codes, names, geoms)
+    grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
+    blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
+    progress("assess grids")
+    grids = assess(grids, buildings)
+    # Number the layer in code order so re-runs write identical rows.
+    grids = grids.sort_values("grid_code").reset_index(drop=True)
+    return grids, buildings, blocks, cut
+
+
 def make_grids(
     store: Store,
     *,
@@ -601,29 +706,22 @@ def make_grids(
     inputs = load_inputs(store, community=community)
     progress("edge areas")
     edges = plan_edge_areas(store, inputs)
-    faces = build_faces(**inputs, edge_areas=edges, progress=progress)
-    progress("partition into grids")
-    cut = plan_grids(
-        faces,
-        min_households=min_households,
-        max_households=max_households,
-        time_limit=time_limit,
+    current = _current_grids(store)
+
+    def recode(codes: list[str], zones: list[str], names: list[str], geoms: np.ndarray):
+        return honour_pins(codes, zones, names, geoms, edges, current)
+
+    grids, buildings, blocks, cut = _draw(
+        inputs,
+        edges,
+        _community_code(store),
+        min_households,
+        max_households,
+        grids_per_zone,
+        time_limit,
+        recode,
+        progress,
     )
-    progress("zones and codes")
-    grids = grid_frame(cut, faces.crs)
-    zone = group_zones(
-        grids.geometry.to_numpy(), grid_adjacency(cut), grids_per_zone=grids_per_zone
-    )
-    codes, zone_codes, names = grid_codes(_community_code(store), grids.geometry.to_numpy(), zone)
-    codes, zone_codes, names = honour_pins(
-        codes, zone_codes, names, grids.geometry.to_numpy(), edges, _current_grids(store)
-    )
-    grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
-    blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
-    progress("assess grids")
-    grids = assess(grids, buildings)
-    # Number the layer in code order so re-runs write identical rows.
-    grids = grids.sort_values("grid_code").reset_index(drop=True)
     zones = zones_from_grids(grids)
     report = grids_report(grids, cut, min_households, max_households)
     report["totals"] = assessment_report(grids)["totals"]
@@ -908,6 +1006,7 @@ __all__ = [
     "grid_adjacency",
     "grid_frame",
     "households_moved",
+    "draw_grids",
     "make_grids",
     "make_grids_step",
     "honour_pins",

@@ -114,3 +114,22 @@ def test_site_stations_keeps_existing_and_replaces_own_scenario(tsinghua_store):
     assert coverage(store, existing_only=True, write=False)["stations_counted"] == 1
     with pytest.raises(PlannerError, match="scenario"):
         coverage(store, scenario="nope", write=False)
+
+
+def test_walk_to_stations_without_a_store_equals_coverage(tsinghua_store):
+    from planner.coverage import walk_to_stations
+
+    store = tsinghua_store
+    names = ("roads", "barriers", "compounds", "gates", "buildings", "stations")
+    layers = {n: store.read_metric(n) for n in names}
+    stations = layers["stations"]
+    layers["stations"] = stations[stations["status"].fillna("existing") == "existing"]
+    graph = build_walk_graph(layers)
+    walked = walk_to_stations(graph, layers["buildings"], minutes=15)
+    report = coverage(store, minutes=15, existing_only=True, write=False)
+    households = walked["households"].to_numpy()
+    assert int(households[walked["covered"].to_numpy()].sum()) == report["households_covered"]
+    assert walked["station_id"].notna().any()
+    assert (walked.loc[walked["covered"], "walk_m"] <= walk_threshold(minutes=15)).all()
+    with pytest.raises(PlannerError, match="buildings"):
+        walk_to_stations(graph, layers["buildings"].iloc[:3])

@@ -255,3 +255,35 @@ def test_store_without_community_takes_the_extent(tsinghua_store, capsys):
     buildings = tsinghua_store.read("buildings")
     assert community.geometry.iloc[0].covers(buildings.union_all())
     assert len(tsinghua_store.read("grids")) > 0
+
+
+def test_draw_grids_without_a_store_equals_make_grids(tsinghua_store):
+    from planner.errors import InputError
+    from planner.grids import draw_grids
+
+    store = tsinghua_store
+    names = ("community", "buildings", "roads", "barriers", "compounds")
+    layers = {n: store.read_metric(n) for n in names}
+    grids, buildings = draw_grids(layers, community_code="110108001001", max_households=450)
+    assert grids.crs == store.metric_crs
+    geoms = grids.geometry.to_numpy()
+    assert shapely.coverage_is_valid(geoms)
+    community = layers["community"].union_all()
+    assert (
+        shapely.coverage_union_all(geoms).symmetric_difference(community).area
+        < 1e-4 * community.area
+    )
+    assert grids["grid_code"].str.startswith("110108001001").all()
+    in_range = grids["households"].between(300, 450) | grids["flag"].notna()
+    assert in_range.all()
+    # Every building is counted once, in the grid its code names.
+    per_grid = buildings.groupby("grid_code")["households"].sum()
+    assert (
+        per_grid.reindex(grids["grid_code"]).fillna(0).astype(int).tolist()
+        == grids["households"].tolist()
+    )
+    assert "households" in grids and "density" in grids  # 四维测评 figures
+    # Nothing was written: the store has its plan as it was.
+    assert store.read("grids")["households"].max() > 0
+    with pytest.raises(InputError, match="metric CRS"):
+        draw_grids({n: f.to_crs(4326) for n, f in layers.items()})

@@ -286,3 +286,19 @@ def test_no_roads_is_a_user_error(tmp_path):
     store = Store.create(tmp_path / "empty.gpkg", metric_crs="EPSG:4549")
     with pytest.raises(PlannerError, match="no walkable roads"):
         build_walk_graph(store)
+
+
+def test_osmnx_routes_on_the_walk_graph(area):
+    import osmnx as ox
+
+    _, graph = area
+    nxg = graph.to_networkx()
+    joined = np.flatnonzero(graph.building_node >= 0)[:3]
+    target = int(graph.building_node[joined[-1]])
+    dist, _ = nearest_source(graph, np.array([target]))
+    for b in joined[:2]:
+        source = int(graph.building_node[b])
+        route = ox.routing.shortest_path(nxg, source, target, weight="length")
+        assert route[0] == source and route[-1] == target
+        lengths = ox.routing.route_to_gdf(nxg, route, weight="length")["length"]
+        assert lengths.sum() == pytest.approx(dist[source], rel=1e-9, abs=1e-6)
