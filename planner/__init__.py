@@ -9,15 +9,25 @@ back in one all-or-nothing write:
 >>> planner.make_grids(store, max_households=450)["grids"]  # doctest: +SKIP
 >>> planner.coverage(store)["households_covered"]  # doctest: +SKIP
 
+Without a store, on layers in memory (a what-if that writes nothing):
+
+>>> layers = {n: store.read_metric(n) for n in ("community", "buildings", "roads")}
+>>> grids, buildings = planner.draw_grids(layers, max_households=450)  # doctest: +SKIP
+>>> planner.viz.plot_map({"grids": grids, "roads": layers["roads"]})  # doctest: +SKIP
+
 Data: :class:`Store`, :func:`import_osm`, :func:`import_layer`, :func:`apply_roster`,
-:func:`estimate_households`. Grids: :func:`make_grids`, :func:`rebalance`,
+:func:`estimate_households`, :func:`demo_area`. Grids: :func:`make_blocks`,
+:func:`make_grids`, :func:`draw_grids` (no store), :func:`rebalance`,
 :func:`check`, :func:`check_and_fix`, :func:`detect_edge_areas`,
 :func:`assign_edge_areas`, :mod:`planner.plan_versions`. Walking and stations:
-:func:`build_walk_graph`, :func:`coverage`, :func:`isochrones`, :func:`site_stations`
+:func:`build_walk_graph` (``.to_networkx()`` for osmnx), :func:`coverage`,
+:func:`walk_to_stations` (no store), :func:`reach_matrix`, :func:`isochrones`,
+:func:`site_stations`
 and the models :class:`LSCP`, :class:`MCLP`, :class:`PMedian`. Errors a user can fix
 are :class:`PlannerError` (and its kinds in :mod:`planner.errors`). The planning rules
 (households per grid, walking minutes, tolerances) are in :mod:`planner.settings`, read
-when a step runs: ``planner.settings.settings.grid.max_households = 450``.
+when a step runs: ``planner.settings.settings.grid.max_households = 450``. Maps:
+:mod:`planner.viz` (static with a scale bar and Chinese labels; interactive and offline).
 
 Names load when first used, so ``import planner`` stays quick.
 """
@@ -25,6 +35,8 @@ Names load when first used, so ``import planner`` stays quick.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from importlib import metadata
 from typing import Any
 
@@ -42,6 +54,8 @@ _EXPORTS = {
     "import_layer": "planner.pipeline",
     "apply_roster": "planner.pipeline",
     "run_demo": "planner.pipeline",
+    "demo_area": "planner.pipeline",
+    "make_blocks": "planner.blocks",
     "estimate_households": "planner.households",
     "make_grids": "planner.grids",
     "draw_grids": "planner.grids",
@@ -80,3 +94,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
+
+
+class _Package(types.ModuleType):
+    """The package, keeping its public functions when a same-named module loads."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Importing ``planner.coverage`` would bind the module over ``planner.coverage``,
+        # the function; ``from planner.coverage import ...`` still finds the module.
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -20,3 +20,15 @@ def test_import_is_quick_to_start():
     code = "import sys, planner; print(any(m.startswith('planner.') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_functions_named_like_their_module_stay_functions():
+    """`planner.coverage` is the function even after its module `planner.coverage` loads."""
+    code = (
+        "import planner, planner.coverage, planner.viz; from planner.coverage import isochrones; "
+        "print(callable(planner.coverage), planner.coverage.__module__, planner.viz.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "planner.coverage", "planner.viz"]
+    assert planner.draw_grids.__module__ == "planner.grids"
+    assert callable(planner.walk_to_stations) and callable(planner.make_blocks)
