@@ -278,10 +278,14 @@ def parse_tag_text(text: object) -> list[tuple[str, str]]:
     return pairs
 
 
-def _tag_use(key: str, value: str) -> tuple[str | None, bool]:
-    """The use a tag names, and whether it is a use of the whole building."""
+def _tag_use(key: str, value: str, *, on_building: bool = False) -> tuple[str | None, bool]:
+    """The use a tag names, and whether it is a use of the whole building.
+
+    Street furniture and parking say nothing as points; tagged on the building itself
+    (``amenity=parking``, a car park; ``amenity=toilets``) they name its whole use.
+    """
     if key == "amenity" and value in _NO_USE:
-        return None, False
+        return ("other", True) if on_building else (None, False)
     whole = _WHOLE_USES.get(key, {}).get(value)
     if whole is not None:
         return whole, True
@@ -339,7 +343,7 @@ def assess_building(
 
     shops = False
     for key, value in parse_tag_text(use_tags):
-        use, whole = _tag_use(key, value)
+        use, whole = _tag_use(key, value, on_building=True)
         if use is None:
             continue
         if not whole and btype in _RESIDENTIAL_TYPES:

@@ -14,8 +14,10 @@ import pandas as pd
 import shapely
 
 from planner import config, schema
+from planner import settings as planner_settings
 from planner.assess import SPECIAL_FIELDS
-from planner.calibration import Calibration
+from planner.building_use import assess_building
+from planner.calibration import Calibration, building_classes
 from planner.calibration import calibrate as fit_calibration
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
@@ -24,6 +26,7 @@ from planner.grids import make_grids_step
 from planner.households import (
     EstimateSettings,
     classify_buildings,
+    default_estimate,
     estimate_households,
     join_roster,
     read_roster,
@@ -44,6 +47,7 @@ __all__ = [
     "Bbox",
     "apply_roster",
     "demo_area",
+    "explain_households",
     "import_layer",
     "import_osm",
     "mark_internal_roads",
@@ -453,6 +457,113 @@ def reestimate(
         also={"household_warnings": warnings},
     )
     return report
+
+
+def explain_households(
+    store: Store,
+    building_id: str,
+    *,
+    settings: EstimateSettings | None = None,
+    calibrate: bool = True,
+) -> dict[str, Any]:
+    """How one building's household figure was reached: evidence, share, class, formula, source.
+
+    Nothing is written. The figure is worked out as :func:`reestimate` would, and
+    compared with the one the store holds (a roster's or a planner's count wins).
+
+    Parameters
+    ----------
+    store
+        The store.
+    building_id
+        The building: its ``building_id``, its OSM id (``w323621143``) or its name when
+        no other building has it.
+    settings
+        Estimate settings.
+    calibrate
+        Calibrate on the rostered buildings when that beats the defaults.
+
+    Returns
+    -------
+    dict
+        The building, each piece of evidence, the vote, the share, the class and its
+        dwelling area, the formula with its numbers, the stored figure and its source,
+        and the warnings on it.
+    """
+    settings = settings or planner_settings.settings.estimate
+    stored = store.read("buildings", missing_ok=False)
+    match = (stored["building_id"] == building_id) | (stored["osm_id"] == building_id)
+    if not match.any() and (stored["name"] == building_id).sum() == 1:
+        match = stored["name"] == building_id
+    if not match.any():
+        msg = f"no building {building_id!r} in the store (give an id, or a name only one has)"
+        raise InputError(msg, param="building_id")
+    buildings = classify_buildings(stored.drop(columns=["category"]), store.read("compounds"))
+    kinds = buildings["compound_kind"]
+    result, calibration, warnings = _estimate_and_check(
+        store, buildings, settings=settings, calibrate=calibrate
+    )
+    i = stored.index[match.to_numpy()][0]
+    row = result.loc[i]
+    use = assess_building(
+        building_type=row["building_type"],
+        category=row["category"],
+        name=row["name"],
+        use_tags=row["use_tags"],
+        pois=row["pois"],
+        landuse=row["landuse"],
+        compound_kind=kinds[i],
+        footprint_m2=float(row["footprint_m2"]),
+        levels=float(row["levels"]),
+        levels_known=row["levels_source"] in ("tag", "height"),
+        settings=settings,
+    )
+    cls = building_classes(result.loc[[i]]).iloc[0]
+    fitted = calibration.applied and cls in calibration.dwelling_areas
+    area = calibration.dwelling_areas[cls] if fitted else settings.dwelling_area_m2
+    areas = calibration.dwelling_areas if calibration.applied else None
+    estimate = int(
+        default_estimate(result.loc[[i]], settings=settings, dwelling_areas=areas).iloc[0]
+    )
+    held = stored.loc[i]
+    mine = warnings[warnings["building_id"] == row["building_id"]]
+    row = row.where(row.notna(), None)
+    return {
+        "building_id": str(row["building_id"]),
+        "osm_id": row["osm_id"],
+        "name": row["name"],
+        "building_type": row["building_type"],
+        "category": row["category"],
+        "compound_id": row["compound_id"],
+        "compound_kind": kinds[i] if isinstance(kinds[i], str) else None,
+        "footprint_m2": float(row["footprint_m2"]),
+        "levels": float(row["levels"]),
+        "levels_source": row["levels_source"],
+        "evidence": [
+            {"source": e.source, "what": e.what, "use": e.use, "weight": e.weight}
+            for e in use.evidence
+        ],
+        "ground_floor_shops": use.ground_floor_shops,
+        "residential_votes": use.residential_votes,
+        "other_votes": use.other_votes,
+        "prior": {"probability": settings.unknown_prior, "weight": settings.prior_weight},
+        "probability": use.probability,
+        "residential_share": use.share,
+        "likely_use": use.likely_use,
+        "share_confidence": use.confidence,
+        "class": cls,
+        "dwelling_area_m2": round(float(area), 1),
+        "dwelling_area_source": "calibrated" if fitted else "default",
+        "formula": (
+            f"{row['footprint_m2']:.1f} m² × {row['levels']:g} × {use.share:g} ÷ {area:.1f} m²"
+            f" = {estimate}"
+        ),
+        "estimate": estimate,
+        "households": int(held["households"]),
+        "households_source": held["households_source"],
+        "calibration": {"applied": calibration.applied, "reason": calibration.reason},
+        "warnings": mine[["warning_id", "kind", "detail", "dismissed"]].to_dict("records"),
+    }
 
 
 def _estimate_and_check(
