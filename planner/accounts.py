@@ -101,9 +101,10 @@ _FINE_HOUSEHOLD_LAYERS: frozenset[str] = frozenset(
     {"buildings", "blocks", "edge_areas", "grid_moves"}
 )
 
-#: Layers a viewer never receives: raw roster rows, edit details, the plan's history.
+#: Layers a viewer never receives: raw roster rows, edit details, the plan's history, and
+#: the household warnings (each names one building's households in its text).
 _PRIVATE_LAYERS: frozenset[str] = frozenset(
-    {"roster_unmatched", "change_log", "plan_history", "plan_versions"}
+    {"roster_unmatched", "change_log", "plan_history", "plan_versions", "household_warnings"}
 )
 
 #: What an anonymous visitor of a public view sees: boundaries and names, no figures.

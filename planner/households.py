@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import pandas as pd
 import shapely
 
 from planner import settings as planner_settings
+from planner.building_use import assess_use
+from planner.calibration import building_classes
 from planner.errors import InputError, PlannerError
 from planner.settings import EstimateSettings
 
@@ -28,6 +31,7 @@ __all__ = [
     "EstimateSettings",
     "RosterJoin",
     "classify_buildings",
+    "default_estimate",
     "estimate_households",
     "join_roster",
     "read_roster",
@@ -66,7 +70,8 @@ def classify_buildings(
     Returns
     -------
     geopandas.GeoDataFrame
-        A copy with ``category`` and ``compound_id`` filled.
+        A copy with ``category`` and ``compound_id`` filled, and ``compound_kind``
+        (the compound's kind, evidence for :func:`estimate_households`, which drops it).
     """
     out = buildings.copy()
     btype = out["building_type"].where(out["building_type"].notna(), None)
@@ -99,6 +104,8 @@ def classify_buildings(
             category[out[column].notna() & unknown] = value
     out["category"] = category
     out["compound_id"] = compound_id
+    # Evidence for the estimate (see planner.building_use); not a field of the layer.
+    out["compound_kind"] = compound_kind
     return out
 
 
@@ -108,8 +115,17 @@ def estimate_households(
     metric_crs: str,
     settings: EstimateSettings | None = None,
     only_missing: bool = False,
+    dwelling_areas: Mapping[str, float] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Estimate households from footprint × levels for buildings without a roster count.
+    """Estimate households from footprint × levels × residential share for uncounted buildings.
+
+    Every building's use is weighed first from the evidence the data holds
+    (:func:`planner.building_use.assess_use`): its ``residential_share``,
+    ``likely_use``, ``share_confidence`` and ``share_evidence`` are set on all
+    buildings, counted or not, so a roster figure can be checked against them. Then
+    ``households = footprint × levels × residential share ÷ dwelling area``, with the
+    dwelling area of the building's class (:func:`planner.calibration.building_class`)
+    when ``dwelling_areas`` gives one, else ``settings.dwelling_area_m2``.
 
     Parameters
     ----------
@@ -122,15 +138,20 @@ def estimate_households(
     only_missing
         Keep buildings counted from a roster or set by hand (``households_source`` ``roster``
         or ``manual``).
+    dwelling_areas
+        Dwelling area (m² of residential floor per household) by building class, as
+        fitted by :func:`planner.calibration.calibrate`; classes not given use the default.
 
     Returns
     -------
     geopandas.GeoDataFrame
         A copy with ``footprint_m2``, ``levels`` (defaults filled, ``levels_source``
-        = ``default``), ``households``, ``residents`` and ``households_source`` set.
+        = ``default``), the use fields, ``households``, ``residents`` and
+        ``households_source`` set.
     """
     settings = settings or planner_settings.settings.estimate
     out = buildings.copy()
+    compound_kind = out.pop("compound_kind") if "compound_kind" in out else None
     out["footprint_m2"] = out.geometry.to_crs(metric_crs).area.round(1).to_numpy()
     category = out["category"].fillna("other")
     levels = pd.to_numeric(out["levels"], errors="coerce").to_numpy(dtype=float)
@@ -140,12 +161,11 @@ def estimate_households(
     out["levels_source"] = np.where(
         missing_levels, "default", out["levels_source"].to_numpy(object)
     )
-    share = category.map(settings.residential_share).fillna(0.0)
-    estimate = out["footprint_m2"] * out["levels"] * share / settings.dwelling_area_m2
-    estimate = estimate.where(out["footprint_m2"] >= settings.min_footprint_m2, 0.0)
-    estimate = np.floor(estimate + 0.5).astype("int64")
-    # A single-storey house is one household however small its footprint.
-    estimate = estimate.where(~((category == "house") & (estimate == 0)), 1)
+    out = _with_use_tags(out)
+    use = assess_use(out, settings=settings, compound_kind=compound_kind)
+    for column in use.columns:
+        out[column] = use[column].to_numpy()
+    estimate = default_estimate(out, settings=settings, dwelling_areas=dwelling_areas)
     target = pd.Series(True, index=out.index)
     if only_missing and "households_source" in out:
         target = ~out["households_source"].isin(["roster", "manual"])
@@ -157,6 +177,63 @@ def estimate_households(
     for column in ("elderly_alone", "disabled", "left_behind_children"):
         if column in out:
             out.loc[target, column] = 0
+    return out
+
+
+def default_estimate(
+    buildings: pd.DataFrame,
+    *,
+    settings: EstimateSettings | None = None,
+    dwelling_areas: Mapping[str, float] | None = None,
+) -> pd.Series:
+    """Households the estimate gives each building, whatever its source.
+
+    Parameters
+    ----------
+    buildings
+        Buildings with ``footprint_m2``, ``levels``, ``category``,
+        ``residential_share`` and ``likely_use`` (as :func:`estimate_households` sets).
+    settings
+        Estimate parameters.
+    dwelling_areas
+        Dwelling area by building class; the default for classes not given.
+
+    Returns
+    -------
+    pandas.Series
+        Whole households, indexed like ``buildings``.
+    """
+    settings = settings or planner_settings.settings.estimate
+    category = buildings["category"].fillna("other")
+    floor = buildings["footprint_m2"] * buildings["levels"]
+    share = pd.to_numeric(buildings["residential_share"], errors="coerce").fillna(0.0)
+    area = pd.Series(settings.dwelling_area_m2, index=buildings.index, dtype=float)
+    if dwelling_areas:
+        classes = building_classes(buildings)
+        area = classes.map(dwelling_areas).fillna(area).astype(float)
+    estimate = floor * share / area
+    estimate = estimate.where(buildings["footprint_m2"] >= settings.min_footprint_m2, 0.0)
+    estimate = np.floor(estimate + 0.5).astype("int64")
+    # A single-storey house is one household however small its footprint.
+    return estimate.where(~((category == "house") & (estimate == 0) & (share > 0)), 1)
+
+
+def _with_use_tags(buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Fill ``use_tags`` from the ``amenity``/``shop``/``office`` columns stores had before it."""
+    legacy = [c for c in ("amenity", "shop", "office") if c in buildings]
+    if not legacy:
+        return buildings
+    out = buildings.copy()
+    texts = (
+        out["use_tags"].astype(object)
+        if "use_tags" in out
+        else pd.Series(None, index=out.index, dtype=object)
+    )
+    for i in out.index[texts.isna().to_numpy()]:
+        items = [f"{c}={out.at[i, c]}" for c in legacy if isinstance(out.at[i, c], str)]
+        if items:
+            texts.at[i] = ";".join(items)
+    out["use_tags"] = texts.to_numpy(object)
     return out
 
 

@@ -14,7 +14,11 @@ import pandas as pd
 import shapely
 
 from planner import config, schema
+from planner import settings as planner_settings
 from planner.assess import SPECIAL_FIELDS
+from planner.building_use import assess_building
+from planner.calibration import Calibration, building_classes
+from planner.calibration import calibrate as fit_calibration
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
 from planner.errors import InputError, PlannerError
@@ -22,6 +26,7 @@ from planner.grids import make_grids_step
 from planner.households import (
     EstimateSettings,
     classify_buildings,
+    default_estimate,
     estimate_households,
     join_roster,
     read_roster,
@@ -29,6 +34,7 @@ from planner.households import (
 from planner.ingest.files import read_file, to_layer
 from planner.ingest.osm import read_osm, summarise
 from planner.plan_commit import commit_plan
+from planner.plausibility import check_households, warning_counts
 from planner.progress import Progress, no_progress
 from planner.store import OSM_ATTRIBUTION, Store
 from planner.topology import check_and_fix
@@ -41,6 +47,7 @@ __all__ = [
     "Bbox",
     "apply_roster",
     "demo_area",
+    "explain_households",
     "import_layer",
     "import_osm",
     "mark_internal_roads",
@@ -234,9 +241,18 @@ def import_osm(
             store_path, metric_crs=metric, name=name or Path(source).stem, sources=[source_entry]
         )
         metadata = {}
+    warnings = _import_warnings(store, buildings)
+    report["household_warnings"] = warning_counts(warnings)
     log = [{"layer": "*", "action": "import", "detail": report, "reason": f"import {source}"}]
-    store.write_many({k: layers[k] for k in OSM_LAYERS}, log=log, metadata=metadata)
+    frames = {k: layers[k] for k in OSM_LAYERS}
+    store.write_many({**frames, "household_warnings": warnings}, log=log, metadata=metadata)
     return store, report
+
+
+def _import_warnings(store: Store, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Plausibility warnings of freshly imported buildings, keeping earlier dismissals."""
+    previous = store.read("household_warnings") if store.has("household_warnings") else None
+    return check_households(buildings, previous=previous)
 
 
 def mark_internal_roads(roads: gpd.GeoDataFrame, compounds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -323,18 +339,29 @@ def import_layer(
         "warnings": read.warnings + notes,
     }
     log = [{"layer": layer, "action": "import", "detail": report, "reason": f"import {source}"}]
-    store.write(layer, frame, log=log)
+    also = {"household_warnings": _import_warnings(store, frame)} if layer == "buildings" else {}
+    store.write_many({layer: frame, **also}, log=log)
     return store, report
 
 
-def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
+def apply_roster(
+    store: Store,
+    roster_path: str | Path,
+    *,
+    settings: EstimateSettings | None = None,
+    calibrate: bool = True,
+) -> dict[str, Any]:
     """Join a household roster to the store's buildings; keep unmatched rows in a table.
 
-    Buildings not in the roster keep (or get) an estimate. Returns a report with
-    ``matched``, ``unmatched`` (the rows and their problems) and household totals.
+    Buildings not in the roster keep (or get) an estimate, calibrated on the rostered
+    buildings when that beats the defaults (:func:`planner.calibration.calibrate`);
+    every figure is checked for plausibility (:mod:`planner.plausibility`). Returns a
+    report with ``matched``, ``unmatched`` (the rows and their problems), household
+    totals, ``calibration`` and ``warnings``.
     """
     roster = read_roster(roster_path)
     buildings = store.read("buildings", missing_ok=False)
+    buildings = classify_buildings(buildings.drop(columns=["category"]), store.read("compounds"))
     manual = buildings[buildings["households_source"] == "manual"].set_index("building_id")
     buildings["households_source"] = "estimated"
     joined = join_roster(buildings, roster, source=Path(roster_path).name)
@@ -356,7 +383,9 @@ def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
             )
             if w and int(m) != int(r)
         ]
-    result = estimate_households(result, metric_crs=store.metric_crs, only_missing=True)
+    result, calibration, warnings = _estimate_and_check(
+        store, result, settings=settings, calibrate=calibrate
+    )
     unmatched = pd.concat([store.read("roster_unmatched"), joined.unmatched], ignore_index=True)
     unmatched = unmatched.drop_duplicates(subset=["source", "row", "problem"], keep="last")
     report = {
@@ -370,12 +399,13 @@ def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
         ),
         "manual_kept": int(kept.sum()),
         "manual_differs": disagree,
+        **_households_report(result, calibration, warnings),
     }
     log = [
         {
             "layer": "buildings",
             "action": "roster",
-            "detail": {k: v for k, v in report.items() if k != "unmatched"},
+            "detail": {k: v for k, v in report.items() if k not in ("unmatched", "warnings")},
             "reason": f"join roster {Path(roster_path).name}",
         }
     ]
@@ -383,22 +413,35 @@ def apply_roster(store: Store, roster_path: str | Path) -> dict[str, Any]:
     sources = [s for s in sources if s.get("name") != Path(roster_path).name]
     sources.append({"name": Path(roster_path).name, "kind": "roster"})
     write_buildings(
-        store, result, log=log, also={"roster_unmatched": unmatched}, metadata={"sources": sources}
+        store,
+        result,
+        log=log,
+        also={"roster_unmatched": unmatched, "household_warnings": warnings},
+        metadata={"sources": sources},
     )
     return report
 
 
-def reestimate(store: Store, settings: EstimateSettings | None = None) -> dict[str, Any]:
-    """Re-estimate households of every building not counted from a roster."""
+def reestimate(
+    store: Store, settings: EstimateSettings | None = None, *, calibrate: bool = True
+) -> dict[str, Any]:
+    """Re-estimate households of every building not counted from a roster.
+
+    The evidence on each building's use is weighed again, the estimate calibrated on
+    the rostered buildings when that beats the defaults, and every figure checked for
+    plausibility (warnings dismissed earlier stay dismissed while their building's
+    households are unchanged).
+    """
     buildings = store.read("buildings", missing_ok=False)
     buildings = classify_buildings(buildings.drop(columns=["category"]), store.read("compounds"))
-    result = estimate_households(
-        buildings, metric_crs=store.metric_crs, settings=settings, only_missing=True
+    result, calibration, warnings = _estimate_and_check(
+        store, buildings, settings=settings, calibrate=calibrate
     )
     report = {
         "buildings": int(len(result)),
         "estimated": int((result["households_source"] == "estimated").sum()),
         "households_total": int(result["households"].sum()),
+        **_households_report(result, calibration, warnings),
     }
     write_buildings(
         store,
@@ -407,12 +450,172 @@ def reestimate(store: Store, settings: EstimateSettings | None = None) -> dict[s
             {
                 "layer": "buildings",
                 "action": "estimate",
-                "detail": report,
+                "detail": {k: v for k, v in report.items() if k != "warnings"},
                 "reason": "planner households",
             }
         ],
+        also={"household_warnings": warnings},
     )
     return report
+
+
+def explain_households(
+    store: Store,
+    building_id: str,
+    *,
+    settings: EstimateSettings | None = None,
+    calibrate: bool = True,
+) -> dict[str, Any]:
+    """How one building's household figure was reached: evidence, share, class, formula, source.
+
+    Nothing is written. The figure is worked out as :func:`reestimate` would, and
+    compared with the one the store holds (a roster's or a planner's count wins).
+
+    Parameters
+    ----------
+    store
+        The store.
+    building_id
+        The building: its ``building_id``, its OSM id (``w323621143``) or its name when
+        no other building has it.
+    settings
+        Estimate settings.
+    calibrate
+        Calibrate on the rostered buildings when that beats the defaults.
+
+    Returns
+    -------
+    dict
+        The building, each piece of evidence, the vote, the share, the class and its
+        dwelling area, the formula with its numbers, the stored figure and its source,
+        and the warnings on it.
+    """
+    settings = settings or planner_settings.settings.estimate
+    stored = store.read("buildings", missing_ok=False)
+    match = (stored["building_id"] == building_id) | (stored["osm_id"] == building_id)
+    if not match.any() and (stored["name"] == building_id).sum() == 1:
+        match = stored["name"] == building_id
+    if not match.any():
+        msg = f"no building {building_id!r} in the store (give an id, or a name only one has)"
+        raise InputError(msg, param="building_id")
+    buildings = classify_buildings(stored.drop(columns=["category"]), store.read("compounds"))
+    kinds = buildings["compound_kind"]
+    result, calibration, warnings = _estimate_and_check(
+        store, buildings, settings=settings, calibrate=calibrate
+    )
+    i = stored.index[match.to_numpy()][0]
+    row = result.loc[i]
+    use = assess_building(
+        building_type=row["building_type"],
+        category=row["category"],
+        name=row["name"],
+        use_tags=row["use_tags"],
+        pois=row["pois"],
+        landuse=row["landuse"],
+        compound_kind=kinds[i],
+        footprint_m2=float(row["footprint_m2"]),
+        levels=float(row["levels"]),
+        levels_known=row["levels_source"] in ("tag", "height"),
+        settings=settings,
+    )
+    cls = building_classes(result.loc[[i]]).iloc[0]
+    fitted = calibration.applied and cls in calibration.dwelling_areas
+    area = calibration.dwelling_areas[cls] if fitted else settings.dwelling_area_m2
+    areas = calibration.dwelling_areas if calibration.applied else None
+    estimate = int(
+        default_estimate(result.loc[[i]], settings=settings, dwelling_areas=areas).iloc[0]
+    )
+    held = stored.loc[i]
+    mine = warnings[warnings["building_id"] == row["building_id"]]
+    row = row.where(row.notna(), None)
+    return {
+        "building_id": str(row["building_id"]),
+        "osm_id": row["osm_id"],
+        "name": row["name"],
+        "building_type": row["building_type"],
+        "category": row["category"],
+        "compound_id": row["compound_id"],
+        "compound_kind": kinds[i] if isinstance(kinds[i], str) else None,
+        "footprint_m2": float(row["footprint_m2"]),
+        "levels": float(row["levels"]),
+        "levels_source": row["levels_source"],
+        "evidence": [
+            {"source": e.source, "what": e.what, "use": e.use, "weight": e.weight}
+            for e in use.evidence
+        ],
+        "ground_floor_shops": use.ground_floor_shops,
+        "residential_votes": use.residential_votes,
+        "other_votes": use.other_votes,
+        "prior": {"probability": settings.unknown_prior, "weight": settings.prior_weight},
+        "probability": use.probability,
+        "residential_share": use.share,
+        "likely_use": use.likely_use,
+        "share_confidence": use.confidence,
+        "class": cls,
+        "dwelling_area_m2": round(float(area), 1),
+        "dwelling_area_source": "calibrated" if fitted else "default",
+        "formula": (
+            f"{row['footprint_m2']:.1f} m² × {row['levels']:g} × {use.share:g} ÷ {area:.1f} m²"
+            f" = {estimate}"
+        ),
+        "estimate": estimate,
+        "households": int(held["households"]),
+        "households_source": held["households_source"],
+        "calibration": {"applied": calibration.applied, "reason": calibration.reason},
+        "warnings": mine[["warning_id", "kind", "detail", "dismissed"]].to_dict("records"),
+    }
+
+
+def _estimate_and_check(
+    store: Store,
+    buildings: gpd.GeoDataFrame,
+    *,
+    settings: EstimateSettings | None,
+    calibrate: bool,
+) -> tuple[gpd.GeoDataFrame, Calibration, gpd.GeoDataFrame]:
+    """Estimate the uncounted buildings (calibrated if it helps) and check every figure."""
+    result = estimate_households(
+        buildings, metric_crs=store.metric_crs, settings=settings, only_missing=True
+    )
+    if calibrate:
+        calibration = fit_calibration(result, settings=settings)
+    else:
+        calibration = Calibration(False, "calibration turned off")
+    if calibration.applied:
+        result = estimate_households(
+            buildings,
+            metric_crs=store.metric_crs,
+            settings=settings,
+            only_missing=True,
+            dwelling_areas=calibration.dwelling_areas,
+        )
+    warnings = check_households(
+        result, settings=settings, previous=store.read("household_warnings")
+    )
+    return result, calibration, warnings
+
+
+def _households_report(
+    buildings: gpd.GeoDataFrame, calibration: Calibration, warnings: pd.DataFrame
+) -> dict[str, Any]:
+    """The evidence, calibration and warnings part of a households report."""
+    columns = ["warning_id", "kind", "building_id", "name", "households", "households_source"]
+    listed = warnings[[*columns, "detail", "dismissed"]].astype(object)
+    return {
+        "evidence": {
+            "likely_use": {
+                str(k): int(v) for k, v in buildings["likely_use"].value_counts().items()
+            },
+            "confidence": {
+                str(k): int(v) for k, v in buildings["share_confidence"].value_counts().items()
+            },
+        },
+        "calibration": calibration.to_json(),
+        "warnings": {
+            **warning_counts(warnings),
+            "rows": listed.where(listed.notna(), None).to_dict("records"),
+        },
+    }
 
 
 def write_buildings(

@@ -92,7 +92,11 @@ def zones_from_grids(
 def _union(geoms: np.ndarray) -> shapely.Geometry:
     """Outline of grids: the fast coverage union, or a full union where the grids
     (hand-edited) do not form an exact coverage."""
-    outline = shapely.coverage_union_all(geoms)
+    try:
+        outline = shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        # Grids that are not noded alike (a repair cut one of them) make GEOS refuse.
+        return shapely.union_all(geoms)
     return outline if shapely.is_valid(outline) else shapely.union_all(geoms)
 
 

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner.building_use import LIKELY_USES, SHARE_CONFIDENCE
 from planner.crs import STORAGE_CRS
 
 __all__ = [
     "BUILDING_CATEGORIES",
     "CODED_FIELDS",
+    "HOUSEHOLD_WARNING_KINDS",
     "LAYERS",
     "SCHEMA_VERSION",
     "SITE_KINDS",
@@ -109,6 +111,13 @@ _OSM_ID = _f("osm_id", "str", "OSM编号", "OpenStreetMap element, e.g. w123 or 
 _NAME = _f("name", "str", "名称", "Name")
 
 BUILDING_CATEGORIES = ("residential", "mixed", "house", "shop", "public", "other")
+#: Kinds of household plausibility warnings (layer ``household_warnings``).
+HOUSEHOLD_WARNING_KINDS = (
+    "roster_non_residential",
+    "density_outlier",
+    "roster_no_size",
+    "estimate_above_ceiling",
+)
 STATION_STATUS = ("existing", "proposed", "planned")
 SITE_KINDS = (
     "idle_room",
@@ -217,6 +226,33 @@ LAYERS: dict[str, Layer] = {
                 _f("levels", "float", "层数", "Storeys above ground"),
                 _f("levels_source", "str", "层数来源", "tag, height or default"),
                 _f("footprint_m2", "float", "占地面积(平方米)", "Footprint area"),
+                _f(
+                    "likely_use",
+                    "str",
+                    "推定用途",
+                    "The use the evidence points to: residential, mixed_use, unknown, or "
+                    "office, commercial, hotel, hospital, school, sport, public, industrial",
+                    choices=LIKELY_USES,
+                ),
+                _f(
+                    "residential_share",
+                    "float",
+                    "住宅比例",
+                    "Share of the floor area that is homes, from the evidence",
+                ),
+                _f(
+                    "share_confidence",
+                    "str",
+                    "用途可信度",
+                    "How firmly the evidence says it: high, medium, low",
+                    choices=SHARE_CONFIDENCE,
+                ),
+                _f(
+                    "share_evidence",
+                    "str",
+                    "用途依据",
+                    "The evidence weighed (tags, points of interest, land use, name, shape)",
+                ),
                 _f("households", "int", "户数", "Resident households"),
                 _f(
                     "households_source",
@@ -234,6 +270,20 @@ LAYERS: dict[str, Layer] = {
                 _f("station_id", "str", "最近服务站", "Nearest service station on foot"),
                 _f("walk_m", "float", "步行距离(米)", "Walking distance to that station"),
                 _f("covered", "bool", "15分钟覆盖", "Within the walking threshold"),
+                _f(
+                    "use_tags",
+                    "str",
+                    "用途标签",
+                    "The building's own use tags (OSM amenity, "
+                    "shop, office, tourism, healthcare, leisure, craft)",
+                ),
+                _f("pois", "str", "兴趣点", "Points of interest inside or on the building"),
+                _f(
+                    "landuse",
+                    "str",
+                    "所在用地",
+                    "Land use and institution areas it stands in, smallest first",
+                ),
                 _SOURCE,
             ),
             key="building_id",
@@ -437,6 +487,36 @@ LAYERS: dict[str, Layer] = {
             ),
         ),
         Layer(
+            "household_warnings",
+            "户数合理性提示",
+            "Point",
+            "Plausibility warnings on buildings' household figures (rosters and estimates); "
+            "warnings, not plan defects: a planner dismisses them with a reason.",
+            (
+                _f("warning_id", "str", "编号", "kind:building_id", True),
+                _f(
+                    "kind",
+                    "str",
+                    "类型",
+                    ", ".join(HOUSEHOLD_WARNING_KINDS),
+                    True,
+                    HOUSEHOLD_WARNING_KINDS,
+                ),
+                _f("building_id", "str", "楼栋编号", "Building concerned", True),
+                _NAME,
+                _f("households", "int", "户数", "The building's households when checked"),
+                _f("households_source", "str", "户数来源", "roster, estimated or manual"),
+                _f("value", "float", "检查值", "The figure checked (households, or per 100 m²)"),
+                _f("limit", "float", "限值", "The bound it is beyond"),
+                _f("detail", "str", "说明", "What is implausible"),
+                _f("dismissed", "bool", "已忽略", "Dismissed by a planner"),
+                _f("dismiss_reason", "str", "忽略理由", "Why it was dismissed"),
+                _f("dismissed_by", "str", "忽略人", "Who dismissed it"),
+                _f("dismissed_at", "str", "忽略时间", "When (UTC, ISO 8601)"),
+            ),
+            key="warning_id",
+        ),
+        Layer(
             "change_log",
             "变更记录",
             None,
@@ -567,12 +647,25 @@ VALUE_NAMES_ZH: dict[str, str] = {
     "school": "学校",
     "hospital": "医院",
     "campus": "园区",
+    "mixed_use": "商住混合",
+    "unknown": "不明",
+    "commercial": "商业",
+    "hotel": "酒店",
+    "sport": "体育",
+    "industrial": "工业",
+    "high": "高",
+    "medium": "中",
+    "low": "低",
+    "roster_non_residential": "台账户数在非住宅楼",
+    "density_outlier": "户均面积异常",
+    "roster_no_size": "台账楼栋无面积或层数",
+    "estimate_above_ceiling": "估算户数超上限",
 }
 
 #: Fields whose values are codes with Chinese names in :data:`VALUE_NAMES_ZH`.
 CODED_FIELDS = frozenset(
     {"category", "households_source", "levels_source", "status", "kind", "assigned_by",
-     "boundary_source"}
+     "boundary_source", "likely_use", "share_confidence"}
 )  # fmt: skip
 
 _GEOMETRY_TYPE_IDS = {"Point": {0, 4}, "LineString": {1, 5}, "Polygon": {3, 6}}

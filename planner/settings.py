@@ -175,6 +175,31 @@ class EstimateSettings:
         Residents per household when only households are known.
     min_footprint_m2
         Residential footprints smaller than this (sheds, kiosks) hold no household.
+    unknown_prior, prior_weight
+        The evidence on a building's use (:mod:`planner.building_use`) is a vote; with
+        none, a building of unknown use is a home with probability ``unknown_prior``
+        (0.6: shops below, flats above), which counts as ``prior_weight`` votes.
+    non_residential_below, residential_above
+        A building whose probability of being a home is at most the first holds no
+        household (0.34: one piece of evidence against a home, and none for it, is
+        enough); at least the second, it gets the full residential share; in between,
+        the share in proportion (mixed use).
+    tower_levels, large_footprint_m2
+        Shape evidence on buildings of unknown type: towers of this many storeys or
+        more are mostly offices and hotels; footprints this large are malls and
+        complexes.
+    household_ceiling
+        An estimate above this many households for one building is a plausibility
+        warning (``estimate_above_ceiling``).
+    density_outlier_z
+        A roster building whose households per floor area lie more than this many
+        robust standard deviations (1.4826 × MAD of the logs) from the community's
+        median is a plausibility warning (``density_outlier``).
+    calibration_min_buildings, calibration_folds, calibration_prior_buildings
+        Calibration from a partial roster: at least this many rostered buildings,
+        checked by k-fold cross-validation with this many folds; each class's fitted
+        dwelling area is shrunk toward ``dwelling_area_m2`` as if this many buildings
+        at the default had been seen.
     """
 
     dwelling_area_m2: float = 90.0
@@ -200,6 +225,17 @@ class EstimateSettings:
     )
     persons_per_household: float = 2.6
     min_footprint_m2: float = 20.0
+    unknown_prior: float = 0.6
+    prior_weight: float = 1.0
+    non_residential_below: float = 0.34
+    residential_above: float = 0.75
+    tower_levels: float = 40.0
+    large_footprint_m2: float = 2500.0
+    household_ceiling: int = 400
+    density_outlier_z: float = 3.5
+    calibration_min_buildings: int = 10
+    calibration_folds: int = 5
+    calibration_prior_buildings: float = 3.0
 
 
 @dataclass

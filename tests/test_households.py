@@ -7,11 +7,12 @@ import json
 import pandas as pd
 import pytest
 
-from planner import config
+from planner import config, schema
 from planner.cli import run
 from planner.errors import PlannerError
 from planner.households import (
     EstimateSettings,
+    classify_buildings,
     estimate_households,
     join_roster,
     read_roster,
@@ -155,3 +156,222 @@ def test_roster_size_limits_refuse_with_one_line(small_limits, tmp_path):
     ok = tmp_path / "ok.csv"
     ok.write_text("\n".join(lines[:101]), encoding="utf-8")
     assert len(read_roster(ok)) == 100
+
+
+# -- evidence, plausibility, calibration (issue 16) ------------------------------------
+
+
+def _named(buildings, name):
+    rows = buildings[buildings["name"] == name]
+    assert len(rows) == 1, name
+    return rows.iloc[0]
+
+
+def test_non_residential_towers_get_no_households(nanjing_path):
+    buildings = Store(nanjing_path).read("buildings")
+    # Before the evidence: 884, 613 and 266 households from footprint × levels × 0.5.
+    for name, use in (
+        ("全民健身中心", "sport"),
+        ("新世纪广场", "office"),
+        ("华泰证券大厦", "office"),
+    ):
+        row = _named(buildings, name)
+        assert row["households_source"] == "estimated"
+        assert row["households"] == 0 and row["residential_share"] == 0, name
+        assert row["likely_use"] == use and row["share_confidence"] == "high", name
+        assert row["share_evidence"], name
+    assert "证券" in _named(buildings, "华泰证券大厦")["share_evidence"]
+    assert "fitness_centre" in _named(buildings, "全民健身中心")["share_evidence"]
+    # The unnamed 40-storey tower of 4,600 m² (1,027 households before).
+    tower = buildings[buildings["building_id"] == "318702395"].iloc[0]
+    assert tower["households"] == 0 and tower["likely_use"] == "commercial"
+
+
+def test_hospital_roster_row_is_flagged_not_overwritten(nanjing_path):
+    store = Store(nanjing_path)
+    hospital = store.read("buildings").set_index("building_id").loc["318197091"]
+    assert (hospital["households"], hospital["households_source"]) == (1737, "roster")
+    assert hospital["likely_use"] == "hospital" and hospital["residential_share"] == 0
+    warnings = store.read("household_warnings").set_index("warning_id")
+    row = warnings.loc["roster_non_residential:318197091"]
+    assert row["households"] == 1737 and not row["dismissed"] and "医院" in row["detail"]
+    assert set(warnings["kind"]) <= set(schema.HOUSEHOLD_WARNING_KINDS)
+
+
+def test_residential_compounds_keep_their_figures(nanjing_path):
+    buildings = Store(nanjing_path).read("buildings")
+    roster = read_roster(ROSTERS / "nanjing_xinjiekou_roster.csv")
+    counted = roster.drop_duplicates("building_id").set_index("building_id")
+    rostered = buildings[buildings["households_source"] == "roster"].set_index("building_id")
+    # The roster's figure still wins, hospital included.
+    same = rostered.index.intersection(counted.index)
+    assert len(same) >= 510
+    figures = pd.to_numeric(counted.loc[same, "households"], errors="coerce")
+    assert (rostered.loc[same, "households"] == figures).mean() > 0.99
+    # Estimated without the roster, the buildings in housing compounds keep the full
+    # residential share (the roster covers them all, so estimate them all).
+    store = Store(nanjing_path)
+    compounds = store.read("compounds")
+    classified = classify_buildings(buildings.drop(columns=["category"]), compounds)
+    estimated = estimate_households(classified, metric_crs=store.metric_crs)
+    housing = compounds.loc[compounds["kind"] == "residential", "compound_id"]
+    homes = estimated[estimated["compound_id"].isin(housing)]
+    assert len(homes) > 300
+    assert (homes["likely_use"] == "residential").mean() > 0.9
+    assert (homes["residential_share"] == 0.85).mean() > 0.85
+
+
+def _synthetic_community(seed: int = 1):
+    """Residential and commercial towers side by side, with a known truth per class.
+
+    Towers of flats hold one household per 70 m² of dwelling floor, walk-ups one per 110
+    m², buildings of unknown use one per 160 m²; office towers none. The default
+    constants assume 90 m² for all.
+    """
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    kinds = (
+        # building type, levels, dwelling area of the truth (0 = no homes), count
+        ("apartments", 18, 70.0, 40),
+        ("residential", 6, 110.0, 60),
+        ("yes", 8, 160.0, 40),
+        ("commercial", 30, 0.0, 20),
+    )
+    rows, geoms = [], []
+    for kind, levels, area, count in kinds:
+        for _ in range(count):
+            i = len(rows)
+            side = rng.uniform(20, 40) / 111_000  # degrees
+            x, y = 118.77 + (i % 20) * 0.0006, 32.04 + (i // 20) * 0.0006
+            geoms.append(shapely.box(x, y, x + side, y + side))
+            rows.append(
+                {
+                    "building_id": f"b{i}",
+                    "building_type": kind,
+                    "levels": float(levels),
+                    "levels_source": "tag",
+                    "category": {"yes": "mixed", "commercial": "shop"}.get(kind, "residential"),
+                    "_area": area,
+                }
+            )
+    frame = gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:4326")
+    frame = schema.conform("buildings", frame)
+    est = estimate_households(frame, metric_crs="EPSG:4549")
+    floor = est["footprint_m2"] * est["levels"] * est["residential_share"]
+    noise = rng.uniform(0.9, 1.1, len(est))
+    truth = np.where(frame["_area"] > 0, np.floor(floor / frame["_area"] * noise + 0.5), 0)
+    return frame, truth.astype(int)
+
+
+def test_calibration_recovers_a_known_truth():
+    import numpy as np
+
+    from planner.calibration import calibrate
+
+    frame, truth = _synthetic_community()
+    rostered = np.random.default_rng(2).random(len(frame)) < 0.5
+    frame = frame.assign(households=np.where(rostered, truth, 0))
+    frame["households_source"] = np.where(rostered, "roster", "estimated")
+    first = estimate_households(frame, metric_crs="EPSG:4549", only_missing=True)
+    fit = calibrate(first)
+    cv = fit.cross_validation
+    assert fit.applied and cv["buildings"] == int(rostered.sum() - (truth[rostered] == 0).sum())
+    assert cv["calibrated"]["mae"] < cv["defaults"]["mae"] / 2
+    areas = {c["class"]: c["dwelling_area_m2"] for c in fit.classes}
+    assert abs(areas["residential:high"] - 70) < 7 and abs(areas["residential:multi"] - 110) < 11
+    final = estimate_households(
+        frame, metric_crs="EPSG:4549", only_missing=True, dwelling_areas=fit.dwelling_areas
+    )
+    rest = ~rostered
+    calibrated = final["households"].to_numpy()[rest]
+    defaults = first["households"].to_numpy()[rest]
+    # Stated error on the unrostered buildings: their total within 5 % of the truth, and
+    # the sum of per-building errors within 10 % of it (the defaults' errors, which partly
+    # cancel in the total, sum to over 20 %); no household in the office towers.
+    total = truth[rest].sum()
+    assert abs(calibrated.sum() - total) <= 0.05 * total
+    assert np.abs(calibrated - truth[rest]).sum() <= 0.10 * total
+    assert np.abs(defaults - truth[rest]).sum() > 0.20 * total
+    offices = (frame["building_type"] == "commercial").to_numpy()
+    assert (final["households"].to_numpy()[offices] == 0).all()
+
+
+def test_calibration_needs_enough_rostered_buildings():
+    import numpy as np
+
+    from planner.calibration import calibrate
+
+    frame, truth = _synthetic_community()
+    few = np.zeros(len(frame), dtype=bool)
+    few[:3] = True
+    frame = frame.assign(households=np.where(few, truth, 0))
+    frame["households_source"] = np.where(few, "roster", "estimated")
+    fit = calibrate(estimate_households(frame, metric_crs="EPSG:4549", only_missing=True))
+    assert not fit.applied and "fewer than" in fit.reason and not fit.cross_validation
+
+
+def test_plausibility_kinds_on_the_real_extract(nanjing_path):
+    from planner.plausibility import check_households
+
+    buildings = Store(nanjing_path).read("buildings")
+    low = EstimateSettings(household_ceiling=100)
+    warnings = check_households(buildings, settings=low)
+    above = warnings[warnings["kind"] == "estimate_above_ceiling"]
+    estimated = buildings[buildings["households_source"] == "estimated"]
+    assert len(above) == (estimated["households"] > 100).sum() > 0
+    # A roster figure on a building with no floor area.
+    tiny = buildings.copy()
+    i = tiny.index[tiny["households_source"] == "roster"][0]
+    tiny.loc[i, "footprint_m2"] = 0.0
+    found = check_households(tiny)
+    assert f"roster_no_size:{tiny.at[i, 'building_id']}" in set(found["warning_id"])
+    # Households per floor area ten times the community's: a density outlier.
+    dense = buildings.copy()
+    j = dense.index[(dense["households_source"] == "roster") & (dense["residential_share"] > 0.5)][
+        0
+    ]
+    dense.loc[j, "households"] = dense.at[j, "households"] * 10
+    found = check_households(dense)
+    assert f"density_outlier:{dense.at[j, 'building_id']}" in set(found["warning_id"])
+
+
+def test_households_cli_warnings_calibration_dismiss_and_explain(nanjing_store, capsys):
+    path = str(nanjing_store.path)
+    assert run(["households", path, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cv = report["calibration"]["cross_validation"]
+    assert cv["folds"] == 5 and cv["buildings"] >= 500
+    assert {"mae", "total_error_pct"} <= set(cv["calibrated"]) == set(cv["defaults"])
+    assert report["warnings"]["open"]["roster_non_residential"] >= 1
+    assert run(["households", path]) == 0
+    text = capsys.readouterr().out
+    assert "roster_non_residential:318197091" in text and "not plan defects" in text
+    warning = "roster_non_residential:318197091"
+    assert run(["households", path, "--dismiss", warning]) == 2  # a reason is required
+    capsys.readouterr()
+    assert run(["households", path, "--dismiss", warning, "--reason", "医院职工宿舍，已核实"]) == 0
+    capsys.readouterr()
+    # Re-estimating keeps the dismissal: the roster's figure is unchanged.
+    assert run(["households", path, "--json"]) == 0
+    rows = {r["warning_id"]: r for r in json.loads(capsys.readouterr().out)["warnings"]["rows"]}
+    assert rows[warning]["dismissed"]
+    stored = Store(path).read("household_warnings").set_index("warning_id")
+    assert stored.loc[warning, "dismiss_reason"] == "医院职工宿舍，已核实"
+    assert run(["households", path, "--explain", "华泰证券大厦"]) == 0
+    text = capsys.readouterr().out
+    assert "证券" in text and "= 0" in text and "households: 0 (estimated)" in text
+    assert run(["households", path, "--explain", "318197091", "--json"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["households"] == 1737 and explained["estimate"] == 0
+    assert explained["warnings"][0]["dismissed"]
+    assert run(["households", path, "--explain", "no-such-building"]) == 2
+
+
+def test_warnings_are_not_plan_defects(nanjing_path, capsys):
+    # The demo's plan is clean; its household warnings do not make `planner check` fail.
+    assert len(Store(nanjing_path).read("household_warnings")) > 0
+    assert run(["check", str(nanjing_path)]) == 0
+    assert "roster_non_residential" not in capsys.readouterr().out

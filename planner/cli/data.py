@@ -12,6 +12,7 @@ from planner import config, pipeline
 from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
+from planner.plausibility import dismiss_warning
 from planner.settings import settings
 from planner.store import Store
 
@@ -87,12 +88,60 @@ def import_command(source, store_path, bbox, boundary, layer, crs, name, code, a
     type=click.Path(dir_okay=False, path_type=Path),
     help="Household roster (CSV/XLSX, 楼栋编号/户数/人口...). Without it, re-estimate.",
 )
+@click.option(
+    "--explain",
+    "building",
+    metavar="BUILDING",
+    help="Print how this building's figure was reached (evidence, share, class, formula); "
+    "writes nothing.",
+)
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=True,
+    show_default=True,
+    help="Fit dwelling areas by building class on the rostered buildings, used when their "
+    "cross-validated error beats the defaults'.",
+)
+@click.option(
+    "--dismiss",
+    "warning_id",
+    metavar="WARNING_ID",
+    help="Dismiss a plausibility warning (kind:building_id) with --reason; writes nothing else.",
+)
+@click.option(
+    "--reason", default="", help="Why the warning is dismissed (required with --dismiss)."
+)
+@click.option("--by", "user", default="", help="Who dismisses it.")
 @JSON
 @user_errors
-def households_command(store_path, roster, as_json):
-    """Join a household roster to the buildings, or re-estimate households."""
+def households_command(store_path, roster, building, calibrate, warning_id, reason, user, as_json):
+    """Join a household roster to the buildings, or re-estimate households.
+
+    Each building's residential share comes from the evidence OSM holds (tags, points
+    of interest, land use, name, shape); figures are checked for plausibility and the
+    warnings listed (kept in the household_warnings layer; they are not plan defects).
+    """
     store = Store(store_path)
-    report = pipeline.apply_roster(store, roster) if roster else pipeline.reestimate(store)
+    if sum(x is not None for x in (roster, building, warning_id)) > 1:
+        raise PlannerError("give one of --roster, --explain and --dismiss")
+    if building is not None:
+        report = pipeline.explain_households(store, building, calibrate=calibrate)
+        if as_json:
+            echo_json(report)
+        else:
+            _echo_explanation(report)
+        return
+    if warning_id is not None:
+        row = dismiss_warning(store, warning_id, reason=reason, user=user)
+        if as_json:
+            echo_json(row)
+        else:
+            click.echo(f"dismissed {row['warning_id']}: {row['dismiss_reason']}")
+        return
+    if roster:
+        report = pipeline.apply_roster(store, roster, calibrate=calibrate)
+    else:
+        report = pipeline.reestimate(store, calibrate=calibrate)
     if as_json:
         echo_json(report)
         return
@@ -103,6 +152,77 @@ def households_command(store_path, roster, as_json):
         )
         _echo_unmatched(report["unmatched"])
     click.echo(f"households total: {report['households_total']}")
+    _echo_calibration(report["calibration"])
+    _echo_warnings(report["warnings"])
+
+
+def _echo_calibration(calibration: dict) -> None:
+    cv = calibration.get("cross_validation") or {}
+    if not cv:
+        click.echo(f"calibration: not applied ({calibration['reason']})")
+        return
+    fit, default = cv["calibrated"], cv["defaults"]
+    click.echo(
+        f"calibration: {'applied' if calibration['applied'] else 'not applied'} "
+        f"({calibration['reason']}); {cv['folds']}-fold cross-validated error on "
+        f"{cv['buildings']} rostered buildings: fitted {fit['mae']} households per building "
+        f"(total {fit['total_error_pct']} %), defaults {default['mae']} "
+        f"(total {default['total_error_pct']} %)"
+    )
+
+
+def _echo_warnings(warnings: dict) -> None:
+    """The open plausibility warnings as a table (户数合理性提示)."""
+    rows = [r for r in warnings["rows"] if not r["dismissed"]]
+    counts = ", ".join(f"{k} {v}" for k, v in warnings["open"].items() if v) or "none"
+    click.echo(
+        f"plausibility warnings (户数合理性提示, not plan defects): {counts}; "
+        f"dismissed {warnings['dismissed']}"
+    )
+    if not rows:
+        return
+    click.echo(f"  {'warning':<38} {'户数':>6} {'来源':<9} name")
+    listed = settings.limits.bad_rows_listed
+    for r in rows[:listed]:
+        name = r["name"] or ""
+        click.echo(
+            f"  {r['warning_id']:<38} {r['households']:>6} {r['households_source']:<9} {name}"
+        )
+    if len(rows) > listed:
+        click.echo(f"  … and {len(rows) - listed} more; all are in the household_warnings layer")
+    click.echo("  dismiss one with --dismiss WARNING_ID --reason TEXT; see why with --explain ID")
+
+
+def _echo_explanation(r: dict) -> None:
+    """How one building's figure was reached, for people."""
+    title = f"building {r['building_id']}" + (f" {r['name']}" if r["name"] else "")
+    click.echo(f"{title}: building={r['building_type']}, category {r['category']}")
+    click.echo(
+        f"  footprint {r['footprint_m2']:.1f} m², {r['levels']:g} levels ({r['levels_source']})"
+        + (f", in compound {r['compound_id']} ({r['compound_kind']})" if r["compound_id"] else "")
+    )
+    click.echo("  evidence (用途依据):")
+    for e in r["evidence"] or [{"source": "-", "what": "none", "use": "-", "weight": 0}]:
+        click.echo(f"    {e['source']:<5} {e['what']:<40} → {e['use']} +{e['weight']:g}")
+    click.echo(
+        f"  vote: home {r['residential_votes']:g}, other {r['other_votes']:g}, prior "
+        f"{r['prior']['probability']:g} × {r['prior']['weight']:g} → probability of a home "
+        f"{r['probability']:g}"
+    )
+    shops = "; ground floor shops: one level less" if r["ground_floor_shops"] else ""
+    click.echo(
+        f"  residential share {r['residential_share']:g} ({r['likely_use']}, confidence "
+        f"{r['share_confidence']}){shops}"
+    )
+    click.echo(
+        f"  class {r['class'] or '-'}: dwelling area {r['dwelling_area_m2']:g} m² "
+        f"({r['dwelling_area_source']}; calibration: {r['calibration']['reason']})"
+    )
+    click.echo(f"  estimate: {r['formula']}")
+    click.echo(f"  households: {r['households']} ({r['households_source']})")
+    for w in r["warnings"]:
+        state = "dismissed" if w["dismissed"] else "open"
+        click.echo(f"  warning {w['warning_id']} ({state}): {w['detail']}")
 
 
 @main.command("info")

@@ -28,6 +28,7 @@ __all__ = [
     "OSM_CONFIG",
     "OSM_SUFFIXES",
     "SITE_COSTS",
+    "USE_KEYS",
     "OsmImport",
     "is_osm_file",
     "levels_from_tags",
@@ -68,6 +69,10 @@ _COMPOUND_AMENITY = {
     "kindergarten": "school",
     "hospital": "hospital",
 }
+#: OSM keys that say what a building, or a point of interest in it, is used for.
+USE_KEYS = ("amenity", "shop", "office", "tourism", "healthcare", "leisure", "craft")
+# A point of interest this close to a building's outline (about 3 m, in degrees) is on it.
+_ON_OUTLINE_DEG = 3e-5
 _STATION_NAME = re.compile(r"党群服务|社区服务|居委会|居民委员会|社区中心|便民服务")
 _HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
@@ -252,7 +257,7 @@ def read_osm(
     for frame in raw.values():
         check_lonlat(frame, source=str(path))
 
-    buildings = _buildings(raw["multipolygons"])
+    buildings = _use_evidence(_buildings(raw["multipolygons"]), raw["points"], raw["multipolygons"])
     roads = _roads(raw["lines"])
     if boundary is None:
         bounds = _file_bounds(path)
@@ -318,11 +323,85 @@ def _buildings(polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             "amenity": _text(frame, "amenity"),
             "shop": _text(frame, "shop"),
             "office": _text(frame, "office"),
+            "use_tags": _tag_text(frame, USE_KEYS),
         },
         geometry=_polygonal(frame.geometry),
         crs=STORAGE_CRS,
     )
     return out[~out.geometry.is_empty].reset_index(drop=True)
+
+
+def _tag_text(frame: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
+    """Each row's tags among ``keys`` as ``key=value;key=value`` (None when it has none)."""
+    texts = pd.Series("", index=frame.index, dtype=object)
+    for key in keys:
+        value = _text(frame, key)
+        has = value.notna()
+        item = key + "=" + value[has].astype(str)
+        texts[has] = texts[has].where(texts[has] == "", texts[has] + ";") + item
+    return texts.where(texts != "", None).to_numpy(object)
+
+
+def _use_evidence(
+    buildings: gpd.GeoDataFrame, points: gpd.GeoDataFrame, polys: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """Add the evidence on each building's use found around it: ``pois`` and ``landuse``.
+
+    ``pois`` lists the points of interest (amenity, shop, office, tourism, healthcare,
+    leisure, craft) inside the building or on its outline, each given to its nearest
+    building; ``landuse`` lists the land use and institution areas (``landuse=*``,
+    hospitals, schools, sports centres...) holding the building's representative point.
+    """
+    out = buildings.copy()
+    out["pois"] = None
+    out["landuse"] = None
+    if out.empty:
+        return out
+    shapes = out.geometry.to_numpy()
+    tree = shapely.STRtree(shapes)
+    poi_text = _tag_text(points, USE_KEYS)
+    has_use = pd.notna(poi_text)
+    if has_use.any():
+        geoms = points.geometry.to_numpy()[has_use]
+        pairs = tree.query(geoms, predicate="dwithin", distance=_ON_OUTLINE_DEG)
+        if pairs.shape[1]:
+            # A point near two buildings belongs to the nearer one.
+            distance = shapely.distance(geoms[pairs[0]], shapes[pairs[1]])
+            order = np.lexsort((distance, pairs[0]))
+            first = np.unique(pairs[0][order], return_index=True)[1]
+            point_idx, building_idx = pairs[0][order][first], pairs[1][order][first]
+            listed = pd.Series(poi_text[has_use][point_idx]).groupby(building_idx).agg(_counted)
+            out.loc[out.index[listed.index.to_numpy()], "pois"] = listed.to_numpy()
+    area_keys = ("landuse", "amenity", "leisure", "tourism", "shop")
+    not_building = _text(polys, "building").isna().to_numpy()
+    areas = polys[not_building]
+    area_text = _tag_text(areas, area_keys)
+    has_area = pd.notna(area_text)
+    if has_area.any():
+        area_geoms = areas.geometry.to_numpy()[has_area]
+        inside = shapely.STRtree(area_geoms).query(
+            representative_points(shapes), predicate="within"
+        )
+        if inside.shape[1]:
+            # Smallest area first: the hospital compound before the district around it.
+            order = np.lexsort((shapely.area(area_geoms)[inside[1]], inside[0]))
+            inside = inside[:, order]
+            texts = (
+                pd.Series(area_text[has_area][inside[1]])
+                .groupby(inside[0])
+                .agg(lambda t: ";".join(dict.fromkeys(";".join(t).split(";"))))
+            )
+            out.loc[out.index[texts.index.to_numpy()], "landuse"] = texts.to_numpy()
+    return out
+
+
+def _counted(texts: pd.Series) -> str:
+    """``a;b;a`` → ``a×2;b``: each tag once, with its count when repeated."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for item in text.split(";"):
+            counts[item] = counts.get(item, 0) + 1
+    return ";".join(k if n == 1 else f"{k}×{n}" for k, n in counts.items())
 
 
 def _polygonal(geoms: gpd.GeoSeries) -> np.ndarray:

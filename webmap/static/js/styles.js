@@ -101,6 +101,13 @@ const STYLES = {
   }, point: function (f, ll) {
     return L.circleMarker(ll, { renderer: canvas, radius: 7, color: "#c62828", weight: 2, fillColor: "#ef5350", fillOpacity: 0.6 });
   } },
+  // Household plausibility warnings: amber diamonds apart from the red topology findings;
+  // hidden at first (a warning is not a plan defect), grey once dismissed.
+  household_warnings: { order: 15.5, visible: false, fields: ["dismissed"], point: function (f, ll) {
+    const done = f.properties.dismissed;
+    return L.circleMarker(ll, { renderer: canvas, radius: 6, color: done ? "#9e9e9e" : "#e65100", weight: 2,
+      fillColor: done ? "#e0e0e0" : "#ffb300", fillOpacity: 0.8 });
+  } },
 };
 
 function genericStyle(name) {
