@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import numpy as np
 
 from planner.errors import InputError, MissingDataError
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     import folium
-    import geopandas as gpd
     from matplotlib.axes import Axes
 
 __all__ = ["STYLES", "cjk_font", "explore_map", "leaflet_assets", "plot_map"]
@@ -86,6 +86,7 @@ def plot_map(
     ax: Axes | None = None,
     figsize: tuple[float, float] = (9.0, 9.0),
     cmap: str = "YlOrRd",
+    focus: Any = None,
 ) -> Axes:
     """Draw layers as a static map with a scale bar and a north arrow.
 
@@ -105,6 +106,9 @@ def plot_map(
         Axes to draw on; None: a new figure of ``figsize``.
     figsize, cmap
         Figure size (inches) and colour map.
+    focus
+        A polygon (in the first layer's CRS, which must then be metric) the map is
+        framed on and outlined in bold, e.g. one grid of an atlas.
 
     Returns
     -------
@@ -151,6 +155,13 @@ def plot_map(
                 color="#10345e",
                 **text,
             )
+    if focus is not None:
+        x0, y0, x1, y1 = focus.bounds
+        pad = 0.08 * max(x1 - x0, y1 - y0, 1.0)
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
+        crs = next(iter(frames.values())).crs
+        gpd.GeoSeries([focus], crs=crs).boundary.plot(ax=ax, color="#c0392b", linewidth=2.4)
     _scale_bar(ax)
     _north_arrow(ax, font)
     ax.set_axis_off()
