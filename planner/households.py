@@ -9,6 +9,8 @@ row get an estimate from footprint × levels.
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -35,6 +37,7 @@ __all__ = [
     "estimate_households",
     "join_roster",
     "read_roster",
+    "read_table",
 ]
 
 
@@ -255,9 +258,6 @@ def _norm(text: object) -> str:
     return re.sub(r"[\s_\-()（）]", "", str(text)).lower()
 
 
-_HEADER_LOOKUP = {_norm(h): canon for canon, hs in ROSTER_COLUMNS.items() for h in hs}
-
-
 def read_roster(path: str | Path) -> pd.DataFrame:
     """Read a household roster (CSV or XLSX), finding its header row.
 
@@ -276,6 +276,50 @@ def read_roster(path: str | Path) -> pd.DataFrame:
     pandas.DataFrame
         All text, with a ``row`` column giving the 1-based data row number.
     """
+    return read_table(
+        path,
+        ROSTER_COLUMNS,
+        required=("households",),
+        any_of=("building_id", "address", "name"),
+        hint="a households column (户数) and a building id (楼栋编号), address (地址) or "
+        "name (楼栋名称)",
+    )
+
+
+def read_table(
+    path: str | Path,
+    columns: dict[str, tuple[str, ...]],
+    *,
+    required: tuple[str, ...],
+    any_of: tuple[str, ...] = (),
+    hint: str,
+    what: str = "roster",
+) -> pd.DataFrame:
+    """Read an office spreadsheet (CSV or XLSX) whose header row may sit below titles.
+
+    The header is the first of the first 10 rows naming every ``required`` column and
+    (if given) one of ``any_of``; headers are matched loosely against ``columns``
+    (canonical name → accepted Chinese and English headers) and renamed. The size and
+    row limits of ``planner.settings.limits`` apply; the CSV may be UTF-8 or GBK.
+
+    Parameters
+    ----------
+    path
+        The file.
+    columns
+        Canonical name → accepted headers.
+    required, any_of
+        What the header row must name.
+    hint
+        The header row's requirement in words, for the error message.
+    what
+        What the file is, for messages (``roster``, ``staff roster``...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        All text, with a ``row`` column giving the 1-based data row number.
+    """
     path = Path(path)
     if not path.exists():
         raise PlannerError("file not found", source=str(path))
@@ -284,7 +328,7 @@ def read_roster(path: str | Path) -> pd.DataFrame:
     if size > limits.roster_max_bytes:
         most = limits.roster_max_bytes / 2**20
         msg = (
-            f"the roster is {size / 2**20:.1f} MB, more than the {most:.0f} MB accepted "
+            f"the {what} is {size / 2**20:.1f} MB, more than the {most:.0f} MB accepted "
             "(planner.settings: limits.roster_max_bytes)"
         )
         raise InputError(msg, source=str(path))
@@ -296,35 +340,33 @@ def read_roster(path: str | Path) -> pd.DataFrame:
         if suffix in (".xlsx", ".xlsm", ".xls"):
             raw = pd.read_excel(path, header=None, dtype=str, nrows=max_rows)
         elif suffix in (".csv", ".txt"):
-            raw = _read_csv(path, nrows=max_rows)
+            raw = _read_csv(path, nrows=max_rows, what=what)
         else:
-            msg = "a roster must be .csv or .xlsx"
+            msg = f"a {what} must be .csv or .xlsx"
             raise PlannerError(msg, source=str(path))
     except PlannerError:
         raise
     except Exception as exc:  # pandas/openpyxl raise many kinds for broken files
-        msg = f"cannot read the roster ({type(exc).__name__}: {exc})"
+        msg = f"cannot read the {what} ({type(exc).__name__}: {exc})"
         raise PlannerError(msg, source=str(path)) from None
+    lookup = {_norm(h): canon for canon, hs in columns.items() for h in hs}
     header_row = None
     for i in range(min(len(raw), 10)):
-        found = {_HEADER_LOOKUP.get(_norm(v)) for v in raw.iloc[i] if isinstance(v, str)}
-        if "households" in found and ({"building_id", "address", "name"} & found):
+        found = {lookup.get(_norm(v)) for v in raw.iloc[i] if isinstance(v, str)}
+        if set(required) <= found and (not any_of or set(any_of) & found):
             header_row = i
             break
     if header_row is None:
-        msg = (
-            "no header row with a households column (户数) and a building id (楼栋编号), "
-            "address (地址) or name (楼栋名称) in the first 10 rows"
-        )
+        msg = f"no header row with {hint} in the first 10 rows"
         raise PlannerError(msg, source=str(path))
     headers = [
-        _HEADER_LOOKUP.get(_norm(v), str(v)) if isinstance(v, str) else f"column_{j + 1}"
+        lookup.get(_norm(v), str(v)) if isinstance(v, str) else f"column_{j + 1}"
         for j, v in enumerate(raw.iloc[header_row])
     ]
     table = raw.iloc[header_row + 1 :].copy()
     if len(table) > limits.roster_max_rows:
         msg = (
-            f"the roster has more than {limits.roster_max_rows} rows "
+            f"the {what} has more than {limits.roster_max_rows} rows "
             "(planner.settings: limits.roster_max_rows); split it by community"
         )
         raise InputError(msg, source=str(path))
@@ -334,22 +376,25 @@ def read_roster(path: str | Path) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def _read_csv(path: Path, *, nrows: int | None = None) -> pd.DataFrame:
+def _read_csv(path: Path, *, nrows: int | None = None, what: str = "roster") -> pd.DataFrame:
+    """The file's rows as text (missing cells None), padded to the widest row: a title
+    line above the header has fewer fields than the table below it."""
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return pd.read_csv(
-                path,
-                header=None,
-                dtype=str,
-                encoding=encoding,
-                skip_blank_lines=False,
-                nrows=nrows,
-            )
+            with path.open(newline="", encoding=encoding) as f:
+                rows = list(itertools.islice(csv.reader(f), nrows))
         except UnicodeDecodeError:
             continue
-        except pd.errors.EmptyDataError:
-            raise PlannerError("the roster is empty", source=str(path)) from None
-    raise PlannerError("the roster is neither UTF-8 nor GBK text", source=str(path))
+        except csv.Error as exc:
+            raise PlannerError(f"the {what} is not valid CSV: {exc}", source=str(path)) from None
+        if not any(any(cell.strip() for cell in row) for row in rows):
+            raise PlannerError(f"the {what} is empty", source=str(path))
+        width = max(len(row) for row in rows)
+        cells = [
+            [c if c != "" else None for c in row] + [None] * (width - len(row)) for row in rows
+        ]
+        return pd.DataFrame(cells, dtype=object)
+    raise PlannerError(f"the {what} is neither UTF-8 nor GBK text", source=str(path))
 
 
 @dataclass

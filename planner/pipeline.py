@@ -723,6 +723,12 @@ def run_demo(
         if roster is not None:
             report["roster"] = apply_roster(store, roster)
         report["analysis"] = run_analysis(store, progress=progress)
+        # The demo area's sample staff roster (names and phones made up), once grids exist.
+        staff = config.ROOT / "layers" / f"{area}_staff.csv"
+        if staff.exists() and store.count("grids"):
+            from planner.staff import import_staff
+
+            report["staff"] = import_staff(store, staff)
         report["warnings"] = report.get("warnings", []) + [
             f"{label} skipped: {step['skipped']}"
             for label, step in report["analysis"].items()

@@ -26,6 +26,7 @@ __all__ = [
     "LAYERS",
     "SCHEMA_VERSION",
     "SITE_KINDS",
+    "STAFF_ROLES",
     "STATION_STATUS",
     "VALUE_NAMES_ZH",
     "Field",
@@ -119,6 +120,8 @@ HOUSEHOLD_WARNING_KINDS = (
     "estimate_above_ceiling",
 )
 STATION_STATUS = ("existing", "proposed", "planned")
+#: Roles of grid staff: 网格长, 专职网格员, 兼职网格员, 楼长.
+STAFF_ROLES = ("grid_leader", "fulltime_worker", "parttime_worker", "building_leader")
 SITE_KINDS = (
     "idle_room",
     "property_room",
@@ -356,6 +359,10 @@ LAYERS: dict[str, Layer] = {
                 _f("capacity", "int", "服务户数上限", "Households it can serve (0 = no limit)"),
                 _f("households_served", "int", "服务户数", "Households for which it is nearest"),
                 _f("contact", "str", "联系方式", "Phone or person on duty"),
+                _f("address", "str", "地址", "Street address"),
+                _f("opening_hours", "str", "开放时间", "Opening hours (OSM opening_hours or text)"),
+                _f("phone", "str", "电话", "Phone number"),
+                _f("services", "str", "服务项目", "Services offered, comma separated"),
                 _OSM_ID,
                 _SOURCE,
             ),
@@ -472,6 +479,23 @@ LAYERS: dict[str, Layer] = {
                 _f("layer", "str", "图层", "Grid layer checked"),
                 _f("scenario", "str", "方案", "Plan checked; empty = current"),
             ),
+        ),
+        Layer(
+            "staff",
+            "网格工作人员",
+            None,
+            "Contacts of each grid's staff (网格长, 专职/兼职网格员) and building leaders (楼长), "
+            "from a staff roster (`planner staff`); logged-in users see them, a public view not.",
+            (
+                _f("staff_id", "str", "编号", "grid_code:role:row of the roster", True),
+                _f("grid_code", "str", "网格编码", "The grid the person serves", True),
+                _f("name", "str", "姓名", "Name", True),
+                _f("role", "str", "职务", ", ".join(STAFF_ROLES), True, STAFF_ROLES),
+                _f("phone", "str", "电话", "Phone number"),
+                _f("building_id", "str", "楼栋编号", "The building of a building leader (楼长)"),
+                _SOURCE,
+            ),
+            key="staff_id",
         ),
         Layer(
             "roster_unmatched",
@@ -660,12 +684,16 @@ VALUE_NAMES_ZH: dict[str, str] = {
     "density_outlier": "户均面积异常",
     "roster_no_size": "台账楼栋无面积或层数",
     "estimate_above_ceiling": "估算户数超上限",
+    "grid_leader": "网格长",
+    "fulltime_worker": "专职网格员",
+    "parttime_worker": "兼职网格员",
+    "building_leader": "楼长",
 }
 
 #: Fields whose values are codes with Chinese names in :data:`VALUE_NAMES_ZH`.
 CODED_FIELDS = frozenset(
     {"category", "households_source", "levels_source", "status", "kind", "assigned_by",
-     "boundary_source", "likely_use", "share_confidence"}
+     "boundary_source", "likely_use", "share_confidence", "role"}
 )  # fmt: skip
 
 _GEOMETRY_TYPE_IDS = {"Point": {0, 4}, "LineString": {1, 5}, "Polygon": {3, 6}}

@@ -13,10 +13,17 @@ from planner.cli.common import JSON, STORE, echo_json, main, progress, user_erro
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.plausibility import dismiss_warning
+from planner.schema import VALUE_NAMES_ZH
 from planner.settings import settings
 from planner.store import Store
 
-__all__ = ["demo_command", "households_command", "import_command", "info_command"]
+__all__ = [
+    "demo_command",
+    "households_command",
+    "import_command",
+    "info_command",
+    "staff_command",
+]
 
 
 @main.command("import")
@@ -279,6 +286,9 @@ def demo_command(area, store_path, as_json):
     click.echo(f"households: {h['total']} (roster {h['roster']}, estimated {h['estimated']})")
     for line in _analysis_lines(report.get("analysis", {})):
         click.echo(line)
+    if "staff" in report:
+        roles = ", ".join(f"{VALUE_NAMES_ZH[k]} {v}" for k, v in report["staff"]["by_role"].items())
+        click.echo(f"网格工作人员 staff (sample, made-up names): {roles}")
 
 
 def _analysis_lines(analysis: dict) -> list[str]:
@@ -326,3 +336,31 @@ def _echo_unmatched(rows: list[dict]) -> None:
         by_problem = Counter(str(row["problem"]) for row in rest)
         counts = "; ".join(f"{problem}: {n}" for problem, n in by_problem.most_common())
         click.echo(f"  … and {len(rest)} more rows ({counts}); all are in roster_unmatched")
+
+
+@main.command("staff")
+@STORE
+@click.option(
+    "--roster",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Staff roster (CSV or XLSX): 网格编码, 姓名, 职务, 电话, 楼栋编号 (for 楼长).",
+)
+@JSON
+@user_errors
+def staff_command(store_path, roster, as_json):
+    """Import grid staff contacts (网格长, 网格员, 楼长) from a staff roster."""
+    from planner.staff import import_staff
+
+    report = import_staff(Store(store_path), roster)
+    if as_json:
+        echo_json(report)
+        return
+    roles = ", ".join(f"{VALUE_NAMES_ZH.get(k, k)} {v}" for k, v in report["by_role"].items())
+    click.echo(f"imported {report['staff']} staff from {roster}: {roles}")
+    if report["grids_without_leader"]:
+        codes = report["grids_without_leader"]
+        more = f" (+{len(codes) - 5} more)" if len(codes) > 5 else ""
+        click.echo(f"grids without a 网格长: {', '.join(codes[:5])}{more}")
+    for row in report["unmatched"][: settings.limits.bad_rows_listed]:
+        click.echo(f"row {row['row']} not used: {row['problem']}", err=True)
