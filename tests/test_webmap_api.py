@@ -562,3 +562,48 @@ def test_contract_details(client):
     spec = client.get("/api/openapi.json").get_json()
     step = spec["components"]["parameters"]["step"]["schema"]["enum"]
     assert step == [*[run.__name__ for _, run in pipeline.DEMO_ANALYSIS], "all"]
+
+
+# -- downloads: the report and layer exports ------------------------------------------------
+
+
+def test_report_downloads_open_and_viewers_get_none(app, client, store_copy, login, tmp_path):
+    import openpyxl
+
+    response = client.get("/api/report")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert "attachment" in response.headers["Content-Disposition"]
+    (tmp_path / "r.xlsx").write_bytes(response.data)
+    assert openpyxl.load_workbook(tmp_path / "r.xlsx").sheetnames[0] == "网格"
+    pdf = client.get("/api/report?format=pdf&lang=en")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert "unknown or unusable CRS" in _error(
+        client.get("/api/export/grids?format=gpkg&srs=EPSG:1"), 400
+    )
+    assert "format must be one of" in _error(client.get("/api/report?format=docx"), 400)
+    viewer = app.test_client()
+    login(viewer, store_copy, role="viewer")
+    assert viewer.get("/api/report").status_code == 403
+    assert viewer.get("/api/export/buildings?format=csv").status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "csv", "xlsx"])
+def test_layer_exports_open_in_their_readers(client, store_copy, tmp_path, fmt):
+    import zipfile
+
+    response = client.get(f"/api/export/grids?format={fmt}&srs=EPSG:4490")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    grids = Store(store_copy).read("grids")
+    out = tmp_path / f"grids.{'zip' if fmt == 'shp' else fmt}"
+    out.write_bytes(response.data)
+    if fmt == "shp":
+        names = zipfile.ZipFile(out).namelist()
+        assert {"grids.shp", "grids.dbf", "grids.prj", "grids.fields.csv"} <= set(names)
+        back = gpd.read_file(f"zip://{out}!grids.shp")
+    elif fmt in ("csv", "xlsx"):
+        back = pd.read_csv(out) if fmt == "csv" else pd.read_excel(out)
+    else:
+        back = gpd.read_file(out)
+    assert len(back) == len(grids)
+    if fmt in ("shp", "gpkg"):
+        assert back.crs.to_epsg() == 4490

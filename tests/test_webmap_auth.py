@@ -288,6 +288,8 @@ NEEDS = {
     "plan.plan": "viewer",
     "plan.preview": "planner",
     "plan.save": "planner",
+    "downloads.report": "official",
+    "downloads.export": "official",
 }
 
 #: Fields a viewer (or anonymous visitor) must never receive, by layer ("*" = any layer).
@@ -322,6 +324,8 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("plan.plan", "GET", "/api/plan"),
         ("plan.preview", "POST", "/api/plan/preview"),
         ("plan.save", "POST", "/api/plan/save"),
+        ("downloads.report", "GET", "/api/report"),
+        ("downloads.export", "GET", "/api/export/grids?format=csv"),
     ]
     # Search by text found in the private layers' names and codes: hits must carry no figure.
     for q in ("1", "楼", "号", "G", "路"):

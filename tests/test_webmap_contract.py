@@ -64,12 +64,19 @@ def _checker(operation, headers: dict[str, str]):
     # test_webmap_api). Every other check holds for those operations too.
     # Likewise the plan's edits name grids, blocks and buildings of the store, which a
     # schema cannot list: edits of features that do not exist are refused (400).
+    # An export's target CRS may match the pattern and still be no CRS (400 naming srs).
     names = {p.name for p in operation.query}
-    edits = operation.definition.raw.get("operationId") in ("previewPlanEdits", "savePlanEdits")
+    op_id = operation.definition.raw.get("operationId")
+    edits = op_id in ("previewPlanEdits", "savePlanEdits", "exportLayer")
     excluded = [positive_data_acceptance] if "bbox" in names or edits else []
+    strategy = operation.as_strategy()
+    if op_id == "getReport":
+        # The pdf atlas takes minutes on the demo (a page per grid); tests/test_webmap_api
+        # downloads it once. The xlsx report is generated here like any answer.
+        strategy = strategy.filter(lambda case: (case.query or {}).get("format") != "pdf")
 
     @_SETTINGS
-    @given(case=operation.as_strategy())
+    @given(case=strategy)
     def check(case):
         # The WSGI transport does not gunzip: ask for plain bodies to check them.
         case.call_and_validate(

@@ -255,6 +255,41 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "description": "Hits",
             },
         ),
+        "reportFormat": (
+            "query",
+            {
+                "name": "format",
+                "schema": {"type": "string", "enum": ["xlsx", "pdf"], "default": "xlsx"},
+                "description": "xlsx: the tables; pdf: the atlas (overview and a page per grid).",
+            },
+        ),
+        "lang": (
+            "query",
+            {
+                "schema": {"type": "string", "enum": ["zh", "en"], "default": "zh"},
+                "description": "Language of headers and titles.",
+            },
+        ),
+        "exportFormat": (
+            "query",
+            {
+                "name": "format",
+                "schema": {"type": "string", "enum": ["geojson", "gpkg", "shp", "csv", "xlsx"]},
+                "description": "File format (shp: a zip of the Shapefile and its full field "
+                "names).",
+                "required": True,
+            },
+        ),
+        "targetCrs": (
+            "query",
+            {
+                "name": "srs",
+                "schema": {"type": "string", "pattern": r"^EPSG:[0-9]{4,6}$"},
+                "description": "Target CRS, e.g. EPSG:4490 (CGCS2000) or EPSG:4549; default "
+                "the storage CRS (WGS84).",
+                "example": "EPSG:4490",
+            },
+        ),
     }
 
 
