@@ -99,7 +99,7 @@ def _recut_pushed(
     cells (:func:`planner.blocks.build_faces`) and re-partitioned from the grids
     it holds (:func:`planner.grids.plan_grids`, which moves as few households as it
     can). Where that leaves a grid out of range for no physical reason, the region
-    is widened by one ring of neighbours and cut again. The region's edge areas are
+    is widened ring by ring, up to the whole plan, and cut again. The region's edge areas are
     never split (each binds the blocks it overlaps) and those held to a grid stay
     in it. Grids outside the region are not touched; grids of the region that
     survive keep their codes, a grid split off gets the next free code. A final
@@ -112,13 +112,18 @@ def _recut_pushed(
     cut, face_label = _cut_region(first, region, t, time_limit)
     codes = grids["grid_code"].astype(str).to_numpy()
     left = _mendable(cut, t, region, codes, pushed)
-    if left > 0:
-        # The ring of neighbours could not absorb it: one ring wider, kept if it does better.
-        wider = _region(grids, list(codes[region]))
-        if len(wider) > len(region):
-            cut_w, label_w = _cut_region(first, wider, t, time_limit)
-            if _mendable(cut_w, t, wider, codes, pushed) < left:
-                region, cut, face_label = wider, cut_w, label_w
+    ring = region
+    while left > 0:
+        # The ring of neighbours could not absorb it: one ring wider, up to the whole
+        # plan (what `planner rebalance` would do), keeping the cut that leaves least.
+        wider = _region(grids, list(codes[ring]))
+        if len(wider) <= len(ring):
+            break
+        ring = wider
+        cut_w, label_w = _cut_region(first, wider, t, time_limit)
+        left_w = _mendable(cut_w, t, wider, codes, pushed)
+        if left_w < left:
+            region, cut, face_label, left = wider, cut_w, label_w, left_w
     recut = _recut_grids(grids, region, cut, face_label, crs)
     rest = grids.drop(index=region)
     combined = gpd.GeoDataFrame(
