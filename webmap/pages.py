@@ -10,7 +10,7 @@ from planner import accounts
 from planner_web.auth import current_role, requires
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features
-from planner_web.i18n import get_lang, messages
+from planner_web.i18n import get_lang, messages, values
 
 __all__ = ["bp"]
 
@@ -26,6 +26,7 @@ def map_page():
     page_config = {
         "lang": get_lang(),
         "messages": messages(),
+        "values": values(),
         "name": source.store.name,
         "user": g.user,
         "role": role,
