@@ -92,7 +92,12 @@ def zones_from_grids(
 def _union(geoms: np.ndarray) -> shapely.Geometry:
     """Outline of grids: the fast coverage union, or a full union where the grids
     (hand-edited) do not form an exact coverage."""
-    outline = shapely.coverage_union_all(geoms)
+    try:
+        outline = shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        # A split grid's new vertices on a border its neighbour lacks: edges that GEOS
+        # finds incorrectly noded, which only the full union takes.
+        return shapely.union_all(geoms)
     return outline if shapely.is_valid(outline) else shapely.union_all(geoms)
 
 

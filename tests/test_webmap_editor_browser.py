@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import shutil
 
-import geopandas as gpd
 import pytest
 import shapely
 
 from planner import accounts
-from planner.plan_edit import EditRefused, PlanEditor
+from planner.plan_edit import PlanEditor
 from planner.store import Store
-from tests.test_plan_edit import _border_block
+from tests.test_plan_edit import _border_block, _split_case
 from tests.test_webmap_browser import ADMIN, ARGS, CHROMIUM, Page, _click_at, _serve
 
 pytestmark = [
@@ -91,44 +90,6 @@ def _refusals_only(page: Page) -> None:
     refused = [e for e in page.errors if "422" in e]
     assert len(refused) == 1, page.errors
     page.errors = [e for e in page.errors if "422" not in e]
-
-
-def _split_case(path) -> tuple[str, list[list[float]], object]:
-    """A grid and a road across it that splits it without touching a building: (code,
-    the line's points in lon/lat, a point inside the grid away from the line)."""
-    store = Store(path)
-    editor = PlanEditor(store)
-    grids = editor.context.grids.set_index("grid_code")
-    metric = store.metric_crs
-    roads = store.read("roads")
-    for code in grids["households"].sort_values(ascending=False).index[:40]:
-        grid = grids.geometry[code]
-        crossing = roads[roads.intersects(grid) & ~roads.within(grid.buffer(-0.0001))]
-        for road in crossing.geometry:
-            inside = road.intersection(grid.buffer(0.0003))
-            if inside.geom_type != "LineString" or inside.length < 0.002:
-                continue
-            line = shapely.simplify(inside, 0.00005)
-            coords = [[round(x, 7), round(y, 7)] for x, y in line.coords]
-            if len(coords) > 8:
-                continue
-            try:
-                preview = editor.preview(
-                    [{"op": "split", "grid": code, "line": shapely.geometry.mapping(line)}]
-                )
-            except EditRefused:
-                continue
-            if len(preview["created"]) != 1:
-                continue
-            # A point well inside the grid, clear of the line, to pick the grid with.
-            area = gpd.GeoSeries([grid], crs=4326).to_crs(metric)
-            away = area.buffer(-15).difference(
-                gpd.GeoSeries([line], crs=4326).to_crs(metric).buffer(40).iloc[0]
-            )
-            if away.is_empty.iloc[0]:
-                continue
-            return code, coords, away.to_crs(4326).representative_point().iloc[0]
-    raise AssertionError("no grid of the demo is crossed by a road that splits it cleanly")
 
 
 def test_split_a_grid_along_a_road_and_see_two_grids(browser, server):
