@@ -221,6 +221,10 @@ def test_households_in_the_popup_saved_then_found_after_reload(browser, server):
     popup.locator("form.hh-form").wait_for(timeout=10_000)
     text = popup.inner_text()
     assert "123" in text and "人工" in text
+    # Raw values are named: the nearest station by name (not "lscp:…"), OSM's "yes".
+    assert "lscp:" not in text
+    if row["building_type"] == "yes":
+        assert "未注明" in text
     assert popup.locator("button.hh-clear").count() == 1  # a manual figure can be cleared
     page.shot("editor_households")
     page.check_clean()

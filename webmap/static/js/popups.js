@@ -12,14 +12,15 @@ const sections = [];
 // fn(layer name, feature) → HTML put under the attributes ("" for none).
 export function addPopupSection(fn) { sections.push(fn); }
 
-// A station by its id, from the stations drawn on the map (its name, else the id).
+// A station by its id, from the stations drawn on the map: its name, else "station" and its
+// site's id (not the model-prefixed station id); the id itself when it is not drawn.
 function stationName(id) {
   const s = state.stations;
   let name = null;
   if (s) {
     s.group.eachLayer(function (l) {
       const p = l.feature && l.feature.properties;
-      if (p && String(p.station_id) === String(id) && p.name) name = p.name;
+      if (p && String(p.station_id) === String(id)) name = p.name || M.station + " " + (p.site_id || id);
     });
   }
   return name || id;
@@ -42,6 +43,7 @@ export function popupHtml(name, f) {
     return "<tr><th>" + esc(fieldLabel(fd)) + "</th><td>" + esc(v) + "</td></tr>";
   }).join("");
   const extra = sections.map(function (fn) { return fn(name, f); }).join("");
-  return '<div class="popup"><h3>' + esc(title) + " · " + esc(idText) + "</h3><table>" + rows + "</table>" +
-    extra + "</div>";
+  // The forms first: a long attribute table would scroll them out of the pop-up.
+  return '<div class="popup"><h3>' + esc(title) + " · " + esc(idText) + "</h3>" + extra + "<table>" + rows +
+    "</table></div>";
 }

@@ -25,7 +25,7 @@ function row(v, current) {
     buttons += '<button type="button" data-publish="' + v.plan_version + '">' + esc(M.version_publish) + "</button>";
   }
   return '<li data-version="' + v.plan_version + '"><b>v' + v.plan_version + "</b>" + badges + " " + esc(when) +
-    " · " + esc(v.user || "") + " · " + number(v.grids) + " " + esc(M.grid) + " · " + number(v.households) +
+    (v.user ? " · " + esc(v.user) : "") + " · " + number(v.grids) + " " + esc(M.grid) + " · " + number(v.households) +
     " " + esc(M.households_short) + '<br><span class="muted">' + esc(v.reason || "") + "</span><br>" + buttons + "</li>";
 }
 
