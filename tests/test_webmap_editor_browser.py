@@ -68,6 +68,9 @@ def _start_on(page: Page, code: str, point) -> None:
     )
 
 
+_PREVIEW_MS = "() => document.body.dataset.previewMs"
+
+
 def _save(page: Page) -> None:
     """Save the session and wait until the page says so and has drawn the new plan."""
     page.page.click("#editor-save")
@@ -122,6 +125,7 @@ def test_split_a_grid_along_a_road_and_see_two_grids(browser, server):
     assert f"{len(coords)}" in page.page.inner_text("#editor-hint")
     page.page.click("#editor-split")
     page.page.wait_for_function("() => document.querySelectorAll('tr[data-grid]').length == 2")
+    print(f"split preview in the browser: {page.page.evaluate(_PREVIEW_MS)} ms")
     rows = page.page.locator("tr[data-grid]")
     codes = {rows.nth(i).get_attribute("data-grid") for i in range(2)}
     assert code in codes
@@ -152,6 +156,7 @@ def test_merge_two_grids(browser, server):
     row.wait_for(timeout=60_000)
     total = int(grids.loc[home, "households"] + grids.loc[neighbour, "households"])
     assert f"{total:,}" in row.inner_text()
+    print(f"merge preview in the browser: {page.page.evaluate(_PREVIEW_MS)} ms")
     assert neighbour in page.page.inner_text("#editor-status")  # listed as removed
     page.shot("editor_merge")
     _save(page)
@@ -227,6 +232,33 @@ def test_households_in_the_popup_saved_then_found_after_reload(browser, server):
         assert "未注明" in text
     assert popup.locator("button.hh-clear").count() == 1  # a manual figure can be cleared
     page.shot("editor_households")
+    page.check_clean()
+    page.close()
+
+
+def test_rename_a_grid_in_its_popup_while_editing(browser, server):
+    running, path = server
+    store = Store(path)
+    grids = store.read("grids").set_index("grid_code")
+    code = str(grids["households"].idxmax())
+    # A point of the grid clear of buildings, so the click opens the grid's own pop-up.
+    clear = grids.geometry[code].difference(store.read("buildings").buffer(0.0002).union_all())
+    point = clear.representative_point()
+    page = Page(browser, running.url)
+    page.open("/")
+    _view(page, point, zoom=17)
+    page.page.click("#editor-toggle")
+    page.page.wait_for_selector("#editor-hint")
+    page.page.click("#editor-inspect")
+    _click_at(page, point.x, point.y)
+    form = page.page.locator(f"form.rename-form[data-grid='{code}']")
+    form.wait_for(timeout=10_000)
+    form.locator("input[name=name]").fill("新街口第一网格")
+    form.locator("button[type=submit]").click()
+    page.page.wait_for_selector("#editor-findings", timeout=60_000)
+    assert _edits(page) == 1
+    _save(page)
+    assert Store(path).read("grids").set_index("grid_code").loc[code, "name"] == "新街口第一网格"
     page.check_clean()
     page.close()
 
