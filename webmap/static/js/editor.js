@@ -21,7 +21,7 @@ const marks = L.layerGroup().addTo(map);
 const TARGET_STYLE = { color: "#d7301f", weight: 3, fill: false };
 export const PAINT_STYLE = { color: "#d7301f", weight: 1, fillColor: "#fc8d59", fillOpacity: 0.45 };
 const SELECT_STYLE = { color: "#2166ac", weight: 2, fillColor: "#67a9cf", fillOpacity: 0.45 };
-const LINE_STYLE = { color: "#542788", weight: 3, dashArray: "6 4" };
+export const LINE = { color: "#542788", weight: 3, dashArray: "6 4" };
 // edit → the shapes that show it on the map ([{geometry, style}]); the edits stay plain JSON.
 const shapes = new WeakMap();
 // A tool's click handler and hint, by mode; functions told of every change (button states).
@@ -122,11 +122,9 @@ export function redrawMarks() {
   });
   ed.selection.forEach(function (s) { draw(s.geometry, SELECT_STYLE); });
   if (ed.line.length) {
-    L.polyline(ed.line.map(function (p) { return [p[1], p[0]]; }), Object.assign({ interactive: false }, LINE_STYLE)).addTo(marks);
+    L.polyline(ed.line.map(function (p) { return [p[1], p[0]]; }), Object.assign({ interactive: false }, LINE)).addTo(marks);
   }
 }
-
-export const LINE = LINE_STYLE;
 
 export function setMode(mode) {
   ed.mode = mode;
