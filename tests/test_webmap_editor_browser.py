@@ -242,8 +242,8 @@ def test_rename_a_grid_in_its_popup_while_editing(browser, server):
     grids = store.read("grids").set_index("grid_code")
     code = str(grids["households"].idxmax())
     # A point of the grid clear of buildings, so the click opens the grid's own pop-up.
-    clear = grids.geometry[code].difference(store.read("buildings").buffer(0.0002).union_all())
-    point = clear.representative_point()
+    near = store.read_metric("buildings").buffer(20).to_crs(4326).union_all()
+    point = grids.geometry[code].difference(near).representative_point()
     page = Page(browser, running.url)
     page.open("/")
     _view(page, point, zoom=17)
