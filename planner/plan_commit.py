@@ -95,7 +95,8 @@ def _union(geoms: np.ndarray) -> shapely.Geometry:
     try:
         outline = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:
-        # Grids that are not noded alike (a repair cut one of them) make GEOS refuse.
+        # Grids not noded alike (a repair cut one of them, a split put new vertices on a
+        # border its neighbour lacks) make GEOS refuse; only the full union takes them.
         return shapely.union_all(geoms)
     return outline if shapely.is_valid(outline) else shapely.union_all(geoms)
 

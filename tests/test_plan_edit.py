@@ -42,6 +42,44 @@ def _border_block(store: Store) -> tuple[str, str, str, int]:
     raise AssertionError("no block on a grid border")
 
 
+def _split_case(path) -> tuple[str, list[list[float]], object]:
+    """A grid and a road across it that splits it without touching a building: (code,
+    the line's points in lon/lat, a point inside the grid away from the line)."""
+    store = Store(path)
+    editor = PlanEditor(store)
+    grids = editor.context.grids.set_index("grid_code")
+    metric = store.metric_crs
+    roads = store.read("roads")
+    for code in grids["households"].sort_values(ascending=False).index[:40]:
+        grid = grids.geometry[code]
+        crossing = roads[roads.intersects(grid) & ~roads.within(grid.buffer(-0.0001))]
+        for road in crossing.geometry:
+            inside = road.intersection(grid.buffer(0.0003))
+            if inside.geom_type != "LineString" or inside.length < 0.002:
+                continue
+            line = shapely.simplify(inside, 0.00005)
+            coords = [[round(x, 7), round(y, 7)] for x, y in line.coords]
+            if len(coords) > 8:
+                continue
+            try:
+                preview = editor.preview(
+                    [{"op": "split", "grid": code, "line": shapely.geometry.mapping(line)}]
+                )
+            except EditRefused:
+                continue
+            if len(preview["created"]) != 1:
+                continue
+            # A point well inside the grid, clear of the line, to pick the grid with.
+            area = gpd.GeoSeries([grid], crs=4326).to_crs(metric)
+            away = area.buffer(-15).difference(
+                gpd.GeoSeries([line], crs=4326).to_crs(metric).buffer(40).iloc[0]
+            )
+            if away.is_empty.iloc[0]:
+                continue
+            return code, coords, away.to_crs(4326).representative_point().iloc[0]
+    raise AssertionError("no grid of the demo is crossed by a road that splits it cleanly")
+
+
 def test_paint_a_block_into_a_neighbour_preview_then_save(nanjing_store):
     store = nanjing_store
     block, home, neighbour, households = _border_block(store)
@@ -183,3 +221,19 @@ def test_cli_edit_preview_and_save(nanjing_store, tmp_path, capsys):
     assert "saved as plan version" in capsys.readouterr().out
     log = Store(path).read("change_log")
     assert pd.Series(log["user"]).eq("李四").any()
+
+
+def test_a_split_along_a_road_saves_as_a_new_version(nanjing_store):
+    store = nanjing_store
+    code, coords, _ = _split_case(store.path)
+    editor = PlanEditor(store)
+    before = store.count("grids")
+    edits = [{"op": "split", "grid": code, "line": {"type": "LineString", "coordinates": coords}}]
+    report = editor.save(editor.version, edits, message="沿道路分割")
+    assert len(report["created"]) == 1
+    fresh = Store(store.path)
+    grids = fresh.read("grids")
+    assert fresh.count("grids") == before + 1
+    assert {code, *report["created"]} <= set(grids["grid_code"])
+    zones = fresh.read("zones")
+    assert zones.geometry.is_valid.all()

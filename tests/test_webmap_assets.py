@@ -88,3 +88,14 @@ def test_scripts_are_modules_that_import_only_each_other():
 def _code(text: str) -> str:
     """A script without its comments (which may quote Chinese text)."""
     return re.sub(r"//[^\n]*", "", text)
+
+
+def test_raw_values_have_names_in_both_languages():
+    from planner.topology.checks import KINDS
+    from planner_web.i18n import VALUES
+
+    for lang in ("zh", "en"):
+        assert {f"kind:{k}" for k in KINDS} <= set(VALUES[lang]), lang
+        assert {"building_type:yes", "scenario:lscp", "source:planner sites"} <= set(VALUES[lang])
+    assert VALUES["zh"]["kind:households_out_of_range"] == "户数超出范围"
+    assert VALUES["en"]["field:walk_m"].endswith("(m)")

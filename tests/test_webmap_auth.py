@@ -290,6 +290,10 @@ NEEDS = {
     "plan.save": "planner",
     "downloads.report": "official",
     "downloads.export": "official",
+    "plan.versions": "viewer",
+    "plan.diff": "viewer",
+    "plan.rollback": "planner",
+    "plan.publish": "admin",
 }
 
 #: Fields a viewer (or anonymous visitor) must never receive, by layer ("*" = any layer).
@@ -326,6 +330,10 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("plan.save", "POST", "/api/plan/save"),
         ("downloads.report", "GET", "/api/report"),
         ("downloads.export", "GET", "/api/export/grids?format=csv"),
+        ("plan.versions", "GET", "/api/plan/versions"),
+        ("plan.diff", "GET", "/api/plan/diff"),
+        ("plan.rollback", "POST", "/api/plan/rollback"),
+        ("plan.publish", "POST", "/api/plan/publish"),
     ]
     # Search by text found in the private layers' names and codes: hits must carry no figure.
     for q in ("1", "楼", "号", "G", "路"):
@@ -410,7 +418,13 @@ def test_role_matrix_every_route_and_no_private_figure_for_viewers(
             if layer and not accounts.can_see_layer(role, layer):
                 assert status == 403, (endpoint, path, role, status)
                 continue
-            if endpoint in ("api.run_analysis", "plan.preview", "plan.save"):
+            if endpoint in (
+                "api.run_analysis",
+                "plan.preview",
+                "plan.save",
+                "plan.rollback",
+                "plan.publish",
+            ):
                 # read-only server: the view's own refusal
                 assert status == 403 and "disabled" in response.get_data(as_text=True)
                 continue

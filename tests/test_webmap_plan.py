@@ -88,3 +88,59 @@ def test_a_viewer_reads_the_plan_but_cannot_edit_it(app, login):
     login(official, app.config["STORE"], role="official")
     assert official.post("/api/plan/save", json=edits).status_code == 403
     assert app.test_client().get("/api/plan").status_code == 401
+
+
+def test_versions_diff_rollback_and_publish(app, client, login):
+    from planner.store import Store
+
+    block, home, neighbour, households = _border_block(Store(app.config["STORE"]))
+    first = client.get("/api/plan").get_json()["version"]
+    edits = [{"op": "assign", "units": [block], "to": neighbour}]
+    saved = client.post(
+        "/api/plan/save", json={"base_version": first, "edits": edits, "message": "调整边界"}
+    )
+    assert saved.status_code == 200, saved.get_json()
+    second = saved.get_json()["version"]
+
+    listed = client.get("/api/plan/versions").get_json()
+    assert listed["current"] == second
+    rows = {v["plan_version"]: v for v in listed["versions"]}
+    assert rows[second]["current"] and not rows[first]["current"]
+    assert rows[second]["reason"].startswith("调整边界") and rows[second]["user"] == "admin"
+
+    diff = client.get(f"/api/plan/diff?a={first}&b={second}").get_json()
+    changed = {c["grid_code"]: c for c in diff["households_changed"]}
+    assert changed[neighbour]["new"] - changed[neighbour]["old"] == households
+    assert diff["households_moved"] == households
+    assert set(diff["reshaped"]) == {home, neighbour} and not diff["added"]
+    assert client.get(f"/api/plan/diff?a={first}&b=999").status_code == 404
+    assert client.get("/api/plan/diff?a=x").status_code == 400
+
+    rolled = client.post("/api/plan/rollback", json={"version": first})
+    assert rolled.status_code == 200, rolled.get_json()
+    assert rolled.get_json()["version"] == second + 1
+    back = {g["grid_code"]: g["households"] for g in client.get("/api/plan").get_json()["grids"]}
+    old = client.get(f"/api/plan?version={first}").get_json()["grids"]
+    assert back == {g["grid_code"]: g["households"] for g in old}
+    assert client.post("/api/plan/rollback", json={"version": 999}).status_code == 404
+    assert client.post("/api/plan/rollback", json={"version": "1"}).status_code == 400
+
+    assert client.post("/api/plan/publish", json={"version": second}).get_json() == {
+        "published": second
+    }
+    listed = client.get("/api/plan/versions").get_json()
+    assert listed["published"] == second
+    assert [v["plan_version"] for v in listed["versions"] if v["published"]] == [second]
+
+    planner = app.test_client()
+    login(planner, app.config["STORE"], role="planner")
+    assert planner.post("/api/plan/publish", json={"version": first}).status_code == 403
+    viewer = app.test_client()
+    login(viewer, app.config["STORE"], role="viewer")
+    assert viewer.get("/api/plan/versions").status_code == 200
+    assert viewer.post("/api/plan/rollback", json={"version": first}).status_code == 403
+    spec = client.get("/api/openapi.json").get_json()
+    assert {"/api/plan/versions", "/api/plan/diff", "/api/plan/rollback"} <= set(spec["paths"])
+    refs = [p["$ref"].split("/")[-1] for p in spec["paths"]["/api/plan/diff"]["get"]["parameters"]]
+    names = [spec["components"]["parameters"][r]["name"] for r in refs]
+    assert names == ["a", "b"]

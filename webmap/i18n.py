@@ -14,7 +14,19 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
 
-__all__ = ["COOKIE", "LANGS", "MESSAGES", "get_lang", "init_app", "messages", "t"]
+from planner.topology.checks import KIND_ZH
+
+__all__ = [
+    "COOKIE",
+    "LANGS",
+    "MESSAGES",
+    "VALUES",
+    "get_lang",
+    "init_app",
+    "messages",
+    "t",
+    "values",
+]
 
 LANGS = ("zh", "en")
 COOKIE = "lang"
@@ -134,6 +146,46 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role_admin": "管理员",
         "role_public": "公开浏览",
         "job_cancelled": "已取消",
+        "edit_inspect": "点选要素",
+        "edit_inspect_hint": "点击楼栋或网格，在弹窗中修改户数或名称",
+        "edit_created": "新建网格",
+        "edit_removed": "删除网格",
+        "edit_not_done": "此步未执行",
+        "edit_create": "用所选地块新建网格",
+        "edit_create_done": "完成新建（已选 {n} 个地块）",
+        "edit_create_hint": "点击地块选入新网格，再点一次取消；已选 {n} 个",
+        "edit_merge": "合并…",
+        "edit_merge_hint": "点击要并入网格 {grid} 的网格",
+        "edit_split": "沿线分割",
+        "edit_split_done": "完成分割线",
+        "edit_split_hint": "沿道路或围墙逐点点击，画一条穿过网格 {grid} 的线（已有 {n} 点）",
+        "edit_delete": "删除网格",
+        "edit_lock": "锁定网格",
+        "edit_unlock": "解锁网格",
+        "edit_reason": "原因",
+        "edit_reason_hint": "如：入户核实",
+        "edit_hh_set": "修改户数",
+        "edit_hh_clear": "清除人工户数",
+        "edit_grid_name": "网格名称",
+        "edit_rename": "改名",
+        "edit_added": "已加入本次编辑，保存后生效",
+        "versions": "方案版本",
+        "versions_none": "还没有方案版本",
+        "version_current": "当前",
+        "version_published": "已发布",
+        "version_compare": "对比",
+        "version_rollback": "回滚到此版本",
+        "version_publish": "发布",
+        "version_rolled_back": "已回滚到版本 {old}，新版本 {version}",
+        "version_published_now": "已发布版本 {version}",
+        "diff_title": "版本 {a} → {b}",
+        "diff_added": "新增网格",
+        "diff_removed": "删除网格",
+        "diff_reshaped": "边界变化",
+        "diff_households": "户数变化",
+        "diff_moved": "调整户数 {n} 户",
+        "diff_kept": "保留编码 {n} 个",
+        "diff_none": "网格无变化",
     },
     "en": {
         "html_lang": "en",
@@ -247,8 +299,110 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role_admin": "admin",
         "role_public": "public view",
         "job_cancelled": "cancelled",
+        "edit_inspect": "Inspect",
+        "edit_inspect_hint": "Click a building or grid: its pop-up changes households or name",
+        "edit_created": "New grids",
+        "edit_removed": "Removed grids",
+        "edit_not_done": "Edit not made",
+        "edit_create": "New grid from blocks",
+        "edit_create_done": "Create ({n} blocks chosen)",
+        "edit_create_hint": "Click blocks to choose them for a new grid, again to drop; {n} chosen",
+        "edit_merge": "Merge with…",
+        "edit_merge_hint": "Click the grid to merge into grid {grid}",
+        "edit_split": "Split along a line",
+        "edit_split_done": "Finish the line",
+        "edit_split_hint": "Click along roads or walls, a line across grid {grid} ({n} points)",
+        "edit_delete": "Delete grid",
+        "edit_lock": "Lock grid",
+        "edit_unlock": "Unlock grid",
+        "edit_reason": "Reason",
+        "edit_reason_hint": "e.g. checked door to door",
+        "edit_hh_set": "Set households",
+        "edit_hh_clear": "Clear manual figure",
+        "edit_grid_name": "Grid name",
+        "edit_rename": "Rename",
+        "edit_added": "Added to this session's edits: save to keep it",
+        "versions": "Plan versions",
+        "versions_none": "No plan versions yet",
+        "version_current": "current",
+        "version_published": "published",
+        "version_compare": "Compare",
+        "version_rollback": "Roll back to this",
+        "version_publish": "Publish",
+        "version_rolled_back": "Rolled back to version {old}: new version {version}",
+        "version_published_now": "Published version {version}",
+        "diff_title": "Version {a} → {b}",
+        "diff_added": "New grids",
+        "diff_removed": "Removed grids",
+        "diff_reshaped": "Boundaries moved",
+        "diff_households": "Households changed",
+        "diff_moved": "{n} households moved",
+        "diff_kept": "{n} codes kept",
+        "diff_none": "No grid changed",
     },
 }
+
+
+#: Names of raw values shown in pop-ups, by language: ``"field:value"`` for one field's
+#: value, ``"value"`` for a value in any field, ``"field:NAME"`` for an English field
+#: label. Coded values the schema names (:data:`planner.schema.VALUE_NAMES_ZH`) are shown
+#: by those names in Chinese; these add what the schema leaves as data (OSM building
+#: tags, model names, the sources of layers, the kinds of findings).
+VALUES: dict[str, dict[str, str]] = {
+    "zh": {
+        **{f"kind:{kind}": name for kind, name in KIND_ZH.items()},
+        "building_type:yes": "未注明",
+        "building_type:residential": "住宅",
+        "building_type:apartments": "公寓",
+        "building_type:house": "住宅平房",
+        "building_type:retail": "零售",
+        "building_type:commercial": "商业",
+        "building_type:office": "办公",
+        "building_type:school": "学校",
+        "building_type:hospital": "医院",
+        "building_type:university": "高校",
+        "building_type:hotel": "酒店",
+        "building_type:industrial": "工业",
+        "building_type:public": "公共建筑",
+        "building_type:church": "宗教建筑",
+        "building_type:train_station": "火车站",
+        "building_type:construction": "在建",
+        "scenario:lscp": "最少站点全覆盖（LSCP）",
+        "scenario:mclp": "最大覆盖（MCLP）",
+        "scenario:pmedian": "最短总步行（P中位）",
+        "scenario:rebalanced": "重新平衡",
+        "source:planner sites": "选址计算",
+        "source:network": "路网生成",
+        "source:detected": "自动识别",
+        "unit:households": "户",
+        "layer:grids": "网格",
+        "layer:buildings": "楼栋",
+        "layer:edge_areas": "边缘地带",
+    },
+    "en": {
+        **{f"kind:{kind}": MESSAGES["en"][f"finding_{kind}"] for kind in KIND_ZH},
+        "building_type:yes": "unspecified",
+        "scenario:lscp": "fewest stations covering all (LSCP)",
+        "scenario:mclp": "most covered (MCLP)",
+        "scenario:pmedian": "least total walk (p-median)",
+        "source:planner sites": "station siting",
+        "source:network": "from the walking network",
+        "source:detected": "detected",
+        "field:walk_m": "walk to the station (m)",
+        "field:area_m2": "area (m²)",
+        "field:footprint_m2": "footprint (m²)",
+        "field:station_id": "nearest station",
+        "field:kind_zh": "kind (Chinese)",
+        "field:households_source": "households from",
+        "field:levels_source": "levels from",
+        "field:covered": "within 15 minutes' walk",
+    },
+}
+
+
+def values(lang: str | None = None) -> dict[str, str]:
+    """The names of raw values (and English field labels) of ``lang`` (default: the request's)."""
+    return VALUES[lang or get_lang()]
 
 
 def get_lang() -> str:

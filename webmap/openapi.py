@@ -189,6 +189,22 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "description": "A plan version (omit for the latest).",
             },
         ),
+        "versionA": (
+            "query",
+            {
+                "name": "a",
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "The plan version compared from (omit for the current one).",
+            },
+        ),
+        "versionB": (
+            "query",
+            {
+                "name": "b",
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "The plan version compared to (omit for the current one).",
+            },
+        ),
         "bbox": (
             "query",
             {
@@ -382,6 +398,12 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "base_version": 3,
             "edits": [{"op": "assign", "units": ["S005-C8-L10-B11"], "to": "32010200101001"}],
         },
+    },
+    "PlanVersion": {
+        "type": "object",
+        "required": ["version"],
+        "properties": {"version": {"type": "integer", "minimum": 1}},
+        "example": {"version": 2},
     },
     "Login": {
         "type": "object",

@@ -10,7 +10,7 @@ from planner import accounts
 from planner_web.auth import current_role, requires
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features
-from planner_web.i18n import get_lang, messages
+from planner_web.i18n import get_lang, messages, values
 
 __all__ = ["bp"]
 
@@ -26,6 +26,7 @@ def map_page():
     page_config = {
         "lang": get_lang(),
         "messages": messages(),
+        "values": values(),
         "name": source.store.name,
         "user": g.user,
         "role": role,
@@ -42,6 +43,10 @@ def map_page():
             "analysis": url_for("api.analysis_steps"),
             "jobs": url_for("api.job_list"),
             "plan": url_for("plan.plan"),
+            "plan_versions": url_for("plan.versions"),
+            "plan_diff": url_for("plan.diff"),
+            "plan_rollback": url_for("plan.rollback"),
+            "plan_publish": url_for("plan.publish"),
         },
         "basemap": basemap_settings(current_app.config),
         "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"])
@@ -49,6 +54,10 @@ def map_page():
         "editable": bool(current_app.config["ANALYSIS_ENABLED"])
         and accounts.allowed(role, "edit")
         and source.store.has("grids"),
+        # The versions panel: listed to whoever may read the plan, published by admins.
+        "plan_readable": accounts.allowed(role, "read") and source.store.has("grids"),
+        "publishable": bool(current_app.config["ANALYSIS_ENABLED"])
+        and accounts.allowed(role, "publish"),
     }
     return render_template(
         "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()

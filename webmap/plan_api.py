@@ -5,6 +5,11 @@ its figures, or ``?version=N``), ``POST /api/plan/preview`` (an edited plan's fi
 per touched grid and its findings, nothing written) and ``POST /api/plan/save`` (a new
 plan version; 409 with the current ``version`` and what ``changed`` when the edits
 touch something another save changed since their base version).
+
+Over :mod:`planner.plan_versions`: ``GET /api/plan/versions`` (every version, who,
+when, why), ``GET /api/plan/diff?a=&b=`` (grids added, removed, reshaped, households
+moved, codes kept), ``POST /api/plan/rollback`` (a new version equal to an old one)
+and ``POST /api/plan/publish`` (mark a version as the official plan; admins).
 """
 
 from __future__ import annotations
@@ -54,15 +59,27 @@ def _editor() -> PlanEditor:
     return _EDITORS.get(current_app.config["STORE"])
 
 
-def _body() -> dict[str, Any]:
-    """The JSON request body: an object with ``edits`` (and ``base_version``); edits are
-    refused on a read-only server."""
+def _body(needs: str = "edits") -> dict[str, Any]:
+    """The JSON request body: an object with ``needs`` (``edits``, ``version``); every
+    write is refused on a read-only server."""
     if not current_app.config["ANALYSIS_ENABLED"]:
         raise ApiError(403, "editing is disabled on this read-only server", code="forbidden")
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object with `edits`", code="bad_request")
+        raise ApiError(400, f"the body must be a JSON object with `{needs}`", code="bad_request")
     return body
+
+
+def _known_version(store: Store, version: Any, param: str) -> int:
+    """``version`` as a plan version the store has, else 400 (not a number) or 404."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ApiError(
+            400, f"`{param}` must be a plan version number", code="bad_request", param=param
+        )
+    known = set(plan_versions.list_versions(store)["plan_version"].astype(int))
+    if version not in known:
+        raise ApiError(404, f"no plan version {version}", code="not_found", param=param)
+    return version
 
 
 def _base(body: dict[str, Any]) -> int:
@@ -113,9 +130,7 @@ def plan():
         grids = grids[current_rows(grids)]
         version = current
     else:
-        known = set(plan_versions.list_versions(store)["plan_version"].astype(int))
-        if version not in known:
-            raise ApiError(404, f"no plan version {version}", code="not_found", param="version")
+        version = _known_version(store, version, "version")
         grids = plan_versions.plan_at(store, version)["grids"]
     columns = ["grid_code", "name", "zone_code", "households", "buildings", "flag", "locked"]
     rows = grids[columns].sort_values("grid_code")
@@ -174,6 +189,88 @@ def save():
         raise ApiError(400, "`message` must be text", code="bad_request", param="message")
     report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
     return json_response(report)
+
+
+@bp.get("/versions")
+@requires("read")
+@operation(
+    "listPlanVersions",
+    "Every plan version, oldest first: who, when, why, its grids and households",
+    tags=["plan"],
+    responses={"200": ok("The plan versions")},
+)
+def versions():
+    """Every plan version with the current and published flags."""
+    store = Store(current_app.config["STORE"])
+    frame = plan_versions.list_versions(store)
+    columns = ["plan_version", "time", "user", "reason", "grids", "households"]
+    rows = [
+        {k: (None if v != v else v) for k, v in row.items()}  # NaN → null
+        for row in frame[columns].astype(object).to_dict("records")
+    ]
+    for row, published, current in zip(rows, frame["published"], frame["current"], strict=True):
+        row["published"] = bool(published)
+        row["current"] = bool(current)
+    return json_response(
+        {
+            "current": plan_versions.current_version(store),
+            "published": store.metadata.get("published_plan"),
+            "versions": rows,
+        }
+    )
+
+
+@bp.get("/diff")
+@requires("read")
+@operation(
+    "diffPlanVersions",
+    "Compare the grids of two plan versions: added, removed, reshaped, households moved",
+    tags=["plan"],
+    query=["versionA", "versionB"],
+    responses={"200": ok("The differences from a to b"), "400": "Error", "404": "Error"},
+)
+def diff():
+    """Grids added, removed and reshaped from version ``a`` to ``b``, households moved."""
+    store = Store(current_app.config["STORE"])
+    current = plan_versions.current_version(store)
+    old = _known_version(store, int_arg("a", current, minimum=0), "a")
+    new = _known_version(store, int_arg("b", current, minimum=0), "b")
+    return json_response(plan_versions.diff_versions(store, old, new))
+
+
+@bp.post("/rollback")
+@requires("edit")
+@operation(
+    "rollbackPlan",
+    "Make a new plan version equal to an older one (nothing is lost)",
+    tags=["plan"],
+    body="PlanVersion",
+    responses={"200": ok("The new version"), "400": "Error", "404": "Error", "409": "Error"},
+)
+def rollback():
+    """A new plan version equal to ``version``; buildings and figures follow it."""
+    body = _body("version")
+    store = Store(current_app.config["STORE"])
+    version = _known_version(store, body.get("version"), "version")
+    report = plan_versions.rollback_to(store, version, user=_user())
+    return json_response({**report, "version": report["plan_version"]})
+
+
+@bp.post("/publish")
+@requires("publish")
+@operation(
+    "publishPlan",
+    "Publish a plan version as the official plan (admins)",
+    tags=["plan"],
+    body="PlanVersion",
+    responses={"200": ok("The published version"), "400": "Error", "404": "Error"},
+)
+def publish():
+    """Mark ``version`` as the published plan; the plan itself is unchanged."""
+    body = _body("version")
+    store = Store(current_app.config["STORE"])
+    version = _known_version(store, body.get("version"), "version")
+    return json_response(plan_versions.publish_version(store, version, user=_user()))
 
 
 def _user() -> str | None:

@@ -1,20 +1,34 @@
-// The grid editor (网格编辑), paint mode: pick a grid, then click blocks (地块) to move them into
-// it; every edit is previewed on the server at once (households, range, staff, findings of the
-// touched grids), undone or redone, and saved as a new plan version (a stale save is refused
-// with what changed). The edits are those of POST /api/plan/preview and /api/plan/save.
-import { featuresUrl, getJSON } from "./api.js";
+// The grid editor (网格编辑): one session of edits on a plan version. Paint mode picks a grid,
+// then clicks move blocks (地块) into it; the tools (edit_tools.js) add create, merge, split,
+// delete and lock, the pop-up forms (edit_forms.js) households and names. Every edit goes onto
+// one undo stack and is previewed on the server at once (households, range, staff, findings
+// of the touched grids); a refused edit is taken off with the server's reason. The session is
+// saved as a new plan version (a stale save is refused with what changed). The edits are
+// those of POST /api/plan/preview and /api/plan/save.
+import { getJSON } from "./api.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
+import { featureAt } from "./edit_hit.js";
 import { M, number } from "./i18n.js";
 import { reloadCatalog } from "./layers.js";
 import { map } from "./map.js";
+import { loadVersions } from "./versions.js";
 
-const ed = { on: false, target: null, edits: [], undone: [], base: null, seq: 0 };
+// mode: "paint" (default), "inspect" (clicks open pop-ups) or a tool's (create, merge, split).
+export const ed = { on: false, mode: "paint", target: null, targetGeometry: null, targetLocked: false,
+  edits: [], undone: [], base: null, seq: 0, selection: [], line: [], error: "", lastPreview: null };
 const marks = L.layerGroup().addTo(map);
 const TARGET_STYLE = { color: "#d7301f", weight: 3, fill: false };
-const PAINT_STYLE = { color: "#d7301f", weight: 1, fillColor: "#fc8d59", fillOpacity: 0.45 };
+export const PAINT_STYLE = { color: "#d7301f", weight: 1, fillColor: "#fc8d59", fillOpacity: 0.45 };
+const SELECT_STYLE = { color: "#2166ac", weight: 2, fillColor: "#67a9cf", fillOpacity: 0.45 };
+export const LINE = { color: "#542788", weight: 3, dashArray: "6 4" };
+// edit → the shapes that show it on the map ([{geometry, style}]); the edits stay plain JSON.
+const shapes = new WeakMap();
+// A tool's click handler and hint, by mode; functions told of every change (button states).
+const modes = {};
+const listeners = [];
 
-function post(url, body) {
+export function post(url, body) {
   return getJSON(url, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
@@ -22,40 +36,23 @@ function post(url, body) {
   });
 }
 
-// Ray casting over every ring of a (Multi)Polygon: is the point inside (holes excluded)?
-function inRing(ring, x, y) {
-  let inside = false;
-  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-    const xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
-    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
-  }
-  return inside;
+export function registerMode(name, handler, hint) { modes[name] = { click: handler, hint: hint }; }
+export function onChange(fn) { listeners.push(fn); }
+
+function hint() {
+  if (modes[ed.mode]) return modes[ed.mode].hint();
+  if (ed.mode === "inspect") return M.edit_inspect_hint;
+  return ed.target ? M.edit_painting.replace("{grid}", ed.target) : M.edit_pick_grid;
 }
 
-function contains(geometry, latlng) {
-  if (!geometry) return false;
-  const polys = geometry.type === "Polygon" ? [geometry.coordinates] :
-    geometry.type === "MultiPolygon" ? geometry.coordinates : [];
-  return polys.some(function (rings) {
-    return inRing(rings[0], latlng.lng, latlng.lat) &&
-      !rings.slice(1).some(function (hole) { return inRing(hole, latlng.lng, latlng.lat); });
-  });
+function listed(codes, label) {
+  return codes && codes.length ? "<p>" + esc(label) + "：" + codes.map(esc).join("，") + "</p>" : "";
 }
 
-// The feature of a layer under a point: the features in a tiny box, the one that holds it.
-function featureAt(layer, latlng) {
-  const d = 0.00003;
-  const bbox = [latlng.lng - d, latlng.lat - d, latlng.lng + d, latlng.lat + d]
-    .map(function (v) { return v.toFixed(7); }).join(",");
-  return getJSON(featuresUrl(layer, { bbox: bbox, limit: 50 })).then(function (fc) {
-    return fc.features.filter(function (f) { return contains(f.geometry, latlng); })[0] || null;
-  });
-}
-
-function render(preview) {
+export function render(preview) {
   const box = el("editor-status");
-  const head = ed.target ? M.edit_painting.replace("{grid}", ed.target) : M.edit_pick_grid;
-  let html = '<p class="muted" id="editor-hint">' + esc(head) + "</p>";
+  let html = '<p class="muted" id="editor-hint">' + esc(hint()) + "</p>";
+  if (ed.error) html += '<p class="bad" id="editor-error">' + esc(ed.error) + "</p>";
   if (preview) {
     const codes = Object.keys(preview.grids).sort();
     html += '<table class="editor-grids"><tbody>' + codes.map(function (code) {
@@ -66,6 +63,7 @@ function render(preview) {
         number(g.buildings) + " " + esc(M.buildings_short) + "</td><td>" + esc(M.staff) + " " +
         number(g.staff) + "</td></tr>";
     }).join("") + "</tbody></table>";
+    html += listed(preview.created, M.edit_created) + listed(preview.removed, M.edit_removed);
     const counts = Object.keys(preview.counts).filter(function (k) { return preview.counts[k]; });
     html += '<p id="editor-findings">' + (counts.length ? esc(M.edit_findings) + ": " + counts.map(function (k) {
       return esc(M["finding_" + k] || k) + " " + number(preview.counts[k]);
@@ -76,72 +74,106 @@ function render(preview) {
   el("editor-undo").disabled = !ed.edits.length;
   el("editor-redo").disabled = !ed.undone.length;
   el("editor-save").disabled = !ed.edits.length;
+  listeners.forEach(function (fn) { fn(); });
 }
 
-// Ask the server for the figures of the plan with this session's edits; the latest answer wins.
-function preview() {
+// Ask the server for the figures of the plan with this session's edits; the latest answer
+// wins. An edit just made (added) that the server refuses is taken off, with its reason.
+function preview(added) {
   const seq = ++ed.seq;
-  if (!ed.edits.length) { render(null); return Promise.resolve(); }
+  if (!ed.edits.length) { ed.lastPreview = null; render(null); return Promise.resolve(); }
   const started = performance.now();
   document.body.dataset.previewing = "1";
   return post(cfg.urls.plan + "/preview", { base_version: ed.base, edits: ed.edits }).then(function (p) {
     if (seq !== ed.seq) return;
     document.body.dataset.previewMs = String(Math.round(performance.now() - started));
     document.body.dataset.previewing = "0";
+    ed.lastPreview = p;
     render(p);
   }).catch(function (err) {
     if (seq !== ed.seq) return;
     document.body.dataset.previewing = "0";
+    if (added) {
+      ed.edits.pop();
+      ed.error = M.edit_not_done + "：" + err.message;
+      redrawMarks();
+      return preview(false);
+    }
     showStatus(M.error + ": " + err.message);
   });
 }
 
-function redrawMarks() {
-  marks.clearLayers();
-  if (ed.targetGeometry) L.geoJSON(ed.targetGeometry, { style: TARGET_STYLE, interactive: false }).addTo(marks);
-  ed.painted = ed.painted || {};
-  ed.edits.forEach(function (e) {
-    (e.units || []).forEach(function (u) {
-      const g = ed.painted[u];
-      if (g) L.geoJSON(g, { style: PAINT_STYLE, interactive: false }).addTo(marks);
-    });
-  });
+// Put an edit on the stack (shown on the map by drawn: [{geometry, style}]) and preview it.
+export function addEdit(edit, drawn) {
+  shapes.set(edit, drawn || []);
+  ed.edits.push(edit);
+  ed.undone = [];
+  ed.error = "";
+  redrawMarks();
+  return preview(true);
 }
 
-function onClick(e) {
-  if (!ed.on) return;
-  map.closePopup();
+export function redrawMarks() {
+  marks.clearLayers();
+  function draw(geometry, style) { L.geoJSON(geometry, { style: style, interactive: false }).addTo(marks); }
+  if (ed.targetGeometry) draw(ed.targetGeometry, TARGET_STYLE);
+  ed.edits.forEach(function (e) {
+    (shapes.get(e) || []).forEach(function (s) { draw(s.geometry, s.style); });
+  });
+  ed.selection.forEach(function (s) { draw(s.geometry, SELECT_STYLE); });
+  if (ed.line.length) {
+    L.polyline(ed.line.map(function (p) { return [p[1], p[0]]; }), Object.assign({ interactive: false }, LINE)).addTo(marks);
+  }
+}
+
+export function setMode(mode) {
+  ed.mode = mode;
+  ed.selection = [];
+  ed.line = [];
+  redrawMarks();
+  render(ed.lastPreview || null);
+}
+
+// Make grid (a feature of the grids layer, or null) the one edits go into or act on.
+export function setTarget(grid) {
+  ed.target = grid ? String(grid.properties.grid_code) : null;
+  ed.targetGeometry = grid ? grid.geometry : null;
+  ed.targetLocked = !!(grid && grid.properties.locked);
+  redrawMarks();
+}
+
+function paintClick(latlng) {
   if (!ed.target) {
-    featureAt("grids", e.latlng).then(function (grid) {
+    featureAt("grids", latlng).then(function (grid) {
       if (!grid) return;
-      ed.target = String(grid.properties.grid_code);
-      ed.targetGeometry = grid.geometry;
-      redrawMarks();
-      render(null);
-      if (ed.edits.length) preview();
+      setTarget(grid);
+      render(ed.lastPreview);
     });
     return;
   }
-  featureAt("blocks", e.latlng).then(function (block) {
+  featureAt("blocks", latlng).then(function (block) {
     if (!block) { showStatus(M.edit_no_block); return; }
-    const id = String(block.properties.block_id);
-    ed.painted = ed.painted || {};
-    ed.painted[id] = block.geometry;
-    ed.edits.push({ op: "assign", units: [id], to: ed.target });
-    ed.undone = [];
-    redrawMarks();
-    preview();
+    addEdit({ op: "assign", units: [String(block.properties.block_id)], to: ed.target },
+      [{ geometry: block.geometry, style: PAINT_STYLE }]);
   });
 }
 
+function reset() {
+  ed.mode = "paint";
+  ed.edits = [];
+  ed.undone = [];
+  ed.selection = [];
+  ed.line = [];
+  ed.error = "";
+  ed.lastPreview = null;
+  setTarget(null);
+}
+
 function start() {
-  getJSON(cfg.urls.plan, { cache: "no-cache" }).then(function (plan) {
+  return getJSON(cfg.urls.plan, { cache: "no-cache" }).then(function (plan) {
+    reset();
     ed.on = true;
     ed.base = plan.version;
-    ed.target = null;
-    ed.targetGeometry = null;
-    ed.edits = [];
-    ed.undone = [];
     document.body.classList.add("editing");
     el("editor-toggle").textContent = M.edit_stop;
     el("editor-tools").hidden = false;
@@ -149,12 +181,14 @@ function start() {
   }).catch(function (err) { showStatus(M.error + ": " + err.message); });
 }
 
+// A session to put an edit in: the one open, or a new one on the current plan version.
+export function ensureEditing() {
+  return ed.on ? Promise.resolve() : start();
+}
+
 function stop() {
   ed.on = false;
-  ed.edits = [];
-  ed.undone = [];
-  ed.target = null;
-  ed.targetGeometry = null;
+  reset();
   marks.clearLayers();
   document.body.classList.remove("editing");
   el("editor-toggle").textContent = M.edit_start;
@@ -167,6 +201,7 @@ function save() {
     .then(function (r) {
       showStatus(M.edit_saved.replace("{version}", r.version));
       stop();
+      loadVersions();
       return reloadCatalog();
     }).catch(function (err) {
       el("editor-save").disabled = false;
@@ -174,21 +209,34 @@ function save() {
     });
 }
 
+function step(from, to) {
+  if (!from.length) return;
+  to.push(from.pop());
+  ed.error = "";
+  redrawMarks();
+  preview(false);
+}
+
 export function initEditor() {
   const box = el("editor-box");
   if (!box) return;
   if (!cfg.editable) { box.hidden = true; return; }
   el("editor-toggle").onclick = function () { if (ed.on) stop(); else start(); };
-  el("editor-regrid").onclick = function () { ed.target = null; ed.targetGeometry = null; redrawMarks(); render(null); };
-  el("editor-undo").onclick = function () { if (ed.edits.length) { ed.undone.push(ed.edits.pop()); redrawMarks(); preview(); } };
-  el("editor-redo").onclick = function () { if (ed.undone.length) { ed.edits.push(ed.undone.pop()); redrawMarks(); preview(); } };
+  el("editor-regrid").onclick = function () { setTarget(null); setMode("paint"); };
+  el("editor-inspect").onclick = function () { setMode(ed.mode === "inspect" ? "paint" : "inspect"); };
+  el("editor-undo").onclick = function () { step(ed.edits, ed.undone); };
+  el("editor-redo").onclick = function () { step(ed.undone, ed.edits); };
   el("editor-save").onclick = save;
   el("editor-discard").onclick = stop;
   // While editing, a click picks a grid or moves a block, and opens no pop-up: caught on its
-  // way down to the layers (a feature's pop-up would stop it before the map saw it).
+  // way down to the layers (a feature's pop-up would stop it before the map saw it). In
+  // inspect mode clicks go on to the layers, whose pop-ups hold the households form.
   map.getContainer().addEventListener("click", function (ev) {
-    if (!ed.on || ev.target.closest(".leaflet-control")) return;
+    if (!ed.on || ed.mode === "inspect" || ev.target.closest(".leaflet-control, .leaflet-popup")) return;
     ev.stopPropagation();
-    onClick({ latlng: map.mouseEventToLatLng(ev) });
+    map.closePopup();
+    const latlng = map.mouseEventToLatLng(ev);
+    if (modes[ed.mode]) modes[ed.mode].click(latlng);
+    else paintClick(latlng);
   }, true);
 }

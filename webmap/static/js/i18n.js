@@ -5,6 +5,8 @@ import { cfg } from "./config.js";
 import { catalog } from "./state.js";
 
 export const M = cfg.messages;
+// Names of coded values and English field labels from the catalogue (planner_web.i18n.VALUES).
+const VALUES = cfg.values || {};
 const CHINESE = cfg.lang === "zh";
 
 // Numbers grouped the way the interface's language writes them (html_lang is its locale).
@@ -23,10 +25,20 @@ export function layerName(name) {
   return schemaName(e.zh, name);
 }
 
-export function fieldLabel(f) { return schemaName(f.zh, f.name); }
+// A field: its Chinese name, or the catalogue's English label, else its identifier with
+// units spelt out (walk_m → "walk (m)", area_m2 → "area (m²)").
+export function fieldLabel(f) {
+  if (CHINESE) return f.zh;
+  const label = VALUES["field:" + f.name];
+  if (label) return label;
+  return f.name.replace(/_m2$/, " (m²)").replace(/_m$/, " (m)").replace(/_/g, " ");
+}
 
-// A coded value by its Chinese name (户数来源: 台账, 估算) in a Chinese interface.
+// A coded value by its name in the interface's language: the catalogue's name for this field's
+// value or for the value anywhere, else the schema's Chinese name (户数来源: 台账, 估算).
 export function valueLabel(fd, v) {
+  const named = VALUES[fd.name + ":" + v] || VALUES[String(v)];
+  if (named) return named;
   return CHINESE && fd.values_zh && fd.values_zh[v] ? fd.values_zh[v] : v;
 }
 

@@ -4,6 +4,8 @@
 import { getJSON } from "./api.js";
 import { cfg } from "./config.js";
 import { showStatus } from "./dom.js";
+import { initForms } from "./edit_forms.js";
+import { initTools } from "./edit_tools.js";
 import { initEditor } from "./editor.js";
 import { M } from "./i18n.js";
 import { initAnalysis } from "./jobs.js";
@@ -12,6 +14,7 @@ import { map } from "./map.js";
 import { initSearch } from "./search.js";
 import { catalog, state } from "./state.js";
 import { loadSummary } from "./summary.js";
+import { initVersions } from "./versions.js";
 
 initLayerList();
 initSearch();
@@ -30,6 +33,9 @@ getJSON(cfg.urls.layers).then(function (info) {
 loadSummary().catch(function () {});
 initAnalysis();
 initEditor();
+initTools();
+initForms();
+initVersions();
 
 const logout = document.getElementById("logout");
 if (logout) {
