@@ -19,6 +19,7 @@ writes nothing.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import glob
@@ -28,6 +29,7 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+import threading
 import urllib.parse
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -779,15 +781,91 @@ def _staging_file(path: Path) -> Iterator[Path]:
             leftover.unlink(missing_ok=True)
 
 
+#: Connections kept open, per process and store file (see :func:`_connect`), newest last.
+_OPEN: dict[tuple[int, str], _Held] = {}
+_OPEN_LOCK = threading.Lock()
+#: How many store files keep a connection open at once (a test session makes hundreds).
+_OPEN_MAX = 8
+
+
+@dataclass
+class _Held:
+    """A connection kept open to one store file, and which file it opened."""
+
+    con: sqlite3.Connection
+    device: int
+    inode: int
+    #: One thread at a time uses it (re-entrant: a write reads through it too).
+    lock: threading.RLock
+
+
 @contextlib.contextmanager
 def _connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """A SQLite connection to the store in autocommit mode (transactions are explicit)."""
-    # uri=True lets the staging file be attached read-only (a plain path stays a path).
-    con = sqlite3.connect(path, timeout=60, isolation_level=None, uri=True)
+    """A SQLite connection to the store in autocommit mode (transactions are explicit).
+
+    The connection stays open for the next use in this process: opening one parses the
+    GeoPackage's schema (hundreds of tables, triggers and indexes, several milliseconds),
+    which would otherwise be most of a small write. Between uses it holds no lock and no
+    file beside the store (rollback journal), so other processes see nothing of it; it
+    notices their writes as any connection does (the file's change counter). A file put
+    in the store's place (a new store written over it) gets a new connection.
+    """
     try:
-        yield con
-    finally:
-        con.close()
+        stat = os.stat(path)
+    except OSError:  # SQLite says what is wrong (a folder, no access)
+        stat = None
+    if stat is None:  # not kept: SQLite says what is wrong (a folder, no access)
+        con = _open_connection(path)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    key = (os.getpid(), os.path.abspath(path))
+    with _OPEN_LOCK:
+        held = _OPEN.pop(key, None)
+        if held is not None and (held.device, held.inode) != (stat.st_dev, stat.st_ino):
+            _close_held(held)
+            held = None
+        if held is None:
+            held = _Held(_open_connection(path), stat.st_dev, stat.st_ino, threading.RLock())
+        _OPEN[key] = held  # newest last
+        while len(_OPEN) > _OPEN_MAX:
+            _close_held(_OPEN.pop(next(iter(_OPEN))))
+    with held.lock:
+        outermost = not held.con.in_transaction
+        try:
+            yield held.con
+        finally:
+            if outermost and held.con.in_transaction:  # never pass on a half-done write
+                held.con.execute("ROLLBACK")
+
+
+def _open_connection(path: Path) -> sqlite3.Connection:
+    # uri=True lets the staging file be attached read-only (a plain path stays a path);
+    # threads take turns through the held connection's lock, not SQLite's thread check.
+    return sqlite3.connect(
+        path, timeout=60, isolation_level=None, uri=True, check_same_thread=False
+    )
+
+
+def _close_held(held: _Held) -> None:
+    # A connection another thread is using is left to the garbage collector.
+    if held.lock.acquire(blocking=False):
+        try:
+            held.con.close()
+        finally:
+            held.lock.release()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close this process's connections (those of a parent process are not its own)."""
+    with _OPEN_LOCK:
+        for (pid, _), held in list(_OPEN.items()):
+            if pid == os.getpid():
+                _close_held(held)
+        _OPEN.clear()
 
 
 def _registered(con: sqlite3.Connection) -> set[str]:
