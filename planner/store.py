@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
-import glob
 import json
 import os
 import shutil
@@ -45,7 +44,7 @@ import pyogrio
 import shapely
 
 from planner import schema
-from planner.crs import STORAGE_CRS
+from planner.crs import STORAGE_CRS, is_storage_crs
 from planner.errors import ConflictError, PlannerError
 from planner.geometry import make_valid_like
 
@@ -518,7 +517,7 @@ class Store:
             if frame.crs is None:
                 msg = f"layer {name!r} has no CRS; set one before writing"
                 raise PlannerError(msg)
-            if not frame.crs.equals(STORAGE_CRS):
+            if not is_storage_crs(frame.crs):
                 # Reprojection can make a valid geometry self-touch by a rounding error;
                 # repair what the store itself broke (input that was invalid is refused).
                 was_valid = frame.geometry.is_valid.to_numpy()
@@ -929,9 +928,20 @@ def _clean_leftovers(path: Path) -> None:
     lock held, no live transaction can own them. The store's content is never touched:
     a hot journal was already rolled back by the metadata read that opened the store.
     """
-    staged = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
-    journals = list(path.parent.glob(f"{glob.escape(path.name)}-journal"))
-    journals += path.parent.glob(f"{glob.escape(path.name)}-mj*")
+    # One listing of the folder, not a glob per kind: every open of the store pays it.
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    prefix = f".{path.stem}."  # a staging file: .STEM.RANDOM.gpkg, and its journal
+    staged = [
+        path.with_name(n) for n in names if n.startswith(prefix) and ".gpkg" in n[len(prefix) :]
+    ]
+    journals = [
+        path.with_name(n)
+        for n in names
+        if n == f"{path.name}-journal" or n.startswith(f"{path.name}-mj")
+    ]
     if not staged and not journals:
         return
     lock_path = path.with_name(path.name + ".lock")
