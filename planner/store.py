@@ -11,6 +11,17 @@ commit; the journal of an interrupted write is rolled back, and staging files re
 on the next open. Readers never take a lock; writers take an exclusive lock file, so
 concurrent writes queue.
 
+Why not WAL, which would spare a commit its syncs: layers are read through GDAL, which
+carries its own copy of SQLite. Two copies of SQLite in one process cannot see each
+other's POSIX locks, so when GDAL closes the file it believes itself the last user,
+checkpoints and deletes the ``-wal`` file under the planner's open connection, whose next
+commits then go to a deleted file and are lost to every other process (tried: a commit
+made after a GDAL read was not seen by the next process). The rollback journal leaves no
+such state between writes.
+
+A process keeps its SQLite connection to a store open between uses (idle, it holds no
+lock and no file), so a write does not parse the GeoPackage's schema again each time.
+
 No lost update: each layer has a version number in the metadata. A :class:`Store`
 remembers the version of every layer it read; a write whose inputs changed since (another
 process wrote one of them) is refused with :class:`~planner.errors.ConflictError` and
