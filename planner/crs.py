@@ -15,6 +15,7 @@ __all__ = [
     "check_lonlat",
     "in_china",
     "is_geographic",
+    "is_storage_crs",
     "metric_crs_for",
     "wgs84_to_gcj02",
 ]
@@ -24,10 +25,18 @@ if TYPE_CHECKING:
 
 #: Layers are stored in WGS84 longitude/latitude (CGCS2000, EPSG:4490, differs by centimetres).
 STORAGE_CRS = "EPSG:4326"
+# Parsed once: comparing a CRS with the text parses it again each time (a small write
+# compares several times).
+_STORAGE = pyproj.CRS.from_user_input(STORAGE_CRS)
 
 # Rough lon/lat box around China, used to spot swapped axes and to pick CGCS2000 zones.
 _CHINA_LON = (73.0, 135.5)
 _CHINA_LAT = (18.0, 53.6)
+
+
+def is_storage_crs(crs: pyproj.CRS | str) -> bool:
+    """Return True if ``crs`` is the storage CRS."""
+    return _STORAGE.equals(crs)
 
 
 def in_china(lon: float, lat: float) -> bool:

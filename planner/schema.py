@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from planner.building_use import LIKELY_USES, SHARE_CONFIDENCE
-from planner.crs import STORAGE_CRS
+from planner.crs import STORAGE_CRS, is_storage_crs
 
 __all__ = [
     "BUILDING_CATEGORIES",
@@ -955,7 +955,7 @@ def _geometry_problems(name: str, layer: Layer, geoms: np.ndarray, crs: Any) -> 
     problems = []
     if crs is None:
         problems.append(f"{name}: no CRS set (expected {STORAGE_CRS})")
-    elif not crs.equals(STORAGE_CRS):
+    elif not is_storage_crs(crs):
         problems.append(f"{name}: CRS is {crs.to_string()}, expected {STORAGE_CRS}")
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():

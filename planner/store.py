@@ -11,6 +11,17 @@ commit; the journal of an interrupted write is rolled back, and staging files re
 on the next open. Readers never take a lock; writers take an exclusive lock file, so
 concurrent writes queue.
 
+Why not WAL, which would spare a commit its syncs: layers are read through GDAL, which
+carries its own copy of SQLite. Two copies of SQLite in one process cannot see each
+other's POSIX locks, so when GDAL closes the file it believes itself the last user,
+checkpoints and deletes the ``-wal`` file under the planner's open connection, whose next
+commits then go to a deleted file and are lost to every other process (tried: a commit
+made after a GDAL read was not seen by the next process). The rollback journal leaves no
+such state between writes.
+
+A process keeps its SQLite connection to a store open between uses (idle, it holds no
+lock and no file), so a write does not parse the GeoPackage's schema again each time.
+
 No lost update: each layer has a version number in the metadata. A :class:`Store`
 remembers the version of every layer it read; a write whose inputs changed since (another
 process wrote one of them) is refused with :class:`~planner.errors.ConflictError` and
@@ -19,15 +30,16 @@ writes nothing.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
-import glob
 import json
 import os
 import shutil
 import sqlite3
 import struct
 import tempfile
+import threading
 import urllib.parse
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -43,7 +55,7 @@ import pyogrio
 import shapely
 
 from planner import schema
-from planner.crs import STORAGE_CRS
+from planner.crs import STORAGE_CRS, is_storage_crs
 from planner.errors import ConflictError, PlannerError
 from planner.geometry import make_valid_like
 
@@ -516,7 +528,7 @@ class Store:
             if frame.crs is None:
                 msg = f"layer {name!r} has no CRS; set one before writing"
                 raise PlannerError(msg)
-            if not frame.crs.equals(STORAGE_CRS):
+            if not is_storage_crs(frame.crs):
                 # Reprojection can make a valid geometry self-touch by a rounding error;
                 # repair what the store itself broke (input that was invalid is refused).
                 was_valid = frame.geometry.is_valid.to_numpy()
@@ -779,15 +791,91 @@ def _staging_file(path: Path) -> Iterator[Path]:
             leftover.unlink(missing_ok=True)
 
 
+#: Connections kept open, per process and store file (see :func:`_connect`), newest last.
+_OPEN: dict[tuple[int, str], _Held] = {}
+_OPEN_LOCK = threading.Lock()
+#: How many store files keep a connection open at once (a test session makes hundreds).
+_OPEN_MAX = 8
+
+
+@dataclass
+class _Held:
+    """A connection kept open to one store file, and which file it opened."""
+
+    con: sqlite3.Connection
+    device: int
+    inode: int
+    #: One thread at a time uses it (re-entrant: a write reads through it too).
+    lock: threading.RLock
+
+
 @contextlib.contextmanager
 def _connect(path: Path) -> Iterator[sqlite3.Connection]:
-    """A SQLite connection to the store in autocommit mode (transactions are explicit)."""
-    # uri=True lets the staging file be attached read-only (a plain path stays a path).
-    con = sqlite3.connect(path, timeout=60, isolation_level=None, uri=True)
+    """A SQLite connection to the store in autocommit mode (transactions are explicit).
+
+    The connection stays open for the next use in this process: opening one parses the
+    GeoPackage's schema (hundreds of tables, triggers and indexes, several milliseconds),
+    which would otherwise be most of a small write. Between uses it holds no lock and no
+    file beside the store (rollback journal), so other processes see nothing of it; it
+    notices their writes as any connection does (the file's change counter). A file put
+    in the store's place (a new store written over it) gets a new connection.
+    """
     try:
-        yield con
-    finally:
-        con.close()
+        stat = os.stat(path)
+    except OSError:  # SQLite says what is wrong (a folder, no access)
+        stat = None
+    if stat is None:  # not kept: SQLite says what is wrong (a folder, no access)
+        con = _open_connection(path)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    key = (os.getpid(), os.path.abspath(path))
+    with _OPEN_LOCK:
+        held = _OPEN.pop(key, None)
+        if held is not None and (held.device, held.inode) != (stat.st_dev, stat.st_ino):
+            _close_held(held)
+            held = None
+        if held is None:
+            held = _Held(_open_connection(path), stat.st_dev, stat.st_ino, threading.RLock())
+        _OPEN[key] = held  # newest last
+        while len(_OPEN) > _OPEN_MAX:
+            _close_held(_OPEN.pop(next(iter(_OPEN))))
+    with held.lock:
+        outermost = not held.con.in_transaction
+        try:
+            yield held.con
+        finally:
+            if outermost and held.con.in_transaction:  # never pass on a half-done write
+                held.con.execute("ROLLBACK")
+
+
+def _open_connection(path: Path) -> sqlite3.Connection:
+    # uri=True lets the staging file be attached read-only (a plain path stays a path);
+    # threads take turns through the held connection's lock, not SQLite's thread check.
+    return sqlite3.connect(
+        path, timeout=60, isolation_level=None, uri=True, check_same_thread=False
+    )
+
+
+def _close_held(held: _Held) -> None:
+    # A connection another thread is using is left to the garbage collector.
+    if held.lock.acquire(blocking=False):
+        try:
+            held.con.close()
+        finally:
+            held.lock.release()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close this process's connections (those of a parent process are not its own)."""
+    with _OPEN_LOCK:
+        for (pid, _), held in list(_OPEN.items()):
+            if pid == os.getpid():
+                _close_held(held)
+        _OPEN.clear()
 
 
 def _registered(con: sqlite3.Connection) -> set[str]:
@@ -851,9 +939,20 @@ def _clean_leftovers(path: Path) -> None:
     lock held, no live transaction can own them. The store's content is never touched:
     a hot journal was already rolled back by the metadata read that opened the store.
     """
-    staged = list(path.parent.glob(f".{path.stem}.*.gpkg*"))
-    journals = list(path.parent.glob(f"{glob.escape(path.name)}-journal"))
-    journals += path.parent.glob(f"{glob.escape(path.name)}-mj*")
+    # One listing of the folder, not a glob per kind: every open of the store pays it.
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    prefix = f".{path.stem}."  # a staging file: .STEM.RANDOM.gpkg, and its journal
+    staged = [
+        path.with_name(n) for n in names if n.startswith(prefix) and ".gpkg" in n[len(prefix) :]
+    ]
+    journals = [
+        path.with_name(n)
+        for n in names
+        if n == f"{path.name}-journal" or n.startswith(f"{path.name}-mj")
+    ]
     if not staged and not journals:
         return
     lock_path = path.with_name(path.name + ".lock")

@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -191,6 +192,61 @@ def test_killed_transaction_is_rolled_back_on_the_next_open(nanjing_store):
     assert len(reopened.read("buildings")) == 1277
     assert _digest(path) == before
     assert not path.with_name(path.name + "-journal").exists()
+
+
+def test_the_kept_connection_sees_other_processes_and_a_file_put_in_place(nanjing_store):
+    """The connection a process keeps open sees another process's write, and a store
+    written over the file (a new file in its place) is read, not the one it replaced."""
+    path = nanjing_store.path
+    assert Store(path).name == "南京新街口"  # the connection is open now
+    script = (
+        "import sqlite3, sys\n"
+        "with sqlite3.connect(sys.argv[1]) as con:\n"
+        '    con.execute("UPDATE planner_metadata SET value = \'\\"其他进程\\"\' '
+        "WHERE key = 'name'\")\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    assert Store(path).name == "其他进程"
+    other = path.with_name("other.gpkg")
+    shutil.copyfile(path, other)
+    with sqlite3.connect(other) as con:
+        con.execute("UPDATE planner_metadata SET value = '\"新文件\"' WHERE key = 'name'")
+    os.replace(other, path)
+    store = Store(path)
+    assert store.name == "新文件"
+    store.write_many({}, log=[{"layer": "grids", "action": "edit", "reason": "新文件里"}])
+    assert Store(path).read("change_log")["reason"].iloc[-1] == "新文件里"
+    assert sorted(p.name for p in path.parent.iterdir()) in (
+        ["nanjing.gpkg"],
+        ["nanjing.gpkg", "nanjing.gpkg.lock"],
+    )
+
+
+def test_threads_writing_one_store_each_land(nanjing_store):
+    """Threads share the process's connection to the store in turn: every write lands."""
+    path = nanjing_store.path
+    before = len(nanjing_store.read("change_log"))
+    errors = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(3):
+                Store(path).write_many(
+                    {}, log=[{"layer": "gates", "action": "edit", "reason": f"线程{n}-{i}"}]
+                )
+        except Exception as exc:  # noqa: BLE001  reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    log = Store(path).read("change_log").iloc[before:]
+    assert sorted(log["reason"]) == sorted(f"线程{n}-{i}" for n in range(4) for i in range(3))
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 RACE_ROUNDS = int(os.environ.get("PLANNER_RACE_ROUNDS", "3"))
