@@ -20,7 +20,7 @@ from planner.report import EXPORT_FORMATS, export_layer, write_report
 from planner.store import Store
 from planner_web.auth import requires
 from planner_web.http import ApiError, check_query
-from planner_web.openapi import ok, operation
+from planner_web.openapi import operation
 
 __all__ = ["bp"]
 
@@ -35,6 +35,12 @@ _MIMETYPES = {
     "shp": "application/zip",
     "csv": "text/csv",
 }
+
+
+def _files(description: str, formats: list[str]) -> dict:
+    """A 200 response object for files of these formats."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": description, "content": {_MIMETYPES[f]: binary for f in formats}}
 
 
 def _choice(name: str, choices: list[str], default: str | None = None) -> str:
@@ -63,7 +69,7 @@ def _send(path: Path, name: str, fmt: str):
     tags=["store"],
     query=["reportFormat", "lang"],
     responses={
-        "200": ok("The report file", {"type": "string", "format": "binary"}, _MIMETYPES["xlsx"]),
+        "200": _files("The report file", ["xlsx", "pdf"]),
         "400": "Error",
         "404": "Error",
     },
@@ -92,7 +98,7 @@ def report():
     tags=["layers"],
     query=["exportFormat", "targetCrs"],
     responses={
-        "200": ok("The file", {"type": "string", "format": "binary"}, "application/octet-stream"),
+        "200": _files("The file", list(EXPORT_FORMATS)),
         "400": "Error",
         "404": "Error",
     },

@@ -133,7 +133,7 @@ def collections():
     "describeCollection",
     "One collection",
     tags=OGC_TAGS,
-    responses={"200": ok("The collection"), "404": "Error"},
+    responses={"200": ok("The collection"), "403": "Error", "404": "Error"},
 )
 @requires("view")
 def collection(collection_id: str):
@@ -152,6 +152,7 @@ def collection(collection_id: str):
     responses={
         "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
         "400": "Error",
+        "403": "Error",
         "404": "Error",
     },
 )
@@ -189,7 +190,7 @@ def items(collection_id: str):
     "getFeatureOGC",
     "One feature",
     tags=OGC_TAGS,
-    responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "404": "Error"},
+    responses={"200": ok("A GeoJSON Feature", "Feature", GEOJSON), "403": "Error", "404": "Error"},
 )
 @requires("view")
 def item(collection_id: str, feature_id: str):
@@ -208,6 +209,12 @@ def item(collection_id: str, feature_id: str):
 
 
 def _check(collection_id: str) -> None:
+    if collection_id in features().names() and not can_see_layer(collection_id):
+        # The same answer as the REST API's for a layer the role may not see.
+        spec = schema.LAYERS[collection_id]
+        raise ApiError(
+            403, f"{collection_id} ({spec.zh}) is not shown to your role", code="forbidden"
+        )
     if collection_id not in collection_names():
         known = ", ".join(collection_names())
         raise ApiError(
