@@ -109,3 +109,17 @@ def test_bad_input_exits_2_with_one_line(argv, message, tsinghua_path, roads_onl
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert message in lines[0] and lines[0].startswith("planner: error:")
+
+
+def test_coverage_command_runs_as_a_fresh_process(tsinghua_store):
+    """The installed command, not only `run` in a process that has loaded everything."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "planner.cli", "coverage", str(tsinghua_store.path), "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["households_total"] > 0

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import click
 
-from planner import coverage as cov
 from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
+from planner.coverage import coverage, isochrones
 from planner.errors import PlannerError
 from planner.network import build_walk_graph, walk_threshold
 from planner.siting import site_stations
@@ -95,7 +95,7 @@ def coverage_command(
         step("walking network")
         graph = build_walk_graph(store)
         step("distances")
-        report = cov.coverage(
+        report = coverage(
             store,
             minutes=minutes,
             speed=speed,
@@ -151,7 +151,7 @@ def isochrones_command(
         msg = f"--minutes must be positive numbers, got {minutes_text!r}"
         raise PlannerError(msg)
     store = Store(store_path)
-    report = cov.isochrones(
+    report = isochrones(
         store, minutes=minutes, speed=speed, scenario=scenario, existing_only=existing_only
     )
     if as_json:
