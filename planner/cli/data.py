@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from planner import config, pipeline
-from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors, writes
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.settings import settings
@@ -18,6 +18,7 @@ from planner.store import Store
 __all__ = ["demo_command", "households_command", "import_command", "info_command"]
 
 
+@writes("the store (made if new) from an OSM file; with `--layer`, that one layer")
 @main.command("import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -80,6 +81,7 @@ def import_command(source, store_path, bbox, boundary, layer, crs, name, code, a
         click.echo(f"imported {report['features']} features into {layer} ({store_path})")
 
 
+@writes("buildings' households; with a plan, its figures follow (a new plan version)")
 @main.command("households")
 @STORE
 @click.option(
@@ -105,6 +107,7 @@ def households_command(store_path, roster, as_json):
     click.echo(f"households total: {report['households_total']}")
 
 
+@writes("nothing")
 @main.command("info")
 @STORE
 @JSON
@@ -125,6 +128,7 @@ def info_command(store_path, as_json):
         click.echo(f"source: {source.get('name')} {source.get('attribution', '')}".rstrip())
 
 
+@writes("a new store (`layers/demo.gpkg`, `layers/AREA.gpkg` or `--store`)")
 @main.command("demo")
 @click.option(
     "--area",
