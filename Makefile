@@ -26,7 +26,7 @@ else
 STORE = layers/$(AREA).gpkg
 endif
 
-.PHONY: demo test lint venv install-run install-test install-web
+.PHONY: demo test lint venv install-run install-test install-web docs docs-screenshots
 
 demo: install-run
 	$(PY) -m planner.cli demo --area $(AREA) --store $(STORE)
@@ -34,6 +34,16 @@ demo: install-run
 
 test: install-test lint
 	$(PY) -m pytest -n 2 --dist loadfile -q -ra
+
+# The documentation (docs/): Sphinx, warnings as errors, nothing fetched; tests/test_docs.py
+# runs the same build. `make docs-screenshots` copies the browser tests' screenshots
+# (artifacts/screenshots/, made by `make test`) to docs/_static/screenshots/ for the guides.
+docs:
+	$(PY) -m planner.cli.docs > docs/cli.md
+	$(PY) -m sphinx -W -b html docs docs/_build/html
+
+docs-screenshots:
+	$(PY) docs/screenshots.py
 
 lint:
 	$(PY) -m ruff format --check .

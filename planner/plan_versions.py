@@ -46,6 +46,10 @@ def list_versions(store: Store) -> pd.DataFrame:
     published = store.metadata.get("published_plan")
     versions["published"] = versions["plan_version"] == published
     versions["current"] = versions["plan_version"] == current_version(store)
+    # A version written by no named user has no value: None (JSON null, "-" in the CLI),
+    # not NaN, which would print as "nan" and is not JSON.
+    for column in ("user", "reason"):
+        versions[column] = versions[column].astype(object).where(versions[column].notna(), None)
     return versions
 
 

@@ -986,7 +986,7 @@ def markdown() -> str:
     for layer in LAYERS.values():
         geometry = layer.geometry or "none (table)"
         lines += [
-            f"### `{layer.name}` — {layer.zh}",
+            f"## `{layer.name}` — {layer.zh}",
             "",
             f"{layer.description} Geometry: {geometry}.",
             "",

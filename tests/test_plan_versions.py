@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from planner import plan_versions
 from planner.cli import run
@@ -50,3 +51,23 @@ def test_unknown_version_is_a_user_error(tsinghua_store, capsys):
     assert run(["plan", str(tsinghua_store.path), "show", "999"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no plan version 999" in err[0]
+
+
+def test_versions_without_a_user_list_as_a_dash_and_json_null(tsinghua_store, tmp_path, capsys):
+    path = tmp_path / "copy.gpkg"
+    shutil.copy(tsinghua_store.path, path)
+    code = Store(path).read("grids")["grid_code"].iloc[0]
+    edits = tmp_path / "rename.json"
+    edits.write_text(json.dumps([{"op": "rename", "grid": code, "name": "第一网格"}]), "utf-8")
+    assert run(["plan", str(path), "edit", str(edits), "--by", "张三"]) == 0
+    capsys.readouterr()
+    assert run(["plan", str(path), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "张三" in out and "nan" not in out.split()
+    assert run(["plan", str(path), "list", "--json"]) == 0
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} in the JSON")
+
+    versions = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert versions[0]["user"] is None and versions[-1]["user"] == "张三"

@@ -28,6 +28,7 @@ __all__ = [
     "main",
     "progress",
     "user_errors",
+    "writes",
 ]
 from planner.errors import ConflictError, PlannerError
 
@@ -82,6 +83,20 @@ def exit_status(exc: PlannerError) -> int:
 @click.version_option(package_name="grid-planner")
 def main() -> None:
     """网格与党群服务站规划 — grid and service-station planner for urban communities."""
+
+
+def writes(what: str) -> Callable[[click.Command], click.Command]:
+    """Record on a command what it writes to the store (``"nothing"`` for none).
+
+    The CLI reference (``python -m planner.cli.docs``) prints it beside each command;
+    put it above the ``@main.command`` line, so it receives the command object.
+    """
+
+    def mark(command: click.Command) -> click.Command:
+        command.writes = what  # type: ignore[attr-defined]
+        return command
+
+    return mark
 
 
 def user_errors(func: Callable) -> Callable:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from planner import config, pipeline
-from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors, writes
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.plausibility import dismiss_warning
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 
+@writes("the store (made if new) from an OSM file; with `--layer`, that one layer")
 @main.command("import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -88,6 +89,7 @@ def import_command(source, store_path, bbox, boundary, layer, crs, name, code, a
         click.echo(f"imported {report['features']} features into {layer} ({store_path})")
 
 
+@writes("buildings' households; with a plan, its figures follow (a new plan version)")
 @main.command("households")
 @STORE
 @click.option(
@@ -232,6 +234,7 @@ def _echo_explanation(r: dict) -> None:
         click.echo(f"  warning {w['warning_id']} ({state}): {w['detail']}")
 
 
+@writes("nothing")
 @main.command("info")
 @STORE
 @JSON
@@ -252,6 +255,7 @@ def info_command(store_path, as_json):
         click.echo(f"source: {source.get('name')} {source.get('attribution', '')}".rstrip())
 
 
+@writes("a new store (`layers/demo.gpkg`, `layers/AREA.gpkg` or `--store`)")
 @main.command("demo")
 @click.option(
     "--area",

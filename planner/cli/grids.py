@@ -15,6 +15,7 @@ from planner.cli.common import (
     main,
     progress,
     user_errors,
+    writes,
 )
 from planner.grids import make_grids, rebalance
 from planner.settings import settings
@@ -28,6 +29,7 @@ def _print_flags(report: dict) -> None:
         click.echo(f"  flagged {flag['grid_code']} ({flag['households']} 户): {flag['reason']}")
 
 
+@writes("blocks")
 @main.command("blocks")
 @STORE
 @MAX_HOUSEHOLDS
@@ -53,6 +55,10 @@ def blocks_command(store_path, max_households, as_json):
         )
 
 
+@writes(
+    "the plan (a new version) and what follows it: blocks, buildings' codes, zones, "
+    "四维 figures, edge areas"
+)
 @main.command("grids")
 @STORE
 @MIN_HOUSEHOLDS
@@ -102,6 +108,9 @@ def grids_command(store_path, min_households, max_households, grids_per_zone, as
     )
 
 
+@writes(
+    "`scenario_grids`, `grid_moves`; with `--apply` the plan and its dependents (a new version)"
+)
 @main.command("rebalance")
 @STORE
 @MIN_HOUSEHOLDS
@@ -148,6 +157,7 @@ def rebalance_command(store_path, min_households, max_households, apply_, as_jso
     click.echo(f"plan {where}")
 
 
+@writes("grids' 四维 figures (a new plan version), zones' households")
 @main.command("assess")
 @STORE
 @JSON

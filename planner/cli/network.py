@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors, writes
 from planner.coverage import coverage, isochrones
 from planner.errors import PlannerError
 from planner.network import build_walk_graph, walk_threshold
@@ -40,6 +40,7 @@ def _which_stations(func: _Command) -> _Command:
     return func
 
 
+@writes("`walk_edges`, `walk_nodes`")
 @main.command("network")
 @STORE
 @JSON
@@ -73,6 +74,7 @@ def network_command(store_path: Path, as_json: bool) -> None:
         click.echo(f"warning: walled compound {c['compound_id']} has no gate; treated as open")
 
 
+@writes("buildings' walking distance and coverage")
 @main.command("coverage")
 @STORE
 @_threshold_options
@@ -120,6 +122,7 @@ def coverage_command(
         click.echo(f"warning: walled compound {c['compound_id']} has no gate; treated as open")
 
 
+@writes("isochrones")
 @main.command("isochrones")
 @STORE
 @click.option(
@@ -163,6 +166,7 @@ def isochrones_command(
     )
 
 
+@writes("proposed stations (`stations`, status proposed) under a new scenario")
 @main.command("sites")
 @STORE
 @click.option("--model", default="lscp", show_default=True, help="lscp, mclp or pmedian.")

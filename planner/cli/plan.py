@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from planner import plan_versions
-from planner.cli.common import JSON, STORE, echo_json, main, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, user_errors, writes
 from planner.errors import InputError
 from planner.plan_edit import PlanEditor
 from planner.store import Store
@@ -26,6 +26,7 @@ def plan_group(ctx: click.Context, store_path) -> None:
     ctx.obj = store_path
 
 
+@writes("nothing")
 @plan_group.command("list")
 @JSON
 @click.pass_obj
@@ -46,6 +47,7 @@ def list_command(store_path, as_json):
         )
 
 
+@writes("nothing")
 @plan_group.command("show")
 @click.argument("version", type=int)
 @JSON
@@ -63,6 +65,7 @@ def show_command(store_path, version, as_json):
         click.echo(f"  {row.grid_code}  {row.households:>5} 户  {row.name or ''}")
 
 
+@writes("nothing")
 @plan_group.command("diff")
 @click.argument("old", type=int)
 @click.argument("new", type=int)
@@ -85,6 +88,7 @@ def diff_command(store_path, old, new, as_json):
             click.echo(f"  {label}: {', '.join(diff[label])}")
 
 
+@writes("the plan versions' metadata (which one is published)")
 @plan_group.command("publish")
 @click.argument("version", type=int)
 @_USER
@@ -96,6 +100,7 @@ def publish_command(store_path, version, user):
     click.echo(f"plan version {version} published")
 
 
+@writes("a new plan version equal to VERSION (buildings, blocks and figures follow)")
 @plan_group.command("rollback")
 @click.argument("version", type=int)
 @_USER
@@ -107,6 +112,7 @@ def rollback_command(store_path, version, user):
     click.echo(f"rolled back to version {version}: now plan version {report['plan_version']}")
 
 
+@writes("nothing with `--preview`; else a new plan version")
 @plan_group.command("edit")
 @click.argument("edits_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(

@@ -9,13 +9,14 @@ from urllib.parse import urlsplit
 
 import click
 
-from planner.cli.common import STORE, main, user_errors
+from planner.cli.common import STORE, main, user_errors, writes
 from planner.errors import PlannerError
 from planner.store import Store
 
 __all__ = ["serve_command"]
 
 
+@writes("nothing (a one-time login token in the account tables)")
 @main.command("serve")
 @STORE
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")

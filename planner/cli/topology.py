@@ -19,6 +19,7 @@ from planner.cli.common import (
     main,
     progress,
     user_errors,
+    writes,
 )
 from planner.errors import PlannerError
 from planner.settings import settings
@@ -90,6 +91,7 @@ def _print_fixes(fixes: topology.FixPlan) -> None:
         click.echo(f"  and {data['rounding_pieces']} rounding slivers snapped")
 
 
+@writes("nothing; findings with `--save`; the repaired plan (a new version) with `--fix --apply`")
 @main.command("check")
 @STORE
 @click.option("--layer", default="grids", show_default=True, help="Grid layer to check.")
@@ -225,6 +227,7 @@ def _flag(ctx: click.Context, name: str) -> str:
     return next(p.opts[0] for p in ctx.command.params if p.name == name)
 
 
+@writes("edge areas with `--detect`, `--assign`, `--settle` or `--dispute`; nothing when listing")
 @main.command("edges")
 @STORE
 @click.option("--detect", is_flag=True, help="Detect edge areas (边缘地带) from the data.")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from planner import accounts
-from planner.cli.common import JSON, STORE, echo_json, main, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, user_errors, writes
 from planner.errors import InputError
 
 __all__ = ["user_group"]
@@ -34,6 +34,7 @@ def user_group() -> None:
     """Accounts of the web server (用户): roles viewer, official, planner, admin."""
 
 
+@writes("the store's account tables")
 @user_group.command("add")
 @STORE
 @click.argument("name")
@@ -46,6 +47,7 @@ def add_command(store_path, name, role, password_stdin):
     click.echo(f"added {user.name} ({user.role})")
 
 
+@writes("nothing")
 @user_group.command("list")
 @STORE
 @JSON
@@ -62,6 +64,7 @@ def list_command(store_path, as_json):
         click.echo(f"{user.name:<24} {user.role:<9} {user.created}")
 
 
+@writes("the store's account tables")
 @user_group.command("remove")
 @STORE
 @click.argument("name")
@@ -72,6 +75,7 @@ def remove_command(store_path, name):
     click.echo(f"removed {name}")
 
 
+@writes("the store's account tables")
 @user_group.command("set-role")
 @STORE
 @click.argument("name")
@@ -83,6 +87,7 @@ def set_role_command(store_path, name, role):
     click.echo(f"{user.name} is now {user.role}")
 
 
+@writes("the store's account tables")
 @user_group.command("reset-password")
 @STORE
 @click.argument("name")
@@ -96,6 +101,7 @@ def reset_password_command(store_path, name, password_stdin):
     click.echo(f"new password set for {name}")
 
 
+@writes("the store's account tables (the new token's digest)")
 @user_group.command("token")
 @STORE
 @click.argument("name")
