@@ -342,6 +342,7 @@ def _echo_unmatched(rows: list[dict]) -> None:
         click.echo(f"  … and {len(rest)} more rows ({counts}); all are in roster_unmatched")
 
 
+@writes("`staff` (replaced) and the roster's rows in `roster_unmatched`")
 @main.command("staff")
 @STORE
 @click.option(

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors
+from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors, writes
 from planner.report import EXPORT_FORMATS, export_layer, write_report
 from planner.store import Store
 
 __all__ = ["export_command", "report_command"]
 
 
+@writes("nothing (the report file)")
 @main.command("report")
 @STORE
 @click.option(
@@ -44,6 +45,7 @@ def report_command(store_path, out, lang, as_json):
         click.echo(f"wrote {out}: {size}; rows: {rows}")
 
 
+@writes("nothing (the exported file)")
 @main.command("export")
 @STORE
 @click.option("--layer", required=True, help="The layer to export (e.g. grids, buildings).")
