@@ -278,15 +278,16 @@ class Store:
                 msg = f"the store has no {layer!r} layer ({spec.zh}) yet"
                 raise PlannerError(msg, source=str(self.path))
             return empty_layer(layer)
-        frame = pyogrio.read_dataframe(
-            self.path,
-            layer=layer,
-            bbox=bbox,
-            where=where,
-            columns=columns,
-            read_geometry=spec.geometry is not None or layer in ("findings",),
-            fid_as_index=False,
-        )
+        with _reading(self.path):
+            frame = pyogrio.read_dataframe(
+                self.path,
+                layer=layer,
+                bbox=bbox,
+                where=where,
+                columns=columns,
+                read_geometry=spec.geometry is not None or layer in ("findings",),
+                fid_as_index=False,
+            )
         if isinstance(frame, gpd.GeoDataFrame) and frame.crs is None:
             frame = frame.set_crs(STORAGE_CRS)
         return schema.conform(layer, frame)
@@ -838,7 +839,7 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
             _close_held(held)
             held = None
         if held is None:
-            held = _Held(_open_connection(path), stat.st_dev, stat.st_ino, threading.RLock())
+            held = _Held(_open_connection(path), stat.st_dev, stat.st_ino, _file_lock(key))
         _OPEN[key] = held  # newest last
         while len(_OPEN) > _OPEN_MAX:
             _close_held(_OPEN.pop(next(iter(_OPEN))))
@@ -849,6 +850,32 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
         finally:
             if outermost and held.con.in_transaction:  # never pass on a half-done write
                 held.con.execute("ROLLBACK")
+
+
+#: One re-entrant lock per process and store file: this module's SQLite use and GDAL's
+#: reads take turns on it (see :func:`_reading`).
+_FILE_LOCKS: dict[tuple[int, str], threading.RLock] = {}
+
+
+def _file_lock(key: tuple[int, str]) -> threading.RLock:
+    """The lock of one store file in this process (call with ``_OPEN_LOCK`` held)."""
+    return _FILE_LOCKS.setdefault(key, threading.RLock())
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Hold off this process's writes to the store while GDAL reads it.
+
+    GDAL carries its own SQLite library: within one process it does not see the locks
+    of this module's connection, so it would take a write under way for a crashed one
+    (a "hot" journal), try to roll it back and fail ("attempt to write a readonly
+    database"). Other processes see the locks as usual.
+    """
+    key = (os.getpid(), os.path.abspath(path))
+    with _OPEN_LOCK:
+        lock = _file_lock(key)
+    with lock:
+        yield
 
 
 def _open_connection(path: Path) -> sqlite3.Connection:
