@@ -39,6 +39,7 @@ from planner.geometry import (
     face_adjacency,
     footprint_clusters,
     majority,
+    node_lines,
     overlay_pairs,
     shared_segments,
 )
@@ -218,8 +219,7 @@ def _clip(lines: np.ndarray, community: shapely.Geometry) -> np.ndarray:
 def _polygonize(clipped: np.ndarray, community: shapely.Geometry) -> np.ndarray:
     """Node lines already clipped to the community with its outline; the faces inside it."""
     allines = np.concatenate([_lines([community]), clipped])
-    noded = shapely.union_all(allines, grid_size=GRID_SIZE)
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = shapely.get_parts(shapely.polygonize(node_lines(allines, GRID_SIZE)))
     faces = faces[shapely.area(faces) > 0]
     inside = shapely.contains_properly(community, shapely.point_on_surface(faces))
     # A face may sit on the snapped outline; keep it if most of it is inside.

@@ -23,12 +23,44 @@ __all__ = [
     "in_range",
     "majority",
     "make_valid_like",
+    "node_lines",
     "overlay_pairs",
     "polygonal_parts",
     "repair",
     "representative_points",
     "shared_segments",
 ]
+
+#: Longest straight segment the noding keeps, in metres. Projection to lon/lat (the
+#: storage CRS) bends a straight metric line by centimetres over a kilometre, so a
+#: vertex a few millimetres from a long edge could end up across it and the stored
+#: polygon would cross itself; on segments this short the bend is below 0.1 mm.
+MAX_SEGMENT_M = 50.0
+
+
+def node_lines(lines: np.ndarray, grid_size: float) -> np.ndarray:
+    """Node metric lines with snap rounding, then cut into segments at most ``MAX_SEGMENT_M``.
+
+    Parameters
+    ----------
+    lines
+        Array of line geometries (empty ones are dropped).
+    grid_size
+        Snapping grid in metres: every vertex lands on it, none within half a cell of
+        another edge.
+
+    Returns
+    -------
+    numpy.ndarray
+        The noded line parts, ready for ``shapely.polygonize``.
+    """
+    lines = np.asarray(lines, dtype=object)
+    noded = shapely.get_parts(
+        shapely.union_all(lines[~shapely.is_empty(lines)], grid_size=grid_size)
+    )
+    # Cut after noding: the faces stay those of the plain noding, vertex for vertex on
+    # shared edges (each noded edge is cut once, for both faces along it).
+    return shapely.segmentize(noded, MAX_SEGMENT_M)
 
 
 def repair(geoms: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
@@ -51,7 +83,9 @@ def repair(geoms: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     invalid = np.zeros(len(geoms), dtype=bool)
     invalid[present] = ~shapely.is_valid(geoms[present])
     if invalid.any():
-        geoms[invalid] = shapely.make_valid(geoms[invalid])
+        # a self-touching polygon stays a polygon (its stray lines dropped), so a
+        # polygon layer is not refused for a spike drawn by hand
+        geoms[invalid] = make_valid_like(geoms[invalid])
     dropped = missing.copy()
     dropped[present] = shapely.is_empty(geoms[present])
     return geoms, int((invalid & ~dropped).sum()), dropped

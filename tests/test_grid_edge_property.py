@@ -39,26 +39,9 @@ def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("property")
 
 
-#: Sub-areas where the fixer is known to end with defects; issue #14 stays open on them.
-#: Strict: a change that makes one end clean fails here until it is taken off the list.
-KNOWN_DEFECTS = {
-    "guixi_jiangxi-0": "check --fix --apply leaves a multipart grid and a sliver whose edges "
-    "are not noded alike (since the evidence-based household figures)",
-}
-
-
 def _cases() -> list:
     ids = [f"{area}-{i}" for i in range(CASES) for area in bench.EXTRACTS]
-    return [
-        pytest.param(
-            k,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_DEFECTS[name])]
-            if name in KNOWN_DEFECTS
-            else [],
-        )
-        for k, name in enumerate(ids)
-    ]
+    return [pytest.param(k, id=name) for k, name in enumerate(ids)]
 
 
 @pytest.mark.slow

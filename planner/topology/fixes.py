@@ -26,7 +26,13 @@ from scipy.sparse import csgraph
 from planner.assess import assess
 from planner.crs import STORAGE_CRS
 from planner.edge_areas import assign_edge_areas, touching
-from planner.geometry import face_adjacency, footprint_clusters, majority, overlay_pairs
+from planner.geometry import (
+    face_adjacency,
+    footprint_clusters,
+    majority,
+    node_lines,
+    overlay_pairs,
+)
 from planner.topology.checks import Findings, is_noise, is_thin
 from planner.topology.plan import GridPlan, Thresholds
 
@@ -169,11 +175,10 @@ class _Arrangement:
     """Faces of the noded plan with their grid labels and shared edge lengths."""
 
     def __init__(self, lines: np.ndarray, community: shapely.Geometry | None) -> None:
-        # Snap-rounded noding: every vertex on a 1 cm grid and none within half a cell of
-        # another edge, so faces stay valid when projected to lon/lat and back.
+        # Snap-rounded noding on short segments, so faces stay valid when projected
+        # to lon/lat and back.
         lines = shapely.set_precision(lines[~shapely.is_empty(lines)], GRID_SIZE)
-        noded = shapely.union_all(lines, grid_size=GRID_SIZE)
-        faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+        faces = shapely.get_parts(shapely.polygonize(node_lines(lines, GRID_SIZE)))
         faces = faces[shapely.area(faces) > 0]
         self.inside = np.ones(len(faces), dtype=bool)
         self.points = shapely.point_on_surface(faces)
