@@ -152,7 +152,7 @@ class PlanContext:
     token
         :attr:`planner.store.Store.version` when read: a new token means a new context.
     grids
-        The whole ``grids`` layer as stored (lon/lat).
+        The whole ``grids`` layer as stored (lon/lat), conformed to the schema.
     plan
         The plan in the metric CRS with buildings, edge areas and physical features
         (:func:`planner.topology.plan.load_plan`).
@@ -168,6 +168,7 @@ class PlanContext:
     blocks: gpd.GeoDataFrame
     buildings: gpd.GeoDataFrame
     edges: gpd.GeoDataFrame
+    _checked: Any = None
 
     @classmethod
     def load(cls, store: Store) -> PlanContext:
@@ -184,7 +185,7 @@ class PlanContext:
             store=store,
             version=version,
             token=token,
-            grids=store.read("grids"),
+            grids=schema.conform("grids", gpd.GeoDataFrame(store.read("grids"))),
             plan=plan,
             blocks=blocks.set_index(blocks["block_id"].astype(str), drop=False),
             buildings=buildings.set_index(buildings["building_id"].astype(str), drop=False),
@@ -194,6 +195,17 @@ class PlanContext:
     def current(self) -> bool:
         """True while no write has landed in the store since this was read."""
         return Store(self.store.path).version == self.token
+
+    def checked(self) -> tuple[Any, Any]:
+        """The plan as a preview sees it with no edit, and its check (made once)."""
+        if self._checked is None:
+            from planner.topology.checks import check_plan
+
+            plan = self.plan
+            grids = self.grids[current_rows(self.grids)].to_crs(plan.crs).reset_index(drop=True)
+            before = replace(plan, grids=grids)
+            self._checked = (before, check_plan(before))
+        return self._checked
 
 
 class _Editor:
@@ -209,7 +221,7 @@ class _Editor:
     def __init__(self, context: PlanContext) -> None:
         self.context = context
         self.crs = context.plan.crs
-        grids = schema.conform("grids", gpd.GeoDataFrame(context.grids)).reset_index(drop=True)
+        grids = context.grids.reset_index(drop=True)
         current = current_rows(grids)
         self.original = grids[current].set_index("grid_code", drop=False)
         self.others = grids[~current]
@@ -271,9 +283,13 @@ class _Editor:
             if code == keep:
                 continue
             self._unlocked(code, n)
-            self.grids.at[code, "geometry"] = _polygonal(
-                shapely.difference(self.grids.geometry[code], area)
-            )
+            rest = _polygonal(shapely.difference(self.grids.geometry[code], area))
+            if _square_metres(np.array([rest]), self.crs)[0] <= 1.0:
+                # every unit painted away: the grid is gone, as if deleted
+                self.grids = self.grids.drop(index=code)
+                self.result.removed.append(code)
+                continue
+            self.grids.at[code, "geometry"] = rest
             self.result.touched.add(code)
 
     def _new_code(self, zone: str | None) -> str:
@@ -556,6 +572,28 @@ class PlanEditor:
             editor.apply(n, edit)
         return editor.finish()
 
+    def edited_plan(self, edits: list[dict[str, Any]]) -> tuple[EditedPlan, Any, Any]:
+        """Apply ``edits`` in memory: the edits' result, and the plan before and after.
+
+        Returns
+        -------
+        (EditedPlan, GridPlan, GridPlan)
+            What the edits did, and the plan (metric CRS, with buildings and edge
+            areas) before and after them, as the preview checks them.
+        """
+        edited = self.apply(edits)
+        before, _ = self.context.checked()
+        buildings = before.buildings.copy()
+        if edited.buildings is not None:
+            for column in ("households", "residents", "households_source", *SPECIAL_FIELDS):
+                buildings[column] = edited.buildings[column].to_numpy()
+        grids = edited.grids[current_rows(edited.grids)].to_crs(before.crs).reset_index(drop=True)
+        edges = before.edge_areas
+        if edited.edge_areas is not None:
+            edges = edited.edge_areas.to_crs(before.crs)
+        after = replace(before, grids=grids, buildings=buildings, edge_areas=edges)
+        return edited, before, after
+
     def preview(self, edits: list[dict[str, Any]]) -> dict[str, Any]:
         """The edited plan's figures per touched grid, the codes it creates, its findings.
 
@@ -569,20 +607,21 @@ class PlanEditor:
             ``on_features``), ``created``, ``removed``, ``counts`` (findings by kind),
             ``findings`` (the check's JSON, as ``planner check --json``) and ``clean``.
         """
-        from planner.topology.checks import check_plan
+        from planner.topology.recheck import recheck
 
-        edited = self.apply(edits)
-        plan = self.context.plan
-        buildings = plan.buildings.copy()
-        if edited.buildings is not None:
-            for column in ("households", "residents", "households_source", *SPECIAL_FIELDS):
-                buildings[column] = edited.buildings[column].to_numpy()
-        grids = edited.grids[current_rows(edited.grids)].to_crs(plan.crs).reset_index(drop=True)
+        edited, before, after = self.edited_plan(edits)
+        _, base = self.context.checked()
+        grids, buildings = after.grids, after.buildings
+        # Only the touched grids and their neighbours are checked again: an edit's
+        # rules come back within a second however large the plan.
+        findings = recheck(before, after, base, edited.touched | set(edited.removed))
+        touched = grids[grids["grid_code"].isin(edited.touched)].geometry.to_numpy()
+        if len(touched) and len(buildings):
+            near = shapely.STRtree(buildings.geometry.to_numpy()).query(
+                shapely.union_all(touched), predicate="intersects"
+            )
+            buildings = buildings.iloc[np.unique(near)].copy()
         buildings["grid_code"] = holder_codes(buildings.geometry.to_numpy(), grids)
-        edges = plan.edge_areas
-        if edited.edge_areas is not None:
-            edges = edited.edge_areas.to_crs(plan.crs)
-        findings = check_plan(replace(plan, grids=grids, buildings=buildings, edge_areas=edges))
         return {
             "version": self.version,
             "grids": _figures(grids, buildings, edited.touched, findings.boundary),

@@ -81,6 +81,8 @@ class Findings:
         ``shapely.coverage_is_valid`` of the grids (no overlap, edges matched).
     crs, layer, scenario
         Where the grids came from.
+    invalid_grids
+        Codes of the grids with invalid coverage edges (none when ``coverage_valid``).
     """
 
     frames: dict[str, gpd.GeoDataFrame]
@@ -91,6 +93,7 @@ class Findings:
     layer: str = "grids"
     scenario: str | None = None
     notes: list[str] = field(default_factory=list)
+    invalid_grids: list[str] = field(default_factory=list)
 
     @property
     def defects(self) -> int:
@@ -320,6 +323,7 @@ def check_plan(
         layer=plan.layer,
         scenario=plan.scenario,
         notes=notes,
+        invalid_grids=codes[bad].tolist(),
     )
 
 
