@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXISTING",
+    "MEASURES",
     "STAFF_FIELDS",
     "compare_figures",
     "compare_plans",
@@ -66,8 +67,8 @@ EXISTING = "existing"
 #: The staffing columns of a grid (四维测评's staffing) summed as "staff needed".
 STAFF_FIELDS = ("grid_leaders", "fulltime_workers", "parttime_workers", "building_leaders")
 
-#: Headline measures in the order they are compared.
-_MEASURES = (
+#: Headline measures in the order :func:`compare_figures` compares them.
+MEASURES = (
     "stations_counted",
     "households_total",
     "households_covered",
@@ -349,7 +350,7 @@ def headline(
         else np.zeros(len(findings), dtype=bool)
     )
     return {
-        **{k: cover.get(k) for k in _MEASURES[:6]},
+        **{k: cover.get(k) for k in MEASURES[:6]},
         "grids": int(len(grids)),
         "grids_reached": int((~codes.isin(short)).sum()),
         "grids_in_range": int(
@@ -368,7 +369,7 @@ def compare_figures(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]
     The difference is ``b - a`` (None where either is missing), rounded to 4 places.
     """
     rows = []
-    for m in _MEASURES:
+    for m in MEASURES:
         x, y = a.get(m), b.get(m)
         diff = None if x is None or y is None else round(y - x, 4)
         rows.append({"measure": m, "a": x, "b": y, "difference": diff})
