@@ -122,6 +122,7 @@ def page():
         "role": g.get("role"),
         "csrf_token": session.get("csrf") if g.via == "session" else None,
         "has_plan": source.store.has("grids"),
+        "page_limit": current_app.config["API_MAX_LIMIT"],
         "urls": {
             "map": url_for("pages.map_page"),
             "login": url_for("auth.login_page"),

@@ -1,6 +1,7 @@
 // The dashboard's map: grids outlined, buildings coloured by walking band for the station set
 // shown (beyond the threshold in red), the counted stations, and zooming to what a row names.
 import { featuresUrl, getJSON } from "../api.js";
+import { cfg } from "../config.js";
 import { esc } from "../dom.js";
 import { M } from "../i18n.js";
 
@@ -28,8 +29,17 @@ function buildingStyle(f) {
     fillColor: colourOf(band), fillOpacity: 0.85 };
 }
 
-function features(name, properties) {
-  return getJSON(featuresUrl(name, { limit: 10000, zoom: 17, properties: properties }));
+// Features per request: the most the API sends at once (its API_MAX_LIMIT).
+const PAGE = cfg.page_limit;
+
+// Every feature of a layer, page after page.
+function features(name, properties, offset, gathered) {
+  offset = offset || 0;
+  return getJSON(featuresUrl(name, { limit: PAGE, offset: offset, zoom: 17, properties: properties })).then(function (fc) {
+    const all = (gathered || []).concat(fc.features);
+    if (fc.numberReturned === PAGE && all.length < fc.numberMatched) return features(name, properties, offset + PAGE, all);
+    return { type: "FeatureCollection", features: all };
+  });
 }
 
 // Grids, zones and buildings of the whole store, once; resolves with the community's extent.
