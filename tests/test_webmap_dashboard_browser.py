@@ -22,6 +22,7 @@ import shapely
 from planner import accounts, dashboard
 from planner.plan_edit import PlanEditor
 from planner.plan_versions import current_version
+from planner.siting import site_stations
 from planner.store import Store
 from planner_web import create_app
 from planner_web.server import start_background
@@ -142,6 +143,38 @@ def test_existing_only_and_scenario_coverage_agree_with_the_engine(browser, serv
     print(f"dashboard first load (figures, map and bands): {seconds:.1f} s")
     page.check_clean()
     page.close()
+
+
+def test_any_scenario_can_be_compared_with_the_existing_stations(browser, nanjing_path, tmp_path):
+    path = tmp_path / "scenarios.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    first = Store(path).metadata["latest_scenario"]
+    site_stations(Store(path), model="mclp", p=3, scenario="mclp3")
+    running = _serve(path)
+    try:
+        page, _ = _open(browser, running)
+        store = Store(path)
+        options = page.page.eval_on_selector_all(
+            "#stations-select option", "os => os.map(o => o.value)"
+        )
+        assert set(options) == {first, "mclp3"}
+        mclp = dashboard.coverage_view(store, scenario="mclp3")
+        assert _headline(page)["households_covered"][1] == mclp["households_covered"]
+        assert _headline(page)["stations_counted"][1] == mclp["stations_counted"]
+        page.page.select_option("#stations-select", first)
+        page.page.wait_for_function(
+            f"() => document.body.dataset.ready === '1' && "
+            f"document.body.dataset.showing === '{first}'"
+        )
+        other = dashboard.coverage_view(store, scenario=first)
+        head = _headline(page)
+        assert head["households_covered"][1] == other["households_covered"]
+        assert head["households_covered"][1] != mclp["households_covered"]
+        assert _bands(page) == {band["label"]: band["households"] for band in other["bands"]}
+        page.check_clean()
+        page.close()
+    finally:
+        running.stop()
 
 
 def test_tables_sort_and_a_row_zooms_the_map(browser, server):

@@ -240,6 +240,9 @@ document.querySelectorAll("input[name=cover]").forEach(function (r) {
   r.addEventListener("change", function () { page.showing = r.value === EXISTING ? EXISTING : "selected"; showView(); });
 });
 
+// Printing keeps the figures, map, tables and charts (dashboard.css hides the controls).
+el("print").addEventListener("click", function () { window.print(); });
+
 const logout = el("logout");
 if (logout) {
   logout.addEventListener("click", function () {
