@@ -24,6 +24,7 @@ SHOTS = {
     "editor_paint": "test_paint_a_block_into_a_neighbour_undo_and_save",
     "map_phone": "test_phone_sized_viewport",
     "map_en_search": "test_english_page_and_search_by_grid_code",
+    "dashboard_zh": "test_existing_only_and_scenario_coverage_agree_with_the_engine",
 }
 MAX_WIDTH = 1200
 

@@ -154,7 +154,9 @@ def coverage(
         ``households_total``, ``households_covered``, ``households_uncovered``,
         ``buildings_total``, ``buildings_uncovered``, ``buildings_unjoined``,
         ``threshold_m``, ``scenario``, ``stations`` (households served each), ``grids``
-        (per grid when buildings have grid codes), ``walled_without_gates``.
+        (per grid when buildings have grid codes), ``walled_without_gates``; when
+        ``write`` is False also ``frame``: the buildings with ``station_id``, ``walk_m``
+        and ``covered`` for these stations (as :func:`isochrones` gives its layer).
     """
     limit = walk_threshold(minutes=minutes, speed=speed, meters=meters)
     buildings = read_buildings(store)
@@ -215,6 +217,8 @@ def coverage(
     report["coverage_share"] = round(report["households_covered"] / total, 4) if total else None
     if write:
         _write_coverage(store, out, stations, graph, report)
+    else:
+        report["frame"] = out
     return report
 
 

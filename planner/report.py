@@ -33,9 +33,10 @@ from planner.network import build_walk_graph
 from planner.progress import Progress, no_progress
 
 if TYPE_CHECKING:
+    from planner.network import WalkGraph
     from planner.store import Store
 
-__all__ = ["EXPORT_FORMATS", "export_layer", "report_tables", "write_report"]
+__all__ = ["EXPORT_FORMATS", "export_layer", "report_tables", "station_table", "write_report"]
 
 #: Export formats → (GDAL driver or None for a table, file suffix).
 EXPORT_FORMATS = {
@@ -70,6 +71,8 @@ _ZH = {
     "item": "项目",
     "value": "内容",
     "kind_zh": "问题类型",
+    "lon": "经度",
+    "lat": "纬度",
 }
 
 _GRID_COLUMNS = [
@@ -104,8 +107,25 @@ def _plain(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(frame[keep]).reset_index(drop=True)
 
 
-def _station_table(stations: pd.DataFrame, buildings: pd.DataFrame) -> pd.DataFrame:
-    """Stations with households served and the walking-distance percentiles of their buildings."""
+def station_table(stations: pd.DataFrame, buildings: pd.DataFrame) -> pd.DataFrame:
+    """Stations with households served and the walking-distance percentiles of their buildings.
+
+    Parameters
+    ----------
+    stations
+        Stations (``station_id``, ``name``, ``status``, ``scenario``, ``capacity``,
+        ``households_served``).
+    buildings
+        Buildings with the coverage columns (``station_id``, ``walk_m``, ``covered``) of
+        the same stations: the stored ones, or ``frame`` of
+        :func:`planner.coverage.coverage` with ``write=False``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per station, with ``buildings_served`` and ``walk_m_p50``, ``walk_m_p90``,
+        ``walk_m_max`` over the covered buildings it serves.
+    """
     table = _plain(
         stations,
         ["station_id", "name", "status", "scenario", "capacity", "households_served"],
@@ -125,13 +145,13 @@ def _station_table(stations: pd.DataFrame, buildings: pd.DataFrame) -> pd.DataFr
     return table
 
 
-def _comparison(store: Store, progress: Progress) -> pd.DataFrame:
+def _comparison(store: Store, progress: Progress, graph: WalkGraph | None) -> pd.DataFrame:
     """Coverage by existing stations only against existing plus the latest scenario."""
     stations = store.read("stations")
     if stations.empty or store.read("roads").empty:
         return pd.DataFrame(columns=["measure", "existing", "scenario", "difference"])
     progress("walking coverage")
-    graph = build_walk_graph(store)
+    graph = graph if graph is not None else build_walk_graph(store)
     measures = ("households_covered", "households_uncovered", "buildings_uncovered")
     has_existing = (stations["status"].fillna("existing") == "existing").any()
     existing = (
@@ -159,7 +179,9 @@ def _comparison(store: Store, progress: Progress) -> pd.DataFrame:
     return frame
 
 
-def report_tables(store: Store, *, progress: Progress = no_progress) -> dict[str, pd.DataFrame]:
+def report_tables(
+    store: Store, *, progress: Progress = no_progress, graph: WalkGraph | None = None
+) -> dict[str, pd.DataFrame]:
     """The report's tables (English column names; :func:`write_report` translates them).
 
     Parameters
@@ -168,6 +190,8 @@ def report_tables(store: Store, *, progress: Progress = no_progress) -> dict[str
         The store; a plan (grids) is needed, coverage figures where stations exist.
     progress
         Called at each step.
+    graph
+        A walking graph already built from this store (for the scenario comparison).
 
     Returns
     -------
@@ -192,7 +216,7 @@ def report_tables(store: Store, *, progress: Progress = no_progress) -> dict[str
     tables: dict[str, pd.DataFrame] = {
         "grids": _plain(grids.sort_values("grid_code"), _GRID_COLUMNS),
         "zones": _plain(_current(store.read("zones")), schema.LAYERS["zones"].field_names),
-        "stations": _station_table(store.read("stations"), buildings),
+        "stations": station_table(store.read("stations"), buildings),
     }
     if "covered" in buildings:
         out = buildings[~buildings["covered"].fillna(False).astype(bool)]
@@ -203,7 +227,12 @@ def report_tables(store: Store, *, progress: Progress = no_progress) -> dict[str
         tables["uncovered"] = pd.DataFrame(columns=["building_id", "households", "walk_m"])
     progress("check the plan")
     findings = pd.DataFrame(check(store).table())
+    if len(findings):
+        # where the problem is, so a reader (or the dashboard) can find it on a map
+        findings["lon"] = findings["point"].map(lambda p: p[0])
+        findings["lat"] = findings["point"].map(lambda p: p[1])
     columns = ["kind_zh", "kind", "grids", "size", "unit", "ref", "detail", "flagged"]
+    columns += ["lon", "lat"]
     tables["findings"] = (
         _plain(findings, columns) if len(findings) else pd.DataFrame(columns=columns)
     )
@@ -211,7 +240,7 @@ def report_tables(store: Store, *, progress: Progress = no_progress) -> dict[str
         tables["findings"]["grids"] = tables["findings"]["grids"].map(
             lambda g: ",".join(g) if isinstance(g, list | tuple | np.ndarray) else g
         )
-    comparison = _comparison(store, progress)
+    comparison = _comparison(store, progress, graph)
     tables["comparison"] = comparison
     meta = store.metadata
     sources = [

@@ -30,6 +30,7 @@ API_MODULES = (
     "households",
     "plan_versions",
     "plan_edit",
+    "dashboard",
     "network",
     "pipeline",
     "errors",

@@ -294,6 +294,10 @@ NEEDS = {
     "plan.diff": "viewer",
     "plan.rollback": "planner",
     "plan.publish": "admin",
+    "dashboard.page": "official",
+    "dashboard.summary": "official",
+    "dashboard.compare": "official",
+    "dashboard.curve": "official",
 }
 
 #: Fields a viewer (or anonymous visitor) must never receive, by layer ("*" = any layer).
@@ -334,6 +338,10 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("plan.diff", "GET", "/api/plan/diff"),
         ("plan.rollback", "POST", "/api/plan/rollback"),
         ("plan.publish", "POST", "/api/plan/publish"),
+        ("dashboard.page", "GET", "/dashboard"),
+        ("dashboard.summary", "GET", "/api/dashboard?stations=existing"),
+        ("dashboard.compare", "GET", "/api/dashboard/compare?stations=existing"),
+        ("dashboard.curve", "GET", "/api/dashboard/curve"),
     ]
     # Search by text found in the private layers' names and codes: hits must carry no figure.
     for q in ("1", "楼", "号", "G", "路"):
@@ -409,7 +417,8 @@ def test_role_matrix_every_route_and_no_private_figure_for_viewers(
             need = NEEDS[endpoint]
             layer = _layer_of(path)
             if need is not None and role is None:
-                expected = {302} if endpoint == "pages.map_page" else {401}
+                pages = ("pages.map_page", "dashboard.page")
+                expected = {302} if endpoint in pages else {401}
                 assert status in expected, (endpoint, path, role, status)
                 continue
             if need is not None and accounts.ROLES.index(role) < accounts.ROLES.index(need):

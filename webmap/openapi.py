@@ -205,6 +205,17 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "description": "The plan version compared to (omit for the current one).",
             },
         ),
+        "stationSet": (
+            "query",
+            {
+                "name": "stations",
+                "schema": {"type": "string", "minLength": 1},
+                "description": "The stations coverage counts: 'existing' (existing stations "
+                "only) or a siting scenario's name (existing plus its proposed stations); "
+                "default the latest scenario. An unknown one is 404.",
+                "example": "existing",
+            },
+        ),
         "bbox": (
             "query",
             {

@@ -58,6 +58,8 @@ def map_page():
         "plan_readable": accounts.allowed(role, "read") and source.store.has("grids"),
         "publishable": bool(current_app.config["ANALYSIS_ENABLED"])
         and accounts.allowed(role, "publish"),
+        # The officials' dashboard, linked from the header for whoever may read every figure.
+        "dashboard_url": url_for("dashboard.page") if accounts.allowed(role, "read_all") else None,
     }
     return render_template(
         "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()
