@@ -131,9 +131,8 @@ def _stations_of(buildings, stations) -> dict[str, list[str]]:
     """Per grid code, the names of the stations its buildings' residents walk to."""
     if buildings is None or stations is None or "station_id" not in buildings or stations.empty:
         return {}
-    label = stations.set_index("station_id")["name"].where(
-        ~blank(stations.set_index("station_id")["name"]), stations.set_index("station_id").index
-    )
+    names = stations.set_index("station_id")["name"]
+    names = names[~blank(names)]  # a station without a name goes by its id
     pairs = buildings[["grid_code", "station_id"]].dropna().drop_duplicates()
-    pairs = pairs.assign(label=pairs["station_id"].map(label).fillna(pairs["station_id"]))
-    return pairs.groupby("grid_code")["label"].agg(lambda s: sorted(set(map(str, s)))).to_dict()
+    label = pairs["station_id"].map(names).fillna(pairs["station_id"]).astype(str)
+    return label.groupby(pairs["grid_code"]).agg(lambda s: sorted(set(s))).to_dict()

@@ -17,6 +17,10 @@ Edits (ids as the layers store them):
 - ``{"op": "split", "grid": A, "line": GeoJSON LineString}`` — the line snaps to
   roads, walls and compound outlines nearby; a line through a building is refused
   (:class:`EditRefused`, HTTP 422) naming it; the larger part keeps A;
+- ``{"op": "reshape", "grid": A, "geometry": GeoJSON Polygon}`` — a new outline
+  drawn by hand (the map's vertex editing, snapped to roads, walls and building
+  corners in the browser): the area it gains is taken from the grids there, the area
+  it gives up is left in no grid, and the check of the result says what that leaves;
 - ``{"op": "delete", "grid": A}`` — its area and buildings become unassigned;
 - ``{"op": "households", "building": ID, "value": N, "reason": TEXT}`` and
   ``{"op": "clear_households", "building": ID}`` — a planner's own figure
@@ -45,6 +49,7 @@ from planner import schema
 from planner.assess import ASSESS_FIELDS, SPECIAL_FIELDS, assess
 from planner.crs import STORAGE_CRS
 from planner.errors import ConflictError, InputError
+from planner.geometry import make_valid_like
 from planner.households import estimate_households
 from planner.plan_commit import commit_plan, current_rows, holder_codes
 from planner.plan_versions import current_version, plan_at
@@ -71,6 +76,7 @@ EDIT_OPS: dict[str, tuple[str, ...]] = {
     "create": ("units",),
     "merge": ("grids",),
     "split": ("grid", "line"),
+    "reshape": ("grid", "geometry"),
     "delete": ("grid",),
     "households": ("building", "value"),
     "clear_households": ("building",),
@@ -332,7 +338,7 @@ class _Editor:
 
     def apply(self, n: int, edit: Mapping[str, Any]) -> None:
         getattr(self, f"_op_{edit['op']}")(n, edit)
-        entry = {k: v for k, v in edit.items() if k not in ("op", "line", "reason")}
+        entry = {k: v for k, v in edit.items() if k not in ("op", "line", "geometry", "reason")}
         if "building" in entry:
             entry["building"] = str(entry["building"])
         self.result.log.append(
@@ -430,6 +436,21 @@ class _Editor:
         row = frame[near].iloc[int(np.flatnonzero(through)[0])]
         name = row["name"] if isinstance(row["name"], str) and row["name"].strip() else None
         return f"{name}（{row['building_id']}）" if name else str(row["building_id"])
+
+    def _op_reshape(self, n: int, edit: Mapping[str, Any]) -> None:
+        code = self._grid(edit["grid"], n)
+        self._unlocked(code, n)
+        outline = _outline(edit["geometry"], n)
+        community = self.context.plan.community
+        if community is not None:
+            inside = gpd.GeoSeries([community], crs=self.crs).to_crs(STORAGE_CRS).iloc[0]
+            outline = _polygonal(shapely.intersection(outline, inside))
+        if _square_metres(np.array([outline]), self.crs)[0] <= 1.0:
+            msg = f"edit {n}: the outline drawn for grid {code} has no area inside the community"
+            raise EditRefused(msg, param="edits")
+        self._take(outline, n, keep=code)
+        self.grids.at[code, "geometry"] = outline
+        self.result.touched.add(code)
 
     def _op_delete(self, n: int, edit: Mapping[str, Any]) -> None:
         code = self._grid(edit["grid"], n)
@@ -532,6 +553,21 @@ def _line(value: Any, n: int, crs: Any) -> shapely.Geometry:
     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise InputError(f"edit {n}: `line` is not in lon/lat degrees", param="edits")
     return gpd.GeoSeries([line], crs=STORAGE_CRS).to_crs(crs).iloc[0]
+
+
+def _outline(value: Any, n: int) -> shapely.Geometry:
+    """A GeoJSON Polygon or MultiPolygon in lon/lat, valid (a hand-drawn ring repaired)."""
+    try:
+        shape = shapely.geometry.shape(value)
+    except Exception:  # noqa: BLE001  any malformed GeoJSON is the same user error
+        shape = None
+    if shape is None or shape.geom_type not in ("Polygon", "MultiPolygon") or shape.is_empty:
+        msg = f"edit {n}: `geometry` must be a GeoJSON Polygon in lon/lat"
+        raise InputError(msg, param="edits")
+    west, south, east, north = shape.bounds
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InputError(f"edit {n}: `geometry` is not in lon/lat degrees", param="edits")
+    return _polygonal(make_valid_like(np.array([shape]))[0])
 
 
 class PlanEditor:

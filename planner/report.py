@@ -26,6 +26,7 @@ import pandas as pd
 import pyogrio
 
 from planner import schema
+from planner.assess import ASSESS_FIELDS
 from planner.coverage import coverage
 from planner.errors import InputError, MissingDataError, PlannerError
 from planner.geometry import blank
@@ -75,23 +76,7 @@ _ZH = {
     "lat": "纬度",
 }
 
-_GRID_COLUMNS = [
-    "grid_code",
-    "name",
-    "zone_code",
-    "households",
-    "buildings",
-    "area_m2",
-    "density",
-    "special_groups",
-    "places",
-    "grid_leaders",
-    "fulltime_workers",
-    "parttime_workers",
-    "building_leaders",
-    "flag",
-    "locked",
-]
+_GRID_COLUMNS = ["grid_code", "name", "zone_code", *ASSESS_FIELDS, "flag", "locked"]
 
 
 def _current(frame: pd.DataFrame) -> pd.DataFrame:

@@ -237,3 +237,45 @@ def test_a_split_along_a_road_saves_as_a_new_version(nanjing_store):
     assert {code, *report["created"]} <= set(grids["grid_code"])
     zones = fresh.read("zones")
     assert zones.geometry.is_valid.all()
+
+
+def test_reshape_a_grid_by_hand(nanjing_store):
+    """A hand-drawn outline takes the area it gains from the neighbour and leaves what it
+    gives up in no grid, for the check to report; a bad outline is refused."""
+    store = nanjing_store
+    block, home, neighbour, households = _border_block(store)
+    editor = PlanEditor(store)
+    grids = editor.context.grids.set_index("grid_code")
+    blocks = editor.context.blocks
+    piece = blocks.geometry[block]
+    # The neighbour's outline grown over the block, as vertex editing would draw it.
+    grown = shapely.union(grids.geometry[neighbour], piece)
+    preview = editor.preview(
+        [{"op": "reshape", "grid": neighbour, "geometry": shapely.geometry.mapping(grown)}]
+    )
+    before = grids["households"]
+    assert preview["grids"][neighbour]["households"] == before[neighbour] + households
+    assert preview["grids"][home]["households"] == before[home] - households
+    assert preview["counts"]["overlaps"] == 0
+
+    shrunk = shapely.difference(grids.geometry[home], piece)
+    preview = editor.preview(
+        [{"op": "reshape", "grid": home, "geometry": shapely.geometry.mapping(shrunk)}]
+    )
+    # the block is left in no grid (its buildings may still reach into the grid)
+    assert preview["grids"][home]["households"] <= before[home]
+    assert preview["counts"]["gaps"] >= 1
+
+    line = {"type": "LineString", "coordinates": [[118.78, 32.04], [118.79, 32.05]]}
+    with pytest.raises(InputError, match="GeoJSON Polygon"):
+        editor.preview([{"op": "reshape", "grid": home, "geometry": line}])
+    far = shapely.box(100.0, 10.0, 100.01, 10.01)
+    with pytest.raises(EditRefused, match="no area inside the community"):
+        editor.preview([{"op": "reshape", "grid": home, "geometry": shapely.geometry.mapping(far)}])
+    report = editor.save(
+        editor.version,
+        [{"op": "reshape", "grid": neighbour, "geometry": shapely.geometry.mapping(grown)}],
+    )
+    assert report["grids_changed"] == 2
+    log = Store(store.path).read("change_log")
+    assert "edit reshape" in set(log["action"])

@@ -1,15 +1,19 @@
 // The editor's tools beside paint mode: a new grid from selected blocks, merge the grid with
 // another, split it along a line drawn by clicks (the server snaps it to roads and walls and
-// refuses a line through a building, naming it), delete it, lock or unlock it. Each makes one
-// edit on the editor's stack, previewed and undone like a paint edit.
+// refuses a line through a building, naming it), move its vertices by hand (leaflet-geoman,
+// snapping to the roads, walls, buildings and grids on the map: for plans drawn by hand that
+// do not follow blocks), delete it, lock or unlock it. Each makes one edit on the editor's
+// stack, previewed and undone like a paint edit.
 import { cfg } from "./config.js";
 import { el, showStatus } from "./dom.js";
 import { LINE, PAINT_STYLE, addEdit, ed, onChange, redrawMarks, registerMode, render, setMode,
   setTarget } from "./editor.js";
 import { featureAt } from "./edit_hit.js";
 import { M } from "./i18n.js";
+import { map } from "./map.js";
 
 const CREATED_STYLE = { color: "#2166ac", weight: 2, fillColor: "#67a9cf", fillOpacity: 0.35 };
+const SHAPE_STYLE = { color: "#d7301f", weight: 3, fillColor: "#fc8d59", fillOpacity: 0.2 };
 const GONE_STYLE = { color: "#636363", weight: 2, dashArray: "4 4", fillColor: "#bdbdbd", fillOpacity: 0.5 };
 
 // Whether the target grid is locked once this session's edits are applied.
@@ -64,9 +68,37 @@ function finishSplit() {
   addEdit({ op: "split", grid: ed.target, line: line }, [{ geometry: line, style: LINE }]);
 }
 
+// The outline being reshaped (a Leaflet polygon under Geoman's vertex editing), or null.
+let shaping = null;
+
+function startReshape() {
+  setMode("reshape");
+  shaping = L.geoJSON(ed.targetGeometry, { style: function () { return SHAPE_STYLE; } }).getLayers()[0];
+  shaping.addTo(map);
+  // Snap to every vector on the map within 12 px: roads, walls, building corners, other grids.
+  shaping.pm.enable({ snappable: true, snapDistance: 12, allowSelfIntersection: false });
+}
+
+function dropShaping() {
+  if (!shaping) return;
+  shaping.pm.disable();
+  map.removeLayer(shaping);
+  shaping = null;
+}
+
+function finishReshape() {
+  const geometry = shaping.toGeoJSON(7).geometry;
+  dropShaping();
+  setMode("paint");
+  addEdit({ op: "reshape", grid: ed.target, geometry: geometry }, [{ geometry: geometry, style: SHAPE_STYLE }]);
+}
+
 function updateButtons() {
   const grid = !!ed.target;
-  const busy = ed.mode === "create" || ed.mode === "split";
+  if (ed.mode !== "reshape") dropShaping();
+  const busy = ed.mode === "create" || ed.mode === "split" || ed.mode === "reshape";
+  el("editor-reshape").textContent = ed.mode === "reshape" ? M.edit_reshape_done : M.edit_reshape;
+  el("editor-reshape").disabled = !grid || !L.PM || (busy && ed.mode !== "reshape");
   el("editor-create").textContent = ed.mode === "create" ?
     M.edit_create_done.replace("{n}", ed.selection.length) : M.edit_create;
   el("editor-split").textContent = ed.mode === "split" ? M.edit_split_done : M.edit_split;
@@ -88,7 +120,12 @@ export function initTools() {
   registerMode("split", addPoint, function () {
     return M.edit_split_hint.replace("{grid}", ed.target).replace("{n}", ed.line.length);
   });
+  registerMode("reshape", null, function () { return M.edit_reshape_hint.replace("{grid}", ed.target); });
   onChange(updateButtons);
+  el("editor-reshape").onclick = function () {
+    if (ed.mode === "reshape") finishReshape();
+    else startReshape();
+  };
   el("editor-create").onclick = function () {
     if (ed.mode === "create") finishCreate();
     else setMode("create");

@@ -14,7 +14,8 @@ import { reloadCatalog } from "./layers.js";
 import { map } from "./map.js";
 import { loadVersions } from "./versions.js";
 
-// mode: "paint" (default), "inspect" (clicks open pop-ups) or a tool's (create, merge, split).
+// mode: "paint" (default), "inspect" (clicks open pop-ups) or a tool's (create, merge, split,
+// reshape).
 export const ed = { on: false, mode: "paint", target: null, targetGeometry: null, targetLocked: false,
   edits: [], undone: [], base: null, seq: 0, selection: [], line: [], error: "", lastPreview: null };
 const marks = L.layerGroup().addTo(map);
@@ -233,6 +234,7 @@ export function initEditor() {
   // inspect mode clicks go on to the layers, whose pop-ups hold the households form.
   map.getContainer().addEventListener("click", function (ev) {
     if (!ed.on || ed.mode === "inspect" || ev.target.closest(".leaflet-control, .leaflet-popup")) return;
+    if (modes[ed.mode] && !modes[ed.mode].click) return; // a tool of its own (vertex editing)
     ev.stopPropagation();
     map.closePopup();
     const latlng = map.mouseEventToLatLng(ev);
