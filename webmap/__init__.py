@@ -20,7 +20,18 @@ from typing import Any
 from flask import Flask
 
 from planner.settings import settings
-from planner_web import api, auth, downloads, extensions, http, i18n, ogc, pages, plan_api
+from planner_web import (
+    api,
+    auth,
+    downloads,
+    extensions,
+    http,
+    i18n,
+    ogc,
+    pages,
+    phone,
+    plan_api,
+)
 
 __all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
 
@@ -124,4 +135,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(plan_api.bp, url_prefix="/api/plan")
     app.register_blueprint(ogc.bp, url_prefix="/ogc")
     app.register_blueprint(downloads.bp, url_prefix="/api")
+    app.register_blueprint(phone.bp)
     return app
