@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["GridLookup", "NearestStation", "StationWalk", "grid_at"]
 
 #: The station record's fields a walk carries (those the stations layer has).
-_STATION_FIELDS = ("name", "kind", "address", "opening_hours", "phone", "services")
+_STATION_FIELDS = ("name", "kind", "address", "opening_hours", "phone", "contact", "services")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class StationWalk:
     planned
         True for a station of a scenario (not built yet).
     station
-        The station's own fields (name, kind, address, opening hours, phone, services),
-        those that are set.
+        The station's own fields that are set (name, kind, address, opening hours,
+        phone, contact, services).
     walk_m, minutes
         Walking metres (the joining line to the network included) and minutes at the
         walking speed of :data:`planner.settings.settings`.

@@ -66,6 +66,7 @@ export function renderStation(answer) {
     '<p class="minutes" id="m-minutes" data-minutes="' + esc(s.minutes) + '" data-walk-m="' + esc(s.walk_m) +
     '" data-station="' + esc(s.station_id) + '">' + esc(walk) + "</p>" + from +
     "<table>" + row(M.m_address, s.address) + row(M.m_hours, s.opening_hours) + row(M.m_services, s.services) +
+    row(M.contacts, s.contact) +
     "</table>" + (s.phone ? '<p class="phone">' + esc(M.m_phone) + " " + tel(s.phone) + "</p>" : "") +
     '<p class="handoff-title">' + esc(M.m_handoff) + '</p><p class="handoff">' +
     '<a href="' + esc(h.geo) + '">' + esc(M.m_handoff_geo) + "</a>" +
