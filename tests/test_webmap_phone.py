@@ -214,3 +214,29 @@ def test_tls_server_serves_the_phone_view_over_https(phone_store, tmp_path):
     finally:
         server.close()
         thread.join(timeout=10)
+
+
+def test_behind_a_trusted_proxy_the_app_sees_the_https_address(phone_store):
+    from planner_web.server import RunningServer, make_server, url_of
+
+    app = create_app({"STORE": str(phone_store), "ALLOWED_HOSTS": ["grid.example.cn"]})
+    server = make_server(app, host="127.0.0.1", port=0, threads=2, trusted_proxy="127.0.0.1")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    running = RunningServer(server, thread, url_of(server, "127.0.0.1"))
+    try:
+        forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "grid.example.cn"}
+        request = urllib.request.Request(running.url + "api/openapi.json", headers=forwarded)
+        document = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        assert document["servers"][0]["url"] == "https://grid.example.cn"
+        # A login from the https page is from the same origin, and its cookie is Secure.
+        login = urllib.request.Request(
+            running.url + "api/login",
+            data=json.dumps({"username": "viewer", "password": TEST_PASSWORD}).encode(),
+            headers={**forwarded, "Content-Type": "application/json",
+                     "Origin": "https://grid.example.cn"},
+        )  # fmt: skip
+        answer = urllib.request.urlopen(login, timeout=30)
+        assert "Secure" in answer.headers["Set-Cookie"]
+    finally:
+        running.stop()

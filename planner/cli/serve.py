@@ -140,7 +140,10 @@ def serve_command(
             config, host, port, threads, tls=(certfile, keyfile), trusted_proxy=trusted_proxy
         )
     except ssl.SSLError as exc:
-        msg = f"cannot use --certfile/--keyfile: {exc.reason or exc}"
+        msg = (
+            "cannot use --certfile/--keyfile (both PEM, the key the certificate's): "
+            f"{exc.reason or exc}"
+        )
         raise PlannerError(msg) from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
