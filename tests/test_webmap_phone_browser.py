@@ -264,6 +264,35 @@ def test_phone_finds_the_nearest_station_and_my_grid(browser, phone_server):
     phone.close()
 
 
+#: Chrome DevTools' "Slow 4G" profile: 150 ms round trip, 1.6 Mbit/s down, 750 kbit/s up.
+SLOW_4G = {
+    "offline": False,
+    "latency": 150,
+    "downloadThroughput": 200_000,
+    "uploadThroughput": 93_750,
+}
+
+
+def test_phone_first_map_on_a_slow_network(browser, phone_server):
+    running, _ = phone_server
+    phone = Phone(browser, running.url)
+    cdp = phone.context.new_cdp_session(phone.page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", SLOW_4G)
+    phone.open("/m")
+    first_bytes, first_requests = phone.transferred()
+    first_map_ms = int(phone.page.evaluate("() => document.body.dataset.firstMapMs"))
+    print(
+        f"\nphone view on Slow 4G (150 ms, 1.6 Mbit/s): first map drawn after {first_map_ms} ms; "
+        f"{first_bytes / 1024:.1f} KB in {first_requests} requests before map data"
+    )
+    assert first_bytes < 300 * 1024
+    drawn = phone.drawn()
+    assert drawn["grids"] > 0 and drawn["stations"] > 0, drawn
+    assert phone.errors == []
+    phone.close()
+
+
 def test_phone_shows_the_last_area_offline_and_forgets_it_on_logout(browser, phone_server):
     running, store = phone_server
     where = _target(store)
