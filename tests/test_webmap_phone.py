@@ -141,7 +141,12 @@ def test_phone_page_is_light_and_caches_its_whole_shell(phone_store):
 
 def test_nearby_refuses_bad_points(phone_store):
     client = _client(phone_store, "viewer")
-    for query, param in (("lat=32", "lon"), ("lon=abc&lat=32", "lon"), ("lon=118&lat=95", "lat")):
+    for query, param in (
+        ("lat=32", "lon"),
+        ("lon=118", "lat"),
+        ("lon=abc&lat=32", "lon"),
+        ("lon=118&lat=95", "lat"),
+    ):
         answer = client.get(f"/api/nearby?{query}")
         assert answer.status_code == 400 and answer.get_json()["error"]["param"] == param
     # Far from any way: no station, said so; no grid there.

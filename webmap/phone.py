@@ -160,7 +160,8 @@ def nearby():
     lon = float_arg("lon", None, minimum=-180, maximum=180)
     lat = float_arg("lat", None, minimum=-90, maximum=90)
     if lon is None or lat is None:
-        raise ApiError(400, "lon and lat are required (degrees, WGS 84)", param="lon")
+        missing = "lon" if lon is None else "lat"
+        raise ApiError(400, "lon and lat are required (degrees, WGS 84)", param=missing)
     role = current_role()
     source = features()
     out: dict[str, Any] = {"lon": lon, "lat": lat, "station": None, "grid": None}
