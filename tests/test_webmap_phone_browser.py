@@ -367,7 +367,7 @@ def test_phone_on_plain_http_says_why_locate_is_off_and_taps_still_work(browser,
 
 
 def test_map_page_at_phone_width(browser, phone_server):
-    running, _ = phone_server
+    running, store = phone_server
     phone = Phone(browser, running.url)
     phone.page.goto(running.url.rstrip("/") + "/")
     phone.page.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
@@ -395,4 +395,21 @@ def test_map_page_at_phone_width(browser, phone_server):
     phone.shot("map_phone_panel_zh")
     phone.page.click("#panel-toggle")
     phone.page.locator("#layer-list").wait_for(state="hidden")
+    # A grid's pop-up names its staff, each phone a tap-to-call link (logged-in users).
+    code = phone.page.evaluate(
+        """() => {
+             let code = null;
+             window.plannerMap.state.grids.group.eachLayer(l => {
+               if (!code) { code = l.feature.properties.grid_code; l.openPopup(); }
+             });
+             return code;
+           }"""
+    )
+    popup = phone.page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    staff = store.read("staff")
+    names = staff[(staff["grid_code"] == code) & (staff["role"] != "building_leader")]["name"]
+    assert len(names) and all(n in popup.inner_text() for n in names)
+    assert popup.locator("a[href^='tel:']").count() == len(names)
+    phone.shot("map_phone_contacts_zh")
     phone.close()

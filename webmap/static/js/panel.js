@@ -15,6 +15,8 @@ function setOpen(open) {
 
 function place() {
   map.zoomControl.setPosition(PHONE.matches ? "bottomright" : "topleft");
+  // Pop-ups open clear of the panel button at the top left.
+  L.Popup.prototype.options.autoPanPaddingTopLeft = PHONE.matches ? L.point(10, 66) : null;
   map.invalidateSize();
 }
 
