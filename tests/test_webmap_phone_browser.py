@@ -324,6 +324,13 @@ def test_phone_shows_the_last_area_offline_and_forgets_it_on_logout(browser, pho
     assert phone.page.locator("#m-minutes").get_attribute("data-station") == where["station_id"]
     assert phone.page.locator("#m-grid a[href^='tel:']").count() >= 2
     phone.shot("phone_offline_zh")
+    # A tap without a connection says so and leaves the last answer in place.
+    phone.page.evaluate(
+        "([lat, lon]) => window.plannerPhone.nearby(lat + 0.001, lon + 0.001)",
+        [where["lat"], where["lon"]],
+    )
+    assert "离线" in phone.page.inner_text("#m-note")
+    assert phone.page.locator("#m-minutes").get_attribute("data-station") == where["station_id"]
     phone.context.set_offline(False)
 
     # Logging out deletes the worker's copies, the remembered view and answer, the worker.

@@ -43,7 +43,8 @@ function nearby(lat, lng) {
     show(answer, [lat, lng]);
     try { localStorage.setItem(NEARBY_KEY, JSON.stringify(answer)); } catch (e) { /* no room: not kept */ }
   }).catch(function (err) {
-    note(M.error + ": " + err.message);
+    // Without a connection the last answer stays on the sheet.
+    note(navigator.onLine ? M.error + ": " + err.message : M.m_offline);
   });
 }
 
