@@ -12,6 +12,8 @@
 const SHELL = "planner-m-shell-v1";
 const DATA = "planner-m-data-v1";
 const LAST = "/m/__last__/";
+// Viewport answers kept (the oldest written go first): a few days of walking a community.
+const MAX_DATA = 400;
 
 self.addEventListener("install", function () { self.skipWaiting(); });
 
@@ -57,7 +59,19 @@ function store(url, response) {
     const last = response.clone();
     jobs.push(caches.open(DATA).then(function (c) { return c.put(LAST + layerOf(url), last); }));
   }
+  if (isData(url)) jobs.push(trim());
   return Promise.all(jobs).then(function () { return response; });
+}
+
+function trim() {
+  return caches.open(DATA).then(function (c) {
+    return c.keys().then(function (keys) {
+      const views = keys.filter(function (r) { return r.url.indexOf(LAST) < 0; });
+      return Promise.all(views.slice(0, Math.max(0, views.length - MAX_DATA)).map(function (r) {
+        return c.delete(r);
+      }));
+    });
+  });
 }
 
 function offline(response) {
