@@ -1,6 +1,6 @@
 """Copy the browser tests' screenshots into ``docs/_static/screenshots/`` for the guides.
 
-The browser tests (``tests/test_webmap_browser.py``) save full-size screenshots under
+The browser tests (``tests/test_webmap_*browser.py``) save full-size screenshots under
 ``artifacts/screenshots/``; the guides reference the few below by a stable path. Run
 ``make docs-screenshots`` (or this file) after the browser tests: each is scaled to at
 most 1200 px wide and reduced to a 256-colour palette, so the repository stays small.
@@ -25,6 +25,7 @@ SHOTS = {
     "map_phone": "test_phone_sized_viewport",
     "map_en_search": "test_english_page_and_search_by_grid_code",
     "dashboard_zh": "test_existing_only_and_scenario_coverage_agree_with_the_engine",
+    "phone_nearest_zh": "test_phone_finds_the_nearest_station_and_my_grid",
 }
 MAX_WIDTH = 1200
 

@@ -72,6 +72,7 @@ __all__ = [
     "WalkGraph",
     "build_walk_graph",
     "distances_from",
+    "join_points",
     "nearest_source",
     "reach_matrix",
     "read_buildings",
@@ -153,6 +154,11 @@ class WalkGraph:
     leaf_anchor: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     leaf_offset: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     _core_matrix: sp.csr_array | None = field(default=None, repr=False)
+    #: What joining a feature checked (the barrier index, the walled compounds with gates,
+    #: the snap limit), kept so that :func:`join_points` joins later points by the same rules.
+    _join_rules: tuple[shapely.STRtree, gpd.GeoDataFrame, float] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def core_matrix(self) -> sp.csr_array:
@@ -496,6 +502,81 @@ def build_walk_graph(
         core=core,
         leaf_anchor=leaf_anchor,
         leaf_offset=leaf_offset,
+        _join_rules=(blocker_tree, walled, float(snap_limit)),
+    )
+
+
+def join_points(graph: WalkGraph, points: ArrayLike) -> pd.DataFrame:
+    """How each point joins the walking network, by the rules the graph joined buildings.
+
+    A point (someone's position, a tapped spot) is joined as a building would be: to the
+    nearest point of a walkable way such that the joining line crosses no barrier, from
+    inside a walled compound to a way inside it or straight to its nearest gate, within
+    the graph's snap limit. The way it joins is a piece of :attr:`WalkGraph.edges`
+    between two nodes (junctions or the join nodes of features), so a walk from the point
+    leaves through one of those two nodes.
+
+    Parameters
+    ----------
+    graph
+        A graph made by :func:`build_walk_graph`.
+    points
+        Shapely points in the graph's CRS.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point: ``u`` and ``v`` (the nodes the point can walk to first; both
+        the gate for a gate join; -1 when the point could not be joined), ``to_u`` and
+        ``to_v`` (metres from the point to each, the joining line included), ``join_m``
+        (the joining line), ``edge`` (row of :attr:`WalkGraph.edges` joined, -1 for a
+        gate or none) and ``snap_x``/``snap_y`` (where the joining line meets the way).
+    """
+    if graph._join_rules is None:
+        msg = "join_points needs a graph made by build_walk_graph"
+        raise ValueError(msg)
+    blocker_tree, walled, limit = graph._join_rules
+    points = np.asarray(points, dtype=object)
+    n = len(points)
+    road = np.flatnonzero((graph.edges["kind"] == "road").to_numpy())
+    ways = graph.edges.iloc[road].reset_index(drop=True)
+    node_xy = np.column_stack([graph.x, graph.y])
+    attach = _attach(points, ways, node_xy, graph.node_kind, blocker_tree, walled, limit)
+    edge = attach["edge"]
+    on_way = edge >= 0
+    by_gate = attach["gate"] >= 0
+    u = np.full(n, -1, dtype=np.int64)
+    v = np.full(n, -1, dtype=np.int64)
+    to_u = np.full(n, np.inf)
+    to_v = np.full(n, np.inf)
+    snap = np.full((n, 2), np.nan)
+    dist = attach["dist"]
+    if on_way.any():
+        e = edge[on_way]
+        t = attach["t"][on_way]
+        length = ways["length"].to_numpy()[e]
+        u[on_way] = ways["u"].to_numpy()[e]
+        v[on_way] = ways["v"].to_numpy()[e]
+        to_u[on_way] = dist[on_way] + t
+        to_v[on_way] = dist[on_way] + np.maximum(length - t, 0.0)
+        geoms = ways.geometry.to_numpy()[e]
+        snap[on_way] = shapely.get_coordinates(shapely.line_interpolate_point(geoms, t))
+    if by_gate.any():
+        gate = attach["gate"][by_gate]
+        u[by_gate] = v[by_gate] = gate
+        to_u[by_gate] = to_v[by_gate] = dist[by_gate]
+        snap[by_gate] = node_xy[gate]
+    return pd.DataFrame(
+        {
+            "u": u,
+            "v": v,
+            "to_u": to_u,
+            "to_v": to_v,
+            "join_m": np.where(on_way | by_gate, dist, np.nan),
+            "edge": np.where(on_way, road[np.maximum(edge, 0)], -1),
+            "snap_x": snap[:, 0],
+            "snap_y": snap[:, 1],
+        }
     )
 
 

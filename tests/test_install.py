@@ -95,11 +95,13 @@ def test_wheel_in_a_fresh_venv_runs_demo_and_serves_every_asset(tmp_path):
         assert login, line
         _get(login.group(0))
         assets = set()
-        for page in ("/", "/?lang=en", "/api/docs"):
+        for page in ("/", "/?lang=en", "/m", "/api/docs"):
             html = _get(base + page).decode("utf-8")
             assets |= set(re.findall(r'(?:src|href)="(/static/[^"?]+)', html))
         assert any("vendor/leaflet/leaflet.js" in a for a in assets)
         assert any("vendor/swagger-ui/swagger-ui-bundle.js" in a for a in assets)
+        assert any("icons/phone-192.png" in a for a in assets)  # the phone view's
+        assert len(_get(base + "/m/sw.js")) > 0
         for asset in sorted(assets):
             assert len(_get(base + asset)) > 0, asset
     finally:

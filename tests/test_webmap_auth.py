@@ -298,6 +298,10 @@ NEEDS = {
     "dashboard.summary": "official",
     "dashboard.compare": "official",
     "dashboard.curve": "official",
+    "phone.phone_page": "viewer",
+    "phone.nearby": "viewer",
+    "phone.manifest": None,
+    "phone.service_worker": None,
 }
 
 #: Fields a viewer (or anonymous visitor) must never receive, by layer ("*" = any layer).
@@ -342,7 +346,13 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("dashboard.summary", "GET", "/api/dashboard?stations=existing"),
         ("dashboard.compare", "GET", "/api/dashboard/compare?stations=existing"),
         ("dashboard.curve", "GET", "/api/dashboard/curve"),
+        ("phone.phone_page", "GET", "/m"),
+        ("phone.manifest", "GET", "/m/manifest.webmanifest"),
+        ("phone.service_worker", "GET", "/m/sw.js"),
     ]
+    # The phone view's answer at a building: its walk, the grid, contacts for those logged in.
+    at = store.read("buildings").geometry.iat[0].representative_point()
+    out.append(("phone.nearby", "GET", f"/api/nearby?lon={at.x:.6f}&lat={at.y:.6f}"))
     # Search by text found in the private layers' names and codes: hits must carry no figure.
     for q in ("1", "楼", "号", "G", "路"):
         out.append(("api.search", "GET", f"/api/search?q={q}"))
@@ -417,7 +427,7 @@ def test_role_matrix_every_route_and_no_private_figure_for_viewers(
             need = NEEDS[endpoint]
             layer = _layer_of(path)
             if need is not None and role is None:
-                pages = ("pages.map_page", "dashboard.page")
+                pages = ("pages.map_page", "dashboard.page", "phone.phone_page")
                 expected = {302} if endpoint in pages else {401}
                 assert status in expected, (endpoint, path, role, status)
                 continue

@@ -30,6 +30,7 @@ from planner_web import (
     i18n,
     ogc,
     pages,
+    phone,
     plan_api,
 )
 
@@ -136,4 +137,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ogc.bp, url_prefix="/ogc")
     app.register_blueprint(downloads.bp, url_prefix="/api")
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(phone.bp)
     return app

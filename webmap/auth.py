@@ -75,6 +75,10 @@ PUBLIC_ENDPOINTS = frozenset(
         "pages.favicon",
         "api.openapi",
         "api.health",
+        # The phone view's manifest and service worker: fetched by the browser without
+        # the session, and holding nothing of the store.
+        "phone.manifest",
+        "phone.service_worker",
     }
 )
 
@@ -468,9 +472,12 @@ def login():
     responses={"200": ok("No session", "Session"), "403": "Error"},
 )
 def logout():
-    """End the session."""
+    """End the session, and have the browser drop what it kept of this site (the phone view's
+    offline copies with their contacts, remembered views)."""
     session.clear()
-    return json_response({"user": None, "role": None})
+    response = json_response({"user": None, "role": None})
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 @bp.get("/api/session")

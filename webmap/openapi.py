@@ -274,6 +274,24 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "required": True,
             },
         ),
+        "lon": (
+            "query",
+            {
+                "schema": {"type": "number", "minimum": -180, "maximum": 180},
+                "description": "Longitude in degrees (WGS 84).",
+                "required": True,
+                "example": 118.78,
+            },
+        ),
+        "lat": (
+            "query",
+            {
+                "schema": {"type": "number", "minimum": -90, "maximum": 90},
+                "description": "Latitude in degrees (WGS 84).",
+                "required": True,
+                "example": 32.04,
+            },
+        ),
         "searchLimit": (
             "query",
             {

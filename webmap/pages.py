@@ -67,8 +67,12 @@ def map_page():
 
 
 def _modules() -> list[str]:
-    """The map's ES modules (static/js/*.js), for the page to preload."""
-    return sorted(p.name for p in (Path(current_app.static_folder) / "js").glob("*.js"))
+    """The map's ES modules (static/js/*.js, less the phone view's own), for the page to preload."""
+    return sorted(
+        p.name
+        for p in (Path(current_app.static_folder) / "js").glob("*.js")
+        if not p.name.startswith("phone")
+    )
 
 
 @bp.get("/api/docs")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import ssl
 from urllib.parse import urlsplit
 
 import click
@@ -49,6 +50,26 @@ __all__ = ["serve_command"]
     is_flag=True,
     help="Show anonymous visitors stations and grid boundaries (no figures, no contacts).",
 )
+@click.option(
+    "--certfile",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve HTTPS with this PEM certificate (and chain); needs --keyfile. Phones give "
+    "the phone view (/m) a position and keep it offline only over HTTPS.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="The private key of --certfile (PEM).",
+)
+@click.option(
+    "--trusted-proxy",
+    default=None,
+    metavar="ADDR",
+    help="Address of a reverse proxy that ends TLS in front of this server (e.g. 127.0.0.1): "
+    "its X-Forwarded-Proto/-Host/-For headers are believed.",
+)
 @user_errors
 def serve_command(
     store_path,
@@ -61,18 +82,30 @@ def serve_command(
     threads,
     allowed_hosts,
     public_view,
+    certfile,
+    keyfile,
+    trusted_proxy,
 ):
     """Serve the web map, REST API and OGC API – Features of STORE.
 
     With no accounts in STORE, a server on this machine (127.0.0.1, localhost, ::1)
     prints a URL carrying a one-time token that logs the browser in as admin. A server
     on another address needs an admin account first (`planner user add`).
+
+    Phones need HTTPS for the phone view's locate-me and offline copy: give --certfile
+    and --keyfile, or put a reverse proxy that ends TLS in front (--trusted-proxy).
     """
     from planner import accounts
     from planner_web import STATIC_DIR, missing_assets
     from planner_web.basemap import basemap_settings
     from planner_web.server import listen_urls
 
+    if bool(certfile) != bool(keyfile):
+        msg = "HTTPS needs both --certfile and --keyfile"
+        raise PlannerError(msg)
+    if certfile and trusted_proxy:
+        msg = "give --certfile/--keyfile (HTTPS here) or --trusted-proxy (HTTPS at the proxy)"
+        raise PlannerError(msg)
     store = Store(store_path)  # a clear one-line error for a missing or broken store
     loopback = _is_loopback(host)
     users = accounts.list_users(store)
@@ -103,7 +136,15 @@ def serve_command(
     }
     basemap_settings(config)  # refuse an unknown basemap or a missing key now
     try:
-        server = _listen(config, host, port, threads)
+        server = _listen(
+            config, host, port, threads, tls=(certfile, keyfile), trusted_proxy=trusted_proxy
+        )
+    except ssl.SSLError as exc:
+        msg = (
+            "cannot use --certfile/--keyfile (both PEM, the key the certificate's): "
+            f"{exc.reason or exc}"
+        )
+        raise PlannerError(msg) from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             msg = f"port {port} on {host} is in use; choose another with --port"
@@ -137,13 +178,32 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _listen(config: dict, host: str, port: int, threads: int):
-    """The app on a waitress server; a wildcard bind also answers to its interfaces' names."""
+def _listen(
+    config: dict,
+    host: str,
+    port: int,
+    threads: int,
+    *,
+    tls: tuple[str | None, str | None] = (None, None),
+    trusted_proxy: str | None = None,
+):
+    """The app on a waitress server (cheroot for HTTPS); a wildcard bind also answers to its
+    interfaces' names."""
     from planner_web import create_app
-    from planner_web.server import listen_urls, make_server
+    from planner_web.server import listen_urls, make_server, make_tls_server
 
+    certfile, keyfile = tls
+    if certfile:
+        config = {**config, "SESSION_COOKIE_SECURE": True}
     app = create_app(config)
-    server = make_server(app, host=host, port=port, threads=threads)
+    if certfile and keyfile:
+        server = make_tls_server(
+            app, host=host, port=port, certfile=certfile, keyfile=keyfile, threads=threads
+        )
+    else:
+        server = make_server(
+            app, host=host, port=port, threads=threads, trusted_proxy=trusted_proxy
+        )
     if host in ("0.0.0.0", "::", ""):
         names = [urlsplit(u).hostname for u in listen_urls(server, host)]
         hosts = set(app.extensions["planner.allowed_hosts"]) | {n.lower() for n in names if n}

@@ -3,6 +3,7 @@
 // analysis runs. Loaded as an ES module after the vendored Leaflet (the global L); no build step.
 import { getJSON } from "./api.js";
 import { cfg } from "./config.js";
+import { initContacts } from "./contacts.js";
 import { showStatus } from "./dom.js";
 import { initForms } from "./edit_forms.js";
 import { initTools } from "./edit_tools.js";
@@ -11,6 +12,7 @@ import { M } from "./i18n.js";
 import { initAnalysis } from "./jobs.js";
 import { applyCatalog, initLayerList, refresh, updateLayerList } from "./layers.js";
 import { map } from "./map.js";
+import { initPanel } from "./panel.js";
 import { initSearch } from "./search.js";
 import { catalog, state } from "./state.js";
 import { loadSummary } from "./summary.js";
@@ -18,6 +20,8 @@ import { initVersions } from "./versions.js";
 
 initLayerList();
 initSearch();
+initPanel();
+initContacts();
 
 getJSON(cfg.urls.layers).then(function (info) {
   applyCatalog(info);
