@@ -143,6 +143,58 @@ def test_split_a_grid_along_a_road_and_see_two_grids(browser, server):
     page.close()
 
 
+def test_move_a_grid_vertex_by_hand_and_see_the_check(browser, server):
+    """Vertex editing (Geoman): drag a corner of a grid into its neighbour, finish, and
+    the preview shows both grids touched; the save records a reshape."""
+    running, path = server
+    block, home, neighbour, _ = _border_block(Store(path))
+    grids = Store(path).read("grids").set_index("grid_code")
+    target = Store(path).read("blocks").set_index("block_id").geometry[block].centroid
+    page = Page(browser, running.url)
+    page.open("/")
+    _view(page, grids.geometry[neighbour], zoom=17)
+    _start_on(page, neighbour, grids.geometry[neighbour].representative_point())
+    page.page.click("#editor-reshape")
+    page.page.wait_for_selector(".marker-icon:not(.marker-icon-middle)")
+    # The vertex marker nearest the block of the other grid, dragged onto that block.
+    start, end = page.page.evaluate(
+        f"""() => {{
+          const m = window.plannerMap.map;
+          const r = m.getContainer().getBoundingClientRect();
+          const p = m.latLngToContainerPoint([{target.y}, {target.x}]);
+          const to = [p.x + r.left, p.y + r.top];
+          let best = null, dist = Infinity;
+          document.querySelectorAll(".marker-icon:not(.marker-icon-middle)").forEach((el) => {{
+            const b = el.getBoundingClientRect();
+            const c = [b.left + b.width / 2, b.top + b.height / 2];
+            const d = Math.hypot(c[0] - to[0], c[1] - to[1]);
+            if (d < dist) {{ dist = d; best = c; }}
+          }});
+          return [best, to];
+        }}"""
+    )
+    page.page.mouse.move(*start)
+    page.page.mouse.down()
+    page.page.mouse.move(*end, steps=12)
+    page.page.mouse.up()
+    page.page.click("#editor-reshape")
+    page.page.wait_for_function(
+        "() => document.querySelectorAll('tr[data-grid]').length >= 2", timeout=60_000
+    )
+    print(f"reshape preview in the browser: {page.page.evaluate(_PREVIEW_MS)} ms")
+    rows = page.page.locator("tr[data-grid]")
+    codes = {rows.nth(i).get_attribute("data-grid") for i in range(rows.count())}
+    assert {neighbour, home} <= codes
+    page.shot("editor_reshape")
+    _save(page)
+    log = Store(path).read("change_log")
+    assert "edit reshape" in set(log["action"])
+    after = Store(path).read("grids").set_index("grid_code")
+    assert not after.geometry[neighbour].equals(grids.geometry[neighbour])
+    page.check_clean()
+    page.close()
+
+
 def test_merge_two_grids(browser, server):
     running, path = server
     block, home, neighbour, _ = _border_block(Store(path))
