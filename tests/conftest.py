@@ -62,6 +62,19 @@ def tsinghua_store(tsinghua_path, tmp_path) -> Store:
     return Store(copy)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium under Playwright, one per test module (the browser tests)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_webmap_browser import ARGS, CHROMIUM
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
 #: The password of the accounts tests make (long enough for planner.accounts).
 TEST_PASSWORD = "test-password-1"
 

@@ -27,7 +27,7 @@ from planner.store import Store
 from planner_web import create_app
 from planner_web.server import start_background
 from tests.test_plan_edit import _border_block
-from tests.test_webmap_browser import ARGS, CHROMIUM, SHOTS, Page
+from tests.test_webmap_browser import CHROMIUM, SHOTS, Page
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,16 +38,6 @@ pytestmark = [
 
 #: The official the tests log in as.
 OFFICIAL = ("official", "test-password-1")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _serve(path):

@@ -16,7 +16,7 @@ from planner import accounts
 from planner.plan_edit import PlanEditor
 from planner.store import Store
 from tests.test_plan_edit import _border_block, _split_case
-from tests.test_webmap_browser import ADMIN, ARGS, CHROMIUM, Page, _click_at, _serve
+from tests.test_webmap_browser import ADMIN, CHROMIUM, Page, _click_at, _serve
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,16 +24,6 @@ pytestmark = [
         not CHROMIUM.exists(), reason="/usr/bin/chromium absent (make test installs it)"
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from planner.accounts import SPECIAL_GROUP_FIELDS
 from planner.cli import run
 from planner.settings import settings
 from planner.store import Store
-from tests.test_webmap_browser import ARGS, CHROMIUM, SHOTS, _serve
+from tests.test_webmap_browser import CHROMIUM, SHOTS, _serve
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,16 +45,6 @@ PHONE = {
 MAP_DATA = ("/api/layers/", "/api/nearby")
 #: Fields that count households or people below the grid: never sent to a viewer.
 FINE_HOUSEHOLDS = {"households", "households_served", "households_source"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
