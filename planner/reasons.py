@@ -9,11 +9,12 @@ and the CLI) or Chinese.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
-__all__ = ["OutOfRange", "Reason"]
+__all__ = ["OutOfRange", "Reason", "translate"]
 
 
 class Reason(Enum):
@@ -106,3 +107,31 @@ class OutOfRange:
             max=self.max_households,
             neighbours=", ".join(str(n) for n in self.neighbours),
         )
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """A regular expression matching ``template`` filled in (its fields captured by name)."""
+    fields = {"households": r"\d+", "min": r"\d+", "max": r"\d+", "neighbours": r"[\d, ]*"}
+    out, last = [], 0
+    for match in re.finditer(r"\{(\w+)\}", template):
+        out.append(re.escape(template[last : match.start()]))
+        out.append(f"(?P<{match.group(1)}>{fields[match.group(1)]})")
+        last = match.end()
+    out.append(re.escape(template[last:]))
+    return re.compile("".join(out))
+
+
+_PATTERNS = {lang: [(r, _pattern(r.template(lang))) for r in Reason] for lang in ("en", "zh")}
+
+
+def translate(text: str, lang: Literal["en", "zh"]) -> str:
+    """A stored reason (a grid's ``flag``) in ``lang``; other text comes back as it is.
+
+    The grid engine writes reasons in English; a planner may write any flag by hand.
+    """
+    for source in ("en", "zh"):
+        for reason, pattern in _PATTERNS[source]:
+            match = pattern.fullmatch(text.strip())
+            if match:
+                return reason.template(lang).format(**match.groupdict())
+    return text

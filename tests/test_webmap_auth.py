@@ -471,6 +471,17 @@ def test_the_map_page_offers_analysis_to_planners_only(clients):
     assert config("viewer")["csrf_token"]
 
 
+def test_the_map_page_names_the_engines_flags_in_chinese(clients, shared_store):
+    """A grid's flag (the engine writes it in English) reads in the page's language."""
+    html = clients["viewer"].get("/").get_data(as_text=True)
+    start = html.index('id="page-config">') + len('id="page-config">')
+    values = json.loads(html[start : html.index("</script>", start)])["values"]
+    flags = Store(shared_store).read("grids")["flag"].dropna()
+    flags = [f for f in flags if f.startswith("one building holds")]
+    assert flags, "the demo has a single tower over the maximum"
+    assert values[f"flag:{flags[0]}"].startswith("一栋楼有")
+
+
 @pytest.mark.skipif(OGRINFO is None, reason="GDAL command-line tools absent")
 @pytest.mark.slow
 def test_a_viewers_ogrinfo_sees_no_private_field(shared_app, shared_store):

@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app, g, render_template, session, url_for
 
 from planner import accounts
+from planner.reasons import translate
 from planner_web.auth import current_role, requires
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features
@@ -26,7 +27,7 @@ def map_page():
     page_config = {
         "lang": get_lang(),
         "messages": messages(),
-        "values": values(),
+        "values": {**values(), **_flag_values(source)},
         "name": source.store.name,
         "user": g.user,
         "role": role,
@@ -64,6 +65,17 @@ def map_page():
     return render_template(
         "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()
     )
+
+
+def _flag_values(source) -> dict[str, str]:
+    """The grids' flags (reasons the engine writes in English) in the page's language."""
+    if "grids" not in source.names():
+        return {}
+    frame = source.layer("grids").frame
+    if "flag" not in frame:
+        return {}
+    flags = frame["flag"].dropna().astype(str).unique()
+    return {f"flag:{f}": translate(f, get_lang()) for f in flags if f.strip()}
 
 
 def _modules() -> list[str]:

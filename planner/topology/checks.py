@@ -25,6 +25,7 @@ from planner.crs import STORAGE_CRS
 from planner.edge_areas import touching
 from planner.geometry import blank, majority, overlay_pairs, polygonal_parts
 from planner.progress import Progress, no_progress
+from planner.reasons import translate
 from planner.topology.boundary import boundary_on_features
 from planner.topology.plan import GridPlan, Thresholds, load_plan
 
@@ -621,7 +622,9 @@ def _households(
         side = "少于" if hh[g] < t.min_households else "多于"
         limit = t.min_households if hh[g] < t.min_households else t.max_households
         text = f"网格 {codes[g]} 有 {hh[g]:.0f} 户，{side} {limit}"
-        details.append(text + (f"（已标注：{flags[g]}）" if flagged[g] else ""))
+        details.append(
+            text + (f"（已标注：{translate(str(flags[g]), 'zh')}）" if flagged[g] else "")
+        )
     rows = {
         "grids": [[codes[g]] for g in out],
         "size": hh[out],
