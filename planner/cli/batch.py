@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -80,15 +81,15 @@ def batch_command(areas, out_dir, osm, name_field, workers, scheduler, force, as
 def _echo_table(report: dict) -> None:
     """One line per area, then the counts and where the summary is."""
     click.echo(
-        f"{'area':<28} {'户数':>7} {'网格':>5} {'达标':>5} {'标注':>5} {'沿实体':>7} "
-        f"{'覆盖':>6} {'站':>4} {'人员':>5} {'秒':>7}  status"
+        f"{_pad('area', 28)} {'户数':>5} {'网格':>3} {'达标':>3} {'标注':>3} {'沿实体':>4} "
+        f"{'覆盖':>4} {'站':>3} {'人员':>3} {'秒':>6}  status"
     )
     for r in report["areas"]:
         if r["status"] == FAILED:
-            click.echo(f"{r['area']:<28} failed: {r['error']}")
+            click.echo(f"{_pad(r['area'], 28)} failed: {r['error']}")
             continue
         click.echo(
-            f"{r['area']:<28} {_n(r['households']):>7} {_n(r['grids']):>5} "
+            f"{_pad(r['area'], 28)} {_n(r['households']):>7} {_n(r['grids']):>5} "
             f"{_n(r['in_range']):>5} {_n(r['flagged']):>5} {_pct(r['boundary_on_features']):>7} "
             f"{_pct(r['coverage_share']):>6} {_n(r['stations']):>4} {_n(r['staff']):>5} "
             f"{_n(r['seconds']):>7}  {r['status']}"
@@ -96,12 +97,19 @@ def _echo_table(report: dict) -> None:
         if r.get("notes"):
             click.echo(f"  note: {r['notes']}")
     counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
-    where = f"scheduler {report['scheduler']}" if report["scheduler"] else "local cluster"
+    where = f"scheduler {report['scheduler']}" if report["scheduler"] else "a local cluster"
+    workers = f"{report['workers']} worker{'' if report['workers'] == 1 else 's'}"
+    ran = f"on {where} ({workers})" if report["workers"] else "(nothing to run)"
     click.echo(
-        f"{len(report['areas'])} areas ({counts}) in {report['seconds']} s on {where} "
-        f"({report['workers']} workers); summary: {report['summary_csv']}, "
-        f"{report['summary_json']}"
+        f"{len(report['areas'])} areas ({counts}) in {report['seconds']} s {ran}; "
+        f"summary: {report['summary_csv']}, {report['summary_json']}"
     )
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` columns of a terminal (a Chinese character takes two)."""
+    wide = sum(unicodedata.east_asian_width(c) in "WF" for c in text)
+    return text + " " * max(0, width - len(text) - wide)
 
 
 def _n(value: object) -> str:
