@@ -665,11 +665,20 @@ def _run_tasks(
     from distributed import as_completed
 
     run_id = datetime.now().strftime("%Y%m%dT%H%M%S%f")
+    # The biggest areas start first (a higher priority runs earlier): a large area
+    # started last would leave the other workers idle while it alone runs.
+    size = {a.area: _size(a) for a in areas}
     futures = {
         client.submit(
-            run_area, area, out, rules=rules, force=force, key=f"planner-{area.area}-{run_id}"
+            run_area,
+            area,
+            out,
+            rules=rules,
+            force=force,
+            key=f"planner-{area.area}-{run_id}",
+            priority=rank,
         ): area
-        for area in areas
+        for rank, area in enumerate(sorted(areas, key=lambda a: size[a.area]))
     }
     for future in as_completed(futures):
         area = futures[future]
@@ -679,6 +688,12 @@ def _run_tasks(
             row = failed_row(area, _message(exc))
         future.release()
         yield area, row
+
+
+def _size(area: Area) -> tuple[int, float]:
+    """How big an area's run is likely to be: its extract's bytes, then its polygon's area."""
+    size = area.osm.stat().st_size if area.osm.exists() else 0
+    return size, float("inf") if area.boundary is None else float(area.boundary.area)
 
 
 def write_summary(summary: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

@@ -32,6 +32,7 @@ API_MODULES = (
     "plan_edit",
     "network",
     "pipeline",
+    "batch",
     "errors",
 )
 #: Pages every build must have: the guides in both languages and the references.
