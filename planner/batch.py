@@ -556,7 +556,7 @@ def run_batch(
         The extract the communities of GIS files are cut from, and their name field.
     workers
         Worker processes of the local cluster; default the CPU count, at most one per
-        area. Ignored with ``scheduler``.
+        area.
     scheduler
         Address of a running Dask scheduler (``tcp://host:8786``).
     force
@@ -574,6 +574,9 @@ def run_batch(
         ``areas`` (the rows), ``counts`` (by status), ``workers``, ``scheduler``,
         ``seconds``, ``summary_csv``, ``summary_json``.
     """
+    if workers is not None and scheduler is not None:
+        msg = "give `workers` (a local cluster) or `scheduler` (its workers), not both"
+        raise InputError(msg, param="workers")
     if workers is not None and workers < 1:
         msg = f"`workers` must be at least 1, got {workers}"
         raise InputError(msg, param="workers")

@@ -25,7 +25,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from planner import config
+from planner import config, topology
 from planner.batch import (
     SUMMARY_FIELDS,
     SUMMARY_FIELDS_ZH,
@@ -36,7 +36,9 @@ from planner.batch import (
     run_batch,
 )
 from planner.cli import run
+from planner.errors import PlannerError
 from planner.settings import settings
+from planner.store import Store
 
 OSM_DIR = config.DATA_DIR / "osm"
 NANJING = OSM_DIR / "nanjing_xinjiekou.osm"
@@ -88,9 +90,14 @@ def _paths(inputs) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def alone(inputs, rules, tmp_path_factory) -> dict[str, dict]:
+def alone_out(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("batch-alone")
+
+
+@pytest.fixture(scope="module")
+def alone(inputs, rules, alone_out) -> dict[str, dict]:
     """Each good area run by itself in this process, no Dask: area → summary row."""
-    out = tmp_path_factory.mktemp("batch-alone")
+    out = alone_out
     areas = areas_from([*inputs["extracts"], inputs["communities"]], osm=NANJING)
     return {a.area: run_area(a, out, rules=rules) for a in areas}
 
@@ -115,16 +122,28 @@ def _good(report: dict) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_alone_every_area_is_planned(alone, inputs):
+def test_alone_every_area_is_planned(alone, alone_out):
     assert len(alone) == EXTRACT_COUNT + 2
     for area, row in alone.items():
         assert row["status"] == "done", row
         assert row["households"] > 0 and row["grids"] > 0, row
-        assert 0 < row["in_range"] + row["flagged"] <= row["grids"] + row["flagged"], row
+        # Every grid is in range or flagged with its reason.
+        assert row["in_range"] + row["flagged"] == row["grids"], row
         assert 0 < row["boundary_on_features"] <= 1, row
         assert 0 < row["coverage_share"] <= 1, row
         assert row["stations"] >= 1 and row["staff"] >= row["grids"] * 2, row
         assert row["notes"] == "", (area, row["notes"])
+    # The figures are the store's own, as `planner info` and `planner check` give them.
+    for row in alone.values():
+        store = Store(alone_out / row["store"])
+        assert store.summary()["households"]["total"] == row["households"]
+        assert store.count("grids") == row["grids"]
+        totals = topology.check(store).totals()
+        assert totals["defects"] == 0 and totals["flagged"] == row["flagged"]
+        assert totals["boundary_on_features"] == row["boundary_on_features"]
+        buildings = store.read("buildings")
+        covered = buildings.loc[buildings["covered"].fillna(False).astype(bool), "households"]
+        assert round(covered.sum() / buildings["households"].sum(), 4) == row["coverage_share"]
     names = {row["name"] for row in alone.values()}
     assert {"新街口甲社区", "新街口乙社区", "江西贵溪"} <= names
     codes = {row["area"]: row["code"] for row in alone.values()}
@@ -318,6 +337,8 @@ def test_inputs_that_cannot_run_are_failed_rows_without_a_cluster(tmp_path):
     assert "cannot read as a GIS file" in report["areas"][0]["error"]
     assert "file not found" in report["areas"][1]["error"]
     assert report["workers"] == 0
+    with pytest.raises(PlannerError, match="not both"):
+        run_batch([table], tmp_path / "out", workers=2, scheduler="tcp://127.0.0.1:1")
     assert (tmp_path / "out" / "summary.csv").exists()
 
 
