@@ -4,9 +4,10 @@ The extracts with buildings (Nanjing Xinjiekou, Beijing Tsinghua, Jiangxi Guixi)
 through the whole pipeline (import, grids, topology check and fixes, coverage, sites),
 one store each, on a LocalCluster of one worker process and then of two, each into a
 fresh folder (nothing skipped). Printed: seconds of each run (cluster start included),
-the seconds each area took inside its worker, the ratio 1 worker / 2 workers, and
-whether the two runs gave the same figures. On a machine of 2 cores the ideal ratio is
-below 2: the longest area bounds the two-worker run.
+the seconds and CPU seconds each area took inside its worker (on a machine other
+programs share, CPU seconds tell the work from the wait), the load average, the ratio
+1 worker / 2 workers, and whether the two runs gave the same figures. On a machine of
+2 cores the ideal ratio is below 2: the longest area bounds the two-worker run.
 
 Run ``python benchmarks/bench_batch.py`` (a few minutes); ``--rounds N`` repeats the pair
 and prints the median.
@@ -15,6 +16,7 @@ and prints the median.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -43,7 +45,7 @@ def one_run(workers: int) -> tuple[float, dict]:
 
 
 def figures(report: dict) -> list[dict]:
-    keep = [f for f in SUMMARY_FIELDS if f not in ("seconds", "status")]
+    keep = [f for f in SUMMARY_FIELDS if f not in ("seconds", "cpu_seconds", "status")]
     return [{f: r[f] for f in keep} for r in report["areas"]]
 
 
@@ -52,23 +54,36 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="Repeat the 1/2-worker pair.")
     args = parser.parse_args()
     times: dict[int, list[float]] = {1: [], 2: []}
+    ratios: list[float] = []
     reports: dict[int, dict] = {}
     for _ in range(args.rounds):
         for workers in (1, 2):
+            load = os.getloadavg()[0]
             seconds, report = one_run(workers)
             times[workers].append(seconds)
             reports[workers] = report
-            areas = ", ".join(f"{r['area']} {r['seconds']:.1f} s" for r in report["areas"])
-            print(f"{workers} worker(s): {seconds:.1f} s  ({areas})", flush=True)
+            areas = ", ".join(
+                f"{r['area']} {r['seconds']:.1f} s (CPU {r['cpu_seconds']:.1f} s)"
+                for r in report["areas"]
+            )
+            print(
+                f"{workers} worker(s): {seconds:.1f} s, load average {load:.1f} at the start "
+                f"({areas})",
+                flush=True,
+            )
+        ratios.append(times[1][-1] / times[2][-1])
     one, two = statistics.median(times[1]), statistics.median(times[2])
     same = figures(reports[1]) == figures(reports[2])
     print()
-    print("| workers | seconds (median) | areas' own seconds, summed |")
-    print("| --- | --- | --- |")
+    print("| workers | seconds (median) | areas' own seconds, summed | areas' CPU seconds |")
+    print("| --- | --- | --- | --- |")
     for workers, median in ((1, one), (2, two)):
         inside = sum(r["seconds"] for r in reports[workers]["areas"])
-        print(f"| {workers} | {median:.1f} | {inside:.1f} |")
-    print(f"\nratio 1 worker / 2 workers: {one / two:.2f}; same figures: {same}")
+        cpu = sum(r["cpu_seconds"] for r in reports[workers]["areas"])
+        print(f"| {workers} | {median:.1f} | {inside:.1f} | {cpu:.1f} |")
+    each = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"\nratio 1 worker / 2 workers: {one / two:.2f} (medians; each round: {each})")
+    print(f"same figures on 1 and 2 workers: {same}; machine: {os.cpu_count()} CPUs")
     for row in reports[2]["areas"]:
         print(
             f"  {row['area']}: {row['households']} households, {row['grids']} grids "
