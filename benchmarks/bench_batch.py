@@ -7,7 +7,10 @@ fresh folder (nothing skipped). Printed: seconds of each run (cluster start incl
 the seconds and CPU seconds each area took inside its worker (on a machine other
 programs share, CPU seconds tell the work from the wait), the load average, the ratio
 1 worker / 2 workers, and whether the two runs gave the same figures. On a machine of
-2 cores the ideal ratio is below 2: the longest area bounds the two-worker run.
+2 cores the ideal ratio is below 2: the longest area bounds the two-worker run. On a
+machine other people's sessions keep busy, Linux's autogroup scheduling gives this
+session one share of the CPU however many processes it runs, so a second worker gets
+little: the load average and the CPU seconds say how far a run was from the ideal.
 
 Run ``python benchmarks/bench_batch.py`` (a few minutes); ``--rounds N`` repeats the pair
 and prints the median.
@@ -49,6 +52,12 @@ def figures(report: dict) -> list[dict]:
     return [{f: r[f] for f in keep} for r in report["areas"]]
 
 
+def _autogroup() -> str:
+    """Whether Linux shares the CPU between sessions rather than processes."""
+    flag = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    return {"1": "on", "0": "off"}.get(flag.read_text().strip(), "?") if flag.exists() else "n/a"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1, help="Repeat the 1/2-worker pair.")
@@ -83,7 +92,10 @@ def main() -> None:
         print(f"| {workers} | {median:.1f} | {inside:.1f} | {cpu:.1f} |")
     each = ", ".join(f"{r:.2f}" for r in ratios)
     print(f"\nratio 1 worker / 2 workers: {one / two:.2f} (medians; each round: {each})")
-    print(f"same figures on 1 and 2 workers: {same}; machine: {os.cpu_count()} CPUs")
+    print(
+        f"same figures on 1 and 2 workers: {same}; machine: {os.cpu_count()} CPUs, "
+        f"autogroup scheduling {_autogroup()}"
+    )
     for row in reports[2]["areas"]:
         print(
             f"  {row['area']}: {row['households']} households, {row['grids']} grids "
