@@ -28,6 +28,8 @@ are :class:`PlannerError` (and its kinds in :mod:`planner.errors`). The planning
 (households per grid, walking minutes, tolerances) are in :mod:`planner.settings`, read
 when a step runs: ``planner.settings.settings.grid.max_households = 450``. Maps:
 :mod:`planner.viz` (static with a scale bar and Chinese labels; interactive and offline).
+Many areas at once: :func:`run_batch` runs the whole pipeline for each as a task on
+dask.distributed, one store each, and compares them in a summary.
 
 Names load when first used, so ``import planner`` stays quick.
 """
@@ -54,6 +56,7 @@ _EXPORTS = {
     "import_layer": "planner.pipeline",
     "apply_roster": "planner.pipeline",
     "run_demo": "planner.pipeline",
+    "run_batch": "planner.batch",
     "demo_area": "planner.pipeline",
     "make_blocks": "planner.blocks",
     "estimate_households": "planner.households",

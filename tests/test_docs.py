@@ -33,6 +33,7 @@ API_MODULES = (
     "dashboard",
     "network",
     "pipeline",
+    "batch",
     "errors",
 )
 #: Pages every build must have: the guides in both languages and the references.

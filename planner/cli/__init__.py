@@ -24,6 +24,7 @@ from planner.cli import topology  # noqa: E402,F401  isort: skip
 from planner.cli import plan  # noqa: E402,F401  isort: skip
 from planner.cli import user  # noqa: E402,F401  isort: skip
 from planner.cli import report  # noqa: E402,F401  isort: skip
+from planner.cli import batch  # noqa: E402,F401  isort: skip
 
 
 __all__ = ["main", "run"]
