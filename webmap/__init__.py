@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask
 
 from planner.settings import settings
+from planner.store import store_location
 from planner_web import api, auth, downloads, extensions, http, i18n, ogc, pages, plan_api
 
 __all__ = ["DEFAULTS", "STATIC_DIR", "VENDOR_FILES", "create_app", "missing_assets"]
@@ -108,7 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not store:
         msg = "create_app needs config STORE: the path of a planner store (.gpkg)"
         raise ValueError(msg)
-    app.config["STORE"] = str(Path(store))
+    app.config["STORE"] = str(store_location(store))  # a postgresql:// URL as given
     if app.config["MAX_CONTENT_LENGTH"] is None:
         app.config["MAX_CONTENT_LENGTH"] = settings.limits.upload_max_bytes
     # Chinese stays readable in every JSON answer.
