@@ -337,3 +337,38 @@ def test_a_database_url_keeps_its_password_out_of_messages(postgres):
     with pytest.raises(PlannerError, match="cannot connect") as refused:
         Store(bad)
     assert "s3cret" not in str(refused.value)
+
+
+def test_the_web_map_follows_writes_of_other_processes(nanjing_any, login):
+    """The web app's caches (features, accounts) are keyed by the store's stamp: a write
+    or a new account from elsewhere shows on the next request, on either backend."""
+    from planner import accounts
+    from planner_web import create_app
+
+    app = create_app({"STORE": str(nanjing_any.path), "TESTING": True})
+    try:
+        client = app.test_client()
+        login(client, app.config["STORE"])
+
+        def names() -> dict[str, str]:
+            features = client.get("/api/layers/grids/features?limit=1000").get_json()
+            return {
+                f["properties"]["grid_code"]: f["properties"]["name"] for f in features["features"]
+            }
+
+        first = names()
+        code = sorted(first)[0]
+        grids = nanjing_any.read("grids")
+        renamed = grids[grids["grid_code"] == code].copy()
+        renamed["name"] = "改名网格"
+        Store(nanjing_any.path).write_many({}, rows={"grids": renamed})
+        assert names()[code] == "改名网格"
+
+        other = app.test_client()
+        login(other, app.config["STORE"], role="viewer", name="later")
+        assert accounts.get_user(nanjing_any.path, "later").role == "viewer"
+        assert other.get("/api/layers/grids/features?limit=1").status_code == 200
+        accounts.remove_user(nanjing_any.path, "later")
+        assert other.get("/api/layers/grids/features?limit=1").status_code == 401
+    finally:
+        app.extensions["planner.jobs"].shutdown()
