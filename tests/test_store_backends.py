@@ -372,3 +372,36 @@ def test_the_web_map_follows_writes_of_other_processes(nanjing_any, login):
         assert other.get("/api/layers/grids/features?limit=1").status_code == 401
     finally:
         app.extensions["planner.jobs"].shutdown()
+
+
+def test_readers_do_not_wait_for_a_write_under_way_on_postgis(request):
+    """A layer replaced in a PostGIS write not yet committed: another process reads the
+    layer as it was, without waiting (a wait would hit its lock timeout and fail)."""
+
+    store = Store(_pg_store(request))
+    gates = store.read("gates")
+    reader = (
+        "import sys\n"
+        "from planner.store import Store\n"
+        "print(len(Store(sys.argv[1]).read('gates')))\n"
+    )
+    env = {**os.environ, "PGOPTIONS": "-c lock_timeout=5000", "PYTHONWARNINGS": "ignore"}
+    with store._writing() as txn:
+        txn.commit(replace={"gates": gates.iloc[:3]}, rows={}, deleted={}, metadata=store.metadata)
+        seen = subprocess.run(
+            [sys.executable, "-c", reader, str(store.path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert seen.returncode == 0, seen.stderr
+        assert int(seen.stdout) == len(gates)
+    assert len(Store(store.path).read("gates")) == 3
+
+
+def _pg_store(request) -> str:
+    """A private PostGIS copy of the Nanjing store (for tests of PostGIS alone)."""
+    from conftest import _pg_copy
+
+    return _pg_copy("nanjing_xinjiekou", request)
