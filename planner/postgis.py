@@ -29,6 +29,7 @@ table anew, and holds that layer's readers until it commits).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -174,18 +175,15 @@ def connection(url: str) -> Iterator[Any]:
         yield held.con
 
 
+@atexit.register
 def _close_all() -> None:
+    """Close this process's connections (those of a parent process are not its own)."""
     with _OPEN_LOCK:
         for (pid, _), held in list(_OPEN.items()):
             if pid == os.getpid():
                 with contextlib.suppress(Exception):
                     held.con.close()
         _OPEN.clear()
-
-
-import atexit  # noqa: E402  registered once the function exists
-
-atexit.register(_close_all)
 
 
 def _ident(*names: str) -> str:
@@ -289,8 +287,8 @@ class PostgisStore(Store):
     ) -> PostgisStore:
         """Create an empty store in the schema of the URL ``path`` (made if missing).
 
-        See :meth:`planner.store.Store.create`; ``overwrite`` drops the store's tables
-        first, in the same transaction.
+        See :meth:`planner.store.Store.create`; ``overwrite`` drops the store's layers
+        and metadata first, in the same transaction (its accounts are kept).
         """
         url = StoreURL(str(path))
         schema_name = url.schema
@@ -304,16 +302,21 @@ class PostgisStore(Store):
                 if not overwrite:
                     msg = "a store exists there; pass overwrite=True to replace it"
                     raise PlannerError(msg, source=url.shown)
-                for table in sorted(present & {*schema.LAYERS, CHANGES_TABLE, METADATA_TABLE}):
+                for table in sorted(present & {*schema.LAYERS, METADATA_TABLE}):
                     con.execute(f"DROP TABLE {_ident(schema_name, table)}")
             if not con.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone():
                 msg = "the database lacks PostGIS; run `CREATE EXTENSION postgis` in it first"
                 raise PlannerError(msg, source=url.shown)
-            con.execute(
-                f"CREATE TABLE {_ident(schema_name, CHANGES_TABLE)} "
-                "(id integer PRIMARY KEY CHECK (id = 1), n bigint NOT NULL)"
-            )
-            con.execute(f"INSERT INTO {_ident(schema_name, CHANGES_TABLE)} VALUES (1, 0)")
+            if CHANGES_TABLE in present:
+                # The count goes on: a web server keyed by it must not take the new store
+                # for the one it had cached at the same count.
+                con.execute(f"UPDATE {_ident(schema_name, CHANGES_TABLE)} SET n = n + 1")
+            else:
+                con.execute(
+                    f"CREATE TABLE {_ident(schema_name, CHANGES_TABLE)} "
+                    "(id integer PRIMARY KEY CHECK (id = 1), n bigint NOT NULL)"
+                )
+                con.execute(f"INSERT INTO {_ident(schema_name, CHANGES_TABLE)} VALUES (1, 0)")
             con.execute(
                 f"CREATE TABLE {_ident(schema_name, METADATA_TABLE)} "
                 "(key text PRIMARY KEY, value text NOT NULL)"

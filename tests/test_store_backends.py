@@ -18,7 +18,7 @@ import shapely
 
 from planner.errors import ConflictError, PlannerError
 from planner.postgis import StoreURL
-from planner.store import Store, StoreMigrated, copy_store
+from planner.store import Store, StoreMigrated, copy_store, store_stamp
 
 
 def _content(store: Store) -> str:
@@ -316,7 +316,9 @@ def test_a_new_store_and_a_copy_between_backends(backend, request, tmp_path):
     with pytest.raises(PlannerError, match="exists"):
         Store.create(target, metric_crs="EPSG:4549")
     source = request.getfixturevalue("nanjing_path")
+    stamp = store_stamp(target)
     copy = copy_store(source, target, overwrite=True)
+    assert store_stamp(target) != stamp  # a cache keyed by it does not take one for the other
     original = Store(source)
     assert copy.layers() == original.layers()
     assert copy.metadata == original.metadata
