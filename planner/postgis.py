@@ -486,8 +486,19 @@ def _column_type(name: str, column: str, values: pd.Series | list[Any]) -> str:
 
 def _plain_values(values: pd.Series | list[Any], kind: str) -> list[Any]:
     """Python values for PostgreSQL: None for missing, text as text, numbers as numbers."""
+    if isinstance(values, pd.Series):
+        # A whole layer: pandas finds the missing values and unboxes numbers in bulk.
+        missing = values.isna().to_numpy()
+        if kind == "text":
+            return [
+                None if m else (v if type(v) is str else str(v))
+                for v, m in zip(values.tolist(), missing, strict=True)
+            ]
+        if not missing.any():
+            return values.tolist()
+        return values.astype(object).where(~missing, None).tolist()
     out = []
-    for value in values.tolist() if isinstance(values, pd.Series) else values:
+    for value in values:  # a few edited rows: no pandas
         if value is None or value is pd.NA or (isinstance(value, float) and value != value):
             out.append(None)
         elif kind == "text":
@@ -502,7 +513,9 @@ def _plain_values(values: pd.Series | list[Any], kind: str) -> list[Any]:
 def _ewkb(geoms: np.ndarray) -> list[str | None]:
     """Hex EWKB (with the SRID) of shapely geometries, as PostGIS reads them in COPY."""
     geoms = shapely.set_srid(np.asarray(geoms, dtype=object), SRID)
-    return list(shapely.to_wkb(geoms, hex=True, include_srid=True, flavor="extended"))
+    wkb = shapely.to_wkb(geoms, include_srid=True, flavor="extended")
+    # bytes.hex is several times faster than shapely's own hex output.
+    return [None if b is None else b.hex() for b in wkb]
 
 
 def _write_table(con: Any, schema_name: str, name: str, frame: pd.DataFrame) -> None:
