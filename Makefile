@@ -10,7 +10,7 @@ PORT ?= 5000
 AREA ?= nanjing_xinjiekou
 # gdal-bin: ogrinfo (reads the OGC API in tests); fonts-noto-cjk: Chinese labels in figures.
 RUN_APT = gdal-bin fonts-noto-cjk
-TEST_APT = $(RUN_APT) chromium poppler-utils
+TEST_APT = $(RUN_APT) chromium poppler-utils postgresql postgresql-15-postgis-3
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 ifneq ($(VIRTUAL_ENV),)

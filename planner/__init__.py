@@ -1,6 +1,7 @@
 """网格与党群服务站规划 — the grid and service-station planner's engine, as a library.
 
-A community's layers live in one GeoPackage store (:class:`Store`). The steps a
+A community's layers live in one store (:class:`Store`): a GeoPackage file, or a shared
+PostGIS database given as a ``postgresql://`` URL (:mod:`planner.postgis`). The steps a
 notebook calls take the store (or layers) and return plain reports, writing their layers
 back in one all-or-nothing write:
 
@@ -15,7 +16,8 @@ Without a store, on layers in memory (a what-if that writes nothing):
 >>> grids, buildings = planner.draw_grids(layers, max_households=450)  # doctest: +SKIP
 >>> planner.viz.plot_map({"grids": grids, "roads": layers["roads"]})  # doctest: +SKIP
 
-Data: :class:`Store`, :func:`import_osm`, :func:`import_layer`, :func:`apply_roster`,
+Data: :class:`Store`, :func:`copy_store` (e.g. a GeoPackage into PostGIS),
+:func:`import_osm`, :func:`import_layer`, :func:`apply_roster`,
 :func:`estimate_households`, :func:`demo_area`. Grids: :func:`make_blocks`,
 :func:`make_grids`, :func:`draw_grids` (no store), :func:`rebalance`,
 :func:`check`, :func:`check_and_fix`, :func:`detect_edge_areas`,
@@ -50,6 +52,7 @@ except metadata.PackageNotFoundError:  # running from a checkout that is not ins
 #: Public name → the module that defines it.
 _EXPORTS = {
     "Store": "planner.store",
+    "copy_store": "planner.store",
     "PlannerError": "planner.errors",
     "ConflictError": "planner.errors",
     "import_osm": "planner.pipeline",

@@ -1,11 +1,12 @@
 """Users, roles, password hashes and API tokens kept in the store; what each role may see and do.
 
-Accounts live in plain SQLite tables inside the store's GeoPackage
-(``planner_users`` and ``planner_tokens``), beside the metadata table and like it
-not layers: no map, REST route or OGC collection serves them. Passwords are kept
-as werkzeug hashes; API tokens and one-time login tokens are random strings of
-which only a SHA-256 digest is kept, so a copy of the store gives no way in.
-Writes take the store's lock, like every other write.
+Accounts live in plain tables inside the store (``planner_users`` and
+``planner_tokens``): SQLite tables in its GeoPackage, or tables of its PostGIS
+schema; beside the metadata table and like it not layers: no map, REST route or
+OGC collection serves them. Passwords are kept as werkzeug hashes; API tokens and
+one-time login tokens are random strings of which only a SHA-256 digest is kept, so
+a copy of the store gives no way in.
+Writes take the store's lock (a PostGIS store's writers' turn), like every other write.
 
 The policy of the roles is here, once, for every shell:
 
@@ -36,7 +37,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from planner import schema
 from planner.errors import InputError, PlannerError
-from planner.store import Store, _locked
+from planner.store import Store, _locked, is_database_url
 
 __all__ = [
     "LOCAL_USER",
@@ -198,38 +199,86 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _path(store: Store | str | Path) -> Path:
+def _path(store: Store | str | Path) -> Path | str:
     return store.path if isinstance(store, Store) else Store(store).path
 
 
+class _Taken(Exception):
+    """A row with that key exists already (either backend's integrity error)."""
+
+
+class _Tables:
+    """The account tables of one store, through SQLite or PostgreSQL alike: queries are
+    written once with ``?`` placeholders."""
+
+    def __init__(self, con: Any, *, postgres: bool, schema_name: str = "") -> None:
+        self.con = con
+        self.postgres = postgres
+        self.schema = schema_name
+
+    def execute(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        if self.postgres:
+            import psycopg
+
+            try:
+                return self.con.execute(query.replace("?", "%s"), params)
+            except psycopg.errors.UniqueViolation:
+                raise _Taken from None
+        try:
+            return self.con.execute(query, params)
+        except sqlite3.IntegrityError:
+            raise _Taken from None
+
+    def has_tables(self) -> bool:
+        if self.postgres:
+            query = "SELECT count(*) FROM pg_tables WHERE schemaname = ? AND tablename = ?"
+            return bool(self.execute(query, (self.schema, _USERS)).fetchone()[0])
+        query = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?"
+        return bool(self.execute(query, (_USERS,)).fetchone()[0])
+
+    def create(self) -> None:
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {_USERS} (name TEXT PRIMARY KEY, role TEXT NOT NULL,"
+            " password_hash TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)"
+        )
+        self.execute(
+            f"CREATE TABLE IF NOT EXISTS {_TOKENS} (token_hash TEXT PRIMARY KEY,"
+            " kind TEXT NOT NULL, name TEXT, role TEXT NOT NULL, created TEXT NOT NULL,"
+            " expires TEXT)"
+        )
+
+
 @contextlib.contextmanager
-def _connect(path: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
-    """A connection to the store's account tables (made on the first write).
+def _connect(path: Path | str, *, write: bool) -> Iterator[_Tables]:
+    """The store's account tables (made on the first write), in one transaction.
 
     Writes hold the store's lock, so an account change never interleaves with a
-    layer write.
+    layer write; on PostGIS they also count as a change of the store (the web map's
+    account caches follow).
     """
+    if is_database_url(path):
+        from planner import postgis
+
+        if write:
+            with postgis.writing(path) as con:
+                tables = _Tables(con, postgres=True, schema_name=path.schema)
+                tables.create()
+                yield tables
+        else:
+            with postgis.connection(path) as con, con.transaction():
+                yield _Tables(con, postgres=True, schema_name=path.schema)
+        return
     lock = _locked(path) if write else contextlib.nullcontext()
     with lock, contextlib.closing(sqlite3.connect(path, timeout=60)) as con:
+        tables = _Tables(con, postgres=False)
         if write:
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {_USERS} (name TEXT PRIMARY KEY, role TEXT NOT NULL,"
-                " password_hash TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)"
-            )
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {_TOKENS} (token_hash TEXT PRIMARY KEY,"
-                " kind TEXT NOT NULL, name TEXT, role TEXT NOT NULL, created TEXT NOT NULL,"
-                " expires TEXT)"
-            )
+            tables.create()
         with con:  # one transaction: committed on success, rolled back on error
-            yield con
+            yield tables
 
 
-def _has_tables(con: sqlite3.Connection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (_USERS,)
-    ).fetchone()
-    return bool(row[0])
+def _has_tables(con: _Tables) -> bool:
+    return con.has_tables()
 
 
 def _check_role(role: str) -> str:
@@ -279,7 +328,7 @@ def add_user(store: Store | str | Path, name: str, role: str, password: str) -> 
                 f"INSERT INTO {_USERS} VALUES (?, ?, ?, ?, ?)",
                 (name, role, hashed, created, created),
             )
-        except sqlite3.IntegrityError:
+        except _Taken:
             raise InputError(f"user {name!r} exists already", param="name") from None
     return User(name, role, created)
 

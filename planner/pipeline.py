@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -36,7 +38,14 @@ from planner.ingest.osm import read_osm, summarise
 from planner.plan_commit import commit_plan
 from planner.plausibility import check_households, warning_counts
 from planner.progress import Progress, no_progress
-from planner.store import OSM_ATTRIBUTION, Store
+from planner.store import (
+    OSM_ATTRIBUTION,
+    Store,
+    copy_store,
+    is_database_url,
+    store_exists,
+    store_location,
+)
 from planner.topology import check_and_fix
 
 __all__ = [
@@ -229,8 +238,8 @@ def import_osm(
     report["households"] = int(buildings["households"].sum())
     source_entry = {"name": Path(source).name, "kind": "osm", "attribution": OSM_ATTRIBUTION}
     progress("write store")
-    store_path = Path(store_path)
-    if store_path.exists():
+    store_path = store_location(store_path)
+    if store_exists(store_path):
         store = Store(store_path)
         sources = [
             s for s in store.metadata.get("sources", []) if s.get("name") != source_entry["name"]
@@ -304,8 +313,8 @@ def import_layer(
         raise InputError(msg, param="layer")
     read = read_file(source, crs=crs)
     frame, notes = to_layer(read.frame, layer, source=str(source))
-    store_path = Path(store_path)
-    if store_path.exists():
+    store_path = store_location(store_path)
+    if store_exists(store_path):
         store = Store(store_path)
     else:
         centre = shapely.union_all(frame.geometry.to_numpy()).centroid
@@ -710,12 +719,18 @@ def run_demo(
     """Build a demo store from the shared OSM extract (and roster) of ``area``.
 
     The store is built beside the target and moved into place at the end, so a
-    failed run leaves an earlier demo store as it was.
+    failed run leaves an earlier demo store as it was. A ``postgresql://`` target gets
+    the finished store copied in (replacing a store there).
     """
     osm, roster, name, code = demo_area(area)
-    target = Path(store_path) if store_path else config.demo_store_path(area)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f".{target.stem}.building.gpkg")
+    target = store_location(store_path) if store_path else config.demo_store_path(area)
+    database = is_database_url(target)
+    if database:
+        folder = Path(tempfile.mkdtemp(prefix="planner-demo-"))
+        building = folder / f"{target.stem}.gpkg"
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = target.with_name(f".{target.stem}.building.gpkg")
     building.unlink(missing_ok=True)
     try:
         store, report = import_osm(osm, building, name=name, code=code, progress=progress)
@@ -734,10 +749,15 @@ def run_demo(
             for label, step in report["analysis"].items()
             if "skipped" in step
         ]
-        building.replace(target)
+        if database:
+            copy_store(building, target, overwrite=True)
+        else:
+            building.replace(target)
     finally:
         building.unlink(missing_ok=True)
         building.with_name(building.name + ".lock").unlink(missing_ok=True)
+        if database:
+            shutil.rmtree(building.parent, ignore_errors=True)
     store = Store(target)
     report["store"] = str(target)
     return store, report

@@ -65,7 +65,12 @@ __all__ = [
     "OSM_ATTRIBUTION",
     "Store",
     "StoreMigrated",
+    "copy_store",
     "empty_layer",
+    "is_database_url",
+    "store_exists",
+    "store_location",
+    "store_stamp",
 ]
 
 METADATA_TABLE = "planner_metadata"
@@ -80,6 +85,47 @@ class StoreMigrated(UserWarning):
     """A store of an earlier schema was brought up to date (a backup copy is kept)."""
 
 
+def is_database_url(location: object) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) URL: a store in PostGIS."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def store_location(location: str | os.PathLike) -> str | Path:
+    """A store's location as the store takes it: a database URL as given, else a path.
+
+    ``Path("postgresql://host/db")`` would fold the URL's ``//``; callers that accept
+    either (the CLI, the web app) pass what they are given through this.
+    """
+    if is_database_url(location):
+        from planner.postgis import StoreURL
+
+        return StoreURL(location)
+    return Path(location)
+
+
+def store_exists(location: str | os.PathLike) -> bool:
+    """True if a store is at ``location`` (a GeoPackage file, or a PostGIS schema with one)."""
+    if is_database_url(location):
+        from planner.postgis import exists
+
+        return exists(str(location))
+    return Path(location).exists()
+
+
+def store_stamp(location: str | os.PathLike) -> tuple[Any, ...]:
+    """A cheap token that changes whenever the store at ``location`` is written.
+
+    Layers, metadata and accounts alike: the web map keys its caches by it. A
+    GeoPackage's is its file's time and size; a PostGIS store's is its change counter.
+    """
+    if is_database_url(location):
+        from planner.postgis import stamp
+
+        return stamp(str(location))
+    st = os.stat(location)
+    return st.st_mtime_ns, st.st_size
+
+
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
@@ -89,17 +135,28 @@ def _now() -> str:
 
 
 class Store:
-    """A GeoPackage store of planner layers.
+    """A store of planner layers: a GeoPackage file, or a PostGIS database.
 
     Open an existing store with ``Store(path)``; make a new one with
     :meth:`Store.create`. Layers are read as GeoDataFrames in the storage CRS
     (EPSG:4326) and written through :meth:`write` or :meth:`write_many`.
 
+    A ``postgresql://`` URL opens a shared store in PostgreSQL/PostGIS instead
+    (:class:`planner.postgis.PostgisStore`): the same layers, versions and
+    no-lost-update rule, with PostgreSQL's transactions.
+
     Parameters
     ----------
     path
-        Path of the ``.gpkg`` file.
+        Path of the ``.gpkg`` file, or a ``postgresql://`` URL.
     """
+
+    def __new__(cls, path: str | os.PathLike, *args: Any, **kwargs: Any) -> Store:  # noqa: ARG004
+        if cls is Store and is_database_url(path):
+            from planner.postgis import PostgisStore
+
+            return super().__new__(PostgisStore)
+        return super().__new__(cls)
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
@@ -124,13 +181,9 @@ class Store:
                 raise PlannerError(msg, source=str(self.path))
             return
         backup = self.path.with_name(f"{self.path.stem}.schema-{found}{self.path.suffix}")
-        with _locked(self.path), _connect(self.path) as con:
+        with self._writing() as txn:
             shutil.copyfile(self.path, backup)
-            disk = _metadata_of(con, self.path)
-            # 1.0 → 1.1: versions start at 0 and the plan tables are made by the first plan
-            # write, so only the schema version changes.
-            new_meta = {**disk, "schema_version": schema.SCHEMA_VERSION}
-            _commit(con, self.path, replace={}, rows={}, deleted={}, metadata=new_meta)
+            new_meta = self._migrated(txn)
         self.metadata = new_meta
         warnings.warn(
             f"{self.path}: migrated from schema {found} to {schema.SCHEMA_VERSION} "
@@ -138,6 +191,16 @@ class Store:
             StoreMigrated,
             stacklevel=3,
         )
+
+    @staticmethod
+    def _migrated(txn: _GpkgWrite) -> dict[str, Any]:
+        """Migrate the store open in ``txn``; return its new metadata."""
+        disk = txn.metadata()
+        # 1.0 → 1.1: versions start at 0 and the plan tables are made by the first plan
+        # write, so only the schema version changes.
+        new_meta = {**disk, "schema_version": schema.SCHEMA_VERSION}
+        txn.commit(replace={}, rows={}, deleted={}, metadata=new_meta)
+        return new_meta
 
     # -- creation and metadata -------------------------------------------------
 
@@ -156,7 +219,8 @@ class Store:
         Parameters
         ----------
         path
-            Where to write the ``.gpkg`` file.
+            Where to write the ``.gpkg`` file, or a ``postgresql://`` URL (a schema of a
+            PostGIS database, see :mod:`planner.postgis`).
         metric_crs
             The CRS measurements use for this area (see :func:`planner.crs.metric_crs_for`).
         name
@@ -170,21 +234,18 @@ class Store:
         -------
         Store
         """
+        if cls is Store and is_database_url(path):
+            from planner.postgis import PostgisStore
+
+            return PostgisStore.create(
+                path, metric_crs=metric_crs, name=name, sources=sources, overwrite=overwrite
+            )
         path = Path(path)
         if path.exists() and not overwrite:
             msg = "file exists; pass overwrite=True to replace it"
             raise PlannerError(msg, source=str(path))
         path.parent.mkdir(parents=True, exist_ok=True)
-        now = _now()
-        metadata = {
-            "schema_version": schema.SCHEMA_VERSION,
-            "storage_crs": STORAGE_CRS,
-            "metric_crs": metric_crs,
-            "name": name,
-            "sources": list(sources),
-            "created": now,
-            "updated": now,
-        }
+        metadata = _new_metadata(metric_crs=metric_crs, name=name, sources=sources)
         with _locked(path), _staged(path, copy=False) as tmp:
             _write_metadata(tmp, metadata)
         return cls(path)
@@ -211,7 +272,12 @@ class Store:
     @property
     def version(self) -> str:
         """A token that changes whenever the store is written (for caches)."""
-        return f"{self.metadata.get('updated', '')}:{self.path.stat().st_mtime_ns}"
+        return f"{self.metadata.get('updated', '')}:{store_stamp(self.path)[0]}"
+
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to show (a database URL without its password)."""
+        return str(self.path)
 
     def refresh(self) -> Store:
         """Re-read the metadata after another process wrote the store, and start afresh:
@@ -347,14 +413,14 @@ class Store:
                 msg = f"rows of {name!r} can be changed only by its key, and not with the layer"
                 raise PlannerError(msg)
         entries = [dict(e) for e in log]
-        with _locked(self.path), _connect(self.path) as con:
-            disk = _metadata_of(con, self.path)
+        with self._writing() as txn:
+            disk = txn.metadata()
             versions = _versions(disk)
             stale = sorted(n for n, v in self.read_versions.items() if versions.get(n, 0) != v)
             if metadata and versions.get(METADATA_TABLE, 0) != self._metadata_version:
                 stale.append(METADATA_TABLE)
             if stale:
-                raise ConflictError(CONFLICT_MESSAGE, source=str(self.path), layers=stale)
+                raise ConflictError(CONFLICT_MESSAGE, source=self.location, layers=stale)
             appended: dict[str, _Rows] = {}
             if entries:
                 now = _now()
@@ -373,7 +439,7 @@ class Store:
                 extra["plan_version"] = int(disk.get("plan_version", 0)) + 1
                 appended.update(
                     self._plan_history(
-                        con,
+                        txn,
                         extra["plan_version"],
                         prepared,
                         edited,
@@ -392,9 +458,7 @@ class Store:
             if metadata:
                 versions[METADATA_TABLE] = versions.get(METADATA_TABLE, 0) + 1
             new_meta = {**disk, **extra, "updated": _now(), "versions": versions}
-            _commit(
-                con,
-                self.path,
+            txn.commit(
                 replace=prepared,
                 rows={**edited, **appended},
                 deleted=removed,
@@ -409,9 +473,13 @@ class Store:
             {n: versions[n] for n in [*edited, *removed, *appended] if n in self.read_versions}
         )
 
+    def _writing(self) -> contextlib.AbstractContextManager[_GpkgWrite]:
+        """The store held for one write: this process's and others' writes wait their turn."""
+        return _gpkg_writing(self.path)
+
     def _plan_history(
         self,
-        con: sqlite3.Connection,
+        txn: _GpkgWrite,
         version: int,
         prepared: Mapping[str, pd.DataFrame],
         edited: Mapping[str, _Rows],
@@ -426,13 +494,13 @@ class Store:
         as they are and deleted keys are listed. The first version also takes, whole, the
         plan layers already in the store that this write only edits or keeps.
         """
-        present = _registered(con)
+        present = txn.layers()
         whole: dict[str, pd.DataFrame] = {}
         for layer in schema.PLAN_LAYERS:
             if layer in prepared:
                 whole[layer] = prepared[layer]
             elif first and layer in present:
-                frame = schema.conform(layer, pyogrio.read_dataframe(self.path, layer=layer))
+                frame = schema.conform(layer, txn.read(layer))
                 whole[layer] = _with_edits(frame, layer, edited, removed)
         history = [
             _Rows.of_frame("plan_history", _history_rows(version, layer, frame))
@@ -443,7 +511,7 @@ class Store:
             for layer, rows in edited.items()
             if layer in schema.PLAN_LAYERS and layer not in whole
         ]
-        grids, households = self._plan_counts(con, present, whole, edited, removed)
+        grids, households = self._plan_counts(txn, present, whole, edited, removed)
         row = {
             "plan_version": version,
             "time": _now(),
@@ -464,7 +532,7 @@ class Store:
 
     def _plan_counts(
         self,
-        con: sqlite3.Connection,
+        txn: _GpkgWrite,
         present: set[str],
         whole: Mapping[str, pd.DataFrame],
         edited: Mapping[str, _Rows],
@@ -480,23 +548,14 @@ class Store:
             return len(grids), int(pd.to_numeric(grids["households"]).fillna(0).sum())
         if "grids" not in present:
             return 0, 0
-        previous = None
-        if "plan_versions" in present:
-            previous = con.execute(
-                'SELECT "grids", "households" FROM "plan_versions" '
-                'ORDER BY "plan_version" DESC LIMIT 1'
-            ).fetchone()
+        previous = txn.last_plan_counts() if "plan_versions" in present else None
         if previous is None:  # the first version: count the layer once
-            previous = con.execute('SELECT count(*), total("households") FROM "grids"').fetchone()
+            previous = txn.grid_counts(None)
         count, households = int(previous[0] or 0), int(previous[1] or 0)
         new = edited.get("grids")
         touched = set(removed.get("grids", ())) | set(new.keys() if new is not None else ())
-        for chunk in _chunks(sorted(touched)):
-            old_count, old_households = con.execute(
-                'SELECT count(*), total("households") FROM "grids" '
-                f'WHERE "grid_code" IN ({", ".join("?" * len(chunk))})',
-                chunk,
-            ).fetchone()
+        if touched:
+            old_count, old_households = txn.grid_counts(sorted(touched))
             count -= int(old_count)
             households -= int(old_households or 0)
         if new is not None:
@@ -518,7 +577,7 @@ class Store:
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             msg = "; ".join(problems[:3]) + more + "; store unchanged"
-            raise PlannerError(msg, source=str(self.path))
+            raise PlannerError(msg, source=self.location)
 
     def _in_storage_crs(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
         spec = schema.get_layer(name)
@@ -553,7 +612,7 @@ class Store:
             households["buildings_roster"] = int((b["households_source"] == "roster").sum())
             households["buildings_estimated"] = int((b["households_source"] == "estimated").sum())
         return {
-            "store": str(self.path),
+            "store": self.location,
             "name": self.name,
             "schema_version": self.metadata.get("schema_version"),
             "storage_crs": self.metadata.get("storage_crs"),
@@ -1022,6 +1081,125 @@ def _remove_dead_journals(path: Path, journals: list[Path]) -> None:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _new_metadata(
+    *, metric_crs: str, name: str, sources: Iterable[Mapping[str, str]]
+) -> dict[str, Any]:
+    """The metadata of a new, empty store."""
+    now = _now()
+    return {
+        "schema_version": schema.SCHEMA_VERSION,
+        "storage_crs": STORAGE_CRS,
+        "metric_crs": metric_crs,
+        "name": name,
+        "sources": list(sources),
+        "created": now,
+        "updated": now,
+    }
+
+
+class _GpkgWrite:
+    """A GeoPackage store held for one write (its lock file and connection).
+
+    What a write needs of the store, whatever holds it: the metadata on disk, the layers
+    present, a layer read whole, the plan's running counts, and the commit itself. The
+    PostGIS store has its own (:class:`planner.postgis._PgWrite`).
+    """
+
+    def __init__(self, con: sqlite3.Connection, path: Path) -> None:
+        self.con = con
+        self.path = path
+
+    def metadata(self) -> dict[str, Any]:
+        return _metadata_of(self.con, self.path)
+
+    def layers(self) -> set[str]:
+        return _registered(self.con)
+
+    def read(self, layer: str) -> pd.DataFrame:
+        return pyogrio.read_dataframe(self.path, layer=layer)
+
+    def last_plan_counts(self) -> tuple[int, int] | None:
+        """Grids and households of the latest plan version (None before the first)."""
+        return self.con.execute(
+            'SELECT "grids", "households" FROM "plan_versions" ORDER BY "plan_version" DESC LIMIT 1'
+        ).fetchone()
+
+    def grid_counts(self, codes: list[str] | None) -> tuple[int, int]:
+        """Number and households of the grids with these codes (None: of every grid)."""
+        if codes is None:
+            count, households = self.con.execute(
+                'SELECT count(*), total("households") FROM "grids"'
+            ).fetchone()
+            return int(count), int(households or 0)
+        count = households = 0
+        for chunk in _chunks(codes):
+            n, h = self.con.execute(
+                'SELECT count(*), total("households") FROM "grids" '
+                f'WHERE "grid_code" IN ({", ".join("?" * len(chunk))})',
+                chunk,
+            ).fetchone()
+            count += int(n)
+            households += int(h or 0)
+        return count, households
+
+    def commit(
+        self,
+        *,
+        replace: Mapping[str, pd.DataFrame],
+        rows: Mapping[str, _Rows],
+        deleted: Mapping[str, list[str]],
+        metadata: Mapping[str, Any],
+    ) -> None:
+        _commit(self.con, self.path, replace=replace, rows=rows, deleted=deleted, metadata=metadata)
+
+
+@contextlib.contextmanager
+def _gpkg_writing(path: Path) -> Iterator[_GpkgWrite]:
+    with _locked(path), _connect(path) as con:
+        yield _GpkgWrite(con, path)
+
+
+def copy_store(
+    source: str | os.PathLike | Store, target: str | os.PathLike, *, overwrite: bool = False
+) -> Store:
+    """Copy a store whole — every layer, its metadata, versions and plan history — to
+    ``target``: a GeoPackage path or a ``postgresql://`` URL.
+
+    How a GeoPackage store moves to a shared PostGIS server (and back). Accounts are
+    not copied: they belong to the server the store is served from.
+
+    Parameters
+    ----------
+    source
+        The store to copy (a Store, a path or a URL).
+    target
+        Where the copy goes.
+    overwrite
+        Replace a store already at ``target``.
+
+    Returns
+    -------
+    Store
+        The copy.
+    """
+    source = source if isinstance(source, Store) else Store(source)
+    target = store_location(target)
+    if store_exists(target) and not overwrite:
+        msg = "a store exists there; pass overwrite=True to replace it"
+        raise PlannerError(msg, source=str(target))
+    frames = {name: source.read(name) for name in source.layers()}
+    copy = Store.create(
+        target,
+        metric_crs=source.metric_crs,
+        name=source.name,
+        sources=source.metadata.get("sources", []),
+        overwrite=overwrite,
+    )
+    with copy._writing() as txn:
+        txn.commit(replace=frames, rows={}, deleted={}, metadata=dict(source.metadata))
+    return Store(target)
 
 
 def _commit(

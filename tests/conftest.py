@@ -5,11 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pg
 import pytest
 
 from planner import config
 from planner.pipeline import run_demo
-from planner.store import Store
+from planner.store import Store, copy_store
 
 OSM_DIR = config.DATA_DIR / "osm"
 ROSTER_DIR = config.DATA_DIR / "rosters"
@@ -73,6 +74,60 @@ def browser():
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server with PostGIS for the session (fails where it is not installed)."""
+    server = pg.start_server()
+    yield server
+    server.stop()
+    shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_templates() -> dict[str, str]:
+    """Demo stores copied once into PostGIS, by area (read-only: tests get clones)."""
+    return {}
+
+
+def _pg_copy(area: str, request) -> str:
+    """A private PostGIS store (a schema of its own) holding the demo store of ``area``."""
+    server = request.getfixturevalue("postgres")
+    templates = request.getfixturevalue("pg_templates")
+    if area not in templates:
+        source = _built(
+            area,
+            request.getfixturevalue("built_stores"),
+            request.getfixturevalue("tmp_path_factory"),
+        )
+        templates[area] = server.url("template")
+        copy_store(source, templates[area])
+    url = server.url()
+    pg.clone_schema(server.database_url, Store(templates[area]).path.schema, url.split("=")[-1])
+    return url
+
+
+@pytest.fixture(params=["gpkg", "postgis"])
+def backend(request) -> str:
+    """Each store test runs on both backends: a GeoPackage file and a PostGIS schema."""
+    return request.param
+
+
+@pytest.fixture
+def nanjing_any(backend, request, tmp_path) -> Store:
+    """A private, writable Nanjing demo store on each backend (see ``backend``)."""
+    if backend == "gpkg":
+        return request.getfixturevalue("nanjing_store")
+    return Store(_pg_copy("nanjing_xinjiekou", request))
+
+
+@pytest.fixture
+def tsinghua_any(backend, request, tmp_path) -> Store:
+    """A private, writable Tsinghua demo store on each backend (see ``backend``)."""
+    if backend == "gpkg":
+        return request.getfixturevalue("tsinghua_store")
+    return Store(_pg_copy("beijing_tsinghua", request))
 
 
 #: The password of the accounts tests make (long enough for planner.accounts).

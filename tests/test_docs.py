@@ -20,6 +20,7 @@ GUIDES = ("planner", "official", "field-staff", "analyst")
 #: The public API's modules (besides the top level) that the API reference must hold.
 API_MODULES = (
     "store",
+    "postgis",
     "schema",
     "settings",
     "grids",

@@ -57,8 +57,8 @@ def _consistent(store: Store) -> None:
     assert (share >= 0.5).all()
 
 
-def test_one_grid_edit_updates_every_dependent_and_writes_only_what_changed(nanjing_store):
-    store = nanjing_store
+def test_one_grid_edit_updates_every_dependent_and_writes_only_what_changed(nanjing_any):
+    store = nanjing_any
     before_version = plan_versions.current_version(store)
     block, home, neighbour = _moved_block(store)
     grids = store.read("grids")  # as the editor sends them: lon/lat
@@ -92,8 +92,8 @@ def test_one_grid_edit_updates_every_dependent_and_writes_only_what_changed(nanj
     assert {"buildings", "blocks", "zones"} <= set(log["layer"].tail(5))
 
 
-def test_automatic_edge_areas_follow_and_manual_ones_stay(nanjing_store):
-    store = nanjing_store
+def test_automatic_edge_areas_follow_and_manual_ones_stay(nanjing_any):
+    store = nanjing_any
     edges = store.read("edge_areas")
     assert len(edges), "the demo has edge areas"
     grids = store.read_metric("grids")
@@ -116,8 +116,8 @@ def test_automatic_edge_areas_follow_and_manual_ones_stay(nanjing_store):
     assert after.loc[manual, "grid_code"] == chosen
 
 
-def test_a_roster_moves_the_plans_figures_in_the_same_write(nanjing_store, tmp_path):
-    store = nanjing_store
+def test_a_roster_moves_the_plans_figures_in_the_same_write(nanjing_any, tmp_path):
+    store = nanjing_any
     roster = pd.read_csv(ROSTER_DIR / "nanjing_xinjiekou_roster.csv", dtype=str)
     roster["户数"] = pd.to_numeric(roster["户数"], errors="coerce") * 2
     doubled = tmp_path / "roster2.csv"

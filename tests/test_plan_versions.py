@@ -10,11 +10,12 @@ from planner.cli import run
 from planner.store import Store
 
 
-def test_each_plan_write_is_a_version_and_rollback_restores_it(tsinghua_store, capsys):
-    path = str(tsinghua_store.path)
-    first = plan_versions.current_version(tsinghua_store)
+def test_each_plan_write_is_a_version_and_rollback_restores_it(tsinghua_any, capsys):
+    """On both backends: the CLI takes a GeoPackage path or a postgresql:// URL."""
+    path = str(tsinghua_any.path)
+    first = plan_versions.current_version(tsinghua_any)
     assert first >= 1  # the demo's grids (and edge areas) made versions
-    before = tsinghua_store.read("grids").sort_values("grid_code").reset_index(drop=True)
+    before = tsinghua_any.read("grids").sort_values("grid_code").reset_index(drop=True)
     assert run(["grids", path, "--max", "450"]) == 0
     capsys.readouterr()
     store = Store(path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from planner_web import create_app
@@ -11,10 +9,9 @@ from tests.test_plan_edit import _border_block
 
 
 @pytest.fixture
-def app(nanjing_path, tmp_path):
-    copy = tmp_path / "nanjing.gpkg"
-    shutil.copyfile(nanjing_path, copy)
-    app = create_app({"STORE": str(copy), "TESTING": True})
+def app(nanjing_any):
+    """The web app on a private Nanjing store, a GeoPackage and a PostGIS one."""
+    app = create_app({"STORE": str(nanjing_any.path), "TESTING": True})
     yield app
     app.extensions["planner.jobs"].shutdown()
 

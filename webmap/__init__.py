@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask
 
 from planner.settings import settings
+from planner.store import store_location
 from planner_web import (
     api,
     auth,
@@ -106,7 +107,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Parameters
     ----------
     config
-        Settings overriding :data:`DEFAULTS`; ``STORE`` (path of the store) is required.
+        Settings overriding :data:`DEFAULTS`; ``STORE`` (the store's path, or its
+        ``postgresql://`` URL) is required.
 
     Returns
     -------
@@ -118,9 +120,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     store = app.config["STORE"]
     if not store:
-        msg = "create_app needs config STORE: the path of a planner store (.gpkg)"
+        msg = "create_app needs config STORE: a planner store (.gpkg path or postgresql:// URL)"
         raise ValueError(msg)
-    app.config["STORE"] = str(Path(store))
+    app.config["STORE"] = str(store_location(store))  # a postgresql:// URL as given
     if app.config["MAX_CONTENT_LENGTH"] is None:
         app.config["MAX_CONTENT_LENGTH"] = settings.limits.upload_max_bytes
     # Chinese stays readable in every JSON answer.

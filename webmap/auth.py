@@ -16,7 +16,6 @@ What a role may see of each layer is :mod:`planner.accounts`' policy;
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import threading
 import time
@@ -40,6 +39,7 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 
 from planner import accounts
+from planner.store import store_stamp
 from planner_web.extensions import features
 from planner_web.http import ApiError, error_response, json_response
 from planner_web.i18n import get_lang, messages
@@ -349,8 +349,9 @@ class _Lookups:
     """Accounts looked up by token or name, kept until the store file changes.
 
     Opening the GeoPackage with SQLite costs milliseconds (its schema is large), too
-    much for every request of a map. Any account change writes the file, so a cache
-    keyed by the file's modification time and size never answers with a stale role.
+    much for every request of a map. Any account change writes the file (on PostGIS,
+    counts as a change of the store), so a cache keyed by the store's stamp (the file's
+    modification time and size) never answers with a stale role.
     """
 
     def __init__(self, path: str) -> None:
@@ -360,8 +361,7 @@ class _Lookups:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[str, str], load: Callable[[], Any]) -> Any:
-        st = os.stat(self.path)
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = store_stamp(self.path)
         with self._lock:
             if stamp != self._stamp:
                 self._found = {}

@@ -17,7 +17,6 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,7 +26,7 @@ import shapely
 from planner import schema
 from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
-from planner.store import OSM_ATTRIBUTION, Store
+from planner.store import OSM_ATTRIBUTION, Store, store_location, store_stamp
 from planner_web.encoding import json_text
 
 if TYPE_CHECKING:
@@ -426,7 +425,7 @@ class FeatureSource:
     """
 
     def __init__(self, path: str | os.PathLike, *, layers: Sequence[str] | None = None) -> None:
-        self.path = Path(path)
+        self.path = store_location(path)
         self._only = tuple(layers) if layers is not None else None
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
@@ -438,13 +437,12 @@ class FeatureSource:
 
     # -- the store and its version --------------------------------------------
 
-    def _current_stamp(self) -> tuple[int, int]:
+    def _current_stamp(self) -> tuple[Any, ...]:
         try:
-            st = os.stat(self.path)
+            return store_stamp(self.path)
         except FileNotFoundError:
             msg = "store not found"
             raise PlannerError(msg, source=str(self.path)) from None
-        return st.st_mtime_ns, st.st_size
 
     @property
     def store(self) -> Store:

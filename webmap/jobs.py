@@ -26,7 +26,7 @@ from typing import Any
 
 from planner import pipeline
 from planner.errors import PlannerError
-from planner.store import Store
+from planner.store import Store, is_database_url
 
 __all__ = ["ALL", "KEEP_JOBS", "QUEUE_LIMIT", "JobManager", "QueueFull", "known_steps"]
 
@@ -50,7 +50,7 @@ _store_locks_guard = threading.Lock()
 
 
 def _store_lock(path: str) -> threading.Lock:
-    key = os.path.realpath(path)
+    key = path if is_database_url(path) else os.path.realpath(path)
     with _store_locks_guard:
         return _store_locks.setdefault(key, threading.Lock())
 

@@ -22,6 +22,7 @@ __all__ = [
     "MAX_HOUSEHOLDS",
     "MIN_HOUSEHOLDS",
     "STORE",
+    "STORE_LOCATION",
     "echo_json",
     "exit_status",
     "flags_for_params",
@@ -31,11 +32,29 @@ __all__ = [
     "writes",
 ]
 from planner.errors import ConflictError, PlannerError
+from planner.store import is_database_url, store_location
+
+
+class StoreLocation(click.ParamType):
+    """A store: a GeoPackage path, or a ``postgresql://`` URL kept as given (a path would
+    fold its ``//``)."""
+
+    name = "store"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path) or is_database_url(str(value)):
+            return store_location(value)
+        path = Path(value)
+        if path.is_dir():
+            self.fail(f"{str(value)!r} is a folder, not a store file", param, ctx)
+        return path
+
+
+#: The type of every argument or option naming a store.
+STORE_LOCATION = StoreLocation()
 
 # Options several commands share, defined once.
-STORE = click.argument(
-    "store_path", metavar="STORE", type=click.Path(dir_okay=False, path_type=Path)
-)
+STORE = click.argument("store_path", metavar="STORE", type=STORE_LOCATION)
 JSON = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 MIN_HOUSEHOLDS = click.option(
     "--min",

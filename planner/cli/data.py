@@ -9,7 +9,16 @@ from pathlib import Path
 import click
 
 from planner import config, pipeline
-from planner.cli.common import JSON, STORE, echo_json, main, progress, user_errors, writes
+from planner.cli.common import (
+    JSON,
+    STORE,
+    STORE_LOCATION,
+    echo_json,
+    main,
+    progress,
+    user_errors,
+    writes,
+)
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.plausibility import dismiss_warning
@@ -33,8 +42,8 @@ __all__ = [
     "--store",
     "store_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="GeoPackage store to create or update.",
+    type=STORE_LOCATION,
+    help="Store to create or update: a GeoPackage file or a postgresql:// URL.",
 )
 @click.option("--bbox", help="Clip to W,S,E,N (degrees, longitude first).")
 @click.option(
@@ -267,8 +276,9 @@ def info_command(store_path, as_json):
 @click.option(
     "--store",
     "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the store (default layers/demo.gpkg or layers/AREA.gpkg).",
+    type=STORE_LOCATION,
+    help="Where to write the store (default layers/demo.gpkg or layers/AREA.gpkg; "
+    "a postgresql:// URL for PostGIS).",
 )
 @JSON
 @user_errors

@@ -1,0 +1,156 @@
+"""Benchmark: the GeoPackage store against the PostGIS store, same data, same run.
+
+For the demo store and the demo tiled n×n (``bench_store.tiled_copy``: every spatial
+layer repeated side by side), on each backend:
+
+- ``read``: the whole buildings layer, a new :class:`~planner.store.Store` each time;
+- ``write``: the buildings layer replaced whole (one all-or-nothing write);
+- ``one grid``: a one-grid edit (the grid's row and its buildings' rows, by key, with a
+  change-log entry and a new plan version), a new Store each time as a command or a
+  request makes one;
+- ``÷ copy``: the one-grid edit as a share of copying the GeoPackage file (copy and
+  fsync: what every write cost before writes went by rows), for both backends.
+
+Then the PostGIS ÷ GeoPackage ratio of each. PostgreSQL runs on this machine, over TCP
+on 127.0.0.1 (``--url`` for another server; by default a throwaway one is started as the
+tests do, with ``fsync=off``: its commits do not wait for the disk, the GeoPackage's do).
+
+Usage::
+
+    python benchmarks/bench_store_backends.py [--store layers/demo.gpkg] [--tiles 1,3,9]
+        [--url postgresql://USER@HOST/DB]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+
+from bench_store import tiled_copy  # noqa: E402
+
+from planner import config  # noqa: E402
+from planner.pipeline import run_demo  # noqa: E402
+from planner.store import Store, copy_store  # noqa: E402
+
+
+def _timed(func, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure(location: str | Path, repeat: int) -> dict[str, float]:
+    """Read, write and one-grid-edit times (seconds) of the store at ``location``."""
+    store = Store(location)
+    grids = store.read("grids")
+    buildings = store.read("buildings")
+    code = grids["grid_code"].iloc[0]
+    one_grid = grids[grids["grid_code"] == code].copy()
+    its_buildings = buildings[buildings["grid_code"] == code].copy()
+
+    def read() -> None:
+        Store(location).read("buildings")
+
+    def write() -> None:
+        Store(location).write_many({"buildings": buildings})
+
+    def edit_one_grid() -> None:
+        one_grid["name"] = f"网格 {time.perf_counter_ns()}"
+        its_buildings["address"] = one_grid["name"].iloc[0]
+        Store(location).write_many(
+            {},
+            rows={"grids": one_grid, "buildings": its_buildings},
+            log=[{"layer": "grids", "action": "edit", "reason": "benchmark"}],
+        )
+
+    return {
+        "read": _timed(read, repeat),
+        "write": _timed(write, repeat),
+        "one grid": _timed(edit_one_grid, repeat),
+        "buildings": len(buildings),
+    }
+
+
+def file_copy_seconds(path: Path, repeat: int) -> float:
+    target = path.with_suffix(".copy")
+
+    def copy() -> None:
+        shutil.copyfile(path, target)
+        with open(target, "rb+") as handle:
+            os.fsync(handle.fileno())
+
+    seconds = _timed(copy, repeat)
+    target.unlink(missing_ok=True)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, default=None, help="a built demo store")
+    parser.add_argument("--tiles", default="1,3", help="tilings to measure (n for n×n)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--url", default=None, help="a PostGIS database (default: throwaway)")
+    args = parser.parse_args()
+    server = None
+    if args.url is None:
+        import pg
+
+        server = pg.start_server()
+        database = server.database_url
+    else:
+        database = args.url.split("?")[0]
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            folder = Path(folder)
+            source = args.store
+            if source is None:
+                source = folder / "demo.gpkg"
+                run_demo(config.DEFAULT_AREA, store_path=source)
+            print(
+                f"{'store':<18}{'bldgs':>8}{'MB':>7}{'copy ms':>9} │ "
+                f"{'read ms':>15}{'write ms':>17}{'one grid ms':>17}{'÷ copy':>16} │ "
+                f"{'PG ÷ GPKG':>22}"
+            )
+            print(f"{'':<42} │ {'gpkg / pg':>15}{'gpkg / pg':>17}{'gpkg / pg':>17}"
+                  f"{'gpkg / pg':>16} │ {'read write edit':>22}")  # fmt: skip
+            for n in (int(t) for t in args.tiles.split(",")):
+                path = tiled_copy(source, folder / f"tiled{n}.gpkg", n)
+                url = f"{database}?schema=bench_{uuid.uuid4().hex[:8]}"
+                started = time.perf_counter()
+                copy_store(path, url)
+                to_pg = time.perf_counter() - started
+                copy = file_copy_seconds(path, args.repeat)
+                g = measure(path, args.repeat)
+                p = measure(url, args.repeat)
+                label = "demo" if n == 1 else f"demo tiled {n}×{n}"
+                ms = {k: (g[k] * 1000, p[k] * 1000) for k in ("read", "write", "one grid")}
+                print(
+                    f"{label:<18}{g['buildings']:>8}{path.stat().st_size / 1e6:>7.1f}"
+                    f"{copy * 1000:>9.1f} │ "
+                    + "".join(f"{a:>8.1f} /{b:>6.1f}  " for a, b in ms.values())
+                    + f"{g['one grid'] / copy:>7.1%} /{p['one grid'] / copy:>6.1%} │ "
+                    + " ".join(f"{b / a:>6.2f}" for a, b in ms.values())
+                    + f"   (copied in {to_pg:.1f} s)"
+                )
+                path.unlink()
+    finally:
+        if server is not None:
+            server.stop()
+            shutil.rmtree(server.folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
