@@ -36,7 +36,7 @@ from planner.blocks import (
     make_units,
 )
 from planner.codes import grid_codes, group_zones
-from planner.communities import work_areas
+from planner.communities import choose_community, community_of, work_areas
 from planner.edge_areas import find_edge_areas, follow_plan, merge_detected, pinned_codes
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
@@ -830,6 +830,7 @@ def make_grids(
     max_households: int | None = None,
     grids_per_zone: int | None = None,
     time_limit: float | None = None,
+    community: str | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Generate grids for every community and write them with zones, codes and 四维测评.
@@ -852,6 +853,10 @@ def make_grids(
         Target grids per zone (片区).
     time_limit
         Seconds for each partition round.
+    community
+        Redraw only this community (its code or name) where the store holds several:
+        the other communities' grids, blocks and buildings' codes stay as they are.
+        None redraws every community.
     progress
         Called at each step.
 
@@ -860,8 +865,9 @@ def make_grids(
     dict
         ``grids``, ``in_range``, ``households_min``, ``households_max``,
         ``flagged`` (code, households, reason), ``zones``, ``blocks`` and the
-        staffing ``totals``; ``communities`` (how many) and, with several, or
-        with regions, ``by_community`` (code, name, grids, in range, regions).
+        staffing ``totals`` (of the grids drawn); ``communities`` (how many) and,
+        with several, or with regions, ``by_community`` (code, name, grids, in
+        range, regions).
     """
     min_households = settings.grid.min_households if min_households is None else min_households
     max_households = settings.grid.max_households if max_households is None else max_households
@@ -871,8 +877,9 @@ def make_grids(
     if grids_per_zone <= 0:
         msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
         raise InputError(msg, param="grids_per_zone")
-    community, warning = community_boundary(store)
-    inputs = load_inputs(store, community=community)
+    community_frame, warning = community_boundary(store)
+    chosen = None if community is None else choose_community(community_frame, community)
+    inputs = load_inputs(store, community=community_frame)
     progress("edge areas")
     plan = work_areas(inputs)
     single = len(plan) == 1 and len(plan[0][1]) == 1
@@ -902,6 +909,9 @@ def make_grids(
         )
         cut_cost, by_community = drawn.cut_cost, None
     else:
+        several = len(plan) > 1
+        if chosen is not None and several:
+            plan = [(k, parts) for k, parts in plan if k == chosen]
         grids, buildings, blocks, cut_cost, by_community = _draw_communities(
             plan,
             inputs,
@@ -911,11 +921,17 @@ def make_grids(
             time_limit,
             recode,
             progress,
+            several=several,
+        )
+    report = grids_report(grids, blocks, cut_cost, min_households, max_households)
+    if chosen is not None and len(community_frame) > 1:
+        report["community"] = str(community_frame["community_code"].iloc[chosen])
+        grids, blocks, buildings = _keep_others(
+            store, report["community"], grids, blocks, buildings
         )
     zones = zones_from_grids(grids)
-    report = grids_report(grids, blocks, cut_cost, min_households, max_households)
     report["totals"] = assessment_report(grids)["totals"]
-    report["communities"] = len(plan)
+    report["communities"] = len(community_frame)
     if by_community is not None:
         report["by_community"] = by_community
     outside = buildings["grid_code"].isna().to_numpy()
@@ -930,7 +946,7 @@ def make_grids(
         report["edge_areas"] = edge_summary(edge_areas)
     if warning:
         report["warnings"] = [warning]
-        also["community"] = community
+        also["community"] = community_frame
     progress("write grids")
     committed = commit_plan(
         store,
@@ -964,10 +980,12 @@ def _draw_communities(
     time_limit: float,
     recode: Callable[..., tuple[list[str], list[str], list[str]]],
     progress: Progress,
+    *,
+    several: bool,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, float, list[dict[str, Any]]]:
-    """Grids of each community, area by area, with the buildings and blocks coded."""
+    """Grids of each community of ``plan``, area by area, with the buildings and blocks
+    coded (``several``: the store holds several communities, block ids carry the code)."""
     communities = inputs["community"].reset_index(drop=True)
-    several = len(plan) > 1
     edge_points = representative_points(edges.geometry.to_numpy()) if len(edges) else None
     block_id = np.full(len(inputs["buildings"]), None, dtype=object)
     grid_code = np.full(len(inputs["buildings"]), None, dtype=object)
@@ -1017,6 +1035,37 @@ def _draw_communities(
     progress("assess grids")
     grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
     return grids, buildings, blocks, cut_cost, by_community
+
+
+def _keep_others(
+    store: Store,
+    code: str,
+    grids: gpd.GeoDataFrame,
+    blocks: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One community redrawn, the others' grids, blocks and buildings' codes as stored."""
+    communities = store.read("community")
+    crs = grids.crs
+    old = store.read("grids")
+    if len(old):
+        old = old[blank(old["scenario"])]
+        old = old[community_of(old["grid_code"], communities) != code].to_crs(crs)
+        grids = pd.concat([old, grids], ignore_index=True).sort_values("grid_code")
+        grids = gpd.GeoDataFrame(grids.reset_index(drop=True), geometry="geometry", crs=crs)
+    old_blocks = store.read("blocks")
+    if len(old_blocks):
+        others = community_of(old_blocks["block_id"], communities) != code
+        old_blocks = old_blocks[others].to_crs(crs)
+        columns = [c for c in blocks.columns if c in old_blocks.columns]
+        blocks = pd.concat([old_blocks[columns], blocks], ignore_index=True)
+        blocks = gpd.GeoDataFrame(blocks, geometry="geometry", crs=crs)
+    stored = store.read("buildings")
+    drawn = buildings["grid_code"].notna().to_numpy()
+    buildings = buildings.copy()
+    for field in ("block_id", "grid_code"):
+        buildings[field] = np.where(drawn, buildings[field].to_numpy(), stored[field].to_numpy())
+    return grids, blocks, buildings
 
 
 def make_grids_step(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:

@@ -222,3 +222,35 @@ def test_a_large_community_is_drawn_region_by_region(tiled, tmp_path, monkeypatc
     totals = check(store).totals()
     assert totals["defects"] == 0
     assert result["in_range"] >= 0.9 * result["grids"]
+
+
+def test_one_community_is_redrawn_alone(four, tmp_path):
+    import shutil
+
+    path = tmp_path / "redraw.gpkg"
+    shutil.copyfile(four.path, path)
+    store = Store(path)
+    communities = store.read("community")
+    code = communities["community_code"].iloc[1]
+    before = store.read("grids")
+    before_buildings = store.read("buildings")
+    result = make_grids(store, community=code, max_households=450)
+    assert result["community"] == code
+    after = store.read("grids")
+    owner_before = community_of(before["grid_code"], communities)
+    owner_after = community_of(after["grid_code"], communities)
+    # The others' grids are exactly as they were; this one's are redrawn to the new bound.
+    kept = before[owner_before != code].set_index("grid_code").sort_index()
+    still = after[owner_after != code].set_index("grid_code").sort_index()
+    assert list(kept.index) == list(still.index)
+    assert (kept["households"] == still["households"]).all()
+    mine = after[owner_after == code]
+    assert len(mine) == result["grids"] and mine["households"].max() <= max(
+        450, int(result["households_max"])
+    )
+    buildings = store.read("buildings").set_index("building_id")
+    before_codes = before_buildings.set_index("building_id")["grid_code"]
+    others = before_codes[community_of(before_codes, communities) != code]
+    assert (buildings.loc[others.index, "grid_code"] == others).all()
+    assert buildings["grid_code"].notna().all()
+    assert run(["grids", str(path), "--community", "nowhere"]) == 2
