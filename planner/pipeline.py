@@ -207,7 +207,9 @@ def import_osm(
     boundary, boundary_source, communities = None, "extent", None
     if boundary_file is not None:
         communities = read_communities(boundary_file, name=name, code=code)
-        boundary, boundary_source = shapely.union_all(communities.geometry.to_numpy()), "file"
+        geoms = communities.geometry.to_numpy()
+        boundary = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
+        boundary_source = "file"
     elif bbox is not None:
         boundary, boundary_source = shapely.box(*bbox), "bbox"
     progress("read OSM")
