@@ -26,6 +26,7 @@ from planner.assess import ASSESS_FIELDS, assess, assessment_report
 from planner.blocks import (
     CUT_FACTORS,
     DEFAULT_COMMUNITY_CODE,
+    GRID_SIZE,
     Faces,
     Units,
     blocks_frame,
@@ -764,6 +765,8 @@ def _finish(
     if len(drawn) > 1:
         region = np.repeat(np.arange(len(drawn)), [len(d.grids) for d in drawn])
         adjacency = pd.concat([adjacency, _across(geoms, region)], ignore_index=True)
+        geoms = _node_borders(geoms, region)
+        grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=grids.crs))
     zone = group_zones(geoms, adjacency, grids_per_zone=grids_per_zone)
     codes, zone_codes, names = grid_codes(community_code, geoms, zone)
     if recode is not None:
@@ -1026,6 +1029,10 @@ def _draw_communities(
         del drawn
     crs = inputs["buildings"].crs
     grids = gpd.GeoDataFrame(pd.concat(all_grids, ignore_index=True), geometry="geometry", crs=crs)
+    if len(all_grids) > 1:
+        owner = np.repeat(np.arange(len(all_grids)), [len(g) for g in all_grids])
+        geoms = _node_borders(grids.geometry.to_numpy(), owner)
+        grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=crs))
     blocks = gpd.GeoDataFrame(
         pd.concat(all_blocks, ignore_index=True), geometry="geometry", crs=crs
     )
@@ -1035,6 +1042,42 @@ def _draw_communities(
     progress("assess grids")
     grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
     return grids, buildings, blocks, cut_cost, by_community
+
+
+def _node_borders(geoms: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Grids of areas drawn apart, each given its neighbours' vertices along the border.
+
+    Each area (community, region) is noded on its own: where a road meets the border
+    on one side only, one grid has a vertex there that its neighbour across lacks,
+    and the grids are no exact coverage. Snapping each border grid to its
+    neighbours' outlines (within the noding grid, 1 cm) inserts the missing vertices.
+    """
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    across = group[i] != group[j]
+    i, j = i[across], j[across]
+    if len(i) == 0:
+        return geoms
+    out = geoms.copy()
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(i)) + 1]
+    owners = i[starts]
+    references = shapely.multilinestrings(
+        shapely.get_parts(shapely.boundary(geoms[j])),
+        indices=_parts_index(geoms[j], starts, len(i)),
+    )
+    snapped = shapely.snap(geoms[owners], references, GRID_SIZE)
+    valid = shapely.is_valid(snapped) & (shapely.get_type_id(snapped) == 3)
+    out[owners[valid]] = snapped[valid]
+    return out
+
+
+def _parts_index(geoms: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """For the parts of ``geoms``' boundaries, the run (``starts``) each belongs to."""
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    _, which = shapely.get_parts(shapely.boundary(geoms), return_index=True)
+    return run[which]
 
 
 def _keep_others(
