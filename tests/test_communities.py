@@ -256,3 +256,35 @@ def test_one_community_is_redrawn_alone(four, tmp_path):
     assert (buildings.loc[others.index, "grid_code"] == others).all()
     assert buildings["grid_code"].notna().all()
     assert run(["grids", str(path), "--community", "nowhere"]) == 2
+
+
+def test_diff_and_edits_take_a_community(four, tmp_path):
+    import shutil
+
+    from planner.plan_edit import preview_edits
+    from planner.plan_versions import diff_versions
+
+    path = tmp_path / "edit.gpkg"
+    shutil.copyfile(four.path, path)
+    store = Store(path)
+    communities = store.read("community")
+    first, second = communities["community_code"].iloc[:2]
+    make_grids(store, community=second, max_households=450)
+    versions = store.read("grids")
+    assert len(versions)
+    from planner.plan_versions import current_version
+
+    now = current_version(store)
+    whole = diff_versions(store, now - 1, now)
+    mine = diff_versions(store, now - 1, now, community=second)
+    other = diff_versions(store, now - 1, now, community=first)
+    assert mine["added"] or mine["removed"] or mine["reshaped"]
+    assert not (other["added"] or other["removed"] or other["reshaped"])
+    assert set(whole["added"]) == set(mine["added"])
+    grids = store.read("grids")
+    code = grids.loc[grids["grid_code"].str.startswith(first), "grid_code"].iloc[0]
+    edits = [{"op": "rename", "grid": code, "name": "新名"}]
+    assert preview_edits(store, edits, community=first)["grids"]
+    with pytest.raises(InputError) as caught:
+        preview_edits(store, edits, community=second)
+    assert caught.value.param == "community"
