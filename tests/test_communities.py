@@ -288,3 +288,33 @@ def test_diff_and_edits_take_a_community(four, tmp_path):
     with pytest.raises(InputError) as caught:
         preview_edits(store, edits, community=second)
     assert caught.value.param == "community"
+
+
+def test_web_plan_api_takes_a_community(four, tmp_path, login):
+    import shutil
+
+    from planner_web import create_app
+
+    path = tmp_path / "web.gpkg"
+    shutil.copyfile(four.path, path)
+    communities = Store(path).read("community")
+    first, second = communities["community_code"].iloc[:2]
+    grids = Store(path).read("grids")
+    code = grids.loc[grids["grid_code"].str.startswith(first), "grid_code"].iloc[0]
+    app = create_app({"STORE": str(path), "TESTING": True})
+    try:
+        client = app.test_client()
+        login(client, str(path))
+        edits = [{"op": "rename", "grid": code, "name": "新名"}]
+        ok = client.post("/api/plan/preview", json={"edits": edits, "community": first})
+        assert ok.status_code == 200, ok.get_data(as_text=True)
+        refused = client.post("/api/plan/preview", json={"edits": edits, "community": second})
+        assert refused.status_code == 400
+        assert refused.get_json()["error"]["param"] == "community"
+        diff = client.get(f"/api/plan/diff?community={first}")
+        assert diff.status_code == 200 and diff.get_json()["kept"] == int(
+            grids["grid_code"].str.startswith(first).sum()
+        )
+        assert client.get("/api/plan/diff?community=nowhere").status_code == 400
+    finally:
+        app.extensions["planner.jobs"].shutdown()
