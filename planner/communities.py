@@ -184,6 +184,7 @@ def subset_inputs(
     community: gpd.GeoDataFrame,
     *,
     positions: np.ndarray | None = None,
+    trees: dict[str, shapely.STRtree] | None = None,
 ) -> tuple[dict[str, gpd.GeoDataFrame], np.ndarray]:
     """The part of the grid step's inputs one community or region needs.
 
@@ -201,6 +202,9 @@ def subset_inputs(
         The ``community`` frame of the result (the area as a row).
     positions
         The buildings' positions when already known (skips the point-in-area test).
+    trees
+        ``STRtree`` of the roads, barriers and compounds when at hand (built once for
+        many areas).
 
     Returns
     -------
@@ -219,9 +223,8 @@ def subset_inputs(
             out[name] = frame
             continue
         # Features just outside count too: a road along the border bounds what is inside.
-        hits = shapely.STRtree(frame.geometry.to_numpy()).query(
-            area, predicate="dwithin", distance=_REACH_M
-        )
+        tree = trees[name] if trees else shapely.STRtree(frame.geometry.to_numpy())
+        hits = tree.query(area, predicate="dwithin", distance=_REACH_M)
         out[name] = frame.iloc[np.sort(hits)]
     return out, positions
 
@@ -259,11 +262,15 @@ def work_areas(
     geoms = shapely.make_valid(communities.geometry.to_numpy())
     points = representative_points(inputs["buildings"].geometry.to_numpy())
     owner = _which_area(inputs["buildings"].geometry.to_numpy(), geoms, points=points)
+    trees = {
+        name: shapely.STRtree(inputs[name].geometry.to_numpy())
+        for name in ("roads", "barriers", "compounds")
+    }
     out: WorkAreas = []
     for k, area in enumerate(geoms):
         row = communities.iloc[[k]]
         mine = np.flatnonzero(owner == k)
-        inputs_k, _ = subset_inputs(inputs, area, row, positions=mine)
+        inputs_k, _ = subset_inputs(inputs, area, row, positions=mine, trees=trees)
         regions = work_regions(area, inputs_k, max_buildings=max_buildings)
         if len(regions) == 1:
             out.append((k, [(area, inputs_k, mine)]))
