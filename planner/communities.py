@@ -377,7 +377,41 @@ def work_regions(
         seeds = faces[inside] if inside.any() else seeds
         if _counts(seeds, points).max() <= max_buildings:
             break
-    return _group(seeds, _counts(seeds, points), max_buildings)
+    regions = _group(seeds, _counts(seeds, points), max_buildings)
+    return _whole_buildings(regions, inputs["buildings"].geometry.to_numpy(), area)
+
+
+def _whole_buildings(
+    regions: list[shapely.Geometry], footprints: np.ndarray, area: shapely.Geometry
+) -> list[shapely.Geometry]:
+    """Regions bent around the buildings their borders cross, each building whole in
+    the region holding its representative point.
+
+    A road drawn through a building (a covered street, a railway in a tunnel) would
+    otherwise leave part of it to the next region, whose grid would cut it.
+    """
+    if len(regions) < 2 or len(footprints) == 0:
+        return regions
+    parts = np.array(regions, dtype=object)
+    b, r = shapely.STRtree(parts).query(footprints, predicate="intersects")
+    share = shapely.area(shapely.intersection(footprints[b], parts[r]))
+    real = share > 0.01
+    b, r = b[real], r[real]
+    spread = np.bincount(b, minlength=len(footprints))
+    crossing = np.flatnonzero(spread > 1)
+    if len(crossing) == 0:
+        return regions
+    owner = _which_area(footprints[crossing], parts)
+    out = []
+    for k, region in enumerate(parts):
+        mine = footprints[crossing[owner == k]]
+        theirs = footprints[crossing[owner != k]]
+        if len(mine):
+            region = shapely.union(region, shapely.intersection(shapely.union_all(mine), area))
+        if len(theirs):
+            region = shapely.difference(region, shapely.union_all(theirs))
+        out.append(shapely.make_valid(region))
+    return out
 
 
 def _counts(polygons: np.ndarray, points: np.ndarray) -> np.ndarray:
