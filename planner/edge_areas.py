@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner.communities import edge_area_parts
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, make_valid_like, overlay_pairs
 from planner.schema import conform
@@ -222,7 +223,9 @@ def detect_edge_areas(
         What counts as an edge area (:func:`find_edge_areas`); ``settings.edge_areas``
         if None.
     community
-        The community in the store's metric CRS; None: the store's boundary.
+        The community in the store's metric CRS; None: the store's boundary (each
+        community, or each region of a large one, on its own where the grid step
+        draws them so: :func:`planner.communities.edge_area_parts`).
 
     Returns
     -------
@@ -230,22 +233,32 @@ def detect_edge_areas(
         The whole ``edge_areas`` layer as it would be, in the store's metric CRS.
     """
     rules = settings.edge_areas if rules is None else rules
+    parts = None
     if community is None:
         if not store.has("community") or store.count("community") == 0:
             msg = "the store has no community boundary; import one first"
             raise PlannerError(msg, source=str(store.path))
+        # Many communities, or a large one: detected area by area, as the grid step
+        # draws them (each area's work bounded, the same areas found).
+        parts = edge_area_parts(store)
         community = shapely.union_all(store.read_metric("community").geometry.to_numpy())
-    community = shapely.make_valid(community)
-    found = find_edge_areas(
-        community,
-        roads=store.read_metric("roads"),
-        compounds=store.read_metric("compounds"),
-        buildings=store.read_metric("buildings"),
-        barriers=store.read_metric("barriers"),
-        max_households=rules.max_households,
-        min_area_m2=rules.min_area_m2,
-        strip_width_m=rules.strip_width_m,
-    )
+    if parts is None:
+        layers = {n: store.read_metric(n) for n in ("roads", "compounds", "buildings", "barriers")}
+        parts = [(shapely.make_valid(community), layers)]
+    found = [
+        find_edge_areas(
+            area,
+            roads=layers["roads"],
+            compounds=layers["compounds"],
+            buildings=layers["buildings"],
+            barriers=layers["barriers"],
+            max_households=rules.max_households,
+            min_area_m2=rules.min_area_m2,
+            strip_width_m=rules.strip_width_m,
+        )
+        for area, layers in parts
+    ]
+    found = found[0] if len(found) == 1 else pd.concat(found, ignore_index=True)
     old = store.read_metric("edge_areas")
     return merge_detected(old, found)
 

@@ -24,7 +24,9 @@ from scipy.sparse import csgraph
 
 from planner.assess import ASSESS_FIELDS, assess, assessment_report
 from planner.blocks import (
+    CUT_FACTORS,
     DEFAULT_COMMUNITY_CODE,
+    GRID_SIZE,
     Faces,
     Units,
     blocks_frame,
@@ -35,10 +37,11 @@ from planner.blocks import (
     make_units,
 )
 from planner.codes import grid_codes, group_zones
+from planner.communities import choose_community, community_of, work_areas
 from planner.edge_areas import find_edge_areas, follow_plan, merge_detected, pinned_codes
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
-from planner.geometry import blank, in_range, majority, overlay_pairs
+from planner.geometry import blank, in_range, majority, overlay_pairs, representative_points
 from planner.partition import Partition, diagnose, partition
 from planner.plan_commit import commit_plan, zones_from_grids
 from planner.progress import Progress, no_progress
@@ -427,9 +430,17 @@ def _attach(
 
 
 def grids_report(
-    grids: pd.DataFrame, cut: GridCut, min_households: int, max_households: int
+    grids: pd.DataFrame,
+    blocks: pd.DataFrame,
+    cut_cost: float,
+    min_households: int,
+    max_households: int,
 ) -> dict[str, Any]:
-    """The JSON report of a cut into grids: counts, range, flags."""
+    """The JSON report of a cut into grids: counts, range, flags.
+
+    ``blocks`` are the units the grids are made of (with their ``kind``) and
+    ``cut_cost`` the weighted length of the boundaries between grids.
+    """
     hh = grids["households"].to_numpy()
     ok = in_range(hh, min_households, max_households)
     flagged = [
@@ -446,14 +457,18 @@ def grids_report(
         "min": min_households,
         "max": max_households,
         "flagged": flagged,
-        "blocks": int(len(cut.units.frame)),
-        "block_kinds": {str(k): int(v) for k, v in cut.units.frame["kind"].value_counts().items()},
+        "blocks": int(len(blocks)),
+        "block_kinds": {str(k): int(v) for k, v in blocks["kind"].value_counts().items()},
         "zones": int(grids["zone_code"].nunique()),
-        "cut_cost": round(float(cut.result.cut_cost), 1),
+        "cut_cost": round(float(cut_cost), 1),
     }
 
 
-def plan_edge_areas(store: Store, inputs: dict[str, gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+def plan_edge_areas(
+    store: Store,
+    inputs: dict[str, gpd.GeoDataFrame],
+    areas: list[tuple[shapely.Geometry, dict[str, gpd.GeoDataFrame]]] | None = None,
+) -> gpd.GeoDataFrame:
     """The edge areas a new plan must keep whole, in the store's metric CRS.
 
     Detected afresh exactly as ``planner edges --detect`` does (imported, drawn,
@@ -462,19 +477,29 @@ def plan_edge_areas(store: Store, inputs: dict[str, gpd.GeoDataFrame]) -> gpd.Ge
     detection finds. They are found from ``inputs`` (:func:`planner.blocks.load_inputs`),
     the layers the plan is made of: reading them again could see another command's
     write and hide it from the conflict check.
+
+    ``areas`` (each area with the part of ``inputs`` reaching into it) detects them
+    area by area — communities, regions of a large one — so the work stays bounded;
+    None detects them in the union of the communities at once.
     """
     rules = settings.edge_areas
-    area = shapely.make_valid(shapely.union_all(inputs["community"].geometry.to_numpy()))
-    found = find_edge_areas(
-        area,
-        roads=inputs["roads"],
-        compounds=inputs["compounds"],
-        buildings=inputs["buildings"],
-        barriers=inputs["barriers"],
-        max_households=rules.max_households,
-        min_area_m2=rules.min_area_m2,
-        strip_width_m=rules.strip_width_m,
-    )
+    if areas is None:
+        whole = shapely.make_valid(shapely.union_all(inputs["community"].geometry.to_numpy()))
+        areas = [(whole, inputs)]
+    found = [
+        find_edge_areas(
+            area,
+            roads=part["roads"],
+            compounds=part["compounds"],
+            buildings=part["buildings"],
+            barriers=part["barriers"],
+            max_households=rules.max_households,
+            min_area_m2=rules.min_area_m2,
+            strip_width_m=rules.strip_width_m,
+        )
+        for area, part in areas
+    ]
+    found = found[0] if len(found) == 1 else pd.concat(found, ignore_index=True)
     return merge_detected(store.read_metric("edge_areas"), found).to_crs(store.metric_crs)
 
 
@@ -627,6 +652,153 @@ def draw_grids(
     return grids, buildings
 
 
+@dataclass
+class _Drawn:
+    """One area's grids, detached from the faces they were cut from.
+
+    The faces and units of an area are its working set: once its grids, blocks and
+    the buildings' places are taken out, they are let go before the next area.
+
+    Attributes
+    ----------
+    grids
+        ``households``, ``flag`` and geometry of each grid (metric CRS).
+    adjacency
+        ``a``, ``b``, ``length``, ``cost`` of grids sharing a boundary.
+    blocks
+        The blocks layer rows, with ``grid`` (the grid's position in ``grids``).
+    building_block, building_grid
+        Block id and grid position of each of the area's buildings (None, -1: outside).
+    cut_cost
+        Weighted length of the boundaries between grids.
+    """
+
+    grids: gpd.GeoDataFrame
+    adjacency: pd.DataFrame
+    blocks: gpd.GeoDataFrame
+    building_block: np.ndarray
+    building_grid: np.ndarray
+    cut_cost: float
+
+
+def _draw_area(
+    inputs: dict[str, gpd.GeoDataFrame],
+    edges: gpd.GeoDataFrame,
+    min_households: int,
+    max_households: int,
+    time_limit: float,
+    progress: Progress = no_progress,
+) -> _Drawn:
+    """Cut one area (a community, or a region of a large one) into grids."""
+    faces = build_faces(**inputs, edge_areas=edges, progress=progress)
+    progress("partition into grids")
+    cut = plan_grids(
+        faces,
+        min_households=min_households,
+        max_households=max_households,
+        time_limit=time_limit,
+    )
+    units = cut.units
+    blocks = blocks_frame(units)
+    blocks["grid"] = cut.result.assignment
+    bu = units.building_unit
+    inside = bu >= 0
+    building_block = np.full(len(bu), None, dtype=object)
+    building_block[inside] = units.frame["block_id"].to_numpy()[bu[inside]]
+    building_grid = np.where(inside, cut.result.assignment[np.maximum(bu, 0)], -1)
+    return _Drawn(
+        grids=grid_frame(cut, faces.crs),
+        adjacency=grid_adjacency(cut),
+        blocks=blocks,
+        building_block=building_block,
+        building_grid=building_grid,
+        cut_cost=float(cut.result.cut_cost),
+    )
+
+
+def _across(grids: np.ndarray, region: np.ndarray) -> pd.DataFrame:
+    """Adjacency of grids of different regions: the length of border they share.
+
+    Regions are drawn apart, so their grids meet along the road between them with
+    vertices noded apart: the shared length is measured within a few centimetres.
+    """
+    tree = shapely.STRtree(grids)
+    i, j = tree.query(grids, predicate="intersects")
+    keep = (i < j) & (region[i] != region[j])
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return pd.DataFrame({"a": [], "b": [], "length": [], "cost": []})
+    near = shapely.buffer(shapely.boundary(grids[j]), 0.05, cap_style="flat")
+    length = shapely.length(shapely.intersection(shapely.boundary(grids[i]), near))
+    frame = pd.DataFrame({"a": i, "b": j, "length": length})
+    frame = frame[frame["length"] > 0.1]
+    # Regions part along major roads: their borders cost what a street does.
+    return frame.assign(cost=frame["length"] * CUT_FACTORS[0])
+
+
+def _finish(
+    drawn: list[_Drawn],
+    community_code: str,
+    grids_per_zone: int,
+    recode: Callable[..., tuple[list[str], list[str], list[str]]] | None = None,
+    prefix: list[str] | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, list[np.ndarray], list[np.ndarray]]:
+    """Zones and codes over one community's areas; blocks and buildings coded.
+
+    Returns
+    -------
+    (grids, blocks, building_block, building_code)
+        Grids (coded, not yet assessed), blocks with ``grid_code``, and per area the
+        block id and grid code of its buildings.
+    """
+    offsets = np.cumsum([0, *(len(d.grids) for d in drawn)])
+    grids = pd.concat([d.grids for d in drawn], ignore_index=True)
+    grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=drawn[0].grids.crs)
+    geoms = grids.geometry.to_numpy()
+    adjacency = pd.concat(
+        [
+            d.adjacency.assign(a=d.adjacency["a"] + o, b=d.adjacency["b"] + o)
+            for d, o in zip(drawn, offsets, strict=False)
+        ],
+        ignore_index=True,
+    )
+    if len(drawn) > 1:
+        region = np.repeat(np.arange(len(drawn)), [len(d.grids) for d in drawn])
+        adjacency = pd.concat([adjacency, _across(geoms, region)], ignore_index=True)
+        geoms = _node_borders(geoms, region)
+        grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=grids.crs))
+    zone = group_zones(geoms, adjacency, grids_per_zone=grids_per_zone)
+    codes, zone_codes, names = grid_codes(community_code, geoms, zone)
+    if recode is not None:
+        codes, zone_codes, names = recode(codes, zone_codes, names, geoms)
+    grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
+    codes = np.asarray(codes, dtype=object)
+    blocks, building_block, building_code = [], [], []
+    for k, (d, o) in enumerate(zip(drawn, offsets, strict=False)):
+        part = d.blocks.drop(columns="grid")
+        part["grid_code"] = codes[d.blocks["grid"].to_numpy() + o]
+        block_ids = d.building_block
+        if prefix is not None:
+            # Block ids are numbered per area: the area's prefix keeps them unique.
+            part["block_id"] = prefix[k] + part["block_id"].astype(str)
+            parent = part["parent_id"]
+            part["parent_id"] = np.where(parent.isna(), None, prefix[k] + parent.astype(str))
+            block_ids = np.where(block_ids == None, None, prefix[k] + block_ids.astype(str))  # noqa: E711
+        blocks.append(part)
+        building_block.append(block_ids)
+        inside = d.building_grid >= 0
+        code = np.full(len(inside), None, dtype=object)
+        code[inside] = codes[d.building_grid[inside] + o]
+        building_code.append(code)
+    blocks = pd.concat(blocks, ignore_index=True) if len(blocks) > 1 else blocks[0]
+    return (
+        grids,
+        gpd.GeoDataFrame(blocks, geometry="geometry", crs=grids.crs),
+        building_block,
+        building_code,
+    )
+
+
 def _draw(
     inputs: dict[str, gpd.GeoDataFrame],
     edges: gpd.GeoDataFrame,
@@ -637,30 +809,21 @@ def _draw(
     time_limit: float,
     recode: Callable[..., tuple[list[str], list[str], list[str]]] | None = None,
     progress: Progress = no_progress,
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, GridCut]:
-    """Grids, buildings and blocks of a new plan, coded and assessed (metric CRS)."""
-    faces = build_faces(**inputs, edge_areas=edges, progress=progress)
-    progress("partition into grids")
-    cut = plan_grids(
-        faces,
-        min_households=min_households,
-        max_households=max_households,
-        time_limit=time_limit,
-    )
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, _Drawn]:
+    """Grids, buildings and blocks of a new plan of one area, coded and assessed (metric CRS)."""
+    drawn = _draw_area(inputs, edges, min_households, max_households, time_limit, progress)
     progress("zones and codes")
-    grids = grid_frame(cut, faces.crs)
-    geoms = grids.geometry.to_numpy()
-    zone = group_zones(geoms, grid_adjacency(cut), grids_per_zone=grids_per_zone)
-    codes, zone_codes, names = grid_codes(community_code, geoms, zone)
-    if recode is not None:
-        codes, zone_codes, names = recode(codes, zone_codes, names, geoms)
-    grids["grid_code"], grids["zone_code"], grids["name"] = codes, zone_codes, names
-    blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
+    grids, blocks, building_block, building_code = _finish(
+        [drawn], community_code, grids_per_zone, recode
+    )
+    buildings = inputs["buildings"].copy()
+    buildings["block_id"] = building_block[0]
+    buildings["grid_code"] = building_code[0]
     progress("assess grids")
     grids = assess(grids, buildings)
     # Number the layer in code order so re-runs write identical rows.
     grids = grids.sort_values("grid_code").reset_index(drop=True)
-    return grids, buildings, blocks, cut
+    return grids, buildings, blocks, drawn
 
 
 def make_grids(
@@ -670,9 +833,18 @@ def make_grids(
     max_households: int | None = None,
     grids_per_zone: int | None = None,
     time_limit: float | None = None,
+    community: str | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
-    """Generate grids for the whole community and write them with zones, codes and 四维测评.
+    """Generate grids for every community and write them with zones, codes and 四维测评.
+
+    Each community of the ``community`` layer gets grids, zones and codes of its own
+    (codes start with its ``community_code``). A community holding more buildings
+    than ``settings.grid.region_buildings`` is drawn region by region, cut along its
+    major roads, railways and water (:func:`planner.communities.work_regions`), so
+    time and memory grow with the area; zones and codes still run across the whole
+    community. A store with one community of ordinary size is drawn as one area, as
+    it always was.
 
     Parameters
     ----------
@@ -684,6 +856,10 @@ def make_grids(
         Target grids per zone (片区).
     time_limit
         Seconds for each partition round.
+    community
+        Redraw only this community (its code or name) where the store holds several:
+        the other communities' grids, blocks and buildings' codes stay as they are.
+        None redraws every community.
     progress
         Called at each step.
 
@@ -692,7 +868,9 @@ def make_grids(
     dict
         ``grids``, ``in_range``, ``households_min``, ``households_max``,
         ``flagged`` (code, households, reason), ``zones``, ``blocks`` and the
-        staffing ``totals``.
+        staffing ``totals`` (of the grids drawn); ``communities`` (how many) and,
+        with several, or with regions, ``by_community`` (code, name, grids, in
+        range, regions).
     """
     min_households = settings.grid.min_households if min_households is None else min_households
     max_households = settings.grid.max_households if max_households is None else max_households
@@ -702,29 +880,63 @@ def make_grids(
     if grids_per_zone <= 0:
         msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
         raise InputError(msg, param="grids_per_zone")
-    community, warning = community_boundary(store)
-    inputs = load_inputs(store, community=community)
+    community_frame, warning = community_boundary(store)
+    chosen = None if community is None else choose_community(community_frame, community)
+    inputs = load_inputs(store, community=community_frame)
     progress("edge areas")
-    edges = plan_edge_areas(store, inputs)
+    plan = work_areas(inputs)
+    single = len(plan) == 1 and len(plan[0][1]) == 1
+    if single:
+        # One community of ordinary size: the whole store is its one area, as always.
+        edges = plan_edge_areas(store, inputs)
+    else:
+        edges = plan_edge_areas(
+            store, inputs, [(area, part) for _, parts in plan for area, part, _ in parts]
+        )
     current = _current_grids(store)
 
     def recode(codes: list[str], zones: list[str], names: list[str], geoms: np.ndarray):
         return honour_pins(codes, zones, names, geoms, edges, current)
 
-    grids, buildings, blocks, cut = _draw(
-        inputs,
-        edges,
-        _community_code(store),
-        min_households,
-        max_households,
-        grids_per_zone,
-        time_limit,
-        recode,
-        progress,
-    )
+    if single:
+        grids, buildings, blocks, drawn = _draw(
+            inputs,
+            edges,
+            _community_code(store),
+            min_households,
+            max_households,
+            grids_per_zone,
+            time_limit,
+            recode,
+            progress,
+        )
+        cut_cost, by_community = drawn.cut_cost, None
+    else:
+        several = len(plan) > 1
+        if chosen is not None and several:
+            plan = [(k, parts) for k, parts in plan if k == chosen]
+        grids, buildings, blocks, cut_cost, by_community = _draw_communities(
+            plan,
+            inputs,
+            edges,
+            (min_households, max_households),
+            grids_per_zone,
+            time_limit,
+            recode,
+            progress,
+            several=several,
+        )
+    report = grids_report(grids, blocks, cut_cost, min_households, max_households)
+    if chosen is not None and len(community_frame) > 1:
+        report["community"] = str(community_frame["community_code"].iloc[chosen])
+        grids, blocks, buildings = _keep_others(
+            store, report["community"], grids, blocks, buildings
+        )
     zones = zones_from_grids(grids)
-    report = grids_report(grids, cut, min_households, max_households)
     report["totals"] = assessment_report(grids)["totals"]
+    report["communities"] = len(community_frame)
+    if by_community is not None:
+        report["by_community"] = by_community
     outside = buildings["grid_code"].isna().to_numpy()
     report["outside_community"] = {
         "buildings": int(outside.sum()),
@@ -737,7 +949,7 @@ def make_grids(
         report["edge_areas"] = edge_summary(edge_areas)
     if warning:
         report["warnings"] = [warning]
-        also["community"] = community
+        also["community"] = community_frame
     progress("write grids")
     committed = commit_plan(
         store,
@@ -752,7 +964,7 @@ def make_grids(
             {
                 "layer": "grids",
                 "action": "generate",
-                "detail": {k: v for k, v in report.items() if k != "flagged"},
+                "detail": {k: v for k, v in report.items() if k not in ("flagged", "by_community")},
                 "reason": f"planner grids --min {min_households} --max {max_households}",
             }
         ],
@@ -760,6 +972,143 @@ def make_grids(
     )
     report["plan_version"] = committed["plan_version"]
     return report
+
+
+def _draw_communities(
+    plan: list,
+    inputs: dict[str, gpd.GeoDataFrame],
+    edges: gpd.GeoDataFrame,
+    bounds: tuple[int, int],
+    grids_per_zone: int,
+    time_limit: float,
+    recode: Callable[..., tuple[list[str], list[str], list[str]]],
+    progress: Progress,
+    *,
+    several: bool,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, float, list[dict[str, Any]]]:
+    """Grids of each community of ``plan``, area by area, with the buildings and blocks
+    coded (``several``: the store holds several communities, block ids carry the code)."""
+    communities = inputs["community"].reset_index(drop=True)
+    edge_points = representative_points(edges.geometry.to_numpy()) if len(edges) else None
+    block_id = np.full(len(inputs["buildings"]), None, dtype=object)
+    grid_code = np.full(len(inputs["buildings"]), None, dtype=object)
+    all_grids, all_blocks, cut_cost, by_community = [], [], 0.0, []
+    for k, parts in plan:
+        code = str(communities["community_code"].iloc[k] or DEFAULT_COMMUNITY_CODE)
+        progress(f"community {code}: {len(parts)} area(s)")
+        drawn = []
+        for area, part, _ in parts:
+            mine = edges.iloc[:0]
+            if edge_points is not None:
+                mine = edges[shapely.contains(area, edge_points)]
+            drawn.append(_draw_area(part, mine, *bounds, time_limit))
+        prefix = [
+            (f"{code}-" if several else "") + (f"R{r + 1:02d}-" if len(parts) > 1 else "")
+            for r in range(len(parts))
+        ]
+        grids, blocks, building_block, building_code = _finish(
+            drawn, code, grids_per_zone, recode, prefix
+        )
+        for (_, _, positions), ids, codes in zip(parts, building_block, building_code, strict=True):
+            block_id[positions] = ids
+            grid_code[positions] = codes
+        cut_cost += sum(d.cut_cost for d in drawn)
+        ok = in_range(grids["households"].to_numpy(), *bounds)
+        by_community.append(
+            {
+                "community_code": code,
+                "name": communities["name"].iloc[k],
+                "grids": int(len(grids)),
+                "in_range": int(ok.sum()),
+                "households": int(grids["households"].sum()),
+                "regions": len(parts),
+            }
+        )
+        all_grids.append(grids)
+        all_blocks.append(blocks)
+        del drawn
+    crs = inputs["buildings"].crs
+    grids = gpd.GeoDataFrame(pd.concat(all_grids, ignore_index=True), geometry="geometry", crs=crs)
+    if len(all_grids) > 1:
+        owner = np.repeat(np.arange(len(all_grids)), [len(g) for g in all_grids])
+        geoms = _node_borders(grids.geometry.to_numpy(), owner)
+        grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=crs))
+    blocks = gpd.GeoDataFrame(
+        pd.concat(all_blocks, ignore_index=True), geometry="geometry", crs=crs
+    )
+    buildings = inputs["buildings"].copy()
+    buildings["block_id"] = block_id
+    buildings["grid_code"] = grid_code
+    progress("assess grids")
+    grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
+    return grids, buildings, blocks, cut_cost, by_community
+
+
+def _node_borders(geoms: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Grids of areas drawn apart, each given its neighbours' vertices along the border.
+
+    Each area (community, region) is noded on its own: where a road meets the border
+    on one side only, one grid has a vertex there that its neighbour across lacks,
+    and the grids are no exact coverage. Snapping each border grid to its
+    neighbours' outlines (within the noding grid, 1 cm) inserts the missing vertices.
+    """
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    across = group[i] != group[j]
+    i, j = i[across], j[across]
+    if len(i) == 0:
+        return geoms
+    out = geoms.copy()
+    order = np.argsort(i, kind="stable")
+    i, j = i[order], j[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(i)) + 1]
+    owners = i[starts]
+    references = shapely.multilinestrings(
+        shapely.get_parts(shapely.boundary(geoms[j])),
+        indices=_parts_index(geoms[j], starts, len(i)),
+    )
+    snapped = shapely.snap(geoms[owners], references, GRID_SIZE)
+    valid = shapely.is_valid(snapped) & (shapely.get_type_id(snapped) == 3)
+    out[owners[valid]] = snapped[valid]
+    return out
+
+
+def _parts_index(geoms: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """For the parts of ``geoms``' boundaries, the run (``starts``) each belongs to."""
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    _, which = shapely.get_parts(shapely.boundary(geoms), return_index=True)
+    return run[which]
+
+
+def _keep_others(
+    store: Store,
+    code: str,
+    grids: gpd.GeoDataFrame,
+    blocks: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One community redrawn, the others' grids, blocks and buildings' codes as stored."""
+    communities = store.read("community")
+    crs = grids.crs
+    old = store.read("grids")
+    if len(old):
+        old = old[blank(old["scenario"])]
+        old = old[community_of(old["grid_code"], communities) != code].to_crs(crs)
+        grids = pd.concat([old, grids], ignore_index=True).sort_values("grid_code")
+        grids = gpd.GeoDataFrame(grids.reset_index(drop=True), geometry="geometry", crs=crs)
+    old_blocks = store.read("blocks")
+    if len(old_blocks):
+        others = community_of(old_blocks["block_id"], communities) != code
+        old_blocks = old_blocks[others].to_crs(crs)
+        columns = [c for c in blocks.columns if c in old_blocks.columns]
+        blocks = pd.concat([old_blocks[columns], blocks], ignore_index=True)
+        blocks = gpd.GeoDataFrame(blocks, geometry="geometry", crs=crs)
+    stored = store.read("buildings")
+    drawn = buildings["grid_code"].notna().to_numpy()
+    buildings = buildings.copy()
+    for field in ("block_id", "grid_code"):
+        buildings[field] = np.where(drawn, buildings[field].to_numpy(), stored[field].to_numpy())
+    return grids, blocks, buildings
 
 
 def make_grids_step(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
@@ -870,7 +1219,9 @@ def rebalance(
     blocks, buildings = _attach(cut, inputs["buildings"], np.asarray(codes, dtype=object))
     grids = assess(grids, buildings).sort_values("grid_code").reset_index(drop=True)
     moves = _block_moves(cut, face_label, old_codes, blocks["grid_code"].to_numpy())
-    report = grids_report(grids, cut, min_households, max_households)
+    report = grids_report(
+        grids, cut.units.frame, cut.result.cut_cost, min_households, max_households
+    )
     report.update(
         {
             "households_moved": int(moves["households"].sum()),

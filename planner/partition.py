@@ -467,6 +467,10 @@ def _bisect(
 
 def _tree_split(state: _State, units: set[int], k: int, *, depth: int = 0) -> list[set[int]] | None:
     """Cut ``units`` into ``k`` connected parts each within range (recursive bisection)."""
+    if depth == 0 and any(state.h[u] > state.hi for u in units):
+        # A unit above the maximum (a tower) lies in some part, which cannot be in
+        # range: no cut exists, and searching for one is the dearest thing here.
+        return None
     total = float(state.h[list(units)].sum())
     if k == 1:
         return [units] if state.lo <= total <= state.hi else None

@@ -21,6 +21,7 @@ from planner.assess import SPECIAL_FIELDS
 from planner.building_use import assess_building
 from planner.calibration import Calibration, building_classes
 from planner.calibration import calibrate as fit_calibration
+from planner.communities import read_communities
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
 from planner.errors import InputError, PlannerError
@@ -197,7 +198,10 @@ def import_osm(
     store_path
         GeoPackage to create or update.
     bbox, boundary_file
-        Optional clip; without one the data's extent is the community boundary.
+        Optional clip; without one the data's extent is the community boundary. A
+        boundary file whose polygons carry several community codes (a street
+        office's communities, :func:`planner.communities.read_communities`) gives
+        one community each; else its polygons make one community.
     name, code
         Community name (Chinese allowed) and code (first part of grid codes).
     settings
@@ -209,9 +213,12 @@ def import_osm(
     -------
     (Store, report)
     """
-    boundary, boundary_source = None, "extent"
+    boundary, boundary_source, communities = None, "extent", None
     if boundary_file is not None:
-        boundary, boundary_source = read_boundary(boundary_file), "file"
+        communities = read_communities(boundary_file, name=name, code=code)
+        geoms = communities.geometry.to_numpy()
+        boundary = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
+        boundary_source = "file"
     elif bbox is not None:
         boundary, boundary_source = shapely.box(*bbox), "bbox"
     progress("read OSM")
@@ -224,16 +231,21 @@ def import_osm(
     buildings = estimate_households(buildings, metric_crs=metric, settings=settings)
     layers = dict(result.layers, buildings=buildings)
     layers["roads"] = mark_internal_roads(layers["roads"], layers["compounds"])
-    layers["community"] = gpd.GeoDataFrame(
-        {
-            "community_code": [code],
-            "name": [name or Path(source).stem],
-            "boundary_source": [result.boundary_source],
-        },
-        geometry=[result.boundary],
-        crs=STORAGE_CRS,
-    )
+    if communities is not None and len(communities) > 1:
+        # A boundaries file naming several communities: one row each, clipped as one.
+        layers["community"] = communities
+    else:
+        layers["community"] = gpd.GeoDataFrame(
+            {
+                "community_code": [code],
+                "name": [name or Path(source).stem],
+                "boundary_source": [result.boundary_source],
+            },
+            geometry=[result.boundary],
+            crs=STORAGE_CRS,
+        )
     report = summarise(result)
+    report["communities"] = len(layers["community"])
     report["metric_crs"] = metric
     report["households"] = int(buildings["households"].sum())
     source_entry = {"name": Path(source).name, "kind": "osm", "attribution": OSM_ATTRIBUTION}

@@ -47,6 +47,7 @@ import shapely.ops
 
 from planner import schema
 from planner.assess import ASSESS_FIELDS, SPECIAL_FIELDS, assess
+from planner.communities import choose_community, community_of
 from planner.crs import STORAGE_CRS
 from planner.errors import ConflictError, InputError
 from planner.geometry import make_valid_like
@@ -68,6 +69,7 @@ __all__ = [
     "apply_edits",
     "preview_edits",
     "save_edits",
+    "within_community",
 ]
 
 #: The edit operations and the keys each needs.
@@ -784,8 +786,16 @@ def apply_edits(store: Store, edits: list[dict[str, Any]]) -> EditedPlan:
     return PlanEditor(store).apply(edits)
 
 
-def preview_edits(store: Store, edits: list[dict[str, Any]]) -> dict[str, Any]:
-    """Figures and findings of the edited plan, nothing written (see :class:`PlanEditor`)."""
+def preview_edits(
+    store: Store, edits: list[dict[str, Any]], *, community: str | None = None
+) -> dict[str, Any]:
+    """Figures and findings of the edited plan, nothing written (see :class:`PlanEditor`).
+
+    ``community`` (code or name) holds the edits to that community of a store holding
+    several: edits changing another community's grids are refused (error on
+    ``community``). None: edits anywhere, as in a store of one community.
+    """
+    within_community(store, edits, community)
     return PlanEditor(store).preview(edits)
 
 
@@ -796,10 +806,38 @@ def save_edits(
     *,
     message: str = "",
     user: str | None = None,
+    community: str | None = None,
 ) -> dict[str, Any]:
     """Save edits made against ``base_version`` as a new plan version (see
-    :meth:`PlanEditor.save`)."""
+    :meth:`PlanEditor.save`); ``community`` as for :func:`preview_edits`."""
+    within_community(store, edits, community)
     return PlanEditor(store).save(base_version, edits, message=message, user=user)
+
+
+def within_community(store: Store, edits: list[dict[str, Any]], community: str | None) -> None:
+    """Refuse edits that change grids outside ``community`` (None: no limit).
+
+    ``community`` is a code or name of the store's ``community`` layer; in a store
+    holding several, every grid an edit changes must start with its code.
+
+    Raises
+    ------
+    InputError
+        (param ``community``) naming the grids outside it, or an unknown community.
+    """
+    if community is None:
+        return
+    communities = store.read("community")
+    k = choose_community(communities, community)
+    if len(communities) == 1:
+        return
+    code = str(communities["community_code"].iloc[k])
+    touched = sorted(PlanEditor(store).apply(edits).touched)
+    owner = community_of(pd.Series(touched, dtype=object), communities)
+    outside = [t for t, o in zip(touched, owner, strict=True) if o != code]
+    if outside:
+        msg = f"the edits change grids outside `community` {code}: {', '.join(outside[:10])}"
+        raise InputError(msg, param="community")
 
 
 def _changed_since(store: Store, version: int) -> set[str]:

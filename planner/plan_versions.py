@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from planner import schema
+from planner.communities import choose_community, community_of
 from planner.crs import STORAGE_CRS
 from planner.errors import InputError, MissingDataError
 from planner.plan_commit import commit_plan
@@ -101,8 +102,20 @@ def _features(rows: gpd.GeoDataFrame, layer: str) -> gpd.GeoDataFrame:
     return schema.conform(layer, frame.reset_index(drop=True))
 
 
-def diff_versions(store: Store, old: int, new: int) -> dict[str, Any]:
+def diff_versions(
+    store: Store, old: int, new: int, *, community: str | None = None
+) -> dict[str, Any]:
     """Compare the grids of two versions.
+
+    Parameters
+    ----------
+    store
+        The store.
+    old, new
+        The versions.
+    community
+        Compare only the grids of this community (code or name) of a store holding
+        several; None compares every grid.
 
     Returns
     -------
@@ -114,6 +127,8 @@ def diff_versions(store: Store, old: int, new: int) -> dict[str, Any]:
     """
     a = plan_at(store, old)["grids"].set_index("grid_code")
     b = plan_at(store, new)["grids"].set_index("grid_code")
+    if community is not None:
+        a, b = _of_community(store, community, a), _of_community(store, community, b)
     kept = a.index.intersection(b.index)
     metric = store.metric_crs
     moved_area = (
@@ -138,6 +153,16 @@ def diff_versions(store: Store, old: int, new: int) -> dict[str, Any]:
         ],
         "households_moved": int(np.abs(delta).sum() // 2),
     }
+
+
+def _of_community(store: Store, community: str, grids: pd.DataFrame) -> pd.DataFrame:
+    """The grids (indexed by code) of one community of the store."""
+    communities = store.read("community")
+    k = choose_community(communities, community)
+    if len(communities) == 1:
+        return grids
+    code = str(communities["community_code"].iloc[k])
+    return grids[community_of(pd.Series(grids.index), communities) == code]
 
 
 def publish_version(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:

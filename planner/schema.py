@@ -139,7 +139,8 @@ LAYERS: dict[str, Layer] = {
             "community",
             "社区边界",
             "Polygon",
-            "The area being divided into grids.",
+            "The area being divided into grids: one polygon per community (a store may hold "
+            "many, each with its own code, which starts its grids' codes).",
             (
                 _f("community_code", "str", "社区代码", "Code of the community", True),
                 _NAME,

@@ -47,6 +47,11 @@ class GridRules:
         members) gets a part-time grid worker.
     buildings_per_leader
         Buildings one building leader (楼栋长) looks after.
+    region_buildings
+        The grid step's working set: a community with more buildings is cut along
+        major roads, railways and water into regions of about this many buildings,
+        each drawn on its own (:func:`planner.communities.work_regions`), so time and
+        memory grow with the area, not faster.
     """
 
     min_households: int = 300
@@ -57,6 +62,7 @@ class GridRules:
     parttime_area_m2: float = 200_000.0
     parttime_special_groups: int = 30
     buildings_per_leader: int = 5
+    region_buildings: int = 3000
 
 
 @dataclass

@@ -65,10 +65,13 @@ def _checker(operation, headers: dict[str, str]):
     # Likewise the plan's edits name grids, blocks and buildings of the store, which a
     # schema cannot list: edits of features that do not exist are refused (400).
     # An export's target CRS may match the pattern and still be no CRS (400 naming srs).
+    # A community is named by the store's own codes, which a schema cannot list either:
+    # one the store does not hold is refused (400 naming community).
     names = {p.name for p in operation.query}
     op_id = operation.definition.raw.get("operationId")
     edits = op_id in ("previewPlanEdits", "savePlanEdits", "exportLayer")
-    excluded = [positive_data_acceptance] if "bbox" in names or edits else []
+    store_named = "bbox" in names or "community" in names
+    excluded = [positive_data_acceptance] if store_named or edits else []
     strategy = operation.as_strategy()
     if op_id == "getReport":
         # The pdf atlas takes minutes on the demo (a page per grid); tests/test_webmap_api

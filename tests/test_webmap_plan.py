@@ -140,4 +140,4 @@ def test_versions_diff_rollback_and_publish(app, client, login):
     assert {"/api/plan/versions", "/api/plan/diff", "/api/plan/rollback"} <= set(spec["paths"])
     refs = [p["$ref"].split("/")[-1] for p in spec["paths"]["/api/plan/diff"]["get"]["parameters"]]
     names = [spec["components"]["parameters"][r]["name"] for r in refs]
-    assert names == ["a", "b"]
+    assert names == ["a", "b", "community"]

@@ -216,6 +216,14 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
                 "example": "existing",
             },
         ),
+        "community": (
+            "query",
+            {
+                "schema": {"type": "string"},
+                "description": "A community (code or name) of a store holding several: only "
+                "its grids (omit for every grid).",
+            },
+        ),
         "bbox": (
             "query",
             {
@@ -401,6 +409,11 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "base_version": {"type": "integer", "minimum": 0},
             "message": {"type": "string"},
+            "community": {
+                "type": "string",
+                "description": "Hold the edits to this community (code or name): edits "
+                "changing another community's grids are refused (400).",
+            },
             "edits": {
                 "type": "array",
                 "minItems": 1,

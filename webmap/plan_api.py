@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, g, request
 from planner import plan_versions
 from planner.errors import ConflictError
 from planner.plan_commit import current_rows
-from planner.plan_edit import EditRefused, PlanEditor
+from planner.plan_edit import EditRefused, PlanEditor, within_community
 from planner.store import Store
 from planner_web.auth import requires
 from planner_web.http import ApiError, error_response, int_arg, json_response
@@ -94,6 +94,21 @@ def _base(body: dict[str, Any]) -> int:
     return base
 
 
+def _scope(body: dict[str, Any]) -> None:
+    """Hold the edits to the body's ``community`` where one is given (400 otherwise)."""
+    community = body.get("community")
+    if community is None:
+        return
+    if not isinstance(community, str) or not community:
+        raise ApiError(
+            400,
+            "`community` must be a community code or name",
+            code="bad_request",
+            param="community",
+        )
+    within_community(Store(current_app.config["STORE"]), body.get("edits"), community)
+
+
 @bp.errorhandler(EditRefused)
 def _refused(exc: EditRefused):
     return error_response(422, exc.message, code="unprocessable", param=exc.param or "edits")
@@ -161,6 +176,7 @@ def plan():
 def preview():
     """The edited plan's figures per touched grid, the codes it creates, its findings."""
     body = _body()
+    _scope(body)
     report = _editor().preview(body.get("edits"))
     if "base_version" in body:
         report["base_version"] = _base(body)
@@ -187,6 +203,7 @@ def save():
     message = body.get("message") or ""
     if not isinstance(message, str):
         raise ApiError(400, "`message` must be text", code="bad_request", param="message")
+    _scope(body)
     report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
     return json_response(report)
 
@@ -226,7 +243,7 @@ def versions():
     "diffPlanVersions",
     "Compare the grids of two plan versions: added, removed, reshaped, households moved",
     tags=["plan"],
-    query=["versionA", "versionB"],
+    query=["versionA", "versionB", "community"],
     responses={"200": ok("The differences from a to b"), "400": "Error", "404": "Error"},
 )
 def diff():
@@ -235,7 +252,8 @@ def diff():
     current = plan_versions.current_version(store)
     old = _known_version(store, int_arg("a", current, minimum=0), "a")
     new = _known_version(store, int_arg("b", current, minimum=0), "b")
-    return json_response(plan_versions.diff_versions(store, old, new))
+    community = request.args.get("community") or None
+    return json_response(plan_versions.diff_versions(store, old, new, community=community))
 
 
 @bp.post("/rollback")

@@ -1,4 +1,4 @@
-"""Data commands: import, households, info, demo."""
+"""Data commands: import, households, info, communities, demo."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from planner import config, pipeline
 from planner.cli.common import (
@@ -19,6 +20,7 @@ from planner.cli.common import (
     user_errors,
     writes,
 )
+from planner.communities import community_figures, figures_report
 from planner.errors import PlannerError
 from planner.ingest.osm import is_osm_file
 from planner.plausibility import dismiss_warning
@@ -27,6 +29,7 @@ from planner.settings import settings
 from planner.store import Store
 
 __all__ = [
+    "communities_command",
     "demo_command",
     "households_command",
     "import_command",
@@ -262,6 +265,47 @@ def info_command(store_path, as_json):
     click.echo(f"households: {h['total']} (roster {h['roster']}, estimated {h['estimated']})")
     for source in summary["sources"]:
         click.echo(f"source: {source.get('name')} {source.get('attribution', '')}".rstrip())
+
+
+@writes("nothing")
+@main.command("communities")
+@STORE
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the table as CSV (UTF-8 with BOM, for Excel).",
+)
+@JSON
+@user_errors
+def communities_command(store_path, csv_path, as_json):
+    """Every community of a store side by side (社区对比): households, grids, in range,
+    boundary on physical features, walking coverage, stations and staff.
+
+    Read only; the figures come from the layers the pipeline wrote (run grids, check,
+    coverage first).
+    """
+    frame = community_figures(Store(store_path))
+    if csv_path is not None:
+        frame.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    if as_json:
+        echo_json({"communities": figures_report(frame)})
+        return
+    click.echo(
+        f"{'code':<14} {'name':<20} {'户数':>8} {'grids':>6} {'in range':>9} "
+        f"{'on features':>11} {'coverage':>9} {'stations':>8} {'staff':>6}"
+    )
+    for row in frame.itertuples(index=False):
+        share = "-" if pd.isna(row.on_features_share) else f"{row.on_features_share:.0%}"
+        click.echo(
+            f"{row.community_code:<14} {str(row.name)[:20]:<20} {row.households:>8} "
+            f"{row.grids:>6} {row.in_range:>9} {share:>11} {row.coverage_share:>9.1%} "
+            f"{row.stations:>8} {row.staff:>6}"
+        )
+    click.echo(
+        f"{len(frame)} communities; {int(frame['households'].sum())} households, "
+        f"{int(frame['grids'].sum())} grids ({int(frame['in_range'].sum())} in range)"
+    )
 
 
 @writes("a new store (`layers/demo.gpkg`, `layers/AREA.gpkg` or `--store`)")

@@ -71,10 +71,19 @@ def blocks_command(store_path, max_households, as_json):
     type=int,
     help="Grids per zone (片区).",
 )
+@click.option(
+    "--community",
+    help="Redraw only this community (code or name) of a store holding several; "
+    "the others keep their grids.",
+)
 @JSON
 @user_errors
-def grids_command(store_path, min_households, max_households, grids_per_zone, as_json):
-    """Generate grids (网格) of --min to --max households, with zones, codes and staffing."""
+def grids_command(store_path, min_households, max_households, grids_per_zone, community, as_json):
+    """Generate grids (网格) of --min to --max households, with zones, codes and staffing.
+
+    Each community of the store gets its own grids and codes; a large one is drawn
+    region by region (between major roads, railways and water).
+    """
     store = Store(store_path)
     with progress(8, "grids", enabled=not as_json) as step:
         report = make_grids(
@@ -82,6 +91,7 @@ def grids_command(store_path, min_households, max_households, grids_per_zone, as
             min_households=min_households,
             max_households=max_households,
             grids_per_zone=grids_per_zone,
+            community=community,
             progress=step,
         )
     if as_json:

@@ -10,12 +10,17 @@ import click
 from planner import plan_versions
 from planner.cli.common import JSON, STORE, echo_json, main, user_errors, writes
 from planner.errors import InputError
-from planner.plan_edit import PlanEditor
+from planner.plan_edit import PlanEditor, within_community
 from planner.store import Store
 
 __all__ = ["plan_group"]
 
 _USER = click.option("--by", "user", default=None, help="Who makes the change (操作人).")
+_COMMUNITY = click.option(
+    "--community",
+    help="Only this community (code or name) of a store holding several: grids of the "
+    "others are left out (diff) or may not change (edit).",
+)
 
 
 @main.group("plan")
@@ -69,12 +74,13 @@ def show_command(store_path, version, as_json):
 @plan_group.command("diff")
 @click.argument("old", type=int)
 @click.argument("new", type=int)
+@_COMMUNITY
 @JSON
 @click.pass_obj
 @user_errors
-def diff_command(store_path, old, new, as_json):
+def diff_command(store_path, old, new, community, as_json):
     """What changed in the grids from version OLD to NEW."""
-    diff = plan_versions.diff_versions(Store(store_path), old, new)
+    diff = plan_versions.diff_versions(Store(store_path), old, new, community=community)
     if as_json:
         echo_json(diff)
         return
@@ -125,10 +131,11 @@ def rollback_command(store_path, version, user):
 @click.option("--preview", is_flag=True, help="Show the edited plan's figures; write nothing.")
 @click.option("--message", default="", help="Why (recorded with each edit).")
 @_USER
+@_COMMUNITY
 @JSON
 @click.pass_obj
 @user_errors
-def edit_command(store_path, edits_file, base_version, preview, message, user, as_json):
+def edit_command(store_path, edits_file, base_version, preview, message, user, community, as_json):
     """Apply the edits in EDITS_FILE (a JSON list, as the web editor sends) to the plan.
 
     Edits: assign units to a grid, create, merge, split along a line, delete, rename,
@@ -139,7 +146,9 @@ def edit_command(store_path, edits_file, base_version, preview, message, user, a
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         msg = f"cannot read the edits ({exc}); give a JSON list of edit objects"
         raise InputError(msg, source=str(edits_file)) from None
-    editor = PlanEditor(Store(store_path))
+    store = Store(store_path)
+    within_community(store, edits, community)
+    editor = PlanEditor(store)
     if preview:
         report = editor.preview(edits)
         if as_json:

@@ -314,7 +314,9 @@ def check_plan(
     frames["households_out_of_range"] = _households(grids, households, codes, t, crs)
 
     progress("boundaries")
-    boundary = boundary_on_features(geoms, codes, plan.features, plan.community, t)
+    # Every community's outline is given, not drawn: the borders between communities too.
+    outline = plan.community if plan.outlines is None else plan.outlines
+    boundary = boundary_on_features(geoms, codes, plan.features, outline, t)
     return Findings(
         frames={k: frames[k] for k in KINDS},
         boundary=boundary,

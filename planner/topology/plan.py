@@ -103,6 +103,9 @@ class GridPlan:
     roads, barriers, compounds
         The feature layers themselves (None: not loaded), for re-cutting grids that a
         fix pushes out of the household range along physical features.
+    outlines
+        With several communities: each community's polygon (a multipolygon), whose
+        outlines are given, not drawn, like the whole area's (None: ``community``).
     """
 
     grids: gpd.GeoDataFrame
@@ -117,6 +120,7 @@ class GridPlan:
     roads: gpd.GeoDataFrame | None = None
     barriers: gpd.GeoDataFrame | None = None
     compounds: gpd.GeoDataFrame | None = None
+    outlines: shapely.Geometry | None = None
 
 
 def load_plan(
@@ -162,10 +166,12 @@ def load_plan(
         grids = grids[chosen]
     grids = grids.reset_index(drop=True)
     _validate_grids(grids, layer)
-    community = None
+    community, outlines = None, None
     if store.has("community") and store.count("community"):
         comm = store.read_metric("community").geometry.to_numpy()
         community = shapely.make_valid(shapely.union_all(comm))
+        if len(comm) > 1:
+            outlines = shapely.multipolygons(shapely.get_parts(comm))
     lines = []
     layers = {}
     for name in ("roads", "barriers", "compounds", *features):
@@ -191,6 +197,7 @@ def load_plan(
         roads=layers["roads"],
         barriers=layers["barriers"],
         compounds=layers["compounds"],
+        outlines=outlines,
     )
 
 

@@ -180,7 +180,9 @@ def recheck(
     frames["households_out_of_range"] = _households(
         grids[counted], households[counted], codes[counted], t, crs
     )
-    boundary = boundary_on_features(geoms[mine], codes[mine], after.features, after.community, t)
+    # every community's outline is given, not drawn (as check_plan measures it)
+    outline = after.community if after.outlines is None else after.outlines
+    boundary = boundary_on_features(geoms[mine], codes[mine], after.features, outline, t)
 
     # What the changes could not reach stands as the plan before had it.
     for kind in KINDS:
