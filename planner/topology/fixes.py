@@ -184,7 +184,13 @@ class _Arrangement:
         self.points = shapely.point_on_surface(faces)
         if community is not None:
             shapely.prepare(community)
-            self.inside = shapely.intersects(self.points, community)
+            self.inside = shapely.contains_properly(community, self.points)
+            # A thin face along the snapped outline may have its point a hair outside:
+            # it is inside when most of it is.
+            edge = np.flatnonzero(~self.inside & shapely.intersects(faces, community))
+            if len(edge):
+                share = shapely.area(shapely.intersection(faces[edge], community))
+                self.inside[edge] = share >= 0.5 * shapely.area(faces[edge])
         self.faces = faces
         self.area = shapely.area(faces)
         # Lengths summed along the rings, as the fixes have always weighed borders.
