@@ -60,6 +60,15 @@ def test_random_sub_areas_end_clean(case, workdir):
     assert report["clean"], report
 
 
+@pytest.mark.slow
+def test_a_strip_along_the_community_outline_stays_in_a_grid(workdir):
+    """A Kotka sub-area where a 177 m² strip along the snapped outline had its point a
+    hair outside the community: the fixer clipped it away and left a gap."""
+    box = (26.931098, 60.520122, 26.96994, 60.535418)
+    report = bench.run_case("kotka_pyrosm_test", box, workdir / "kotka-strip.gpkg")
+    assert report["clean"], report
+
+
 def _edges_in_one_grid(store) -> None:
     edges = store.read_metric("edge_areas")
     grids = load_plan(store).grids
