@@ -41,6 +41,7 @@ from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs
 from planner.partition import Partition, diagnose, partition
 from planner.plan_commit import commit_plan, zones_from_grids
+from planner.plan_versions import PlanProposal, current_version
 from planner.progress import Progress, no_progress
 from planner.reasons import OutOfRange
 from planner.settings import settings
@@ -691,8 +692,40 @@ def make_grids(
     -------
     dict
         ``grids``, ``in_range``, ``households_min``, ``households_max``,
-        ``flagged`` (code, households, reason), ``zones``, ``blocks`` and the
-        staffing ``totals``.
+        ``flagged`` (code, households, reason), ``zones``, ``blocks``, the
+        staffing ``totals`` and the ``plan_version`` written.
+    """
+    proposal = propose_grids(
+        store,
+        min_households=min_households,
+        max_households=max_households,
+        grids_per_zone=grids_per_zone,
+        time_limit=time_limit,
+        progress=progress,
+    )
+    progress("write grids")
+    committed = commit_plan(
+        store, proposal.grids, log=proposal.log, progress=progress, **proposal.commit
+    )
+    report = proposal.report
+    report["plan_version"] = committed["plan_version"]
+    return report
+
+
+def propose_grids(
+    store: Store,
+    *,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    grids_per_zone: int | None = None,
+    time_limit: float | None = None,
+    progress: Progress = no_progress,
+) -> PlanProposal:
+    """Generate grids as :func:`make_grids` does, without writing them: a proposed plan.
+
+    Parameters are those of :func:`make_grids`. The proposal's ``report`` is
+    :func:`make_grids`'s report (without ``plan_version``); save it with
+    :func:`planner.plan_versions.commit_proposal`.
     """
     min_households = settings.grid.min_households if min_households is None else min_households
     max_households = settings.grid.max_households if max_households is None else max_households
@@ -702,6 +735,7 @@ def make_grids(
     if grids_per_zone <= 0:
         msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
         raise InputError(msg, param="grids_per_zone")
+    base_version = current_version(store)
     community, warning = community_boundary(store)
     inputs = load_inputs(store, community=community)
     progress("edge areas")
@@ -738,33 +772,39 @@ def make_grids(
     if warning:
         report["warnings"] = [warning]
         also["community"] = community
-    progress("write grids")
-    committed = commit_plan(
-        store,
-        grids,
-        buildings=buildings,
-        blocks=blocks,
-        zones=zones,
-        edge_areas=edge_areas,
-        also=also,
-        reassess=False,
-        log=[
-            {
-                "layer": "grids",
-                "action": "generate",
-                "detail": {k: v for k, v in report.items() if k != "flagged"},
-                "reason": f"planner grids --min {min_households} --max {max_households}",
-            }
-        ],
-        progress=progress,
+    log = [
+        {
+            "layer": "grids",
+            "action": "generate",
+            "detail": {k: v for k, v in report.items() if k != "flagged"},
+            "reason": f"planner grids --min {min_households} --max {max_households}",
+        }
+    ]
+    return PlanProposal(
+        analysis="grids",
+        store=store,
+        base_version=base_version,
+        grids=grids,
+        commit={
+            "buildings": buildings,
+            "blocks": blocks,
+            "zones": zones,
+            "edge_areas": edge_areas,
+            "also": also,
+            "reassess": False,
+        },
+        log=log,
+        report=report,
     )
-    report["plan_version"] = committed["plan_version"]
-    return report
 
 
 def make_grids_step(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """The demo pipeline's grid step (default bounds)."""
-    report = make_grids(store, progress=progress)
+    return grids_step_report(make_grids(store, progress=progress))
+
+
+def grids_step_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The grid step's short report from :func:`make_grids`'s (or a proposal's) report."""
     return {
         k: report[k] for k in ("grids", "in_range", "households_min", "households_max", "zones")
     } | {"flagged": len(report["flagged"])}
@@ -1007,11 +1047,13 @@ __all__ = [
     "grid_frame",
     "households_moved",
     "draw_grids",
+    "grids_step_report",
     "make_grids",
     "make_grids_step",
     "honour_pins",
     "pinned_labels",
     "plan_edge_areas",
     "plan_grids",
+    "propose_grids",
     "rebalance",
 ]
