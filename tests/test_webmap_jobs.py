@@ -153,3 +153,42 @@ def test_accept_and_discard_need_a_planner_and_the_csrf_token(store_copy, login)
     del planner.environ_base["HTTP_X_CSRF_TOKEN"]
     assert planner.post("/api/jobs/nope/accept").status_code == 403
     app.extensions["planner.jobs"].shutdown()
+
+
+def test_check_and_fix_proposes_the_repaired_plan(client, store_copy):
+    deleted_grid(store_copy)  # its blocks are a gap now: findings to fix
+    base = plan_versions.current_version(Store(store_copy))
+    before = _digest(store_copy)
+    response = client.post("/api/analysis/check_and_fix")
+    job = _finished(client, response.get_json()["id"])
+    assert job["state"] == "done" and job["pending"] is True, job
+    assert _digest(store_copy) == before
+    report = job["result"]["check_and_fix"]
+    figures = job["figures"]["check_and_fix"]
+    assert report["before"]["findings"] > 0 and report["fixes"] > 0
+    # The figures are the repaired plan's: its findings are those of the re-check.
+    assert figures["findings"]["gaps"] == report["after"]["gaps"] < report["before"]["gaps"]
+    assert figures["base_version"] == base and figures["grids_reshaped"] > 0
+
+    accepted = client.post(f"/api/jobs/{job['id']}/accept").get_json()
+    assert accepted["accepted"] == base + 1
+    store = Store(store_copy)
+    assert plan_versions.current_version(store) == base + 1
+    findings = store.read("findings")
+    gaps = findings[(findings["kind"] == "gaps") & (findings["layer"] == "grids")]
+    assert len(gaps) == report["after"]["gaps"]
+
+
+def test_site_stations_writes_its_scenario_and_shows_its_figures(client, store_copy):
+    response = client.post("/api/analysis/run_coverage_and_sites")
+    job = _finished(client, response.get_json()["id"])
+    assert job["state"] == "done" and job["pending"] is False, job
+    report = job["result"]["run_coverage_and_sites"]
+    figures = job["figures"]["run_coverage_and_sites"]
+    assert figures["stations_proposed"] == len(report["sites"]["chosen"]) > 0
+    assert figures["households_covered"] == report["coverage"]["households_covered"] > 0
+    assert figures["households_total"] >= figures["households_covered"]
+    # Written as it ran: the proposed stations are in the store, nothing waits.
+    stations = Store(store_copy).read("stations")
+    assert (stations["scenario"] == "lscp").sum() >= figures["stations_proposed"]
+    assert client.post(f"/api/jobs/{job['id']}/accept").status_code == 409

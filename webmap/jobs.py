@@ -10,8 +10,8 @@ leaves the store consistent). A job records its state (queued, running, done,
 failed, cancelled), the steps it went through, its JSON report or its error; the
 page polls ``/api/jobs/<id>``.
 
-A step that changes the plan and can propose it without writing (generate grids,
-:data:`PROPOSERS`) runs alone as a proposal: the finished job is ``pending``, holds the
+A step that changes the plan and can propose it without writing (generate grids, check
+and fix: :data:`PROPOSERS`) run alone is a proposal: the finished job is ``pending``, holds the
 unsaved plan (:class:`planner.plan_versions.PlanProposal`) and shows its ``figures``
 (grids, households in range, findings of the proposed plan, grids changed and households
 moved against the current plan); :meth:`JobManager.accept` saves it as a new plan
@@ -41,7 +41,7 @@ from planner.grids import grids_step_report, make_grids_step, propose_grids
 from planner.plan_versions import PlanProposal, commit_proposal, proposal_figures
 from planner.progress import Progress
 from planner.store import Store
-from planner.topology import check_and_fix
+from planner.topology import check_and_fix, propose_check_and_fix
 
 __all__ = [
     "ALL",
@@ -95,12 +95,17 @@ def _propose_grids(store: Store, *, progress: Progress) -> PlanProposal:
     return propose_grids(store, progress=progress)
 
 
-#: Steps run alone as proposals: step id → function computing the plan without writing it.
-PROPOSERS: dict[str, Callable[..., PlanProposal]] = {make_grids_step.__name__: _propose_grids}
+#: Steps run alone as proposals: step id → function computing the plan without writing it
+#: (None: nothing to propose, the step itself runs).
+PROPOSERS: dict[str, Callable[..., PlanProposal | None]] = {
+    make_grids_step.__name__: _propose_grids,
+    check_and_fix.__name__: propose_check_and_fix,
+}
 
 #: The short report of a proposal step, as the step itself reports when it writes.
 _PROPOSAL_REPORTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    make_grids_step.__name__: grids_step_report
+    make_grids_step.__name__: grids_step_report,
+    check_and_fix.__name__: dict,
 }
 
 
@@ -334,6 +339,7 @@ class JobManager:
                 store = Store(self.store_path)
                 if alone:
                     proposal = PROPOSERS[step_id](store, progress=progress)
+                if proposal is not None:
                     proposal.analysis = label
                     progress("check the proposed plan")
                     figures[step_id] = proposal_figures(proposal)
