@@ -515,6 +515,31 @@ def update_edge_areas(
         ``edge_areas`` (count), ``detected``, ``assigned`` (this run), ``unassigned``,
         ``disputed`` (open disputes), ``by_kind``.
     """
+    edges, report, log = refreshed_edge_areas(
+        store, detect=detect, assign=assign, grids=grids, rule=rule, rules=rules
+    )
+    store.write("edge_areas", edges, log=log)
+    return report
+
+
+def refreshed_edge_areas(
+    store: Store,
+    *,
+    detect: bool = True,
+    assign: bool = True,
+    grids: gpd.GeoDataFrame | None = None,
+    rule: str | None = None,
+    rules: EdgeAreaRules | None = None,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any], list[dict[str, Any]]]:
+    """The edge areas :func:`update_edge_areas` would write, without writing them.
+
+    Parameters are those of :func:`update_edge_areas`.
+
+    Returns
+    -------
+    (edge_areas, report, log)
+        The layer (metric CRS, valid), the report and the change-log entries.
+    """
     rule = settings.topology.fix_rule if rule is None else rule
     crs = store.metric_crs
     edges = detect_edge_areas(store, rules=rules) if detect else store.read_metric("edge_areas")
@@ -541,8 +566,7 @@ def update_edge_areas(
             "reason": "planner edges",
         }
     ]
-    store.write("edge_areas", _valid(edges), log=log)
-    return report
+    return _valid(edges), report, log
 
 
 def summary(edges: pd.DataFrame) -> dict[str, Any]:
@@ -687,6 +711,7 @@ __all__ = [
     "follow_plan",
     "merge_detected",
     "pinned_codes",
+    "refreshed_edge_areas",
     "settle",
     "summary",
     "touching",

@@ -44,6 +44,7 @@ from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs, representative_points
 from planner.partition import Partition, diagnose, partition
 from planner.plan_commit import commit_plan, zones_from_grids
+from planner.plan_versions import PlanProposal, current_version
 from planner.progress import Progress, no_progress
 from planner.reasons import OutOfRange
 from planner.settings import settings
@@ -870,7 +871,41 @@ def make_grids(
         ``flagged`` (code, households, reason), ``zones``, ``blocks`` and the
         staffing ``totals`` (of the grids drawn); ``communities`` (how many) and,
         with several, or with regions, ``by_community`` (code, name, grids, in
-        range, regions).
+        range, regions); the ``plan_version`` written.
+    """
+    proposal = propose_grids(
+        store,
+        min_households=min_households,
+        max_households=max_households,
+        grids_per_zone=grids_per_zone,
+        time_limit=time_limit,
+        community=community,
+        progress=progress,
+    )
+    progress("write grids")
+    committed = commit_plan(
+        store, proposal.grids, log=proposal.log, progress=progress, **proposal.commit
+    )
+    report = proposal.report
+    report["plan_version"] = committed["plan_version"]
+    return report
+
+
+def propose_grids(
+    store: Store,
+    *,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    grids_per_zone: int | None = None,
+    time_limit: float | None = None,
+    community: str | None = None,
+    progress: Progress = no_progress,
+) -> PlanProposal:
+    """Generate grids as :func:`make_grids` does, without writing them: a proposed plan.
+
+    Parameters are those of :func:`make_grids`. The proposal's ``report`` is
+    :func:`make_grids`'s report (without ``plan_version``); save it with
+    :func:`planner.plan_versions.commit_proposal`.
     """
     min_households = settings.grid.min_households if min_households is None else min_households
     max_households = settings.grid.max_households if max_households is None else max_households
@@ -880,6 +915,7 @@ def make_grids(
     if grids_per_zone <= 0:
         msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
         raise InputError(msg, param="grids_per_zone")
+    base_version = current_version(store)
     community_frame, warning = community_boundary(store)
     chosen = None if community is None else choose_community(community_frame, community)
     inputs = load_inputs(store, community=community_frame)
@@ -950,28 +986,30 @@ def make_grids(
     if warning:
         report["warnings"] = [warning]
         also["community"] = community_frame
-    progress("write grids")
-    committed = commit_plan(
-        store,
-        grids,
-        buildings=buildings,
-        blocks=blocks,
-        zones=zones,
-        edge_areas=edge_areas,
-        also=also,
-        reassess=False,
-        log=[
-            {
-                "layer": "grids",
-                "action": "generate",
-                "detail": {k: v for k, v in report.items() if k not in ("flagged", "by_community")},
-                "reason": f"planner grids --min {min_households} --max {max_households}",
-            }
-        ],
-        progress=progress,
+    log = [
+        {
+            "layer": "grids",
+            "action": "generate",
+            "detail": {k: v for k, v in report.items() if k not in ("flagged", "by_community")},
+            "reason": f"planner grids --min {min_households} --max {max_households}",
+        }
+    ]
+    return PlanProposal(
+        analysis="grids",
+        store=store,
+        base_version=base_version,
+        grids=grids,
+        commit={
+            "buildings": buildings,
+            "blocks": blocks,
+            "zones": zones,
+            "edge_areas": edge_areas,
+            "also": also,
+            "reassess": False,
+        },
+        log=log,
+        report=report,
     )
-    report["plan_version"] = committed["plan_version"]
-    return report
 
 
 def _draw_communities(
@@ -1113,7 +1151,11 @@ def _keep_others(
 
 def make_grids_step(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
     """The demo pipeline's grid step (default bounds)."""
-    report = make_grids(store, progress=progress)
+    return grids_step_report(make_grids(store, progress=progress))
+
+
+def grids_step_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The grid step's short report from :func:`make_grids`'s (or a proposal's) report."""
     return {
         k: report[k] for k in ("grids", "in_range", "households_min", "households_max", "zones")
     } | {"flagged": len(report["flagged"])}
@@ -1358,11 +1400,13 @@ __all__ = [
     "grid_frame",
     "households_moved",
     "draw_grids",
+    "grids_step_report",
     "make_grids",
     "make_grids_step",
     "honour_pins",
     "pinned_labels",
     "plan_edge_areas",
     "plan_grids",
+    "propose_grids",
     "rebalance",
 ]

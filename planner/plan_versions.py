@@ -5,29 +5,42 @@ areas) makes a new plan version; the store keeps each version whole in
 ``plan_history`` with a row in ``plan_versions`` (who, when, why). A version can be
 published (the official plan), compared with another and rolled back to: a rollback
 is a new version equal to the old one, so nothing is ever lost.
+
+An analysis may also *propose* a plan without writing it (:class:`PlanProposal`, e.g.
+:func:`planner.grids.propose_grids`): an unsaved version with its figures
+(:func:`proposal_figures`), committed later by :func:`commit_proposal` through the one
+commit path, and refused if the plan changed since the analysis read it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from planner import schema
 from planner.communities import choose_community, community_of
 from planner.crs import STORAGE_CRS
-from planner.errors import InputError, MissingDataError
-from planner.plan_commit import commit_plan
+from planner.errors import ConflictError, InputError, MissingDataError
+from planner.geometry import in_range
+from planner.plan_commit import commit_plan, current_rows
+from planner.settings import settings
 from planner.store import Store
 
 __all__ = [
+    "PlanProposal",
+    "commit_proposal",
+    "compare_grids",
     "current_version",
     "diff_versions",
     "list_versions",
     "plan_at",
+    "proposal_figures",
     "publish_version",
     "rollback_to",
 ]
@@ -125,24 +138,38 @@ def diff_versions(
         (code, old, new) and ``households_moved`` (half the sum of the changes: the
         households that changed grid when every grid's total is kept in balance).
     """
-    a = plan_at(store, old)["grids"].set_index("grid_code")
-    b = plan_at(store, new)["grids"].set_index("grid_code")
+    a = plan_at(store, old)["grids"]
+    b = plan_at(store, new)["grids"]
     if community is not None:
-        a, b = _of_community(store, community, a), _of_community(store, community, b)
+        a = _of_community(store, community, a.set_index("grid_code", drop=False))
+        b = _of_community(store, community, b.set_index("grid_code", drop=False))
+        a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    return {"old": int(old), "new": int(new), **compare_grids(a, b, store.metric_crs)}
+
+
+def compare_grids(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, metric_crs: Any) -> dict[str, Any]:
+    """Compare two plans' grids (``grid_code``, ``households``, geometry; any CRS).
+
+    Returns
+    -------
+    dict
+        As :func:`diff_versions` without ``old`` and ``new``: ``added``, ``removed``,
+        ``kept``, ``reshaped``, ``households_changed``, ``households_moved``.
+    """
+    a = a.set_index(a["grid_code"].astype(str))
+    b = b.set_index(b["grid_code"].astype(str))
     kept = a.index.intersection(b.index)
-    metric = store.metric_crs
     moved_area = (
         a.loc[kept]
-        .geometry.to_crs(metric)
-        .symmetric_difference(b.loc[kept].geometry.to_crs(metric))
+        .geometry.to_crs(metric_crs)
+        .symmetric_difference(b.loc[kept].geometry.to_crs(metric_crs))
     ).area
-    hh_a = a["households"].reindex(a.index.union(b.index), fill_value=0)
-    hh_b = b["households"].reindex(a.index.union(b.index), fill_value=0)
+    both = a.index.union(b.index)
+    hh_a = pd.to_numeric(a["households"]).fillna(0).reindex(both, fill_value=0)
+    hh_b = pd.to_numeric(b["households"]).fillna(0).reindex(both, fill_value=0)
     delta = hh_b - hh_a
     changed = delta[delta != 0]
     return {
-        "old": int(old),
-        "new": int(new),
         "added": sorted(b.index.difference(a.index)),
         "removed": sorted(a.index.difference(b.index)),
         "kept": len(kept),
@@ -163,6 +190,146 @@ def _of_community(store: Store, community: str, grids: pd.DataFrame) -> pd.DataF
         return grids
     code = str(communities["community_code"].iloc[k])
     return grids[community_of(pd.Series(grids.index), communities) == code]
+
+
+@dataclass
+class PlanProposal:
+    """A new plan an analysis computed without writing it: an unsaved version.
+
+    Attributes
+    ----------
+    analysis
+        What made it (an analysis step's label), for the change log.
+    store
+        The store object that read the plan's inputs: the commit is refused if any of
+        them changed since (:class:`~planner.errors.ConflictError`).
+    base_version
+        The plan version it was computed from.
+    grids
+        The whole new ``grids`` layer, as :func:`~planner.plan_commit.commit_plan` takes it.
+    commit
+        The other arguments of :func:`~planner.plan_commit.commit_plan` (``buildings``,
+        ``blocks``, ``zones``, ``edge_areas``, ``also``, ``reassess``).
+    log
+        The change-log entries of the analysis.
+    report
+        The analysis's JSON report.
+    """
+
+    analysis: str
+    store: Store
+    base_version: int
+    grids: gpd.GeoDataFrame
+    commit: dict[str, Any] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def proposal_figures(proposal: PlanProposal) -> dict[str, Any]:
+    """The figures of a proposed plan, to decide on it before it is saved.
+
+    Returns
+    -------
+    dict
+        ``base_version``; ``grids``, ``in_range`` and ``out_of_range`` (grids by
+        households within the range ``min``–``max``), ``households``; ``findings``
+        (count per kind of :func:`planner.topology.check_plan` on the proposed plan, and
+        their total ``findings_total``); against the current plan, ``grids_added``,
+        ``grids_removed``, ``grids_reshaped``, ``grids_kept`` and ``households_moved``.
+    """
+    # Imported here: planner.topology imports planner.grids, which imports this module.
+    from planner.topology import check_plan, load_plan
+    from planner.topology.plan import GridPlan
+
+    store = proposal.store
+    metric = store.metric_crs
+    grids = proposal.grids[current_rows(proposal.grids)].to_crs(metric).reset_index(drop=True)
+    hh = pd.to_numeric(grids["households"]).fillna(0).to_numpy()
+    low, high = settings.grid.min_households, settings.grid.max_households
+    ok = in_range(hh, low, high)
+    buildings = proposal.commit.get("buildings")
+    edges = proposal.commit.get("edge_areas")
+    before = store.read("grids")
+    before = before[current_rows(before)] if len(before) else before
+    if len(before):
+        plan = load_plan(store)
+    else:
+        community = store.read_metric("community").geometry.to_numpy()
+        plan = GridPlan(
+            grids=grids,
+            community=shapely.make_valid(shapely.union_all(community)) if len(community) else None,
+            buildings=store.read_metric("buildings"),
+            edge_areas=store.read_metric("edge_areas"),
+            features=np.empty(0, dtype=object),
+            crs=metric,
+        )
+    plan = replace(
+        plan,
+        grids=grids,
+        buildings=plan.buildings if buildings is None else buildings.to_crs(metric),
+        edge_areas=plan.edge_areas if edges is None else edges.to_crs(metric),
+    )
+    findings = check_plan(plan).counts()
+    empty = gpd.GeoDataFrame({"grid_code": [], "households": []}, geometry=[], crs=metric)
+    changed = compare_grids(before if len(before) else empty, grids, metric)
+    return {
+        "base_version": int(proposal.base_version),
+        "grids": int(len(grids)),
+        "in_range": int(ok.sum()),
+        "out_of_range": int((~ok).sum()),
+        "min": int(low),
+        "max": int(high),
+        "households": int(hh.sum()),
+        "findings": findings,
+        "findings_total": int(sum(findings.values())),
+        "grids_added": len(changed["added"]),
+        "grids_removed": len(changed["removed"]),
+        "grids_reshaped": len(changed["reshaped"]),
+        "grids_kept": int(changed["kept"]),
+        "households_moved": changed["households_moved"],
+    }
+
+
+def commit_proposal(proposal: PlanProposal, *, user: str | None = None) -> dict[str, Any]:
+    """Save a proposed plan as a new plan version, through the one commit path.
+
+    The change log says which analysis made it and from which version.
+
+    Returns
+    -------
+    dict
+        :func:`~planner.plan_commit.commit_plan`'s report (``plan_version``...) and
+        ``unchanged``: the proposal was the plan as it is, so no version was made.
+
+    Raises
+    ------
+    ConflictError
+        If the plan changed since the analysis read it (``version``: the current one),
+        or any layer it read did; nothing is written.
+    """
+    now = current_version(Store(proposal.store.path))
+    if now != proposal.base_version:
+        msg = (
+            f"the plan changed since the analysis read it (version {proposal.base_version}, "
+            f"now {now}); run the analysis again"
+        )
+        raise ConflictError(msg, source=str(proposal.store.path), layers=["grids"], version=now)
+    entry = {
+        "layer": "grids",
+        "action": "accept analysis",
+        "detail": {"analysis": proposal.analysis, "base_version": proposal.base_version},
+        "reason": f"接受分析结果「{proposal.analysis}」（基于方案版本 {proposal.base_version}）",
+        "user": user,
+    }
+    log = [entry, *({**e, "user": user} for e in proposal.log)]
+    try:
+        report = commit_plan(proposal.store, proposal.grids, log=log, **proposal.commit)
+    except ConflictError as exc:
+        exc.version = current_version(Store(proposal.store.path))
+        raise
+    # A proposal equal to the plan changes no row: no version is made.
+    report["unchanged"] = report["plan_version"] == proposal.base_version
+    return report
 
 
 def publish_version(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:

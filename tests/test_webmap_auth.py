@@ -284,6 +284,8 @@ NEEDS = {
     "api.job": "official",
     "api.run_analysis": "planner",
     "api.cancel_job": "planner",
+    "api.accept_job": "planner",
+    "api.discard_job": "planner",
     "auth.users": "admin",
     "plan.plan": "viewer",
     "plan.preview": "planner",
@@ -332,6 +334,8 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("api.job", "GET", "/api/jobs/nope"),
         ("api.run_analysis", "POST", "/api/analysis/all"),
         ("api.cancel_job", "DELETE", "/api/jobs/nope"),
+        ("api.accept_job", "POST", "/api/jobs/nope/accept"),
+        ("api.discard_job", "POST", "/api/jobs/nope/discard"),
         ("auth.users", "GET", "/api/users"),
         ("plan.plan", "GET", "/api/plan"),
         ("plan.preview", "POST", "/api/plan/preview"),
@@ -439,6 +443,8 @@ def test_role_matrix_every_route_and_no_private_figure_for_viewers(
                 continue
             if endpoint in (
                 "api.run_analysis",
+                "api.accept_job",
+                "api.discard_job",
                 "plan.preview",
                 "plan.save",
                 "plan.rollback",

@@ -1,10 +1,17 @@
-"""REST API: layers, features by bbox with paging, one feature, summary, search, analysis jobs."""
+"""REST API: layers, features by bbox with paging, one feature, summary, search, analysis jobs.
+
+An analysis job that proposes a plan (generate grids) ends ``pending``: ``POST
+/api/jobs/<id>/accept`` saves the proposal as a new plan version (409 with the current
+``version`` when the plan changed since the job read it), ``POST /api/jobs/<id>/discard``
+drops it.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, current_app, g, request, url_for
 
 from planner import schema
+from planner.errors import ConflictError
 from planner_web.auth import can_see_layer, requires, role_tag, visible_catalog, visible_fields
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features, job_manager
@@ -23,7 +30,7 @@ from planner_web.http import (
     page_links,
     text_response,
 )
-from planner_web.jobs import ALL, QueueFull, known_steps
+from planner_web.jobs import ALL, NotPending, QueueFull, known_steps
 from planner_web.openapi import ok, openapi_document, operation
 
 __all__ = ["bp"]
@@ -310,6 +317,63 @@ def cancel_job(job_id: str):
     if found is None:
         raise ApiError(404, f"no job {job_id!r}", code="not_found")
     return json_response(found)
+
+
+@bp.post("/jobs/<job_id>/accept")
+@operation(
+    "acceptJob",
+    "Save a finished job's proposed plan as a new plan version",
+    tags=["analysis"],
+    responses={
+        "200": ok("The job, with the plan version it became as accepted", "Job"),
+        "403": "Error",
+        "404": "Error",
+        "409": "Error",
+    },
+)
+@requires("analyse")
+def accept_job(job_id: str):
+    """Commit the proposal of a pending job; 409 with the current ``version`` if the plan
+    changed since the job read it (the proposal stays, to discard)."""
+    _writable()
+    try:
+        found = job_manager().accept(job_id, user=g.get("user"))
+    except NotPending as exc:
+        raise ApiError(409, str(exc), code="conflict") from None
+    except ConflictError as exc:
+        response = error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
+        body = response.get_json()
+        body["version"] = exc.version
+        body["changed"] = exc.layers
+        return json_response(body, status=409)
+    if found is None:
+        raise ApiError(404, f"no job {job_id!r}", code="not_found")
+    return json_response(found)
+
+
+@bp.post("/jobs/<job_id>/discard")
+@operation(
+    "discardJob",
+    "Drop a finished job's proposed plan (nothing is written)",
+    tags=["analysis"],
+    responses={"200": ok("The job, discarded", "Job"), "403": "Error", "404": "Error"},
+)
+@requires("analyse")
+def discard_job(job_id: str):
+    """Drop the proposal of a pending job."""
+    _writable()
+    try:
+        found = job_manager().discard(job_id)
+    except NotPending as exc:
+        raise ApiError(409, str(exc), code="conflict") from None
+    if found is None:
+        raise ApiError(404, f"no job {job_id!r}", code="not_found")
+    return json_response(found)
+
+
+def _writable() -> None:
+    if not current_app.config["ANALYSIS_ENABLED"]:
+        raise ApiError(403, "analysis runs are disabled on this server", code="forbidden")
 
 
 @bp.get("/openapi.json")

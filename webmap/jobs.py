@@ -9,6 +9,16 @@ current step (a step is one all-or-nothing write, so stopping between steps
 leaves the store consistent). A job records its state (queued, running, done,
 failed, cancelled), the steps it went through, its JSON report or its error; the
 page polls ``/api/jobs/<id>``.
+
+A step that changes the plan and can propose it without writing (generate grids, check
+and fix: :data:`PROPOSERS`) run alone is a proposal: the finished job is ``pending``, holds the
+unsaved plan (:class:`planner.plan_versions.PlanProposal`) and shows its ``figures``
+(grids, households in range, findings of the proposed plan, grids changed and households
+moved against the current plan); :meth:`JobManager.accept` saves it as a new plan
+version through the one commit path, :meth:`JobManager.discard` drops it. ``all`` runs
+every step writing as it goes (each step reads what the one before wrote). Every
+finished step also gets a few headline ``figures`` (stations proposed and households
+covered for the site step).
 """
 
 from __future__ import annotations
@@ -25,10 +35,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from planner import pipeline
+from planner.coverage import run_coverage_and_sites
 from planner.errors import PlannerError
+from planner.grids import grids_step_report, make_grids_step, propose_grids
+from planner.plan_versions import PlanProposal, commit_proposal, proposal_figures
+from planner.progress import Progress
 from planner.store import Store, is_database_url
+from planner.topology import check_and_fix, propose_check_and_fix
 
-__all__ = ["ALL", "KEEP_JOBS", "QUEUE_LIMIT", "JobManager", "QueueFull", "known_steps"]
+__all__ = [
+    "ALL",
+    "KEEP_JOBS",
+    "PROPOSERS",
+    "QUEUE_LIMIT",
+    "JobManager",
+    "NotPending",
+    "QueueFull",
+    "known_steps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +85,50 @@ class QueueFull(Exception):
 
 class _Cancelled(Exception):
     """A job was cancelled between two steps."""
+
+
+class NotPending(Exception):
+    """The job holds no proposed plan (not finished, already accepted or discarded)."""
+
+
+def _propose_grids(store: Store, *, progress: Progress) -> PlanProposal:
+    return propose_grids(store, progress=progress)
+
+
+#: Steps run alone as proposals: step id → function computing the plan without writing it
+#: (None: nothing to propose, the step itself runs).
+PROPOSERS: dict[str, Callable[..., PlanProposal | None]] = {
+    make_grids_step.__name__: _propose_grids,
+    check_and_fix.__name__: propose_check_and_fix,
+}
+
+#: The short report of a proposal step, as the step itself reports when it writes.
+_PROPOSAL_REPORTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    make_grids_step.__name__: grids_step_report,
+    check_and_fix.__name__: dict,
+}
+
+
+def _figures(step_id: str, report: Any) -> dict[str, Any] | None:
+    """Headline figures of a finished step that writes (None: none to show)."""
+    if not isinstance(report, dict):
+        return None
+    if step_id == run_coverage_and_sites.__name__ and "sites" in report:
+        cover = report.get("coverage") or {}
+        return {
+            "stations_proposed": len(report["sites"].get("chosen", [])),
+            "households_covered": cover.get("households_covered"),
+            "households_total": cover.get("households_total"),
+        }
+    if step_id == make_grids_step.__name__ and "grids" in report:
+        return {k: report[k] for k in ("grids", "in_range", "zones") if k in report}
+    if step_id == check_and_fix.__name__ and "after" in report:
+        return {
+            "fixes": report.get("fixes", 0),
+            "households_moved": report.get("households_moved", 0),
+            "findings_total": report["after"].get("findings"),
+        }
+    return None
 
 
 def _now() -> str:
@@ -102,6 +170,7 @@ class JobManager:
         self.queue_limit = queue_limit
         self._jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._cancel: set[str] = set()
+        self._proposals: dict[str, PlanProposal] = {}
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -135,6 +204,8 @@ class JobManager:
             "finished": None,
             "result": None,
             "error": None,
+            "pending": False,
+            "figures": None,
         }
         with self._lock:
             waiting = sum(1 for j in self._jobs.values() if j["state"] == "queued")
@@ -147,6 +218,7 @@ class JobManager:
             finished = [k for k, j in self._jobs.items() if j["state"] not in _ACTIVE]
             for old_id in finished[: max(len(self._jobs) - KEEP_JOBS, 0)]:
                 del self._jobs[old_id]
+                self._proposals.pop(old_id, None)
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analysis")
             self._executor.submit(self._run, job["id"], plan)
@@ -180,6 +252,61 @@ class JobManager:
                 self._cancel.add(job_id)
         return self.get(job_id)
 
+    def accept(self, job_id: str, *, user: str | None = None) -> dict[str, Any] | None:
+        """Save job ``job_id``'s proposed plan as a new plan version; return the job.
+
+        The job gets ``accepted`` (the new version; the current one and ``unchanged``
+        when the proposal was the plan as it is) and is no longer pending. None if the
+        job is unknown.
+
+        Raises
+        ------
+        NotPending
+            If the job holds no proposed plan.
+        planner.errors.ConflictError
+            If the plan changed since the job read it (the proposal is kept: it can
+            still be discarded).
+        """
+        with self._lock:
+            if job_id not in self._jobs:
+                return None
+            proposal = self._proposals.get(job_id)
+            if proposal is None:
+                raise NotPending(self._not_pending(job_id))
+        committed = commit_proposal(proposal, user=user)
+        with self._lock:
+            self._proposals.pop(job_id, None)
+            self._jobs[job_id].update(
+                pending=False, accepted=committed["plan_version"], unchanged=committed["unchanged"]
+            )
+        return self.get(job_id)
+
+    def discard(self, job_id: str) -> dict[str, Any] | None:
+        """Drop job ``job_id``'s proposed plan (nothing is written); return the job.
+
+        Raises
+        ------
+        NotPending
+            If the job holds no proposed plan.
+        """
+        with self._lock:
+            if job_id not in self._jobs:
+                return None
+            if self._proposals.pop(job_id, None) is None:
+                raise NotPending(self._not_pending(job_id))
+            self._jobs[job_id].update(pending=False, discarded=True)
+        return self.get(job_id)
+
+    def _not_pending(self, job_id: str) -> str:
+        job = self._jobs[job_id]
+        if job.get("accepted") is not None:
+            return f"job {job_id} was accepted already (plan version {job['accepted']})"
+        if job.get("discarded"):
+            return f"job {job_id} was discarded already"
+        if job["state"] in _ACTIVE:
+            return f"job {job_id} is {job['state']}: wait until it is done"
+        return f"job {job_id} has no proposed plan to accept or discard"
+
     def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             self._jobs[job_id].update(changes)
@@ -199,6 +326,9 @@ class JobManager:
                 self._jobs[job_id]["progress"].append(str(message))
 
         results = {}
+        figures: dict[str, Any] = {}
+        proposal = None
+        alone = len(plan) == 1 and plan[0][0] in PROPOSERS
         try:
             for step_id, label, run in plan:
                 with self._lock:
@@ -206,11 +336,29 @@ class JobManager:
                         raise _Cancelled
                 progress(label)
                 # A fresh Store per step: the previous step may have rewritten the file.
-                results[step_id] = run(Store(self.store_path), progress=progress)
+                store = Store(self.store_path)
+                if alone:
+                    proposal = PROPOSERS[step_id](store, progress=progress)
+                if proposal is not None:
+                    proposal.analysis = label
+                    progress("check the proposed plan")
+                    figures[step_id] = proposal_figures(proposal)
+                    results[step_id] = _PROPOSAL_REPORTS[step_id](proposal.report)
+                    continue
+                results[step_id] = run(store, progress=progress)
+                if (found := _figures(step_id, results[step_id])) is not None:
+                    figures[step_id] = found
+            with self._lock:
+                # A proposal cancelled while it was computed is dropped: nothing was written.
+                if proposal is not None and job_id in self._cancel:
+                    proposal = None
+                    raise _Cancelled
         except _Cancelled:
             with self._lock:
                 self._cancel.discard(job_id)
-            self._update(job_id, state="cancelled", finished=_now(), result=results)
+            self._update(
+                job_id, state="cancelled", finished=_now(), result=results, figures=figures or None
+            )
             return
         except PlannerError as exc:
             self._update(job_id, state="failed", finished=_now(), error=str(exc), result=results)
@@ -220,7 +368,16 @@ class JobManager:
             error = f"internal error: {type(exc).__name__}: {exc}"
             self._update(job_id, state="failed", finished=_now(), error=error, result=results)
             return
-        self._update(job_id, state="done", finished=_now(), result=results)
+        with self._lock:
+            if proposal is not None:
+                self._proposals[job_id] = proposal
+            self._jobs[job_id].update(
+                state="done",
+                finished=_now(),
+                result=results,
+                figures=figures or None,
+                pending=proposal is not None,
+            )
 
     def shutdown(self) -> None:
         """Stop the worker after the running job."""

@@ -401,6 +401,24 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "finished": {"type": "string", "nullable": True},
             "result": {"nullable": True},
             "error": {"type": "string", "nullable": True},
+            "pending": {
+                "type": "boolean",
+                "description": "Done, with a proposed plan to accept or discard",
+            },
+            "figures": {
+                "type": "object",
+                "nullable": True,
+                "description": "Headline figures per step (of the proposed plan when pending)",
+            },
+            "accepted": {
+                "type": "integer",
+                "description": "The plan version the accepted proposal became",
+            },
+            "unchanged": {
+                "type": "boolean",
+                "description": "The accepted proposal was the plan as it is: no new version",
+            },
+            "discarded": {"type": "boolean"},
         },
     },
     "PlanEdits": {

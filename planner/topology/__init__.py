@@ -16,7 +16,8 @@ The package, in the order a plan goes through it:
 - :mod:`~planner.topology.recut`: :func:`plan_fixes`, re-cutting grids the repairs
   push out of the household range with their neighbours;
 - :mod:`~planner.topology.write`: proposing and applying fixes to a store, with
-  every dependent layer, and the demo step :func:`check_and_fix`.
+  every dependent layer, and the demo step :func:`check_and_fix` (and
+  :func:`propose_check_and_fix`, the same without writing, as a proposed plan).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from planner.topology.checks import KIND_ZH, KINDS, Findings, check, check_plan
 from planner.topology.fixes import GRID_SIZE, FixPlan, Move
 from planner.topology.plan import RULES, GridPlan, Thresholds, load_plan
 from planner.topology.recut import plan_fixes
-from planner.topology.write import apply_fixes, check_and_fix, propose_fixes, save_findings
+from planner.topology.write import (
+    apply_fixes,
+    check_and_fix,
+    propose_check_and_fix,
+    propose_fixes,
+    save_findings,
+)
 
 __all__ = [
     "GRID_SIZE",
@@ -47,6 +54,7 @@ __all__ = [
     "load_plan",
     "overlay_pairs",
     "plan_fixes",
+    "propose_check_and_fix",
     "propose_fixes",
     "save_findings",
 ]

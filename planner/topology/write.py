@@ -3,7 +3,8 @@
 :func:`apply_fixes` writes the repaired grids with everything that depends on
 them — buildings' grids, blocks' grids, zones, edge areas, the findings of a
 re-check — in one write, one change-log entry per repair. :func:`check_and_fix`
-is the demo's topology step.
+is the demo's topology step; :func:`propose_check_and_fix` computes what it would
+write as a :class:`~planner.plan_versions.PlanProposal`, writing nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pandas as pd
 import shapely
 
 from planner.crs import STORAGE_CRS
-from planner.edge_areas import update_edge_areas
+from planner.edge_areas import refreshed_edge_areas, update_edge_areas
 from planner.geometry import blank, polygonal_parts
 from planner.plan_commit import commit_plan
+from planner.plan_versions import PlanProposal, current_version
 from planner.progress import Progress, no_progress
 from planner.settings import settings
 from planner.topology.checks import Findings, check, check_plan
@@ -30,7 +32,13 @@ from planner.topology.recut import plan_fixes
 if TYPE_CHECKING:
     from planner.store import Store
 
-__all__ = ["apply_fixes", "check_and_fix", "propose_fixes", "save_findings"]
+__all__ = [
+    "apply_fixes",
+    "check_and_fix",
+    "propose_check_and_fix",
+    "propose_fixes",
+    "save_findings",
+]
 
 
 def save_findings(store: Store, findings: Findings) -> int:
@@ -232,3 +240,69 @@ def check_and_fix(
     report["after"] = after.totals()
     report["clean"] = after.clean
     return report
+
+
+def propose_check_and_fix(
+    store: Store, *, progress: Progress = no_progress, rule: str | None = None
+) -> PlanProposal | None:
+    """What :func:`check_and_fix` would write, as a proposed plan; nothing is written.
+
+    Edge areas detected and assigned, the plan checked and repaired, the repaired plan
+    checked again — all in memory. The proposal's ``report`` is :func:`check_and_fix`'s.
+
+    Returns
+    -------
+    PlanProposal or None
+        None when the store has no grids (only edge areas would be detected: run
+        :func:`check_and_fix`).
+    """
+    rule = settings.topology.fix_rule if rule is None else rule
+    if not store.has("grids") or store.count("grids") == 0:
+        return None
+    t = Thresholds()
+    base_version = current_version(store)
+    plan = load_plan(store)
+    progress("edge areas")
+    edges, edge_report, log = refreshed_edge_areas(store, grids=plan.grids, rule=rule)
+    plan = replace(plan, edge_areas=edges.to_crs(plan.crs))
+    progress("check")
+    before = check_plan(plan, thresholds=t)
+    report: dict[str, Any] = {"edge_areas": edge_report, "before": before.totals(), "fixes": 0}
+    after, grids, buildings = before, plan.grids, None
+    if not before.clean:
+        progress("fix")
+        fixes = plan_fixes(plan, before, rule=rule, thresholds=t)
+        repaired = replace(
+            plan, grids=fixes.grids, buildings=fixes.buildings, edge_areas=fixes.edge_areas
+        )
+        after = check_plan(repaired, thresholds=t)
+        moved = fixes.to_json()
+        report["fixes"] = len(moved["proposals"])
+        report["households_moved"] = moved["households_moved"]
+        report["unresolved"] = moved["unresolved"]
+        if not fixes.empty:
+            log += _fix_log(fixes)
+            grids = fixes.grids
+            buildings = fixes.buildings if len(fixes.buildings) else None
+            if len(fixes.edge_areas):
+                edges = fixes.edge_areas
+    report["after"] = after.totals()
+    report["clean"] = after.clean
+    grids = grids.to_crs(STORAGE_CRS)
+    grids["geometry"] = _valid_lonlat(grids.geometry.to_numpy())
+    if plan.others is not None and len(plan.others):
+        grids = pd.concat([plan.others.to_crs(STORAGE_CRS), grids], ignore_index=True)
+    return PlanProposal(
+        analysis="check_and_fix",
+        store=store,
+        base_version=base_version,
+        grids=gpd.GeoDataFrame(grids, crs=STORAGE_CRS),
+        commit={
+            "buildings": buildings,
+            "edge_areas": edges,
+            "also": {"findings": _merged_findings(store, after)},
+            "reassess": False,
+        },
+        log=log,
+        report=report,
+    )
