@@ -19,8 +19,9 @@ Edits (ids as the layers store them):
   (:class:`EditRefused`, HTTP 422) naming it; the larger part keeps A;
 - ``{"op": "reshape", "grid": A, "geometry": GeoJSON Polygon}`` — a new outline
   drawn by hand (the map's vertex editing, snapped to roads, walls and building
-  corners in the browser): the area it gains is taken from the grids there, the area
-  it gives up is left in no grid, and the check of the result says what that leaves;
+  corners in the browser): the area it gains is taken from the grids there (with
+  ``"take": false`` they keep it, and the check reports the overlap), the area it
+  gives up is left in no grid, and the check of the result says what that leaves;
 - ``{"op": "delete", "grid": A}`` — its area and buildings become unassigned;
 - ``{"op": "households", "building": ID, "value": N, "reason": TEXT}`` and
   ``{"op": "clear_households", "building": ID}`` — a planner's own figure
@@ -450,7 +451,8 @@ class _Editor:
         if _square_metres(np.array([outline]), self.crs)[0] <= 1.0:
             msg = f"edit {n}: the outline drawn for grid {code} has no area inside the community"
             raise EditRefused(msg, param="edits")
-        self._take(outline, n, keep=code)
+        if edit.get("take", True):
+            self._take(outline, n, keep=code)
         self.grids.at[code, "geometry"] = outline
         self.result.touched.add(code)
 

@@ -257,6 +257,19 @@ def test_reshape_a_grid_by_hand(nanjing_store):
     assert preview["grids"][neighbour]["households"] == before[neighbour] + households
     assert preview["grids"][home]["households"] == before[home] - households
     assert preview["counts"]["overlaps"] == 0
+    # Drawn over the neighbour without taking its land: the check reports the overlap.
+    kept = editor.preview(
+        [
+            {
+                "op": "reshape",
+                "grid": neighbour,
+                "geometry": shapely.geometry.mapping(grown),
+                "take": False,
+            }
+        ]
+    )
+    assert kept["counts"]["overlaps"] >= 1
+    assert kept["grids"].keys() == {neighbour}
 
     shrunk = shapely.difference(grids.geometry[home], piece)
     preview = editor.preview(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 
+import geopandas as gpd
 import pytest
 import shapely
 
@@ -139,14 +140,15 @@ def test_move_a_grid_vertex_by_hand_and_see_the_check(browser, server):
     running, path = server
     block, home, neighbour, _ = _border_block(Store(path))
     grids = Store(path).read("grids").set_index("grid_code")
-    target = Store(path).read("blocks").set_index("block_id").geometry[block].centroid
+    # well inside the other grid, so the corner dragged there makes a sizeable overlap
+    target = grids.geometry[home].representative_point()
     page = Page(browser, running.url)
     page.open("/")
     _view(page, grids.geometry[neighbour], zoom=17)
     _start_on(page, neighbour, grids.geometry[neighbour].representative_point())
     page.page.click("#editor-reshape")
     page.page.wait_for_selector(".marker-icon:not(.marker-icon-middle)")
-    # The vertex marker nearest the block of the other grid, dragged onto that block.
+    # The vertex marker nearest that point, dragged onto it.
     start, end = page.page.evaluate(
         f"""() => {{
           const m = window.plannerMap.map;
@@ -160,13 +162,33 @@ def test_move_a_grid_vertex_by_hand_and_see_the_check(browser, server):
             const d = Math.hypot(c[0] - to[0], c[1] - to[1]);
             if (d < dist) {{ dist = d; best = c; }}
           }});
-          return [best, to];
+          // 30 px from the vertex towards that point: far enough for a sizeable overlap.
+          const d = Math.hypot(to[0] - best[0], to[1] - best[1]) / 30;
+          return [best, [best[0] + (to[0] - best[0]) / d, best[1] + (to[1] - best[1]) / d]];
         }}"""
     )
-    page.page.mouse.move(*start)
-    page.page.mouse.down()
-    page.page.mouse.move(*end, steps=12)
-    page.page.mouse.up()
+
+    def drag() -> None:
+        page.page.mouse.move(*start)
+        page.page.mouse.down()
+        page.page.mouse.move(*end, steps=12)
+        page.page.mouse.up()
+
+    # Drawn without taking the neighbour's land first: the check flags the overlap.
+    page.page.uncheck("#editor-reshape-take")
+    drag()
+    page.page.click("#editor-reshape")
+    page.page.wait_for_function(
+        "() => (document.getElementById('editor-findings') || {}).textContent?.includes('重叠')",
+        timeout=60_000,
+    )
+    print(f"overlap preview in the browser: {page.page.evaluate(_PREVIEW_MS)} ms")
+    page.shot("editor_reshape_overlap")
+    page.page.click("#editor-undo")
+    page.page.check("#editor-reshape-take")
+    page.page.click("#editor-reshape")
+    page.page.wait_for_selector(".marker-icon:not(.marker-icon-middle)")
+    drag()
     page.page.click("#editor-reshape")
     page.page.wait_for_function(
         "() => document.querySelectorAll('tr[data-grid]').length >= 2", timeout=60_000
@@ -180,7 +202,11 @@ def test_move_a_grid_vertex_by_hand_and_see_the_check(browser, server):
     log = Store(path).read("change_log")
     assert "edit reshape" in set(log["action"])
     after = Store(path).read("grids").set_index("grid_code")
-    assert not after.geometry[neighbour].equals(grids.geometry[neighbour])
+    metric = Store(path).metric_crs
+    gained = gpd.GeoSeries(
+        [after.geometry[neighbour].difference(grids.geometry[neighbour])], crs=4326
+    ).to_crs(metric)
+    assert gained.area.iloc[0] > 20  # the corner moved, not only rounded
     page.check_clean()
     page.close()
 

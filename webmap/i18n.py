@@ -178,6 +178,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "edit_split_hint": "沿道路或围墙逐点点击，画一条穿过网格 {grid} 的线（已有 {n} 点）",
         "edit_reshape": "编辑顶点",
         "edit_reshape_done": "完成顶点编辑",
+        "edit_reshape_take": "多出的面积从相邻网格划出",
         "edit_reshape_hint": (
             "拖动网格 {grid} 的顶点（自动吸附道路、围墙、楼角和相邻网格），完成后点“完成顶点编辑”"
         ),
@@ -398,6 +399,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "edit_split_hint": "Click along roads or walls, a line across grid {grid} ({n} points)",
         "edit_reshape": "Edit vertices",
         "edit_reshape_done": "Finish vertices",
+        "edit_reshape_take": "take the area gained from the neighbours",
         "edit_reshape_hint": (
             "Drag the vertices of grid {grid} (they snap to roads, walls, building corners "
             "and neighbouring grids), then Finish vertices"

@@ -76,7 +76,9 @@ function startReshape() {
   shaping = L.geoJSON(ed.targetGeometry, { style: function () { return SHAPE_STYLE; } }).getLayers()[0];
   shaping.addTo(map);
   // Snap to every vector on the map within 12 px: roads, walls, building corners, other grids.
-  shaping.pm.enable({ snappable: true, snapDistance: 12, allowSelfIntersection: false });
+  // Self-intersections are allowed while dragging (Geoman would otherwise freeze every vertex
+  // of an outline the map simplified into one); the server repairs the ring it receives.
+  shaping.pm.enable({ snappable: true, snapDistance: 12, allowSelfIntersection: true });
 }
 
 function dropShaping() {
@@ -90,7 +92,10 @@ function finishReshape() {
   const geometry = shaping.toGeoJSON(7).geometry;
   dropShaping();
   setMode("paint");
-  addEdit({ op: "reshape", grid: ed.target, geometry: geometry }, [{ geometry: geometry, style: SHAPE_STYLE }]);
+  const edit = { op: "reshape", grid: ed.target, geometry: geometry };
+  // Unticked, the neighbours keep their land and the check reports the overlap.
+  if (!el("editor-reshape-take").checked) edit.take = false;
+  addEdit(edit, [{ geometry: geometry, style: SHAPE_STYLE }]);
 }
 
 function updateButtons() {
