@@ -459,9 +459,11 @@ class GridLookup:
             grid_staff = mine[mine["role"] != "building_leader"]
             out["staff"] = [_person(r) for r in grid_staff.to_dict("records")]
             if building is not None:
-                leaders = mine[
-                    (mine["role"] == "building_leader")
-                    & (mine["building_id"].astype(str) == building["building_id"])
+                # A building's leader goes with the building, whatever grid the roster
+                # named (a plan redrawn since may have moved the building).
+                leaders = staff[
+                    (staff["role"] == "building_leader")
+                    & (staff["building_id"].astype(str) == building["building_id"])
                 ]
                 building["leaders"] = [_person(r) for r in leaders.to_dict("records")]
         if building is not None:

@@ -51,7 +51,9 @@ class Server:
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         command = [str(a) for a in args]
         if self.user:
-            command = ["runuser", "-u", self.user, "--", *command]
+            # runuser is in /usr/sbin, which a root shell's PATH may lack (CI's does)
+            runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+            command = [runuser or "runuser", "-u", self.user, "--", *command]
         done = subprocess.run(command, capture_output=True, text=True, cwd=self.folder)
         if done.returncode:
             msg = f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}"

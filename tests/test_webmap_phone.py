@@ -42,7 +42,8 @@ def at_building(phone_store) -> dict:
     return {
         "query": f"lon={point.x:.7f}&lat={point.y:.7f}",
         "building_id": leader["building_id"],
-        "grid_code": leader["grid_code"],
+        # the grid holding the building (the sample roster may name an older plan's)
+        "grid_code": buildings.loc[leader["building_id"], "grid_code"],
         "leader": leader["name"],
         "walk_m": float(buildings.loc[leader["building_id"], "walk_m"]),
     }
