@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -461,6 +463,12 @@ def _saving(folder) -> bool:
     return any(n.startswith(".s.") or n.startswith("s.gpkg-") for n in os.listdir(folder))
 
 
+def _quietly(fn, *args, **kwargs) -> None:
+    """Call ``fn``; the server may be killed under it."""
+    with contextlib.suppress(Exception):
+        fn(*args, **kwargs)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("round_", range(RACE_ROUNDS))
 def test_server_killed_mid_save_leaves_a_committed_store(nanjing_path, tmp_path, round_):
@@ -491,7 +499,23 @@ def test_server_killed_mid_save_leaves_a_committed_store(nanjing_path, tmp_path,
         )
         with urllib.request.urlopen(request, timeout=60) as r:
             assert r.status == 202
+            job = json.loads(r.read())["id"]
+        base = f"http://127.0.0.1:{port}/api/jobs/{job}"
+        auth = {"Authorization": f"Bearer {token}"}
+        # The job proposes the plan; accepting it is the save to interrupt.
         deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(urllib.request.Request(base, headers=auth)) as r:
+                if json.loads(r.read()).get("pending"):
+                    break
+            time.sleep(0.2)
+        accept = urllib.request.Request(base + "/accept", method="POST", headers=auth)
+        threading.Thread(
+            target=_quietly,
+            args=(urllib.request.urlopen, accept),
+            kwargs={"timeout": 600},
+            daemon=True,
+        ).start()
         saw = _saving(tmp_path)
         while not saw and time.monotonic() < deadline:
             time.sleep(0.002)
