@@ -374,6 +374,8 @@ def test_map_page_at_phone_width(browser, phone_server):
     assert _tap_targets(phone, "#panel-toggle, .leaflet-control-zoom a") == []
     phone.shot("map_phone_folded_zh")
     phone.page.click("#panel-toggle")
+    # the panel slides in: wait for it rather than look at once
+    phone.page.locator("#layer-list").wait_for(state="visible", timeout=15_000)
     assert phone.page.locator("#layer-list").is_visible()
     # Layer rows a thumb can tick, a legend one can read.
     rows = phone.page.evaluate(
