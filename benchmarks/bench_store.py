@@ -30,6 +30,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,8 @@ def tiled_copy(source: Path, target: Path, n: int) -> Path:
     return target
 
 
-def _timed(func, repeat: int, clock=time.perf_counter) -> float:
+def timed(func: Callable[[], None], repeat: int, clock=time.perf_counter) -> float:
+    """The median time of ``repeat`` calls of ``func`` (seconds)."""
     times = []
     for _ in range(repeat):
         started = clock()
@@ -83,22 +85,45 @@ def _timed(func, repeat: int, clock=time.perf_counter) -> float:
     return statistics.median(times)
 
 
-def bench(path: Path, label: str, repeat: int) -> None:
-    store = Store(path)
-    grids = store.read("grids")
-    buildings = store.read("buildings")
-    code = grids["grid_code"].iloc[0]
-    one_grid = grids[grids["grid_code"] == code].copy()
-    its_buildings = buildings[buildings["grid_code"] == code].copy()
-    size = path.stat().st_size
-    copy_target = path.with_suffix(".copy")
+def file_copy(path: Path) -> Callable[[], None]:
+    """Copying the store file beside itself, to disk: what every write cost before."""
+    target = path.with_suffix(".copy")
 
     def copy() -> None:
         # A whole-file write must reach the disk before the rename, as a transaction does.
-        shutil.copyfile(path, copy_target)
-        with open(copy_target, "rb+") as handle:
+        shutil.copyfile(path, target)
+        with open(target, "rb+") as handle:
             os.fsync(handle.fileno())
 
+    return copy
+
+
+def one_grid_edit(location: str | Path) -> Callable[[], None]:
+    """A one-grid edit of the store at ``location``: the first grid's row and its
+    buildings' rows, by key, with a change-log entry (a new plan version), through a new
+    :class:`~planner.store.Store` each time as a command or a request makes one."""
+    store = Store(location)
+    grids = store.read("grids")
+    code = grids["grid_code"].iloc[0]
+    one_grid = grids[grids["grid_code"] == code].copy()
+    its_buildings = store.read("buildings", where=f"grid_code = '{code}'")
+
+    def edit() -> None:
+        one_grid["name"] = f"网格 {time.perf_counter_ns()}"
+        its_buildings["address"] = one_grid["name"].iloc[0]
+        Store(location).write_many(
+            {},
+            rows={"grids": one_grid, "buildings": its_buildings},
+            log=[{"layer": "grids", "action": "edit", "reason": "benchmark"}],
+        )
+
+    return edit
+
+
+def bench(path: Path, label: str, repeat: int) -> None:
+    store = Store(path)
+    grids = store.read("grids")
+    size = path.stat().st_size
     held = sqlite3.connect(path, isolation_level=None)
     held.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the schema, parsed once
 
@@ -110,29 +135,21 @@ def bench(path: Path, label: str, repeat: int) -> None:
         )
         held.execute("COMMIT")
 
-    def edit_one_grid() -> None:
-        one_grid["name"] = f"网格 {time.perf_counter_ns()}"
-        its_buildings["address"] = one_grid["name"].iloc[0]
-        Store(path).write_many(
-            {},
-            rows={"grids": one_grid, "buildings": its_buildings},
-            log=[{"layer": "grids", "action": "edit", "reason": "benchmark"}],
-        )
-
     def replace_grids() -> None:
         Store(path).write_many({"grids": grids})
 
-    t_copy = _timed(copy, repeat)
+    edit_one_grid = one_grid_edit(path)
+    t_copy = timed(file_copy(path), repeat)
     with contextlib.closing(held):
         held.execute("INSERT INTO planner_metadata (key, value) VALUES ('bench', '0')")
-        t_floor = _timed(bare_commit, repeat)
+        t_floor = timed(bare_commit, repeat)
         held.execute("DELETE FROM planner_metadata WHERE key = 'bench'")
-    t_edit = _timed(edit_one_grid, repeat)
-    cpu_edit = _timed(edit_one_grid, repeat, clock=time.process_time)
-    t_layer = _timed(replace_grids, repeat)
-    copy_target.unlink(missing_ok=True)
+    t_edit = timed(edit_one_grid, repeat)
+    cpu_edit = timed(edit_one_grid, repeat, clock=time.process_time)
+    t_layer = timed(replace_grids, repeat)
+    path.with_suffix(".copy").unlink(missing_ok=True)
     print(
-        f"{label:<26}{size / 1e6:>8.1f} MB {len(buildings):>8} {len(grids):>6}"
+        f"{label:<26}{size / 1e6:>8.1f} MB {store.count('buildings'):>8} {len(grids):>6}"
         f"{t_copy * 1000:>9.1f}{t_floor * 1000:>10.1f} ({t_floor / t_copy:>5.1%})"
         f"{t_edit * 1000:>10.1f} ({t_edit / t_copy:>5.1%}){cpu_edit * 1000:>7.1f}"
         f"{t_layer * 1000:>10.1f} ({t_layer / t_copy:>5.1%})"

@@ -24,9 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -36,30 +34,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
 
-from bench_store import tiled_copy  # noqa: E402
+from bench_store import file_copy, one_grid_edit, tiled_copy, timed  # noqa: E402
 
 from planner import config  # noqa: E402
 from planner.pipeline import run_demo  # noqa: E402
 from planner.store import Store, copy_store  # noqa: E402
 
 
-def _timed(func, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def measure(location: str | Path, repeat: int) -> dict[str, float]:
     """Read, write and one-grid-edit times (seconds) of the store at ``location``."""
-    store = Store(location)
-    grids = store.read("grids")
-    buildings = store.read("buildings")
-    code = grids["grid_code"].iloc[0]
-    one_grid = grids[grids["grid_code"] == code].copy()
-    its_buildings = buildings[buildings["grid_code"] == code].copy()
+    buildings = Store(location).read("buildings")
 
     def read() -> None:
         Store(location).read("buildings")
@@ -67,33 +51,17 @@ def measure(location: str | Path, repeat: int) -> dict[str, float]:
     def write() -> None:
         Store(location).write_many({"buildings": buildings})
 
-    def edit_one_grid() -> None:
-        one_grid["name"] = f"网格 {time.perf_counter_ns()}"
-        its_buildings["address"] = one_grid["name"].iloc[0]
-        Store(location).write_many(
-            {},
-            rows={"grids": one_grid, "buildings": its_buildings},
-            log=[{"layer": "grids", "action": "edit", "reason": "benchmark"}],
-        )
-
     return {
-        "read": _timed(read, repeat),
-        "write": _timed(write, repeat),
-        "one grid": _timed(edit_one_grid, repeat),
+        "read": timed(read, repeat),
+        "write": timed(write, repeat),
+        "one grid": timed(one_grid_edit(location), repeat),
         "buildings": len(buildings),
     }
 
 
 def file_copy_seconds(path: Path, repeat: int) -> float:
-    target = path.with_suffix(".copy")
-
-    def copy() -> None:
-        shutil.copyfile(path, target)
-        with open(target, "rb+") as handle:
-            os.fsync(handle.fileno())
-
-    seconds = _timed(copy, repeat)
-    target.unlink(missing_ok=True)
+    seconds = timed(file_copy(path), repeat)
+    path.with_suffix(".copy").unlink(missing_ok=True)
     return seconds
 
 

@@ -16,6 +16,7 @@ each unassigned one to a grid by the same neighbour rule the topology fixes use
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date as Date
 from typing import TYPE_CHECKING, Any
 
@@ -245,6 +246,29 @@ def detect_edge_areas(
     if parts is None:
         layers = {n: store.read_metric(n) for n in ("roads", "compounds", "buildings", "barriers")}
         parts = [(shapely.make_valid(community), layers)]
+    return merge_detected(store.read_metric("edge_areas"), find_edge_areas_in(parts, rules))
+
+
+def find_edge_areas_in(
+    areas: list[tuple[shapely.Geometry, Mapping[str, gpd.GeoDataFrame]]],
+    rules: EdgeAreaRules | None = None,
+) -> gpd.GeoDataFrame:
+    """:func:`find_edge_areas` area by area (communities, regions of a large one).
+
+    Parameters
+    ----------
+    areas
+        Each area (metric CRS) with the layers reaching into it: ``roads``,
+        ``compounds``, ``buildings`` and ``barriers``.
+    rules
+        What counts as an edge area; ``settings.edge_areas`` if None.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The pieces found in all the areas, as :func:`find_edge_areas` gives them.
+    """
+    rules = settings.edge_areas if rules is None else rules
     found = [
         find_edge_areas(
             area,
@@ -256,11 +280,9 @@ def detect_edge_areas(
             min_area_m2=rules.min_area_m2,
             strip_width_m=rules.strip_width_m,
         )
-        for area, layers in parts
+        for area, layers in areas
     ]
-    found = found[0] if len(found) == 1 else pd.concat(found, ignore_index=True)
-    old = store.read_metric("edge_areas")
-    return merge_detected(old, found)
+    return found[0] if len(found) == 1 else pd.concat(found, ignore_index=True)
 
 
 def merge_detected(old: gpd.GeoDataFrame, found: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -708,6 +730,7 @@ __all__ = [
     "detect_edge_areas",
     "dispute",
     "find_edge_areas",
+    "find_edge_areas_in",
     "follow_plan",
     "merge_detected",
     "pinned_codes",

@@ -38,7 +38,7 @@ from planner.blocks import (
 )
 from planner.codes import grid_codes, group_zones
 from planner.communities import choose_community, community_of, work_areas
-from planner.edge_areas import find_edge_areas, follow_plan, merge_detected, pinned_codes
+from planner.edge_areas import find_edge_areas_in, follow_plan, merge_detected, pinned_codes
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs, representative_points
@@ -483,24 +483,10 @@ def plan_edge_areas(
     area by area — communities, regions of a large one — so the work stays bounded;
     None detects them in the union of the communities at once.
     """
-    rules = settings.edge_areas
     if areas is None:
         whole = shapely.make_valid(shapely.union_all(inputs["community"].geometry.to_numpy()))
         areas = [(whole, inputs)]
-    found = [
-        find_edge_areas(
-            area,
-            roads=part["roads"],
-            compounds=part["compounds"],
-            buildings=part["buildings"],
-            barriers=part["barriers"],
-            max_households=rules.max_households,
-            min_area_m2=rules.min_area_m2,
-            strip_width_m=rules.strip_width_m,
-        )
-        for area, part in areas
-    ]
-    found = found[0] if len(found) == 1 else pd.concat(found, ignore_index=True)
+    found = find_edge_areas_in(areas)
     return merge_detected(store.read_metric("edge_areas"), found).to_crs(store.metric_crs)
 
 

@@ -1299,17 +1299,14 @@ def _insert_rows(con: sqlite3.Connection, name: str, rows: _Rows) -> None:
             values[column] = _gpkg_blobs(rows.geometry, geometry[1])
         elif column in rows.columns:
             values[column] = [None if _is_null(v) else v for v in rows.columns[column]]
-    if key is not None:
-        _index_key(con, name)
-        con.executemany(
-            f"DELETE FROM main.{_quote(name)} WHERE {_quote(key)} = ?",
-            [(k,) for k in rows.keys()],
-        )
     names = list(values)
+    records = list(zip(*(values[n] for n in names), strict=True))
+    if key is not None:
+        records = _update_in_place(con, name, key, geometry, names, records)
     con.executemany(
         f"INSERT INTO main.{_quote(name)} ({', '.join(map(_quote, names))}) "
         f"VALUES ({', '.join('?' * len(names))})",
-        list(zip(*(values[n] for n in names), strict=True)),
+        records,
     )
     west, south, east, north = (
         shapely.total_bounds(rows.geometry) if geometry is not None and len(rows) else [np.nan] * 4
@@ -1320,6 +1317,55 @@ def _insert_rows(con: sqlite3.Connection, name: str, rows: _Rows) -> None:
             "max_x = max(max_x, ?), max_y = max(max_y, ?) WHERE table_name = ?",
             (west, south, east, north, name),
         )
+
+
+def _update_in_place(
+    con: sqlite3.Connection,
+    name: str,
+    key: str,
+    geometry: tuple[str, int] | None,
+    names: list[str],
+    records: list[tuple[Any, ...]],
+) -> list[tuple[Any, ...]]:
+    """Update the rows whose key the table holds where they are; return the new ones.
+
+    An edit rewrites its rows in place, not deleted and added at the end: the pages it
+    dirties (and the commit syncs) are those of the rows, the key index is untouched, and
+    a geometry is written only where it changed, so the spatial index's triggers (which
+    fire on any UPDATE OF the geometry column) run only for moved shapes.
+    """
+    _index_key(con, name)
+    table, at = _quote(name), names.index(key)
+    stored: dict[str, list[tuple[int, bytes | None]]] = {}
+    geom_column = geometry[0] if geometry is not None else None
+    select = f"SELECT {_quote(key)}, fid, {_quote(geom_column) if geom_column else 'NULL'}"
+    keys = [str(r[at]) for r in records]
+    for chunk in _chunks(keys):
+        query = f"{select} FROM main.{table} WHERE {_quote(key)} IN ({', '.join('?' * len(chunk))})"
+        for k, fid, blob in con.execute(query, chunk):
+            stored.setdefault(str(k), []).append((fid, blob))
+    g = names.index(geom_column) if geom_column in names else None
+    fresh, same_shape, new_shape = [], [], []
+    for record, k in zip(records, keys, strict=True):
+        held = stored.get(k)
+        if not held:
+            fresh.append(record)
+            continue
+        (fid, blob), *extra = held
+        if extra:  # a key held twice (an older write): keep one row of it
+            con.executemany(f"DELETE FROM main.{table} WHERE fid = ?", [(f,) for f, _ in extra])
+        if g is not None and record[g] != blob:
+            new_shape.append((*record, fid))
+        else:
+            same_shape.append((*[v for i, v in enumerate(record) if i != g], fid))
+    for batch, columns in (
+        (same_shape, [n for i, n in enumerate(names) if i != g]),
+        (new_shape, names),
+    ):
+        if batch:
+            assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
+            con.executemany(f"UPDATE main.{table} SET {assignments} WHERE fid = ?", batch)
+    return fresh
 
 
 def _is_null(value: Any) -> bool:

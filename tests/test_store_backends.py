@@ -22,7 +22,10 @@ from planner.store import Store, StoreMigrated, copy_store, store_stamp
 
 
 def _content(store: Store) -> str:
-    """A digest of everything a store holds (metadata and every layer), read afresh."""
+    """A digest of everything a store holds: a GeoPackage's bytes (a refused write leaves
+    the file byte-identical), a PostGIS store's metadata and every layer, read afresh."""
+    if not isinstance(store.path, StoreURL):
+        return hashlib.sha256(store.path.read_bytes()).hexdigest()
     fresh = Store(store.path)
     digest = hashlib.sha256(json.dumps(fresh.metadata, sort_keys=True).encode())
     for name in fresh.layers():
@@ -32,6 +35,15 @@ def _content(store: Store) -> str:
         digest.update(name.encode())
         digest.update(frame.to_csv(index=False).encode())
     return digest.hexdigest()
+
+
+def _assert_sound(store: Store) -> None:
+    """A GeoPackage store passes SQLite's integrity check (PostgreSQL keeps its own)."""
+    if not isinstance(store.path, StoreURL):
+        import sqlite3
+
+        with sqlite3.connect(store.path) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def _set_metadata(store: Store, key: str, value: object) -> None:
@@ -200,6 +212,7 @@ def test_threads_writing_one_store_each_land(nanjing_any):
     assert errors == []
     log = Store(path).read("change_log").iloc[before:]
     assert sorted(log["reason"]) == sorted(f"线程{n}-{i}" for n in range(4) for i in range(3))
+    _assert_sound(Store(path))
 
 
 #: Two processes read the gates, wait for each other, then both write them.
@@ -290,6 +303,15 @@ def test_row_edits_change_only_those_rows(nanjing_any):
     last = store.read("plan_versions").set_index("plan_version").loc[version + 1]
     assert last["grids"] == len(after)
     assert last["households"] == after["households"].sum()
+    _assert_sound(store)
+    if not isinstance(store.path, StoreURL):  # GDAL's cached count follows the edit
+        import sqlite3
+
+        with sqlite3.connect(store.path) as con:
+            (count,) = con.execute(
+                "SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = 'grids'"
+            ).fetchone()
+        assert count == len(grids)
 
 
 def test_a_newer_store_is_refused_and_an_older_migrated(nanjing_any):
