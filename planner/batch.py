@@ -12,13 +12,11 @@ beside it, last) is skipped when the batch runs again with the same inputs and r
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import dataclasses
 import hashlib
 import json
-import os
 import re
 import tempfile
 import threading
@@ -38,6 +36,7 @@ from planner.crs import STORAGE_CRS
 from planner.errors import InputError, PlannerError
 from planner.ingest.files import read_file
 from planner.ingest.osm import OSM_SUFFIXES, is_osm_file
+from planner.parallel import auto_workers, check_workers, dask_client, rules_in_force
 from planner.pipeline import import_osm, run_analysis
 from planner.plan_commit import current_rows
 from planner.progress import Progress, no_progress
@@ -117,9 +116,6 @@ NAME_FIELDS = ("name", "名称", "社区名称", "社区", "community", "NAME", 
 
 #: Fields that may hold the community's code, tried in order.
 _CODE_FIELDS = ("community_code", "code", "社区代码", "代码", "CODE")
-
-#: Seconds to wait for a scheduler to answer (it is up, or the address is wrong).
-_CONNECT_SECONDS = 10
 
 #: Statuses of a row: built now, finished by an earlier run, or failed.
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -376,7 +372,7 @@ def run_area(
     """
     out_dir = Path(out_dir)
     started, cpu = time.perf_counter(), time.process_time()
-    with _TASK_LOCK, _rules_in_force(rules):
+    with _TASK_LOCK, rules_in_force(rules):
         if area.error:
             return failed_row(area, area.error)
         if not force:
@@ -412,23 +408,6 @@ def run_area(
             },
         )
         return row
-
-
-@contextlib.contextmanager
-def _rules_in_force(rules: Settings | None) -> Iterator[None]:
-    """Put ``rules`` in force for the duration (the engine reads the module's settings)."""
-    if rules is None:
-        yield
-        return
-    groups = [f.name for f in dataclasses.fields(Settings)]
-    saved = {g: getattr(settings, g) for g in groups}
-    try:
-        for g in groups:
-            setattr(settings, g, copy.deepcopy(getattr(rules, g)))
-        yield
-    finally:
-        for g, value in saved.items():
-            setattr(settings, g, value)
 
 
 def _build(area: Area, path: Path) -> dict[str, Any]:
@@ -581,12 +560,7 @@ def run_batch(
         ``areas`` (the rows), ``counts`` (by status), ``workers``, ``scheduler``,
         ``seconds``, ``summary_csv``, ``summary_json``.
     """
-    if workers is not None and scheduler is not None:
-        msg = "give `workers` (a local cluster) or `scheduler` (its workers), not both"
-        raise InputError(msg, param="workers")
-    if workers is not None and workers < 1:
-        msg = f"`workers` must be at least 1, got {workers}"
-        raise InputError(msg, param="workers")
+    check_workers(workers, scheduler)
     started = time.perf_counter()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -608,8 +582,8 @@ def run_batch(
         progress(f"{area.area}: {rows[area.area]['status']}")
     used_workers = 0
     if pending:
-        count = workers or min(len(pending), os.cpu_count() or 1)
-        with _client(count, scheduler, worker_timeout) as client:
+        count = auto_workers(len(pending), workers)
+        with dask_client(count, scheduler, worker_timeout=worker_timeout) as client:
             used_workers = len(client.nthreads())
             for area, row in _run_tasks(client, pending, out, rules, force):
                 rows[area.area] = row
@@ -625,47 +599,6 @@ def run_batch(
     }
     csv_path, json_path = write_summary(summary, out)
     return {**summary, "summary_csv": str(csv_path), "summary_json": str(json_path)}
-
-
-@contextlib.contextmanager
-def _client(workers: int, scheduler: str | None, worker_timeout: float) -> Iterator[Client]:
-    """A Dask client: of a new local cluster, or of the scheduler at ``scheduler``."""
-    import logging
-
-    from distributed import Client, LocalCluster
-
-    if scheduler is None:
-        # No dashboard (it needs bokeh; a batch is watched by its progress), and the
-        # scheduler's small HTTP server on a free port of this machine only: a fixed port
-        # would clash with another cluster here.
-        with (
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            yield client
-        return
-    try:
-        client = Client(scheduler, timeout=_CONNECT_SECONDS)
-    except (OSError, TimeoutError, ValueError) as exc:
-        msg = f"`scheduler` {scheduler} cannot be reached: {_message(exc)}"
-        raise InputError(msg, param="scheduler") from None
-    try:
-        try:
-            client.wait_for_workers(1, timeout=worker_timeout)
-        except TimeoutError:
-            msg = f"`scheduler` {scheduler} has no worker after {worker_timeout:g} s"
-            raise InputError(msg, param="scheduler") from None
-        yield client
-    finally:
-        client.close()
 
 
 def _run_tasks(

@@ -42,6 +42,7 @@ from planner.edge_areas import find_edge_areas_in, follow_plan, merge_detected, 
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs, representative_points
+from planner.parallel import auto_workers, check_workers, map_in_order
 from planner.partition import Partition, diagnose, partition
 from planner.plan_commit import commit_plan, zones_from_grids
 from planner.plan_versions import PlanProposal, current_version
@@ -50,7 +51,7 @@ from planner.reasons import OutOfRange
 from planner.settings import settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from planner.store import Store
 
@@ -821,6 +822,8 @@ def make_grids(
     grids_per_zone: int | None = None,
     time_limit: float | None = None,
     community: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Generate grids for every community and write them with zones, codes and 四维测评.
@@ -847,6 +850,12 @@ def make_grids(
         Redraw only this community (its code or name) where the store holds several:
         the other communities' grids, blocks and buildings' codes stay as they are.
         None redraws every community.
+    workers, scheduler
+        Communities and regions are drawn in parallel, one Dask task each
+        (:mod:`planner.parallel`): on a local cluster of ``workers`` processes, or on
+        the workers of the scheduler at ``scheduler``. By default a store holding more
+        than ``settings.grid.parallel_buildings`` buildings in several areas gets one
+        worker per CPU; others are drawn here, one area after another.
     progress
         Called at each step.
 
@@ -866,6 +875,8 @@ def make_grids(
         grids_per_zone=grids_per_zone,
         time_limit=time_limit,
         community=community,
+        workers=workers,
+        scheduler=scheduler,
         progress=progress,
     )
     progress("write grids")
@@ -885,6 +896,8 @@ def propose_grids(
     grids_per_zone: int | None = None,
     time_limit: float | None = None,
     community: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
     progress: Progress = no_progress,
 ) -> PlanProposal:
     """Generate grids as :func:`make_grids` does, without writing them: a proposed plan.
@@ -901,6 +914,7 @@ def propose_grids(
     if grids_per_zone <= 0:
         msg = f"`grids_per_zone` must be positive, got {grids_per_zone}"
         raise InputError(msg, param="grids_per_zone")
+    check_workers(workers, scheduler)
     base_version = current_version(store)
     community_frame, warning = community_boundary(store)
     chosen = None if community is None else choose_community(community_frame, community)
@@ -947,6 +961,7 @@ def propose_grids(
             recode,
             progress,
             several=several,
+            parallel=(workers, scheduler),
         )
     report = grids_report(grids, blocks, cut_cost, min_households, max_households)
     if chosen is not None and len(community_frame) > 1:
@@ -1009,23 +1024,41 @@ def _draw_communities(
     progress: Progress,
     *,
     several: bool,
+    parallel: tuple[int | None, str | None] = (None, None),
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, float, list[dict[str, Any]]]:
     """Grids of each community of ``plan``, area by area, with the buildings and blocks
-    coded (``several``: the store holds several communities, block ids carry the code)."""
+    coded (``several``: the store holds several communities, block ids carry the code).
+
+    The areas are drawn as tasks (``parallel``: workers and scheduler, see
+    :func:`make_grids`); each community is finished — zones and codes across its
+    areas — as its areas' grids come back, in order."""
     communities = inputs["community"].reset_index(drop=True)
     edge_points = representative_points(edges.geometry.to_numpy()) if len(edges) else None
     block_id = np.full(len(inputs["buildings"]), None, dtype=object)
     grid_code = np.full(len(inputs["buildings"]), None, dtype=object)
     all_grids, all_blocks, cut_cost, by_community = [], [], 0.0, []
+
+    def tasks() -> Iterator[tuple[Any, ...]]:
+        for _, parts in plan:
+            for area, part, _ in parts:
+                mine = edges.iloc[:0]
+                if edge_points is not None:
+                    mine = edges[shapely.contains(area, edge_points)]
+                yield part, mine, *bounds, time_limit
+
+    areas = sum(len(parts) for _, parts in plan)
+    workers, scheduler = parallel
+    if workers is None and scheduler is None:
+        big = len(inputs["buildings"]) > settings.grid.parallel_buildings
+        workers = auto_workers(areas) if big else 1
+    if workers > 1 or scheduler is not None:
+        where = scheduler or f"{workers} worker processes"
+        progress(f"{areas} areas on {where}")
+    results = map_in_order(_draw_area, tasks(), workers=workers, scheduler=scheduler)
     for k, parts in plan:
         code = str(communities["community_code"].iloc[k] or DEFAULT_COMMUNITY_CODE)
         progress(f"community {code}: {len(parts)} area(s)")
-        drawn = []
-        for area, part, _ in parts:
-            mine = edges.iloc[:0]
-            if edge_points is not None:
-                mine = edges[shapely.contains(area, edge_points)]
-            drawn.append(_draw_area(part, mine, *bounds, time_limit))
+        drawn = [next(results) for _ in parts]
         prefix = [
             (f"{code}-" if several else "") + (f"R{r + 1:02d}-" if len(parts) > 1 else "")
             for r in range(len(parts))

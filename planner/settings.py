@@ -52,6 +52,11 @@ class GridRules:
         major roads, railways and water into regions of about this many buildings,
         each drawn on its own (:func:`planner.communities.work_regions`), so time and
         memory grow with the area, not faster.
+    parallel_buildings
+        A store with more buildings than this, in several communities or regions, has
+        them drawn in parallel by default, one worker process per CPU
+        (:mod:`planner.parallel`); a smaller one is drawn in one process (starting
+        the workers would cost more than it saves).
     """
 
     min_households: int = 300
@@ -63,6 +68,7 @@ class GridRules:
     parttime_special_groups: int = 30
     buildings_per_leader: int = 5
     region_buildings: int = 3000
+    parallel_buildings: int = 5000
 
 
 @dataclass

@@ -76,9 +76,29 @@ def blocks_command(store_path, max_households, as_json):
     help="Redraw only this community (code or name) of a store holding several; "
     "the others keep their grids.",
 )
+@click.option(
+    "--workers",
+    type=int,
+    help="Draw communities and regions on this many worker processes (a local Dask "
+    "cluster). Default: one per CPU for a store of more than "
+    f"{settings.grid.parallel_buildings} buildings in several areas, else one.",
+)
+@click.option(
+    "--scheduler",
+    help="Draw them on the workers of this Dask scheduler (tcp://host:8786) instead.",
+)
 @JSON
 @user_errors
-def grids_command(store_path, min_households, max_households, grids_per_zone, community, as_json):
+def grids_command(
+    store_path,
+    min_households,
+    max_households,
+    grids_per_zone,
+    community,
+    workers,
+    scheduler,
+    as_json,
+):
     """Generate grids (网格) of --min to --max households, with zones, codes and staffing.
 
     Each community of the store gets its own grids and codes; a large one is drawn
@@ -92,6 +112,8 @@ def grids_command(store_path, min_households, max_households, grids_per_zone, co
             max_households=max_households,
             grids_per_zone=grids_per_zone,
             community=community,
+            workers=workers,
+            scheduler=scheduler,
             progress=step,
         )
     if as_json:

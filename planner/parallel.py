@@ -1,0 +1,174 @@
+"""Work spread over processes with dask.distributed: a local cluster or a running scheduler.
+
+The engine's large steps split into independent tasks — one area per task in
+``planner batch``, one community or region per task in the grid step — and run them on
+a ``LocalCluster`` of single-threaded worker processes, or on the workers of a Dask
+scheduler already running (``--scheduler tcp://host:8786``). Each task runs under the
+planning rules in force where it was submitted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from planner.errors import InputError
+from planner.settings import Settings, settings
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["auto_workers", "check_workers", "dask_client", "map_in_order", "rules_in_force"]
+
+T = TypeVar("T")
+
+#: Seconds to wait for a scheduler to answer.
+CONNECT_SECONDS = 10
+
+
+def error_message(exc: BaseException) -> str:
+    """An exception as one line: its message, or its type when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_workers(workers: int | None, scheduler: str | None = None) -> None:
+    """Refuse a worker count below one (None: choose, see :func:`auto_workers`), and
+    workers of a local cluster together with a scheduler's."""
+    if workers is not None and scheduler is not None:
+        msg = "give `workers` (a local cluster) or `scheduler` (its workers), not both"
+        raise InputError(msg, param="workers")
+    if workers is not None and workers < 1:
+        msg = f"`workers` must be at least 1, got {workers}"
+        raise InputError(msg, param="workers")
+
+
+def auto_workers(tasks: int, workers: int | None = None) -> int:
+    """How many worker processes ``tasks`` tasks get: ``workers`` when given, else one
+    per CPU, never more than the tasks."""
+    check_workers(workers)
+    if workers is not None:
+        return workers
+    return max(1, min(tasks, os.cpu_count() or 1))
+
+
+@contextlib.contextmanager
+def dask_client(
+    workers: int, scheduler: str | None = None, *, worker_timeout: float = 60.0
+) -> Iterator[Client]:
+    """A Dask client: of a new local cluster of ``workers`` processes, or of the scheduler
+    at ``scheduler``.
+
+    Parameters
+    ----------
+    workers
+        Single-threaded worker processes of the local cluster (ignored with ``scheduler``).
+    scheduler
+        Address of a running scheduler (``tcp://host:8786``); its workers must see the
+        same files.
+    worker_timeout
+        Seconds to wait for the scheduler to have a worker.
+
+    Raises
+    ------
+    InputError
+        The scheduler cannot be reached, or has no worker in time (``param="scheduler"``).
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        # No dashboard (it needs bokeh; the work is watched by its progress), and the
+        # scheduler's small HTTP server on a free port of this machine only: a fixed port
+        # would clash with another cluster here.
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                silence_logs=logging.ERROR,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_SECONDS)
+    except (OSError, TimeoutError, ValueError) as exc:
+        msg = f"`scheduler` {scheduler} cannot be reached: {error_message(exc)}"
+        raise InputError(msg, param="scheduler") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=worker_timeout)
+        except TimeoutError:
+            msg = f"`scheduler` {scheduler} has no worker after {worker_timeout:g} s"
+            raise InputError(msg, param="scheduler") from None
+        yield client
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def rules_in_force(rules: Settings | None) -> Iterator[None]:
+    """Put ``rules`` in force for the duration (the engine reads the module's settings)."""
+    if rules is None:
+        yield
+        return
+    groups = [f.name for f in dataclasses.fields(Settings)]
+    saved = {g: getattr(settings, g) for g in groups}
+    try:
+        for g in groups:
+            setattr(settings, g, copy.deepcopy(getattr(rules, g)))
+        yield
+    finally:
+        for g, value in saved.items():
+            setattr(settings, g, value)
+
+
+def _under_rules(func: Callable[..., T], rules: Settings, *args: Any) -> T:
+    with rules_in_force(rules):
+        return func(*args)
+
+
+def map_in_order(
+    func: Callable[..., T],
+    tasks: Iterable[tuple[Any, ...]],
+    *,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> Iterator[T]:
+    """``func(*task)`` for each task, results in the tasks' order.
+
+    With one worker and no scheduler the tasks run here, one after another (no
+    cluster to start). Otherwise they run on :func:`dask_client`'s workers, under the
+    rules in force here; at most two per worker are submitted ahead of the result
+    being taken, so the results held (and the inputs shipped) stay bounded.
+    """
+    if workers <= 1 and scheduler is None:
+        for task in tasks:
+            yield func(*task)
+        return
+    rules = copy.deepcopy(settings)
+    with dask_client(workers, scheduler) as client:
+        window = 2 * max(1, len(client.nthreads()))
+        pending: list[Any] = []
+        for task in tasks:
+            pending.append(client.submit(_under_rules, func, rules, *task, pure=False))
+            if len(pending) >= window:
+                yield _take(pending.pop(0))
+        while pending:
+            yield _take(pending.pop(0))
+
+
+def _take(future: Any) -> Any:
+    try:
+        return future.result()
+    finally:
+        future.release()

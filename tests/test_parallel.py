@@ -1,0 +1,81 @@
+"""Work on Dask workers (planner/parallel.py): the grid step's areas drawn in parallel
+give the plan drawn one area after another."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import cloudpickle
+import pytest
+import shapely
+from test_communities import CORNER, _tiles
+
+from planner import config
+from planner.errors import InputError
+from planner.grids import make_grids
+from planner.parallel import auto_workers, check_workers, map_in_order
+from planner.pipeline import import_osm
+from planner.settings import settings
+from planner.store import Store
+
+
+@pytest.fixture(scope="module")
+def four_tiles(tmp_path_factory):
+    """A store of four communities (the tiled corner of Nanjing), no grids yet."""
+    tiles = _tiles()
+    folder = tmp_path_factory.mktemp("parallel")
+    extract = tiles.clip_extract(config.DATA_DIR / "osm" / "nanjing_xinjiekou.osm", CORNER)
+    tiles.write_tiled(extract, 2, folder / "city2.osm")
+    tiles.write_communities(CORNER, 2, folder / "city2.geojson")
+    path = folder / "four.gpkg"
+    import_osm(folder / "city2.osm", path, boundary_file=folder / "city2.geojson")
+    return path
+
+
+def _grids(path):
+    return Store(path).read("grids").sort_values("grid_code").reset_index(drop=True)
+
+
+def test_areas_drawn_on_two_workers_give_the_same_plan(four_tiles, tmp_path, monkeypatch):
+    alone, spread = tmp_path / "alone.gpkg", tmp_path / "spread.gpkg"
+    shutil.copyfile(four_tiles, alone)
+    shutil.copyfile(four_tiles, spread)
+    make_grids(Store(alone), workers=1)
+    # The default: a store above the threshold gets a worker per CPU (two here at least).
+    monkeypatch.setattr(settings.grid, "parallel_buildings", 10)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    steps = []
+    report = make_grids(Store(spread), progress=steps.append)
+    assert "4 areas on 2 worker processes" in steps
+    one, two = _grids(alone), _grids(spread)
+    assert report["grids"] == len(one) > 4
+    assert list(two["grid_code"]) == list(one["grid_code"])
+    assert list(two["households"]) == list(one["households"])
+    assert shapely.equals_exact(two.geometry.to_numpy(), one.geometry.to_numpy(), 1e-9).all()
+    a = Store(alone).read("buildings").set_index("building_id")["grid_code"]
+    b = Store(spread).read("buildings").set_index("building_id")["grid_code"]
+    assert b.loc[a.index].equals(a)
+
+
+def test_rules_in_force_reach_the_workers(monkeypatch):
+    """A rule changed here is the rule a worker computes with."""
+    # The workers cannot import this test module: its functions travel by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.setattr(settings.grid, "min_households", 123)
+    results = list(map_in_order(_min_households, [(i,) for i in range(3)], workers=2))
+    assert results == [123, 124, 125]
+
+
+def _min_households(offset: int) -> int:
+    return settings.grid.min_households + offset
+
+
+def test_worker_counts_are_checked():
+    with pytest.raises(InputError, match="at least 1") as error:
+        check_workers(0)
+    assert error.value.param == "workers"
+    with pytest.raises(InputError, match="not both"):
+        check_workers(2, "tcp://127.0.0.1:8786")
+    assert auto_workers(1) == 1
+    assert auto_workers(5, 3) == 3
