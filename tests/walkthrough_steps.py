@@ -630,7 +630,11 @@ def _mend_place(page: Page, walk: Walk, finding: dict[str, Any]) -> bool:
             _arm(page)
             page.page.click("#editor-undo")
             page.page.wait_for_function("() => !document.querySelector('tr[data-grid]')")
-            walk.log("撤销：有网格变为 ✗ (undo: a grid went out of range)", _counts_text(page))
+            walk.log(
+                "撤销：有网格变为 ✗ (undo: a grid went out of range)",
+                _counts_text(page),
+                kind="undo",
+            )
         return False
     if not into:
         walk.unmended.append(f"{finding['text']}: no grid to paint into")
