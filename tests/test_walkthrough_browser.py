@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry import shape
 
 from planner.plan_commit import current_rows
+from planner.plan_edit import PlanEditor
 from planner.store import Store
 from planner.topology.checks import check
 from tests.test_webmap_browser import CHROMIUM, SHOTS, Page, _serve
@@ -34,31 +35,64 @@ from tests.walkthrough_steps import (
     step_table,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="/usr/bin/chromium absent (make test installs it)"
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def broken(nanjing_path, tmp_path):
-    """A copy of the demo store with four grids broken, served: (server, path, breaks)."""
+def broken_path(nanjing_path, tmp_path):
+    """A copy of the demo store with four grids broken: (path, breaks)."""
     path = tmp_path / "walk.gpkg"
     shutil.copyfile(nanjing_path, path)
-    breaks = break_plan(path)
+    return path, break_plan(path)
+
+
+@pytest.fixture
+def broken(broken_path):
+    """The broken store, served: (server, path, breaks)."""
+    path, breaks = broken_path
     running = _serve(path)
     yield running, path, breaks
     running.stop()
 
 
-def test_the_preview_of_no_edits_is_the_plans_own_check(broken, login):
+def test_painting_the_gap_over_mends_its_edge_area_in_the_preview_as_the_save_does(broken_path):
+    """An edge area left in no grid by the gap follows the grid painted over it in the
+    live check, as the save's reassignment makes it (before, only the save cleared it)."""
+    path, breaks = broken_path
+    assert check(Store(path)).counts()["unassigned_edge_areas"] >= 1
+    edits = [{"op": "assign", "units": [breaks.gap_block], "to": breaks.gap}]
+    editor = PlanEditor(Store(path))
+    preview = editor.preview(edits)
+    editor.save(breaks.version, edits)
+    saved = check(Store(path)).counts()
+    assert preview["counts"] == saved
+    assert saved["gaps"] == 0 and saved["unassigned_edge_areas"] == 0
+
+
+def test_painting_a_cut_block_back_leaves_no_crumb_of_the_drawn_outline(broken_path):
+    """The block holding the cut building goes whole to the grid whose outline cut it,
+    then to the other grid: no 0 m² sliver (nor second piece) of the hand-drawn outline
+    stays behind in the first."""
+    path, breaks = broken_path
+    cut = check(Store(path)).frames["split_buildings"]
+    grids = next(
+        g for g, ref in zip(cut["grids"], cut["ref"], strict=True) if ref == breaks.cut_building
+    )
+    other = next(g for g in grids if g != breaks.cut_grid)
+    buildings = Store(path).read("buildings").set_index("building_id")
+    block = str(buildings.loc[breaks.cut_building, "block_id"])
+    editor = PlanEditor(Store(path))
+    editor.save(breaks.version, [{"op": "assign", "units": [block], "to": breaks.cut_grid}])
+    preview = PlanEditor(Store(path)).preview([{"op": "assign", "units": [block], "to": other}])
+    assert preview["counts"]["split_buildings"] == 0
+    assert preview["counts"]["slivers"] == 0 and preview["counts"]["multipart"] == 0
+
+
+def test_the_preview_of_no_edits_is_the_plans_own_check(broken_path, login):
     """What the rules panel lists on opening: ``"edits": []`` gives the plan's check."""
     from planner_web import create_app
 
-    _, path, breaks = broken
+    path, breaks = broken_path
     client = create_app({"STORE": str(path)}).test_client()
     login(client, path, role="planner")
     answer = client.post("/api/plan/preview", json={"base_version": breaks.version, "edits": []})
@@ -74,6 +108,10 @@ def test_the_preview_of_no_edits_is_the_plans_own_check(broken, login):
     assert {breaks.over, breaks.under} <= out
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium absent (make test installs it)"
+)
 def test_a_planner_mends_five_broken_grids_on_the_page(browser, broken):
     running, path, breaks = broken
     page = Page(browser, running.url)
