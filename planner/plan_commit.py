@@ -44,7 +44,13 @@ if TYPE_CHECKING:
 
     from planner.store import Store
 
-__all__ = ["commit_plan", "current_rows", "holder_codes", "zones_from_grids"]
+__all__ = [
+    "commit_plan",
+    "current_rows",
+    "holder_codes",
+    "reassign_edge_areas",
+    "zones_from_grids",
+]
 
 #: Changed rows are written as rows while they are at most this share of a layer;
 #: beyond it the layer is replaced whole (cheaper, and one base in the plan history).
@@ -198,7 +204,7 @@ def commit_plan(
         edge_areas = store.read("edge_areas")
         stored["edge_areas"] = edge_areas.copy()
         if len(edge_areas):
-            edge_areas, report["edge_areas_reassigned"] = _reassign(edge_areas, plan)
+            edge_areas, report["edge_areas_reassigned"] = reassign_edge_areas(edge_areas, plan)
     if edge_areas is not None:
         counted = count_edge_areas(edge_areas.to_crs(metric), buildings.to_crs(metric))
         edge_areas = edge_areas.copy()
@@ -238,11 +244,15 @@ def holder_codes(geoms: np.ndarray, grids: gpd.GeoDataFrame) -> np.ndarray:
     return np.where(major >= 0, codes[np.maximum(major, 0)], None)
 
 
-def _reassign(edges: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+def reassign_edge_areas(
+    edges: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, int]:
     """Automatic assignments re-made for new grids (metric); manual and settled ones kept.
 
     An automatic edge area still lying in its grid keeps it; the others are assigned
-    afresh by the fix rule (:func:`planner.edge_areas.assign_edge_areas`).
+    afresh by the fix rule (:func:`planner.edge_areas.assign_edge_areas`). A commit does
+    this when it is given no edge areas; the editor's preview does it too, so the live
+    rules see what the save will write. Returns the edge areas and how many changed.
     """
     edges = schema.conform("edge_areas", edges)
     measured = edges.to_crs(grids.crs)

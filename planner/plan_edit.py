@@ -53,7 +53,7 @@ from planner.crs import STORAGE_CRS
 from planner.errors import ConflictError, InputError
 from planner.geometry import make_valid_like
 from planner.households import estimate_households
-from planner.plan_commit import commit_plan, current_rows, holder_codes
+from planner.plan_commit import commit_plan, current_rows, holder_codes, reassign_edge_areas
 from planner.plan_versions import current_version, plan_at
 from planner.settings import settings
 from planner.store import Store
@@ -293,7 +293,13 @@ class _Editor:
                 continue
             self._unlocked(code, n)
             rest = _polygonal(shapely.difference(self.grids.geometry[code], area))
-            if _square_metres(np.array([rest]), self.crs)[0] <= 1.0:
+            # Crumbs of 1 m² or less left where the units' edges and a hand-drawn outline
+            # differ by a hair: part of the units, not of this grid (the check would call
+            # them slivers of 0 m², which no paint could remove).
+            parts = shapely.get_parts(rest)
+            if len(parts) > 1:
+                rest = shapely.union_all(parts[_square_metres(parts, self.crs) > 1.0])
+            if rest.is_empty or _square_metres(np.array([rest]), self.crs)[0] <= 1.0:
                 # every unit painted away: the grid is gone, as if deleted
                 self.grids = self.grids.drop(index=code)
                 self.result.removed.append(code)
@@ -631,6 +637,8 @@ class PlanEditor:
         edges = before.edge_areas
         if edited.edge_areas is not None:
             edges = edited.edge_areas.to_crs(before.crs)
+        elif len(edges):
+            edges = _follow(edges, before.grids, grids, edited.touched | set(edited.removed))
         after = replace(before, grids=grids, buildings=buildings, edge_areas=edges)
         return edited, before, after
 
@@ -667,6 +675,22 @@ class PlanEditor:
             "grids": _figures(grids, buildings, edited.touched, findings.boundary),
             "created": edited.created,
             "removed": edited.removed,
+            "counts": findings.counts(),
+            "findings": findings.to_json(geometry=True),
+            "clean": findings.clean,
+        }
+
+    def check(self) -> dict[str, Any]:
+        """The plan's own check, as a preview reports it (``grids`` empty): what an
+        editor shows before its first edit. Made once per plan version."""
+        if not self.context.current():
+            self.context = PlanContext.load(Store(self.context.store.path))
+        _, findings = self.context.checked()
+        return {
+            "version": self.version,
+            "grids": {},
+            "created": [],
+            "removed": [],
             "counts": findings.counts(),
             "findings": findings.to_json(geometry=True),
             "clean": findings.clean,
@@ -742,6 +766,35 @@ class PlanEditor:
             "removed": edited.removed,
             "rebased": rebased,
         }
+
+
+def _follow(
+    edges: gpd.GeoDataFrame,
+    before: gpd.GeoDataFrame,
+    after: gpd.GeoDataFrame,
+    touched: set[str],
+) -> gpd.GeoDataFrame:
+    """Edge areas whose automatic assignment follows the edited grids, as the save will
+    make it (:func:`~planner.plan_commit.reassign_edge_areas`); only those on the grids
+    the edits touched, before or after, can change (metric frames)."""
+    changed = np.concatenate(
+        [
+            before.geometry.to_numpy()[before["grid_code"].isin(touched).to_numpy()],
+            after.geometry.to_numpy()[after["grid_code"].isin(touched).to_numpy()],
+        ]
+    )
+    if not len(changed):
+        return edges
+    near = shapely.intersects(edges.geometry.to_numpy(), shapely.union_all(changed))
+    if not near.any():
+        return edges
+    followed, moved = reassign_edge_areas(edges[near], after)
+    if not moved:
+        return edges
+    edges = edges.copy()
+    for column in ("grid_code", "assigned_by", "reason"):
+        edges.loc[near, column] = followed[column].to_numpy()
+    return edges
 
 
 def _figures(

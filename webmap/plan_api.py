@@ -55,6 +55,16 @@ class EditorCache:
 _EDITORS = EditorCache()
 
 
+def _warm(path: str) -> None:
+    """Read the plan of ``path`` and check it in the background (a planner opening the
+    editor after a save would otherwise wait for both)."""
+
+    def work() -> None:
+        _EDITORS.get(path).context.checked()
+
+    threading.Thread(target=work, daemon=True).start()
+
+
 def _editor() -> PlanEditor:
     return _EDITORS.get(current_app.config["STORE"])
 
@@ -135,9 +145,9 @@ def _conflict(exc: ConflictError):
 def plan():
     """The latest plan version, the published one and the grids' figures."""
     store = Store(current_app.config["STORE"])
-    # The editor opens with this request: read its plan meanwhile, for a quick first preview.
-    path = current_app.config["STORE"]
-    threading.Thread(target=_EDITORS.get, args=(path,), daemon=True).start()
+    # The editor opens with this request: read its plan and check it meanwhile, for a quick
+    # first list of findings and first preview.
+    _warm(current_app.config["STORE"])
     current = plan_versions.current_version(store)
     version = int_arg("version", None, minimum=0)
     if version is None or version == current:
@@ -174,10 +184,14 @@ def plan():
     responses={"200": ok("The edited plan's figures"), "400": "Error", "422": "Error"},
 )
 def preview():
-    """The edited plan's figures per touched grid, the codes it creates, its findings."""
+    """The edited plan's figures per touched grid, the codes it creates, its findings.
+
+    No edits (an empty list): the plan's own check, which the editor lists on opening.
+    """
     body = _body()
     _scope(body)
-    report = _editor().preview(body.get("edits"))
+    edits = body.get("edits")
+    report = _editor().check() if edits == [] else _editor().preview(edits)
     if "base_version" in body:
         report["base_version"] = _base(body)
     return json_response(report)
@@ -205,6 +219,8 @@ def save():
         raise ApiError(400, "`message` must be text", code="bad_request", param="message")
     _scope(body)
     report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
+    # The saved plan is the next session's: read and check it before the page asks.
+    _warm(current_app.config["STORE"])
     return json_response(report)
 
 

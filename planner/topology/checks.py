@@ -584,6 +584,8 @@ def _edge_findings(
     ids = edges["edge_id"].astype(str).to_numpy()
     disputed = edges["disputed"].to_numpy(dtype=bool)
     settled = ~blank(edges["agreement_text"])
+    # NaN and None alike: no grid named (a NaN would read "所属网格 nan 不存在").
+    unset = np.asarray(blank(edges["grid_code"]), dtype=bool)
     rows: dict[str, list] = {"grids": [], "size": [], "ref": [], "geometry": [], "detail": []}
     for k in range(len(edges)):
         inside = lying.get(k, [])
@@ -591,7 +593,7 @@ def _edge_findings(
         if assigned[k] < 0:
             if disputed[k] and not settled[k]:
                 why = "有争议，尚未协商确定归属"
-            elif code:
+            elif not unset[k]:
                 why = f"所属网格 {code} 不存在"
             else:
                 why = "未指派网格"

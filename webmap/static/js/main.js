@@ -5,6 +5,7 @@ import { getJSON } from "./api.js";
 import { cfg } from "./config.js";
 import { initContacts } from "./contacts.js";
 import { showStatus } from "./dom.js";
+import { initFindings } from "./edit_findings.js";
 import { initForms } from "./edit_forms.js";
 import { initTools } from "./edit_tools.js";
 import { initEditor } from "./editor.js";
@@ -38,6 +39,7 @@ loadSummary().catch(function () {});
 initAnalysis();
 initEditor();
 initTools();
+initFindings();
 initForms();
 initVersions();
 
