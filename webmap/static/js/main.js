@@ -6,6 +6,7 @@ import { cfg } from "./config.js";
 import { initContacts } from "./contacts.js";
 import { showStatus } from "./dom.js";
 import { initForms } from "./edit_forms.js";
+import { initPaint } from "./edit_paint.js";
 import { initTools } from "./edit_tools.js";
 import { initEditor } from "./editor.js";
 import { M } from "./i18n.js";
@@ -38,6 +39,7 @@ loadSummary().catch(function () {});
 initAnalysis();
 initEditor();
 initTools();
+initPaint();
 initForms();
 initVersions();
 
