@@ -250,7 +250,7 @@ def test_rebalance_is_proposed_then_accepted_as_one_version(client, store_copy):
     assert plan_versions.current_version(store) == base + 1
     assert _out_of_range(store_copy) == figures["out_of_range"]
     last = plan_versions.list_versions(store).iloc[-1]
-    assert last["user"] == "planner" and "rebalance" in last["reason"]
+    assert last["user"] == "planner" and "重新平衡网格（rebalance）" in last["reason"]
     assert "rebalance" in set(store.read("change_log")["action"])
     # As `planner rebalance --apply`: the rebalanced plan and its moves are kept too.
     assert (store.read("scenario_grids")["scenario"] == "rebalanced").sum() == figures["grids"]

@@ -51,6 +51,7 @@ from planner.plan_versions import PlanProposal, commit_proposal, proposal_figure
 from planner.progress import Progress
 from planner.store import Store, is_database_url
 from planner.topology import check_and_fix, propose_check_and_fix
+from planner_web.i18n import MESSAGES
 
 __all__ = [
     "ALL",
@@ -144,6 +145,13 @@ def _figures(step_id: str, report: Any) -> dict[str, Any] | None:
             "findings_total": report["after"].get("findings"),
         }
     return None
+
+
+def _analysis_name(step_id: str, label: str) -> str:
+    """What the change log calls an accepted analysis: its Chinese name (the log's language)
+    with the engine's label, e.g. 重新平衡网格（rebalance）."""
+    name = MESSAGES["zh"].get(f"step_{step_id}")
+    return f"{name}（{label}）" if name else label
 
 
 def _now() -> str:
@@ -361,7 +369,7 @@ class JobManager:
                 if alone:
                     proposal = PROPOSERS[step_id](store, progress=progress)
                 if proposal is not None:
-                    proposal.analysis = label
+                    proposal.analysis = _analysis_name(step_id, label)
                     progress("check the proposed plan")
                     figures[step_id] = proposal_figures(proposal)
                     results[step_id] = _PROPOSAL_REPORTS[step_id](proposal.report)
