@@ -3,7 +3,8 @@
 // the blocks whose representative point lies inside it. The blocks of the view are fetched once
 // (and again when the view moves) and hit-tested here (edit_hit.js), never one request per block;
 // the blocks hit are shown while dragging, and the stroke becomes one assign edit — one undo step
-// — when the pointer is released. The map does not pan while a brush or lasso is on.
+// — when the pointer is released (Escape drops it). The map does not pan while a brush or lasso
+// is on.
 import { featuresUrl, getJSON } from "./api.js";
 import { cfg } from "./config.js";
 import { el, showStatus } from "./dom.js";
@@ -70,11 +71,18 @@ function between(a, b) {
   return out;
 }
 
-function brushHits(points) {
+function brushHits(s, points) {
   points.forEach(function (p) {
     const u = unitAt(p);
-    if (u) stroke.hit.set(u.id, u);
+    if (u) s.hit.set(u.id, u);
   });
+}
+
+// The blocks of a whole brush stroke (again, when the blocks arrived after the pointer moved).
+function brushAll(s) {
+  s.hit.clear();
+  brushHits(s, [s.points[0]]);
+  for (let i = 1; i < s.points.length; i++) brushHits(s, between(s.points[i - 1], s.points[i]));
 }
 
 function lassoHits() {
@@ -111,7 +119,8 @@ function onDown(ev) {
   stroke = { pointer: ev.pointerId, points: [at], hit: new Map() };
   loadUnits().then(function () {
     if (!stroke) return;
-    if (ed.mode === "brush") brushHits(stroke.points);
+    if (ed.mode === "brush") brushAll(stroke);
+    else lassoHits();
     redrawStroke();
   });
   redrawStroke();
@@ -126,7 +135,7 @@ function onMove(ev) {
     const points = between(last, at);
     stroke.points.push(at);
     // Tested now if the blocks are here; else once they arrive (onDown tests the whole stroke).
-    if (unitsView === loadedView) brushHits(points);
+    if (unitsView === loadedView) brushHits(stroke, points);
   } else {
     if (map.latLngToContainerPoint(last).distanceTo(map.latLngToContainerPoint(at)) < STEP_PX) return;
     stroke.points.push(at);
@@ -141,12 +150,9 @@ function onUp(ev) {
   const done = stroke;
   loadUnits().then(function () {
     if (stroke !== done) return;
-    if (ed.mode === "brush") {
-      // The whole stroke again: the blocks may have arrived after the pointer moved on.
-      done.hit.clear();
-      brushHits([done.points[0]]);
-      for (let i = 1; i < done.points.length; i++) brushHits(between(done.points[i - 1], done.points[i]));
-    } else lassoHits();
+    // The whole stroke again: the blocks may have arrived after the pointer moved on.
+    if (ed.mode === "brush") brushAll(done);
+    else lassoHits();
     stroke = null;
     drawn.clearLayers();
     const hit = Array.from(done.hit.values());
@@ -154,6 +160,11 @@ function onUp(ev) {
     addEdit({ op: "assign", units: hit.map(function (u) { return u.id; }), to: ed.target },
       hit.map(function (u) { return { geometry: u.geometry, style: PAINT_STYLE }; }));
   });
+}
+
+function cancel() {
+  stroke = null;
+  drawn.clearLayers();
 }
 
 function toggle(mode) {
@@ -166,7 +177,7 @@ function updateButtons() {
   // The map must not pan under a stroke; it pans again in every other mode.
   if (on && map.dragging.enabled()) map.dragging.disable();
   else if (!on && !map.dragging.enabled()) map.dragging.enable();
-  if (!on) { stroke = null; drawn.clearLayers(); }
+  if (!on) cancel();
   else loadUnits();
   document.body.classList.toggle("brushing", on);
   const busy = ed.mode === "create" || ed.mode === "split" || ed.mode === "reshape" || ed.mode === "merge";
@@ -191,6 +202,8 @@ export function initPaint() {
   box.addEventListener("pointerdown", onDown, true);
   box.addEventListener("pointermove", onMove, true);
   box.addEventListener("pointerup", onUp, true);
-  box.addEventListener("pointercancel", function () { stroke = null; drawn.clearLayers(); }, true);
+  box.addEventListener("pointercancel", cancel, true);
+  // Escape drops the stroke being drawn: nothing is edited.
+  document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && stroke) cancel(); });
   map.on("moveend", function () { if (ed.mode === "brush" || ed.mode === "lasso") loadUnits(); });
 }
