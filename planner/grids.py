@@ -1224,6 +1224,7 @@ def rebalance(
     (replacing an earlier rebalanced plan) and the moves to ``grid_moves``; the
     current plan in ``grids`` is untouched unless ``apply`` is set, in which
     case the new plan replaces it (with blocks, zones and buildings' codes).
+    :func:`propose_rebalance` computes the same plan without writing anything.
 
     Returns
     -------
@@ -1232,10 +1233,57 @@ def rebalance(
         to, households), ``households_moved``, ``blocks_moved``, ``removed`` and
         ``added`` grid codes, and ``applied``.
     """
+    proposal = propose_rebalance(
+        store,
+        min_households=min_households,
+        max_households=max_households,
+        time_limit=time_limit,
+        progress=progress,
+    )
+    report = proposal.report
+    report["applied"] = bool(apply)
+    if apply:
+        committed = commit_plan(
+            store, proposal.grids, log=proposal.log, progress=progress, **proposal.commit
+        )
+        report["plan_version"] = committed["plan_version"]
+        return report
+    # Only the what-if: the rebalanced plan and its moves, the plan itself as it was.
+    report.pop("edge_areas", None)
+    detail = {k: v for k, v in report.items() if k not in ("moves", "flagged")}
+    log = [
+        {
+            "layer": "scenario_grids",
+            "action": "rebalance",
+            "detail": detail,
+            "reason": "planner rebalance",
+        }
+    ]
+    store.write_many(proposal.commit["also"], log=log)
+    return report
+
+
+def propose_rebalance(
+    store: Store,
+    *,
+    min_households: int | None = None,
+    max_households: int | None = None,
+    time_limit: float | None = None,
+    progress: Progress = no_progress,
+) -> PlanProposal:
+    """Rebalance as :func:`rebalance` with ``apply`` does, without writing: a proposed plan.
+
+    Parameters are those of :func:`rebalance`. The proposal's ``report`` is
+    :func:`rebalance`'s report with ``applied`` true (without ``plan_version``); saved
+    with :func:`planner.plan_versions.commit_proposal` it replaces the plan (with its
+    blocks, zones, buildings' codes and edge areas) and writes the rebalanced plan to
+    ``scenario_grids`` and the moves to ``grid_moves``, as ``planner rebalance --apply``.
+    """
     min_households = settings.grid.min_households if min_households is None else min_households
     max_households = settings.grid.max_households if max_households is None else max_households
     time_limit = settings.grid.partition_time_limit if time_limit is None else time_limit
     check_bounds(min_households, max_households)
+    base_version = current_version(store)
     current = store.read("grids")
     if not current.empty:
         current = current[blank(current["scenario"])]
@@ -1290,39 +1338,54 @@ def rebalance(
             "moves": moves.drop(columns="scenario").to_dict("records"),
             "removed": sorted(set(old_codes) - set(codes)),
             "added": sorted(set(codes) - set(old_codes)),
-            "applied": bool(apply),
+            "applied": True,
         }
     )
     frames = _rebalanced_layers(store, grids, moves)
     edge_areas = None
-    if apply and len(edges):
+    if len(edges):
         edge_areas = follow_plan(edges, grids, buildings)
         report["edge_areas"] = edge_summary(edge_areas)
     detail = {k: v for k, v in report.items() if k not in ("moves", "flagged")}
     log = [
         {
-            "layer": "grids" if apply else "scenario_grids",
+            "layer": "grids",
             "action": "rebalance",
             "detail": detail,
-            "reason": "planner rebalance" + (" --apply" if apply else ""),
+            "reason": "planner rebalance --apply",
         }
     ]
-    if apply:
-        committed = commit_plan(
-            store,
-            grids,
-            buildings=buildings,
-            blocks=blocks,
-            edge_areas=edge_areas,
-            also=frames,
-            reassess=False,
-            log=log,
-            progress=progress,
-        )
-        report["plan_version"] = committed["plan_version"]
-    else:
-        store.write_many(frames, log=log)
-    return report
+    return PlanProposal(
+        analysis="rebalance",
+        store=store,
+        base_version=base_version,
+        grids=grids,
+        commit={
+            "buildings": buildings,
+            "blocks": blocks,
+            "edge_areas": edge_areas,
+            "also": frames,
+            "reassess": False,
+        },
+        log=log,
+        report=report,
+    )
+
+
+def rebalance_step(store: Store, *, progress: Progress = no_progress) -> dict[str, Any]:
+    """The page's rebalance analysis (default bounds), applied: ``planner rebalance --apply``."""
+    return rebalance_step_report(rebalance(store, apply=True, progress=progress))
+
+
+def rebalance_step_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The rebalance step's short report from :func:`rebalance`'s (or a proposal's) report."""
+    keys = ("grids", "in_range", "households_min", "households_max", "households_moved")
+    return {k: report[k] for k in keys} | {
+        "blocks_moved": report["blocks_moved"],
+        "added": report["added"],
+        "removed": report["removed"],
+        "flagged": len(report["flagged"]),
+    }
 
 
 def _block_moves(
@@ -1427,5 +1490,8 @@ __all__ = [
     "plan_edge_areas",
     "plan_grids",
     "propose_grids",
+    "propose_rebalance",
     "rebalance",
+    "rebalance_step",
+    "rebalance_step_report",
 ]

@@ -25,7 +25,7 @@ from planner.communities import read_communities
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
 from planner.errors import InputError, PlannerError
-from planner.grids import make_grids_step
+from planner.grids import make_grids_step, rebalance_step
 from planner.households import (
     EstimateSettings,
     classify_buildings,
@@ -53,6 +53,7 @@ __all__ = [
     "DEMO_ANALYSIS",
     "DEMO_STEPS",
     "OSM_LAYERS",
+    "PAGE_ANALYSIS",
     "AnalysisStep",
     "Bbox",
     "apply_roster",
@@ -695,6 +696,12 @@ DEMO_ANALYSIS: list[AnalysisStep] = [
     AnalysisStep("grids", make_grids_step),
     AnalysisStep("topology check and edge areas", check_and_fix),
     AnalysisStep("walking coverage and station sites", run_coverage_and_sites),
+]
+
+#: Analyses the map page offers beside :data:`DEMO_ANALYSIS`, each run on its own (neither
+#: the demo nor the page's "all" runs them): rebalancing redraws a plan someone made.
+PAGE_ANALYSIS: list[AnalysisStep] = [
+    AnalysisStep("rebalance", rebalance_step),
 ]
 
 

@@ -370,6 +370,7 @@ def _wait(client, job_id: str) -> dict:
 def test_analysis_job_runs_a_known_step_and_the_map_sees_it(app, client, monkeypatch):
     steps = [("加站", add_test_station), ("拒绝", refuse)]
     monkeypatch.setattr(pipeline, "DEMO_ANALYSIS", steps)
+    monkeypatch.setattr(pipeline, "PAGE_ANALYSIS", [])
     listed = client.get("/api/analysis").get_json()
     assert [s["id"] for s in listed["steps"]] == ["add_test_station", "refuse"]
     response = client.post("/api/analysis/add_test_station")
@@ -399,9 +400,10 @@ def test_analysis_steps_keep_their_ids(client):
     # The ids are the routes POST /api/analysis/<id>: the step functions' names.
     listed = client.get("/api/analysis").get_json()
     ids = [s["id"] for s in listed["steps"]]
-    assert ids == ["make_grids_step", "check_and_fix", "run_coverage_and_sites"]
+    assert ids == ["make_grids_step", "check_and_fix", "run_coverage_and_sites", "rebalance_step"]
     assert listed["all"] == "all"
-    assert [s["label"] for s in listed["steps"]] == [s.label for s in pipeline.DEMO_ANALYSIS]
+    steps = [*pipeline.DEMO_ANALYSIS, *pipeline.PAGE_ANALYSIS]
+    assert [s["label"] for s in listed["steps"]] == [s.label for s in steps]
 
 
 def test_read_only_server_refuses_analysis(store_copy, login):
@@ -561,7 +563,8 @@ def test_contract_details(client):
     # The analysis step ids are an enum of the OpenAPI document.
     spec = client.get("/api/openapi.json").get_json()
     step = spec["components"]["parameters"]["step"]["schema"]["enum"]
-    assert step == [*[run.__name__ for _, run in pipeline.DEMO_ANALYSIS], "all"]
+    steps = [*pipeline.DEMO_ANALYSIS, *pipeline.PAGE_ANALYSIS]
+    assert step == [*[run.__name__ for _, run in steps], "all"]
 
 
 # -- downloads: the report and layer exports ------------------------------------------------

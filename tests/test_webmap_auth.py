@@ -554,6 +554,7 @@ def test_queue_holds_one_running_and_five_waiting_jobs(shared_store, monkeypatch
     first_step, second_step = _Gate(), _Gate()
     first_step.__name__, second_step.__name__ = "first_step", "second_step"
     monkeypatch.setattr(pipeline, "DEMO_ANALYSIS", [("一", first_step), ("二", second_step)])
+    monkeypatch.setattr(pipeline, "PAGE_ANALYSIS", [])
     manager = JobManager(str(shared_store), queue_limit=5)
     other = JobManager(str(shared_store))
     try:
@@ -594,6 +595,7 @@ def test_api_queue_full_is_429_and_delete_cancels(nanjing_path, tmp_path, monkey
     gate = _Gate()
     gate.__name__ = "slow_step"
     monkeypatch.setattr(pipeline, "DEMO_ANALYSIS", [("慢", gate)])
+    monkeypatch.setattr(pipeline, "PAGE_ANALYSIS", [])
     app = create_app({"STORE": str(path), "TESTING": True, "JOB_QUEUE_LIMIT": 2})
     client = app.test_client()
     csrf = client.post("/api/login", json={"username": "plan", "password": PASSWORD}).get_json()

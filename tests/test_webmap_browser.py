@@ -217,8 +217,9 @@ def test_map_page_draws_every_demo_layer_with_no_outside_request(browser, demo_s
         "() => Object.fromEntries(Object.entries(window.plannerMap.catalog)"
         ".map(([k, v]) => [k, v.count]))"
     )
-    # A clear first view; every other layer is one click away.
-    first_view = {"community", "grids", "roads", "buildings", "stations", "findings"}
+    # A clear first view (the roads are the base map: no tiles by default); every other
+    # layer, findings included, is one click away.
+    first_view = {"community", "grids", "roads", "buildings", "stations"}
     visible = set(page.page.evaluate(VISIBLE))
     assert visible == first_view & set(catalog), visible
     for name in visible:

@@ -35,12 +35,12 @@ def contract(nanjing_path, tmp_path_factory):
     shutil.copyfile(nanjing_path, path)
     accounts.add_user(path, "admin", "admin", "test-password-1")
     token = accounts.make_token(path, "admin")
-    saved = pipeline.DEMO_ANALYSIS
-    pipeline.DEMO_ANALYSIS = [("快", quick_step)]
+    saved = pipeline.DEMO_ANALYSIS, pipeline.PAGE_ANALYSIS
+    pipeline.DEMO_ANALYSIS, pipeline.PAGE_ANALYSIS = [("快", quick_step)], []
     app = create_app({"STORE": str(path), "TESTING": True})
     yield app, token
     app.extensions["planner.jobs"].shutdown()
-    pipeline.DEMO_ANALYSIS = saved
+    pipeline.DEMO_ANALYSIS, pipeline.PAGE_ANALYSIS = saved
 
 
 def _operations(app):

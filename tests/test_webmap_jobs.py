@@ -11,6 +11,7 @@ import pytest
 
 from planner import plan_versions
 from planner.plan_edit import PlanEditor
+from planner.settings import settings
 from planner.store import Store
 from planner_web import create_app
 
@@ -192,3 +193,83 @@ def test_site_stations_writes_its_scenario_and_shows_its_figures(client, store_c
     stations = Store(store_copy).read("stations")
     assert (stations["scenario"] == "lscp").sum() >= figures["stations_proposed"]
     assert client.post(f"/api/jobs/{job['id']}/accept").status_code == 409
+
+
+# -- rebalance from the page -----------------------------------------------------------------
+
+
+def merged_grids(path: Path) -> str:
+    """Merge two neighbouring grids by hand (a saved edit): one grid far over the range."""
+    from tests.test_plan_edit import _border_block
+
+    store = Store(path)
+    _, home, neighbour, _ = _border_block(store)
+    editor = PlanEditor(store)
+    edits = [{"op": "merge", "grids": [home, neighbour]}]
+    editor.save(editor.version, edits, message="测试：合并两个网格")
+    return home
+
+
+def _out_of_range(path: Path) -> int:
+    grids = Store(path).read("grids")
+    grids = grids[grids["scenario"].isna() | (grids["scenario"] == "")]
+    low, high = settings.grid.min_households, settings.grid.max_households
+    return int((~grids["households"].between(low, high)).sum())
+
+
+def test_rebalance_is_proposed_then_accepted_as_one_version(client, store_copy):
+    merged = merged_grids(store_copy)
+    store = Store(store_copy)
+    base = plan_versions.current_version(store)
+    out_before = _out_of_range(store_copy)
+    assert merged in set(store.read("grids")["grid_code"]) and out_before >= 1
+    listed = client.get("/api/analysis").get_json()
+    assert "rebalance_step" in [s["id"] for s in listed["steps"]]
+    before = _digest(store_copy)
+    response = client.post("/api/analysis/rebalance_step")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job = _finished(client, response.get_json()["id"])
+    assert job["state"] == "done" and job["pending"] is True, job
+    assert job["label"] == "rebalance"
+    # Computed, not written: the store is byte for byte as it was.
+    assert _digest(store_copy) == before
+    assert client.get("/api/plan").get_json()["version"] == base
+    figures = job["figures"]["rebalance_step"]
+    report = job["result"]["rebalance_step"]
+    assert figures["base_version"] == base
+    assert figures["grids"] == report["grids"] and figures["in_range"] == report["in_range"]
+    assert figures["out_of_range"] < out_before
+    assert figures["households_moved"] > 0 and report["households_moved"] > 0
+    assert report["blocks_moved"] > 0
+    assert figures["grids_added"] + figures["grids_reshaped"] >= 1
+
+    accepted = client.post(f"/api/jobs/{job['id']}/accept")
+    assert accepted.status_code == 200, accepted.get_data(as_text=True)
+    assert accepted.get_json()["accepted"] == base + 1
+    store = Store(store_copy)
+    assert plan_versions.current_version(store) == base + 1
+    assert _out_of_range(store_copy) == figures["out_of_range"]
+    last = plan_versions.list_versions(store).iloc[-1]
+    assert last["user"] == "planner" and "重新平衡网格（rebalance）" in last["reason"]
+    assert "rebalance" in set(store.read("change_log")["action"])
+    # As `planner rebalance --apply`: the rebalanced plan and its moves are kept too.
+    assert (store.read("scenario_grids")["scenario"] == "rebalanced").sum() == figures["grids"]
+    assert len(store.read("grid_moves")) == report["blocks_moved"]
+
+
+def test_rebalance_accept_after_another_write_answers_409(client, store_copy):
+    merged_grids(store_copy)
+    response = client.post("/api/analysis/rebalance_step")
+    job = _finished(client, response.get_json()["id"])
+    assert job["pending"] is True, job
+    base = job["figures"]["rebalance_step"]["base_version"]
+    deleted_grid(store_copy)  # the plan changes while the proposal waits
+    before = _digest(store_copy)
+    refused = client.post(f"/api/jobs/{job['id']}/accept")
+    assert refused.status_code == 409
+    body = refused.get_json()
+    assert body["error"]["code"] == "conflict" and body["version"] == base + 1
+    assert _digest(store_copy) == before
+    discarded = client.post(f"/api/jobs/{job['id']}/discard")
+    assert discarded.status_code == 200 and discarded.get_json()["discarded"] is True
+    assert _digest(store_copy) == before

@@ -1,4 +1,5 @@
-"""Analysis runs as background jobs: only the known steps of ``planner.pipeline.DEMO_ANALYSIS``.
+"""Analysis runs as background jobs: only the known steps of ``planner.pipeline.DEMO_ANALYSIS``
+(and ``PAGE_ANALYSIS``).
 
 One worker thread runs the jobs one after another, and one process-wide lock per
 store file keeps two applications serving the same store from running analyses
@@ -11,12 +12,13 @@ failed, cancelled), the steps it went through, its JSON report or its error; the
 page polls ``/api/jobs/<id>``.
 
 A step that changes the plan and can propose it without writing (generate grids, check
-and fix: :data:`PROPOSERS`) run alone is a proposal: the finished job is ``pending``, holds the
-unsaved plan (:class:`planner.plan_versions.PlanProposal`) and shows its ``figures``
-(grids, households in range, findings of the proposed plan, grids changed and households
-moved against the current plan); :meth:`JobManager.accept` saves it as a new plan
-version through the one commit path, :meth:`JobManager.discard` drops it. ``all`` runs
-every step writing as it goes (each step reads what the one before wrote). Every
+and fix, rebalance: :data:`PROPOSERS`) run alone is a proposal: the finished job is
+``pending``, holds the unsaved plan (:class:`planner.plan_versions.PlanProposal`) and
+shows its ``figures`` (grids, households in range, findings of the proposed plan, grids
+changed and households moved against the current plan); :meth:`JobManager.accept` saves
+it as a new plan version through the one commit path, :meth:`JobManager.discard` drops
+it. ``all`` runs every step of the demo's analysis (not the page's own, such as
+rebalance) writing as it goes (each step reads what the one before wrote). Every
 finished step also gets a few headline ``figures`` (stations proposed and households
 covered for the site step).
 """
@@ -37,11 +39,19 @@ from typing import Any
 from planner import pipeline
 from planner.coverage import run_coverage_and_sites
 from planner.errors import PlannerError
-from planner.grids import grids_step_report, make_grids_step, propose_grids
+from planner.grids import (
+    grids_step_report,
+    make_grids_step,
+    propose_grids,
+    propose_rebalance,
+    rebalance_step,
+    rebalance_step_report,
+)
 from planner.plan_versions import PlanProposal, commit_proposal, proposal_figures
 from planner.progress import Progress
 from planner.store import Store, is_database_url
 from planner.topology import check_and_fix, propose_check_and_fix
+from planner_web.i18n import MESSAGES
 
 __all__ = [
     "ALL",
@@ -95,17 +105,23 @@ def _propose_grids(store: Store, *, progress: Progress) -> PlanProposal:
     return propose_grids(store, progress=progress)
 
 
+def _propose_rebalance(store: Store, *, progress: Progress) -> PlanProposal:
+    return propose_rebalance(store, progress=progress)
+
+
 #: Steps run alone as proposals: step id → function computing the plan without writing it
 #: (None: nothing to propose, the step itself runs).
 PROPOSERS: dict[str, Callable[..., PlanProposal | None]] = {
     make_grids_step.__name__: _propose_grids,
     check_and_fix.__name__: propose_check_and_fix,
+    rebalance_step.__name__: _propose_rebalance,
 }
 
 #: The short report of a proposal step, as the step itself reports when it writes.
 _PROPOSAL_REPORTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     make_grids_step.__name__: grids_step_report,
     check_and_fix.__name__: dict,
+    rebalance_step.__name__: rebalance_step_report,
 }
 
 
@@ -131,6 +147,13 @@ def _figures(step_id: str, report: Any) -> dict[str, Any] | None:
     return None
 
 
+def _analysis_name(step_id: str, label: str) -> str:
+    """What the change log calls an accepted analysis: its Chinese name (the log's language)
+    with the engine's label, e.g. 重新平衡网格（rebalance）."""
+    name = MESSAGES["zh"].get(f"step_{step_id}")
+    return f"{name}（{label}）" if name else label
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -142,8 +165,9 @@ Step = tuple[str, str, Callable[..., Any]]
 def known_steps() -> dict[str, dict[str, str]]:
     """Steps that may be run: id (the function's name) → id, label and target.
 
-    Read from :data:`planner.pipeline.DEMO_ANALYSIS` on each call, so steps
-    other modules register appear without web changes. ``target`` names the
+    Read from :data:`planner.pipeline.DEMO_ANALYSIS` and
+    :data:`~planner.pipeline.PAGE_ANALYSIS` on each call, so steps other modules
+    register appear without web changes. ``target`` names the
     function as ``module:function`` for people reading ``/api/analysis``.
     """
     return {
@@ -153,6 +177,12 @@ def known_steps() -> dict[str, dict[str, str]]:
 
 
 def _steps() -> list[Step]:
+    """Every step: the demo's (run in order by ``all``), then the page's own."""
+    return [*_all_steps(), *((run.__name__, label, run) for label, run in pipeline.PAGE_ANALYSIS)]
+
+
+def _all_steps() -> list[Step]:
+    """The steps ``all`` runs, in order: the demo's analysis."""
     return [(run.__name__, label, run) for label, run in pipeline.DEMO_ANALYSIS]
 
 
@@ -184,12 +214,11 @@ class JobManager:
         QueueFull
             If ``queue_limit`` jobs are already waiting.
         """
-        steps = _steps()
         if step == ALL:
-            plan = steps
+            plan = _all_steps()
             label = "all"
         else:
-            plan = [s for s in steps if s[0] == step]
+            plan = [s for s in _steps() if s[0] == step]
             if not plan:
                 raise KeyError(step)
             label = plan[0][1]
@@ -340,7 +369,7 @@ class JobManager:
                 if alone:
                     proposal = PROPOSERS[step_id](store, progress=progress)
                 if proposal is not None:
-                    proposal.analysis = label
+                    proposal.analysis = _analysis_name(step_id, label)
                     progress("check the proposed plan")
                     figures[step_id] = proposal_figures(proposal)
                     results[step_id] = _PROPOSAL_REPORTS[step_id](proposal.report)

@@ -50,6 +50,8 @@ def map_page():
             "plan_publish": url_for("plan.publish"),
         },
         "basemap": basemap_settings(current_app.config),
+        # The most features one request may ask for (the editor's brush loads a view's blocks).
+        "page_limit": current_app.config["API_MAX_LIMIT"],
         "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"])
         and accounts.allowed(role, "analyse"),
         "editable": bool(current_app.config["ANALYSIS_ENABLED"])

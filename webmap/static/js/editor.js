@@ -1,5 +1,5 @@
 // The grid editor (网格编辑): one session of edits on a plan version. Paint mode picks a grid,
-// then clicks move blocks (地块) into it; the tools (edit_tools.js) add create, merge, split,
+// then clicks move blocks (地块) into it (or a brush or lasso many at once: edit_paint.js); the tools (edit_tools.js) add create, merge, split,
 // delete and lock, the pop-up forms (edit_forms.js) households and names. Every edit goes onto
 // one undo stack and is previewed on the server at once (households, range, staff, findings
 // of the touched grids); a refused edit is taken off with the server's reason. The session is
@@ -14,8 +14,8 @@ import { reloadCatalog } from "./layers.js";
 import { map } from "./map.js";
 import { loadVersions } from "./versions.js";
 
-// mode: "paint" (default), "inspect" (clicks open pop-ups) or a tool's (create, merge, split,
-// reshape).
+// mode: "paint" (default), "inspect" (clicks open pop-ups) or a tool's (brush, lasso, create,
+// merge, split, reshape).
 export const ed = { on: false, mode: "paint", target: null, targetGeometry: null, targetLocked: false,
   edits: [], undone: [], base: null, seq: 0, selection: [], line: [], error: "", lastPreview: null };
 const marks = L.layerGroup().addTo(map);
@@ -194,6 +194,7 @@ function stop() {
   document.body.classList.remove("editing");
   el("editor-toggle").textContent = M.edit_start;
   el("editor-tools").hidden = true;
+  listeners.forEach(function (fn) { fn(); });
 }
 
 function save() {

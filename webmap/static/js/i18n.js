@@ -44,3 +44,14 @@ export function valueLabel(fd, v) {
 
 // The layer of a search hit as the hit names it (Chinese name, or the layer's identifier).
 export function hitLayer(hit) { return CHINESE ? hit.zh : hit.layer; }
+
+// An analysis step by its id (the API's label is the engine's English one).
+export function stepLabel(id, label) { return M["step_" + id] || label || id; }
+
+// What a running analysis is doing: the engine's progress message in the interface's language
+// (an English message the catalogue does not name is left out of a Chinese page).
+export function progressLabel(message) {
+  const named = VALUES["progress:" + message];
+  if (named) return named;
+  return CHINESE ? "" : message;
+}

@@ -1,11 +1,12 @@
-// The analysis box: a button per step (and one for all), the running job's state, polled.
-// A finished job shows its figures; one that proposes a plan (generate grids) shows the proposed
+// The analysis box: a button per step (and one for all), the running job's state, polled; steps
+// and progress named in the page's language. A finished job shows its figures; one that proposes
+// a plan (generate grids, check and fix, rebalance) shows the proposed
 // plan's figures with 接受/放弃: accepting saves it as a new plan version and reloads the layers
 // and the versions panel, discarding drops it (nothing was written).
 import { getJSON } from "./api.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
-import { M, number } from "./i18n.js";
+import { M, number, progressLabel, stepLabel } from "./i18n.js";
 import { reloadCatalog } from "./layers.js";
 import { loadVersions } from "./versions.js";
 
@@ -16,7 +17,7 @@ function renderAnalysis(info) {
   if (!cfg.analysis_enabled || !info.enabled) { el("analysis-box").hidden = true; return; }
   if (!info.steps.length) { box.innerHTML = '<div class="muted">' + esc(M.no_steps) + "</div>"; return; }
   box.innerHTML = info.steps.map(function (s) {
-    return '<button type="button" data-step="' + esc(s.id) + '">' + esc(s.label) + "</button>";
+    return '<button type="button" data-step="' + esc(s.id) + '">' + esc(stepLabel(s.id, s.label)) + "</button>";
   }).join("") + '<button type="button" data-step="' + esc(info.all) + '">' + esc(M.run_all) + "</button>" +
     '<div id="job" class="job"></div><div id="job-figures" class="job-figures"></div>' +
     '<div id="job-decide" class="job-decide" hidden>' +
@@ -46,9 +47,11 @@ function jobText(job) {
   if (job.pending) label = M.job_pending;
   else if (job.accepted) label = (job.unchanged ? M.job_unchanged : M.job_accepted).replace("{version}", job.accepted);
   else if (job.discarded) label = M.job_discarded;
-  const last = job.progress && job.progress.length && job.state === "running" ? " · " + job.progress[job.progress.length - 1] : "";
+  const doing = job.progress && job.progress.length && job.state === "running" ?
+    progressLabel(job.progress[job.progress.length - 1]) : "";
+  const last = doing ? " · " + doing : "";
   j.className = "job" + (job.state === "failed" ? " failed" : "");
-  j.textContent = (job.label ? job.label + ": " : "") + label + (job.error ? " — " + job.error : last);
+  j.textContent = stepLabel(job.step, job.label) + ": " + label + (job.error ? " — " + job.error : last);
 }
 
 // One line per figure the job reports: the proposed plan's (grids, in and out of range, findings,

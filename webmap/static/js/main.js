@@ -7,6 +7,7 @@ import { initContacts } from "./contacts.js";
 import { showStatus } from "./dom.js";
 import { initFindings } from "./edit_findings.js";
 import { initForms } from "./edit_forms.js";
+import { initPaint } from "./edit_paint.js";
 import { initTools } from "./edit_tools.js";
 import { initEditor } from "./editor.js";
 import { M } from "./i18n.js";
@@ -40,6 +41,7 @@ initAnalysis();
 initEditor();
 initTools();
 initFindings();
+initPaint();
 initForms();
 initVersions();
 

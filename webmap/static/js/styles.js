@@ -1,5 +1,7 @@
 // How each layer is drawn. order: drawing order (higher on top); visible: shown at start (the
-// first view: community, grids, roads, buildings, stations, problems; the rest one click away);
+// first view: community, grids with their labels, buildings, stations, and the roads, the base
+// map when there is no tile basemap, which vertex editing snaps to; the rest, topology findings
+// included, one click away);
 // minZoom: drawn from there; fields: the attributes styling needs (large layers load only
 // these and fetch the rest of a feature when it is clicked); svg: drawn hatched, in SVG.
 // The legend of each layer is in legend.js, its text in the message catalogue. Layers
@@ -95,7 +97,7 @@ const STYLES = {
       html: '<div class="station-icon ' + esc(status) + '">' + text + "</div>" }),
       riseOnHover: true, keyboard: false });
   } },
-  findings: { order: 15, visible: true, style: function () {
+  findings: { order: 15, visible: false, style: function () {
     // Unfilled, so the features under a problem area stay clickable.
     return { color: "#d50000", weight: 3, dashArray: "8 5", fill: false, opacity: 0.9 };
   }, point: function (f, ll) {
