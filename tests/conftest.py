@@ -76,6 +76,19 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture
+def editable_server(nanjing_path, tmp_path):
+    """A real server of a private copy of the demo store, with an admin account:
+    (running server, store path). The editor's and the analyses' browser tests write to it."""
+    from tests.test_webmap_browser import _serve
+
+    path = tmp_path / "served.gpkg"
+    shutil.copyfile(nanjing_path, path)
+    running = _serve(path)
+    yield running, path
+    running.stop()
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL server with PostGIS for the session (fails where it is not installed)."""

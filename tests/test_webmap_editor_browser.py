@@ -7,8 +7,6 @@ waitress, as in :mod:`tests.test_webmap_browser`); screenshots go to
 
 from __future__ import annotations
 
-import shutil
-
 import geopandas as gpd
 import pytest
 import shapely
@@ -17,7 +15,7 @@ from planner import accounts
 from planner.plan_edit import PlanEditor
 from planner.store import Store
 from tests.test_plan_edit import _border_block, _split_case
-from tests.test_webmap_browser import ADMIN, CHROMIUM, Page, _click_at, _serve
+from tests.test_webmap_browser import ADMIN, CHROMIUM, Page, _click_at
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,13 +26,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def server(nanjing_path, tmp_path):
-    """A server of a private copy of the demo store: (running server, store path)."""
-    path = tmp_path / "edit.gpkg"
-    shutil.copyfile(nanjing_path, path)
-    running = _serve(path)
-    yield running, path
-    running.stop()
+def server(editable_server):
+    """The demo store served from a private copy: (running server, store path)."""
+    return editable_server
 
 
 def _view(page: Page, geometry, zoom: float = 17) -> None:

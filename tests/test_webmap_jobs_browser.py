@@ -7,13 +7,12 @@ Chromium against waitress on a private copy of the demo store, as in
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import pytest
 
 from planner import plan_versions
 from planner.store import Store
-from tests.test_webmap_browser import CHROMIUM, Page, _serve
+from tests.test_webmap_browser import CHROMIUM, Page
 from tests.test_webmap_jobs import deleted_grid
 
 pytestmark = [
@@ -25,13 +24,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def server(nanjing_path, tmp_path):
-    """A server of a private copy of the demo store: (running server, store path)."""
-    path = tmp_path / "jobs.gpkg"
-    shutil.copyfile(nanjing_path, path)
-    running = _serve(path)
-    yield running, path
-    running.stop()
+def server(editable_server):
+    """The demo store served from a private copy: (running server, store path)."""
+    return editable_server
 
 
 def _digest(path) -> str:

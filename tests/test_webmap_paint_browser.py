@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 
 import geopandas as gpd
 import pytest
@@ -19,7 +18,7 @@ import shapely
 from planner import plan_versions
 from planner.store import Store
 from tests.test_plan_edit import _border_block
-from tests.test_webmap_browser import CHROMIUM, Page, _serve
+from tests.test_webmap_browser import CHROMIUM, Page
 from tests.test_webmap_editor_browser import _PREVIEW_MS, _edits, _save, _start_on, _view
 from tests.test_webmap_jobs import merged_grids
 
@@ -32,13 +31,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def server(nanjing_path, tmp_path):
-    """A server of a private copy of the demo store: (running server, store path)."""
-    path = tmp_path / "paint.gpkg"
-    shutil.copyfile(nanjing_path, path)
-    running = _serve(path)
-    yield running, path
-    running.stop()
+def server(editable_server):
+    """The demo store served from a private copy: (running server, store path)."""
+    return editable_server
 
 
 def _screen(page: Page, lon: float, lat: float) -> list[float]:

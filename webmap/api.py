@@ -28,6 +28,7 @@ from planner_web.http import (
     int_arg,
     json_response,
     page_links,
+    plan_conflict_response,
     text_response,
 )
 from planner_web.jobs import ALL, NotPending, QueueFull, known_steps
@@ -335,20 +336,10 @@ def cancel_job(job_id: str):
 def accept_job(job_id: str):
     """Commit the proposal of a pending job; 409 with the current ``version`` if the plan
     changed since the job read it (the proposal stays, to discard)."""
-    _writable()
     try:
-        found = job_manager().accept(job_id, user=g.get("user"))
-    except NotPending as exc:
-        raise ApiError(409, str(exc), code="conflict") from None
+        return _decide(job_id, lambda jobs: jobs.accept(job_id, user=g.get("user")))
     except ConflictError as exc:
-        response = error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
-        body = response.get_json()
-        body["version"] = exc.version
-        body["changed"] = exc.layers
-        return json_response(body, status=409)
-    if found is None:
-        raise ApiError(404, f"no job {job_id!r}", code="not_found")
-    return json_response(found)
+        return plan_conflict_response(exc)
 
 
 @bp.post("/jobs/<job_id>/discard")
@@ -361,9 +352,14 @@ def accept_job(job_id: str):
 @requires("analyse")
 def discard_job(job_id: str):
     """Drop the proposal of a pending job."""
+    return _decide(job_id, lambda jobs: jobs.discard(job_id))
+
+
+def _decide(job_id: str, decide):
+    """Accept or discard a pending job: 404 for no such job, 409 when it is not pending."""
     _writable()
     try:
-        found = job_manager().discard(job_id)
+        found = decide(job_manager())
     except NotPending as exc:
         raise ApiError(409, str(exc), code="conflict") from None
     if found is None:

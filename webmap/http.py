@@ -26,6 +26,7 @@ __all__ = [
     "bbox_arg",
     "check_query",
     "conflict_response",
+    "plan_conflict_response",
     "crs_arg",
     "content_security_policy",
     "error_response",
@@ -237,6 +238,17 @@ def _planner_error(exc: PlannerError) -> Response:
     if isinstance(exc, ConflictError):  # another change landed first: nothing was written
         return conflict_response(exc)
     return error_response(400, exc.message, code="bad_request", param=exc.param or exc.source or "")
+
+
+def plan_conflict_response(exc: ConflictError) -> Response:
+    """409 of a refused plan write (a save, an accepted analysis): the error, the plan's
+    current ``version`` and what ``changed`` since the client's base (grid codes and
+    building ids where the engine names them, else the layers)."""
+    response = error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
+    body = response.get_json()
+    body["version"] = exc.version
+    body["changed"] = exc.changed or exc.layers
+    return json_response(body, status=409)
 
 
 def conflict_response(exc: ConflictError) -> Response:

@@ -25,7 +25,13 @@ from planner.plan_commit import current_rows
 from planner.plan_edit import EditRefused, PlanEditor, within_community
 from planner.store import Store
 from planner_web.auth import requires
-from planner_web.http import ApiError, error_response, int_arg, json_response
+from planner_web.http import (
+    ApiError,
+    error_response,
+    int_arg,
+    json_response,
+    plan_conflict_response,
+)
 from planner_web.openapi import ok, operation
 
 __all__ = ["EditorCache", "bp"]
@@ -126,11 +132,7 @@ def _refused(exc: EditRefused):
 
 @bp.errorhandler(ConflictError)
 def _conflict(exc: ConflictError):
-    response = error_response(409, exc.message, code="conflict", param=",".join(exc.layers))
-    body = response.get_json()
-    body["version"] = exc.version
-    body["changed"] = exc.changed
-    return json_response(body, status=409)
+    return plan_conflict_response(exc)
 
 
 @bp.get("")
