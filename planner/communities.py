@@ -166,7 +166,7 @@ def _admin_boundaries(path: str) -> gpd.GeoDataFrame:
 
     frame, _, _ = read_osm_layer(path, "multipolygons")
     if frame.empty or "osm_id" not in frame:
-        return frame.iloc[0:0]
+        return frame.iloc[0:0].assign(admin_level=pd.Series(dtype=object))
     tags = frame["tags"]
     admin = np.array(
         [t.get("boundary") == "administrative" and bool(t.get("admin_level")) for t in tags],

@@ -192,3 +192,13 @@ def test_a_real_extract_street_office(tmp_path, capsys):
     assert len(buildings)
     inside = shapely.intersects(area, buildings.geometry.to_numpy())
     assert inside.all()
+
+
+def test_an_extract_without_a_closed_boundary_says_so():
+    """Nanjing's extract names three districts, each cut by its edge; Shanghai's none."""
+    for name in ("nanjing_xinjiekou.osm", "shanghai_huangpu_roads.osm"):
+        path = str(config.DATA_DIR / "osm" / name)
+        assert osm_admin_levels(path) == {}
+        with pytest.raises(InputError) as caught:
+            read_osm_communities(path, admin_level=6)
+        assert caught.value.param == "admin_level" and "levels with one: none" in str(caught.value)
