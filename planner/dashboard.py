@@ -518,7 +518,7 @@ def dashboard(
         ``tables`` (``grids`` with each grid's households beyond the threshold under
         both sets, ``zones``, ``findings``), ``charts`` (``grid_households``),
         ``community`` (its code; None: the whole store) and ``communities`` (the
-        store's, ``community_code`` and ``name``, to choose from).
+        store's, ``community_code``, ``name`` and ``bbox`` in lon/lat, to choose from).
     """
     _check_key(store, stations)
     code = community_scope(store, community)
@@ -562,8 +562,18 @@ def dashboard(
         },
         "charts": {"grid_households": grid_households_chart(grids)},
         "community": code,
-        "communities": _records(store.read("community")[["community_code", "name"]]),
+        "communities": _community_rows(store),
     }
+
+
+def _community_rows(store: Store) -> list[dict[str, Any]]:
+    """The store's communities to choose from: ``community_code``, ``name``, ``bbox``."""
+    frame = store.read("community")
+    rows = _records(frame[["community_code", "name"]])
+    for row, geom in zip(rows, frame.geometry, strict=True):
+        empty = geom is None or geom.is_empty
+        row["bbox"] = None if empty else [round(float(v), 7) for v in geom.bounds]
+    return rows
 
 
 def _tables_of(store: Store, code: str, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:

@@ -173,6 +173,9 @@ def test_a_community_of_several_has_its_own_dashboard(two_communities):
     }
     assert whole["community"] is None
     assert [c["community_code"] for c in whole["communities"]] == [a, b]
+    # Side by side, the two halves of the tiled area: the east one starts where the west ends.
+    west, east = (c["bbox"] for c in whole["communities"])
+    assert west[2] == pytest.approx(east[0]) and west[0] < east[0]
     for code, part in parts.items():
         assert part["community"] == code
         assert all(g["grid_code"].startswith(code) for g in part["tables"]["grids"])

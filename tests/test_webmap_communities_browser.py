@@ -121,6 +121,10 @@ def test_the_dashboard_compares_communities_and_shows_one(browser, server):
         )
         assert grids and all(g.startswith(codes[1]) for g in grids)
         assert page.page.input_value("#community-select") == codes[1]
+        # The map zoomed to the community: its centre is in the east half.
+        centre = page.page.evaluate("() => window.plannerDashboard.map.getCenter().lng")
+        west, east = Store(path).read("community").geometry.bounds.minx.tolist()
+        assert centre > east > west
         page.shot("communities-dashboard")
         page.check_clean()
     finally:

@@ -242,7 +242,11 @@ function chooseCommunity(code) {
   page.community = code;
   el("community-select").value = code;
   document.body.dataset.community = code;
-  return load(page.chosen).then(function () { return page.compare ? page.compare() : null; });
+  const chosen = (page.data.communities || []).find(function (c) { return c.community_code === code; });
+  return load(page.chosen).then(function () {
+    if (chosen && chosen.bbox) zoomToBox(chosen.bbox);
+    return page.compare ? page.compare() : null;
+  });
 }
 
 function load(stations) {
