@@ -189,6 +189,16 @@ def tsinghua_any(backend, request, tmp_path) -> Store:
     return Store(_pg_copy("beijing_tsinghua", request))
 
 
+@pytest.fixture
+def two_communities_any(backend, request) -> Store:
+    """A private, writable two-community store on each backend (see ``backend``)."""
+    if backend == "gpkg":
+        return request.getfixturevalue("two_communities")
+    url = request.getfixturevalue("postgres").url()
+    copy_store(request.getfixturevalue("two_communities_path"), url)
+    return Store(url)
+
+
 #: The password of the accounts tests make (long enough for planner.accounts).
 TEST_PASSWORD = "test-password-1"
 

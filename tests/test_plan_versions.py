@@ -90,11 +90,12 @@ def _same(a, b) -> bool:
     return bool(shapely.equals_exact(a.geometry.values, b.geometry.values, 1e-9).all())
 
 
-def test_versions_are_scoped_to_a_community(two_communities, capsys):
-    """list, show, publish and rollback with --community see and change its grids only."""
+def test_versions_are_scoped_to_a_community(two_communities_any, capsys):
+    """list, show, publish and rollback with --community see and change its grids only,
+    on both backends."""
     from planner.grids import make_grids
 
-    store = two_communities
+    store = two_communities_any
     path = str(store.path)
     a, b = store.read("community")["community_code"].astype(str)
     start = plan_versions.current_version(store)
