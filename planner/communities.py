@@ -2,8 +2,10 @@
 
 A street office (街道) keeps 10–20 communities (社区), a district hundreds. The
 ``community`` layer may hold one polygon per community, each with its own
-``community_code``: grids, zones and codes are then drawn per community (codes start
-with the community's own code), and :func:`community_figures` puts every community's
+``community_code``, read from a GIS file of boundaries (:func:`read_communities`) or
+from an OSM file's administrative boundary relations (:func:`read_osm_communities`):
+grids, zones and codes are then drawn per community (codes start with the community's
+own code), and :func:`community_figures` puts every community's
 figures in one table. A store with one polygon works as it always has.
 
 The grid step keeps a bounded working set: a community holding more buildings than
@@ -40,7 +42,9 @@ __all__ = [
     "community_of",
     "edge_area_parts",
     "figures_report",
+    "osm_admin_levels",
     "read_communities",
+    "read_osm_communities",
     "subset_inputs",
     "work_areas",
     "work_regions",
@@ -82,27 +86,41 @@ def _field(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def read_communities(path: str, *, name: str = "", code: str = "C001") -> gpd.GeoDataFrame:
+def read_communities(
+    path: str, *, name: str = "", code: str = "C001", admin_level: str | int | None = None
+) -> gpd.GeoDataFrame:
     """Read a community-boundaries file as rows of the ``community`` layer.
 
     Polygons are grouped by their code (a field named as in :data:`CODE_FIELDS`, e.g.
     ``community_code`` or 社区代码) and named by a field of :data:`NAME_FIELDS`. A file
     with no code field, or one code only, is one community — all its polygons merged,
-    named ``name`` and coded ``code`` — as a single boundary always was.
+    named ``name`` and coded ``code`` — as a single boundary always was. An OSM file
+    gives its administrative boundaries of ``admin_level`` instead
+    (:func:`read_osm_communities`), each named and coded from its tags.
 
     Parameters
     ----------
     path
-        Any file :func:`planner.ingest.files.read_file` reads.
+        Any file :func:`planner.ingest.files.read_file` reads, or an OSM file.
     name, code
         Name and code of the community when the file holds one.
+    admin_level
+        For an OSM file: the level of the boundaries to read (default: the most local
+        level the file has).
 
     Returns
     -------
     geopandas.GeoDataFrame
-        ``community_code``, ``name``, ``boundary_source`` (``file``), lon/lat polygons
-        (storage CRS), one row per community in the file's order.
+        ``community_code``, ``name``, ``boundary_source`` (``file``, or ``osm``), lon/lat
+        polygons (storage CRS), one row per community in the file's order.
     """
+    from planner.ingest.osm import is_osm_file
+
+    if is_osm_file(path):
+        return read_osm_communities(path, admin_level=admin_level)
+    if admin_level is not None:
+        msg = f"`admin_level` applies to OSM files; {path} is not one"
+        raise InputError(msg, param="admin_level")
     frame = read_file(path).frame
     frame = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
     if frame.empty:
@@ -133,6 +151,101 @@ def read_communities(path: str, *, name: str = "", code: str = "C001") -> gpd.Ge
             "boundary_source": "file",
         },
         geometry=[r[2] for r in rows],
+        crs=STORAGE_CRS,
+    )
+
+
+def _admin_boundaries(path: str) -> gpd.GeoDataFrame:
+    """The administrative boundary relations of an OSM file that close into polygons.
+
+    GDAL's OSM driver builds a relation of ``type=boundary`` (or ``multipolygon``)
+    into a polygon only when every member way is in the file: a boundary cut by the
+    extract's edge is left out, as it cannot say what lies inside it.
+    """
+    from planner.ingest.osm import read_osm_layer
+
+    frame, _, _ = read_osm_layer(path, "multipolygons")
+    if frame.empty or "osm_id" not in frame:
+        return frame.iloc[0:0].assign(admin_level=pd.Series(dtype=object))
+    tags = frame["tags"]
+    admin = np.array(
+        [t.get("boundary") == "administrative" and bool(t.get("admin_level")) for t in tags],
+        dtype=bool,
+    )
+    relation = frame["osm_id"].notna().to_numpy()
+    frame = frame[admin & relation & frame.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()]
+    return frame.assign(admin_level=[str(t["admin_level"]).strip() for t in frame["tags"]])
+
+
+def osm_admin_levels(path: str) -> dict[str, int]:
+    """The admin levels of an OSM file's closed administrative boundaries, with how
+    many boundaries each has (e.g. ``{"6": 2, "8": 5}``), most local last."""
+    frame = _admin_boundaries(path)
+    counts = frame["admin_level"].value_counts()
+    return {str(k): int(counts[k]) for k in sorted(counts.index, key=_level_key)}
+
+
+def _level_key(level: str) -> tuple[int, str]:
+    return (int(level), level) if level.isdigit() else (99, level)
+
+
+def read_osm_communities(path: str, *, admin_level: str | int | None = None) -> gpd.GeoDataFrame:
+    """Communities from an OSM file's administrative boundary relations.
+
+    Each relation tagged ``boundary=administrative`` with ``admin_level`` equal to
+    ``admin_level`` whose member ways are all in the file (a closed polygon) is one
+    community: named by its ``name`` tag (else its ``ref``, else its osm id) and coded
+    by its ``ref`` tag, else its osm id, so grid codes start with it. In China,
+    ``admin_level`` 8 is usually a street office or town (街道/镇), 9 or 10 a community
+    (社区/村) where mapped.
+
+    Parameters
+    ----------
+    path
+        An OSM file (.osm or .osm.pbf).
+    admin_level
+        The level to read; None: the most local level the file has a boundary of.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        As :func:`read_communities`, ``boundary_source`` ``osm``, in the order of the
+        relations' ids.
+
+    Raises
+    ------
+    InputError
+        (param ``admin_level``) when the file has no closed administrative boundary
+        at that level (the levels it has are named).
+    """
+    frame = _admin_boundaries(path)
+    levels = sorted(frame["admin_level"].unique(), key=_level_key)
+    if admin_level is None and levels:
+        admin_level = levels[-1]
+    chosen = frame[frame["admin_level"] == str(admin_level).strip()]
+    if chosen.empty:
+        have = ", ".join(f"{k} ({v})" for k, v in osm_admin_levels(path).items()) or "none"
+        msg = (
+            f"{path} has no closed administrative boundary at `admin_level` {admin_level}; "
+            f"levels with one: {have}"
+        )
+        raise InputError(msg, param="admin_level")
+    chosen = chosen.assign(_id=pd.to_numeric(chosen["osm_id"], errors="coerce"))
+    chosen = chosen.sort_values("_id")
+    refs = [str(t.get("ref") or "").strip() for t in chosen["tags"]]
+    ids = chosen["osm_id"].astype(str).tolist()
+    codes = [ref or osm_id for ref, osm_id in zip(refs, ids, strict=True)]
+    if len(set(codes)) < len(codes):
+        # Two boundaries sharing a ref: the osm id tells them apart.
+        codes = ids
+    names = [
+        str(n) if isinstance(n, str) and n.strip() else code
+        for n, code in zip(chosen["name"], codes, strict=True)
+    ]
+    geoms = shapely.make_valid(chosen.geometry.to_numpy())
+    return gpd.GeoDataFrame(
+        {"community_code": codes, "name": names, "boundary_source": "osm"},
+        geometry=list(geoms),
         crs=STORAGE_CRS,
     )
 

@@ -17,7 +17,13 @@ that a notebook gets the same figures as the page:
 - :func:`compare_plans`: two plan versions (grids changed, households moved, coverage
   and staff before and after);
 - :func:`mclp_curve`: households covered by the best placement of 0, 1, 2… new
-  stations (maximal covering, :class:`planner.siting.MCLP`).
+  stations (maximal covering, :class:`planner.siting.MCLP`);
+- :func:`communities_view`: a store of many communities compared side by side
+  (households, grids in range, boundary on features, coverage, staff).
+
+:func:`coverage_view`, :func:`dashboard` and :func:`compare_plans` take a ``community``
+(code or name) where the store holds several: the figures, tables and charts are then
+that community's alone (its households still walk to any station, across its border).
 
 Nothing here writes to the store.
 """
@@ -32,11 +38,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner.communities import community_figures, figures_report
 from planner.coverage import coverage
 from planner.errors import InputError
 from planner.geometry import in_range, representative_points
 from planner.network import build_walk_graph, walk_threshold
-from planner.plan_versions import current_version, diff_versions, plan_at
+from planner.plan_versions import (
+    community_scope,
+    current_version,
+    diff_versions,
+    of_community,
+    plan_at,
+)
 from planner.report import report_tables, station_table
 from planner.settings import settings
 from planner.siting import site_stations
@@ -51,6 +64,7 @@ __all__ = [
     "EXISTING",
     "MEASURES",
     "STAFF_FIELDS",
+    "communities_view",
     "compare_figures",
     "compare_plans",
     "coverage_view",
@@ -159,6 +173,7 @@ def coverage_view(
     bands: Sequence[float] | None = None,
     bin_m: float = 100.0,
     graph: WalkGraph | None = None,
+    community: str | None = None,
 ) -> dict[str, Any]:
     """Walking coverage by one station set, as the dashboard shows it.
 
@@ -179,6 +194,10 @@ def coverage_view(
         Width of the walking-distance histogram's bins, metres.
     graph
         A walking graph already built from this store.
+    community
+        One community (code or name) of a store holding several: its buildings only
+        (each where its representative point lies), its grids, and the stations its
+        households walk to or that stand in it. None: the whole store.
 
     Returns
     -------
@@ -199,10 +218,12 @@ def coverage_view(
           the walks longer than the last edge under ``over``;
         - ``grids``: per grid households covered and not;
         - ``stations``: the counted stations' table (:func:`planner.report.station_table`)
-          with ``lon``, ``lat``.
+          with ``lon``, ``lat``;
+        - ``community``: the community's code (None: the whole store).
     """
     if scenario is not None and existing_only:
         raise InputError("give `scenario` or `existing_only`, not both", param="scenario")
+    code = community_scope(store, community)
     minutes = settings.walking.minutes if minutes is None else float(minutes)
     graph = graph if graph is not None else build_walk_graph(store)
     report = coverage(
@@ -217,6 +238,8 @@ def coverage_view(
     frame: gpd.GeoDataFrame = report.pop("frame")
     counted = report.pop("stations")
     per_grid = report.pop("grids")
+    if code is not None:
+        frame, counted, per_grid = _coverage_of(store, code, frame, counted, per_grid, report)
     walk = frame["walk_m"].to_numpy(dtype=float)
     households = frame["households"].fillna(0).to_numpy(dtype=float)
     covered = frame["covered"].to_numpy(dtype=bool)
@@ -299,7 +322,52 @@ def coverage_view(
         },
         "grids": per_grid,
         "stations": _records(table),
+        "community": code,
     }
+
+
+def _coverage_of(
+    store: Store,
+    code: str,
+    frame: gpd.GeoDataFrame,
+    counted: list[dict[str, Any]],
+    per_grid: list[dict[str, Any]],
+    report: dict[str, Any],
+) -> tuple[gpd.GeoDataFrame, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Coverage of one community: its buildings, its grids, the stations serving it or
+    standing in it; ``report``'s counts made its own (in place)."""
+    communities = store.read("community")
+    area = communities.loc[communities["community_code"].astype(str) == code]
+    area = shapely.make_valid(shapely.union_all(area.to_crs(frame.crs).geometry.to_numpy()))
+    shapely.prepare(area)
+    inside = shapely.contains(area, representative_points(frame.geometry.to_numpy()))
+    frame = frame[inside]
+    households = frame["households"].fillna(0).to_numpy(dtype=float)
+    covered = frame["covered"].to_numpy(dtype=bool)
+    report.update(
+        {
+            "households_total": int(households.sum()),
+            "households_covered": int(households[covered].sum()),
+            "households_uncovered": int(households[~covered].sum()),
+            "buildings_total": int(len(frame)),
+            "buildings_covered": int(covered.sum()),
+            "buildings_uncovered": int((~covered).sum()),
+        }
+    )
+    total = report["households_total"]
+    report["coverage_share"] = round(report["households_covered"] / total, 4) if total else None
+    stations = store.read("stations")
+    stations = stations.to_crs(frame.crs)
+    here = shapely.contains(area, representative_points(stations.geometry.to_numpy()))
+    serving = set(frame["station_id"].dropna().astype(str)) if "station_id" in frame else set()
+    serving |= set(stations.loc[here, "station_id"].astype(str))
+    counted = [s for s in counted if str(s["station_id"]) in serving]
+    report["stations_counted"] = len(counted)
+    mine = of_community(
+        store, pd.DataFrame({"grid_code": [g["grid_code"] for g in per_grid]}), code
+    )
+    per_grid = [g for g, keep in zip(per_grid, mine, strict=True) if keep]
+    return frame, counted, per_grid
 
 
 def _int(value: Any) -> int:
@@ -423,6 +491,7 @@ def dashboard(
     *,
     stations: str | None = None,
     graph: WalkGraph | None = None,
+    community: str | None = None,
 ) -> dict[str, Any]:
     """Everything the dashboard page shows at first, for existing stations and one scenario.
 
@@ -436,6 +505,9 @@ def dashboard(
         is none).
     graph
         A walking graph already built from this store.
+    community
+        One community (code or name) of a store holding several: its figures, grids,
+        zones and findings alone (see :func:`coverage_view`). None: the whole store.
 
     Returns
     -------
@@ -444,18 +516,23 @@ def dashboard(
         key of the chosen set), ``coverage`` (key → :func:`coverage_view`), ``headline``
         (``existing``, ``selected`` and ``difference``, see :func:`compare_figures`),
         ``tables`` (``grids`` with each grid's households beyond the threshold under
-        both sets, ``zones``, ``findings``) and ``charts`` (``grid_households``).
+        both sets, ``zones``, ``findings``), ``charts`` (``grid_households``),
+        ``community`` (its code; None: the whole store) and ``communities`` (the
+        store's, ``community_code``, ``name`` and ``bbox`` in lon/lat, to choose from).
     """
     _check_key(store, stations)
+    code = community_scope(store, community)
     graph = graph if graph is not None else build_walk_graph(store)
     tables = report_tables(store, graph=graph)
-    existing = coverage_view(store, existing_only=True, graph=graph)
+    existing = coverage_view(store, existing_only=True, graph=graph, community=code)
     if stations == EXISTING:
         selected = existing
     else:
-        selected = coverage_view(store, scenario=stations, graph=graph)
+        selected = coverage_view(store, scenario=stations, graph=graph, community=code)
     key = selected["key"]
     views = {EXISTING: existing, key: selected}
+    if code is not None:
+        tables = _tables_of(store, code, tables)
     grids = tables["grids"]
     head_a = headline(grids, tables["findings"], existing)
     head_b = headline(grids, tables["findings"], selected)
@@ -484,6 +561,88 @@ def dashboard(
             "findings": _records(tables["findings"]),
         },
         "charts": {"grid_households": grid_households_chart(grids)},
+        "community": code,
+        "communities": _community_rows(store),
+    }
+
+
+def _community_rows(store: Store) -> list[dict[str, Any]]:
+    """The store's communities to choose from: ``community_code``, ``name``, ``bbox``."""
+    frame = store.read("community")
+    rows = _records(frame[["community_code", "name"]])
+    for row, geom in zip(rows, frame.geometry, strict=True):
+        empty = geom is None or geom.is_empty
+        row["bbox"] = None if empty else [round(float(v), 7) for v in geom.bounds]
+    return rows
+
+
+def _tables_of(store: Store, code: str, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The report's grids, zones and findings of one community.
+
+    A finding belongs to it when it names one of its grids, or, naming none, when its
+    point lies in the community.
+    """
+    out = dict(tables)
+    out["grids"] = tables["grids"][of_community(store, tables["grids"], code)]
+    zones = tables["zones"]
+    out["zones"] = zones[
+        of_community(store, zones.rename(columns={"zone_code": "grid_code"}), code)
+    ]
+    findings = tables["findings"]
+    if len(findings):
+        named = findings["grids"].fillna("").astype(str).str.split(",")
+        mine = set(out["grids"]["grid_code"].astype(str))
+        names_mine = named.map(lambda codes: any(c in mine for c in codes)).to_numpy(dtype=bool)
+        names_none = named.map(lambda codes: not any(codes)).to_numpy(dtype=bool)
+        communities = store.read("community")
+        area = communities.loc[communities["community_code"].astype(str) == code]
+        area = shapely.make_valid(shapely.union_all(area.geometry.to_numpy()))
+        lon = pd.to_numeric(findings["lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(findings["lat"], errors="coerce").to_numpy(dtype=float)
+        inside = shapely.contains_xy(area, np.nan_to_num(lon), np.nan_to_num(lat))
+        out["findings"] = findings[names_mine | (names_none & inside)]
+    return out
+
+
+def communities_view(store: Store) -> dict[str, Any]:
+    """The store's communities compared side by side, for the dashboard's table.
+
+    Returns
+    -------
+    dict
+        ``communities``: one row per community with the figures of
+        :func:`planner.communities.community_figures` (households, grids, in range,
+        boundary on features, coverage, stations, staff...), in the store's order;
+        ``totals``: the counts summed over them; ``min`` and ``max``: the grid rule's
+        household range the in-range counts use.
+    """
+    frame = community_figures(store)
+    counts = [
+        "buildings",
+        "households",
+        "grids",
+        "in_range",
+        "flagged",
+        "zones",
+        "households_covered",
+        "stations",
+        "staff",
+        "staff_listed",
+    ]
+    totals = {c: int(frame[c].sum()) for c in counts}
+    totals["coverage_share"] = (
+        round(totals["households_covered"] / totals["households"], 4)
+        if totals["households"]
+        else None
+    )
+    totals["in_range_share"] = (
+        round(totals["in_range"] / totals["grids"], 4) if totals["grids"] else None
+    )
+    return {
+        "communities": figures_report(frame),
+        "totals": totals,
+        "min": settings.grid.min_households,
+        "max": settings.grid.max_households,
     }
 
 
@@ -529,6 +688,7 @@ def compare_plans(
     new: int | None = None,
     *,
     cover: dict[str, Any] | None = None,
+    community: str | None = None,
 ) -> dict[str, Any]:
     """Compare two plan versions: grids changed, households moved, coverage and staff.
 
@@ -542,6 +702,8 @@ def compare_plans(
     cover
         Coverage by the station set to count with (:func:`coverage_view`); None: the
         buildings' stored coverage (the last ``planner coverage``).
+    community
+        One community (code or name) of a store holding several: its grids alone.
 
     Returns
     -------
@@ -561,9 +723,9 @@ def compare_plans(
         versions = store.read("plan_versions")["plan_version"].astype(int)
         earlier = versions[versions < new]
         old = int(earlier.max()) if len(earlier) else new
-    diff = diff_versions(store, old, new)
-    grids_a = plan_at(store, old)["grids"]
-    grids_b = plan_at(store, new)["grids"]
+    diff = diff_versions(store, old, new, community=community)
+    grids_a = plan_at(store, old, community=community)["grids"]
+    grids_b = plan_at(store, new, community=community)["grids"]
     buildings = store.read_metric("buildings")
     if cover is not None:
         flag = dict(zip(cover["building_band"]["ids"], cover["building_band"]["band"], strict=True))

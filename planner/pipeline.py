@@ -21,7 +21,7 @@ from planner.assess import SPECIAL_FIELDS
 from planner.building_use import assess_building
 from planner.calibration import Calibration, building_classes
 from planner.calibration import calibrate as fit_calibration
-from planner.communities import read_communities
+from planner.communities import read_communities, read_osm_communities
 from planner.coverage import run_coverage_and_sites
 from planner.crs import STORAGE_CRS, in_china, metric_crs_for
 from planner.errors import InputError, PlannerError
@@ -176,6 +176,16 @@ def read_boundary(path: str | Path) -> shapely.Geometry:
     return shapely.union_all(polys.geometry.to_numpy())
 
 
+def _clip_communities(communities: gpd.GeoDataFrame, box: shapely.Geometry) -> gpd.GeoDataFrame:
+    """Communities cut to ``box``; those outside it left out (an error if none is left)."""
+    clipped = shapely.intersection(communities.geometry.to_numpy(), box)
+    keep = ~shapely.is_empty(clipped) & (shapely.area(clipped) > 0)
+    if not keep.any():
+        msg = "no administrative boundary of `admin_level` reaches into `bbox`"
+        raise InputError(msg, param="bbox")
+    return communities[keep].assign(geometry=clipped[keep]).reset_index(drop=True)
+
+
 def import_osm(
     source: str | Path,
     store_path: str | Path,
@@ -184,6 +194,7 @@ def import_osm(
     boundary_file: str | Path | None = None,
     name: str = "",
     code: str = "C001",
+    admin_level: str | int | None = None,
     settings: EstimateSettings | None = None,
     progress: Progress = no_progress,
 ) -> tuple[Store, dict[str, Any]]:
@@ -205,6 +216,10 @@ def import_osm(
         one community each; else its polygons make one community.
     name, code
         Community name (Chinese allowed) and code (first part of grid codes).
+    admin_level
+        Communities from administrative boundary relations of this level
+        (:func:`planner.communities.read_osm_communities`): those of ``boundary_file``
+        when it is an OSM file, else of ``source``; each named and coded from its tags.
     settings
         Household estimate settings.
     progress
@@ -215,8 +230,16 @@ def import_osm(
     (Store, report)
     """
     boundary, boundary_source, communities = None, "extent", None
-    if boundary_file is not None:
-        communities = read_communities(boundary_file, name=name, code=code)
+    if admin_level is not None and boundary_file is None:
+        # The source's own administrative boundaries, clipped to the box if one is given.
+        communities = read_osm_communities(str(source), admin_level=admin_level)
+        if bbox is not None:
+            communities = _clip_communities(communities, shapely.box(*bbox))
+    elif boundary_file is not None:
+        communities = read_communities(
+            str(boundary_file), name=name, code=code, admin_level=admin_level
+        )
+    if communities is not None:
         geoms = communities.geometry.to_numpy()
         boundary = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
         boundary_source = "file"
@@ -232,8 +255,10 @@ def import_osm(
     buildings = estimate_households(buildings, metric_crs=metric, settings=settings)
     layers = dict(result.layers, buildings=buildings)
     layers["roads"] = mark_internal_roads(layers["roads"], layers["compounds"])
-    if communities is not None and len(communities) > 1:
-        # A boundaries file naming several communities: one row each, clipped as one.
+    from_osm = communities is not None and (communities["boundary_source"] == "osm").all()
+    if communities is not None and (len(communities) > 1 or from_osm):
+        # A boundaries file naming several communities (or OSM boundaries, each named
+        # and coded from its tags): one row each, clipped as one.
         layers["community"] = communities
     else:
         layers["community"] = gpd.GeoDataFrame(

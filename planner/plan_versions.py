@@ -28,20 +28,23 @@ from planner.communities import choose_community, community_of
 from planner.crs import STORAGE_CRS
 from planner.errors import ConflictError, InputError, MissingDataError
 from planner.geometry import in_range
-from planner.plan_commit import commit_plan, current_rows
+from planner.plan_commit import commit_plan, current_rows, zones_from_grids
 from planner.settings import settings
 from planner.store import Store
 
 __all__ = [
     "PlanProposal",
     "commit_proposal",
+    "community_scope",
     "compare_grids",
     "current_version",
     "diff_versions",
     "list_versions",
+    "of_community",
     "plan_at",
     "proposal_figures",
     "publish_version",
+    "published_version",
     "rollback_to",
 ]
 
@@ -54,17 +57,187 @@ def current_version(store: Store) -> int:
     return int(store.metadata.get("plan_version", 0))
 
 
-def list_versions(store: Store) -> pd.DataFrame:
-    """Every plan version, oldest first, with ``published`` and ``current`` flags."""
-    versions = store.read("plan_versions").sort_values("plan_version").reset_index(drop=True)
+def _scope(store: Store, community: str | None) -> tuple[str | None, pd.DataFrame]:
+    """The code of the community asked for, or None where the call is not scoped.
+
+    None when ``community`` is None (the whole plan, as in a store of one community)
+    or when the store holds one community only (its plan is the whole plan): an
+    unknown code or name is refused all the same.
+
+    Raises
+    ------
+    InputError
+        (param ``community``) when ``community`` is not one of the store's.
+    """
+    communities = store.read("community")
+    if community is None:
+        return None, communities
+    k = choose_community(communities, community)
+    if len(communities) == 1:
+        return None, communities
+    return str(communities["community_code"].iloc[k]), communities
+
+
+def community_scope(store: Store, community: str | None) -> str | None:
+    """The code of the community a call is scoped to: None for the whole plan (no
+    ``community``, or a store of one community).
+
+    Raises
+    ------
+    InputError
+        (param ``community``) when ``community`` is not one of the store's.
+    """
+    return _scope(store, community)[0]
+
+
+def of_community(store: Store, grids: pd.DataFrame, community: str | None) -> np.ndarray:
+    """True for the ``grids`` (any rows with ``grid_code``) of ``community``; all True
+    when the call is not scoped (see :func:`community_scope`)."""
+    code, communities = _scope(store, community)
+    if code is None:
+        return np.ones(len(grids), dtype=bool)
+    return _mine(grids, "grid_code", code, communities)
+
+
+def _mine(frame: pd.DataFrame, column: str, code: str, communities: pd.DataFrame) -> np.ndarray:
+    """True for the rows of ``frame`` whose ``column`` (a grid or zone code) is ``code``'s."""
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    return community_of(frame[column].astype(str), communities) == code
+
+
+def published_version(store: Store, *, community: str | None = None) -> int | None:
+    """The published plan version: the store's, or the one last published for ``community``.
+
+    A publish scoped to one community (:func:`publish_version`) marks that community's
+    grids of a version as official and leaves the others' as they were; a publish of
+    the whole plan marks every community's.
+    """
+    code, _ = _scope(store, community)
+    by_community = store.metadata.get("published_by_community") or {}
+    if code is not None and code in by_community:
+        return int(by_community[code])
     published = store.metadata.get("published_plan")
-    versions["published"] = versions["plan_version"] == published
-    versions["current"] = versions["plan_version"] == current_version(store)
+    return None if published is None else int(published)
+
+
+def list_versions(store: Store, *, community: str | None = None) -> pd.DataFrame:
+    """Every plan version, oldest first, with ``published`` and ``current`` flags.
+
+    Parameters
+    ----------
+    store
+        The store.
+    community
+        One community (code or name) of a store holding several: only the versions
+        that changed its grids, with ``grids`` and ``households`` counting its grids
+        alone; ``current`` marks the version its grids are now as, ``published`` the
+        one they were published as (:func:`published_version`). None: every version
+        of the whole plan, as in a store of one community.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``plan_version``, ``time``, ``user``, ``reason``, ``grids``, ``households``,
+        ``replaced``, ``deleted``, ``published``, ``current``; scoped to a community
+        also ``community_code``.
+    """
+    code, communities = _scope(store, community)
+    versions = store.read("plan_versions").sort_values("plan_version").reset_index(drop=True)
     # A version written by no named user has no value: None (JSON null, "-" in the CLI),
     # not NaN, which would print as "nan" and is not JSON.
     for column in ("user", "reason"):
         versions[column] = versions[column].astype(object).where(versions[column].notna(), None)
+    if code is None:
+        published = store.metadata.get("published_plan")
+        versions["published"] = versions["plan_version"] == published
+        versions["current"] = versions["plan_version"] == current_version(store)
+        return versions
+    figures = _community_states(store, versions, code, communities)
+    versions = versions.merge(figures, on="plan_version", suffixes=("_all", ""))
+    versions = versions[versions["changed"]].drop(columns=["changed", "grids_all"])
+    versions = versions.drop(columns="households_all").reset_index(drop=True)
+    versions["community_code"] = code
+    numbers = versions["plan_version"].to_numpy()
+    versions["current"] = _state_at(numbers, current_version(store))
+    versions["published"] = _state_at(numbers, published_version(store, community=code))
     return versions
+
+
+def _state_at(numbers: np.ndarray, version: int | None) -> np.ndarray:
+    """True on the last of ``numbers`` (sorted) at or before ``version``: the listed
+    version whose state the plan had at ``version``."""
+    out = np.zeros(len(numbers), dtype=bool)
+    if version is None:
+        return out
+    earlier = np.flatnonzero(numbers <= version)
+    if len(earlier):
+        out[earlier[-1]] = True
+    return out
+
+
+def _community_states(
+    store: Store, versions: pd.DataFrame, code: str, communities: pd.DataFrame
+) -> pd.DataFrame:
+    """Per plan version: the community's grids and households, and whether they changed.
+
+    The grids' history is replayed once, oldest first: each version's grids of the
+    community are compared with the version before, field by field and shape by shape
+    (to :data:`SAME_VERTEX_DEG`: a layer written whole again may move vertices by a
+    rounding error).
+    """
+    history = store.read("plan_history", where="layer = 'grids'")
+    geoms = history.geometry.to_numpy()
+    props = [json.loads(p) for p in history["properties"].astype(str)]
+    at = history["plan_version"].astype(int).to_numpy()
+    state: dict[str, int] = {}  # grid code → its row in the history
+    before: dict[str, int] = {}
+    rows = []
+    for row in versions.itertuples():
+        version = int(row.plan_version)
+        if "grids" in str(row.replaced or "").split(","):
+            state = {}
+        for name in json.loads(row.deleted or "{}").get("grids", []):
+            state.pop(str(name), None)
+        for i in np.flatnonzero(at == version):
+            state[str(props[i].get("grid_code"))] = int(i)
+        codes = list(state)
+        owned = community_of(pd.Series(codes, dtype=object), communities) == code
+        now = {c: state[c] for c, keep in zip(codes, owned, strict=True) if keep}
+        # The current plan's grids only: a scenario's proposed grids are not the plan.
+        current = [i for i in now.values() if not str(props[i].get("scenario") or "").strip()]
+        households = pd.to_numeric(
+            pd.Series([props[i].get("households") for i in current], dtype=object),
+            errors="coerce",
+        )
+        rows.append(
+            {
+                "plan_version": version,
+                "grids": len(current),
+                "households": int(households.fillna(0).sum()),
+                "changed": _differ(before, now, props, geoms),
+            }
+        )
+        before = now
+    return pd.DataFrame(rows, columns=["plan_version", "grids", "households", "changed"])
+
+
+#: Degrees by which a vertex may move and the shape count as the same (about 0.1 mm).
+SAME_VERTEX_DEG = 1e-9
+
+
+def _differ(
+    before: dict[str, int], now: dict[str, int], props: list[dict[str, Any]], geoms: np.ndarray
+) -> bool:
+    """Whether two states of a community's grids (code → history row) differ."""
+    if before.keys() != now.keys():
+        return True
+    moved = [c for c in now if before[c] != now[c]]
+    if any(props[before[c]] != props[now[c]] for c in moved):
+        return True
+    a = np.array([geoms[before[c]] for c in moved], dtype=object)
+    b = np.array([geoms[now[c]] for c in moved], dtype=object)
+    return bool(len(moved)) and not shapely.equals_exact(a, b, tolerance=SAME_VERTEX_DEG).all()
 
 
 def _check_version(store: Store, version: int) -> int:
@@ -78,13 +251,30 @@ def _check_version(store: Store, version: int) -> int:
     return int(version)
 
 
-def plan_at(store: Store, version: int) -> dict[str, gpd.GeoDataFrame]:
+def plan_at(
+    store: Store, version: int, *, community: str | None = None
+) -> dict[str, gpd.GeoDataFrame]:
     """The plan layers (grids, zones, edge areas) as they were at ``version``.
 
     Each layer is rebuilt from the last version up to ``version`` that wrote it whole,
     with the row edits and deletions of the versions after it replayed in order.
+    ``community`` (code or name) of a store holding several keeps its grids, zones and
+    the edge areas assigned to its grids only; None keeps the whole plan.
     """
     version = _check_version(store, version)
+    code, communities = _scope(store, community)
+    plan = _plan_at(store, version)
+    if code is None:
+        return plan
+    columns = {"grids": "grid_code", "zones": "zone_code", "edge_areas": "grid_code"}
+    return {
+        layer: frame[_mine(frame, columns[layer], code, communities)].reset_index(drop=True)
+        for layer, frame in plan.items()
+    }
+
+
+def _plan_at(store: Store, version: int) -> dict[str, gpd.GeoDataFrame]:
+    """The whole plan at ``version`` (a version the store has)."""
     versions = store.read("plan_versions", where=f"plan_version <= {version}")
     versions = versions.sort_values("plan_version")
     plan = {}
@@ -138,12 +328,8 @@ def diff_versions(
         (code, old, new) and ``households_moved`` (half the sum of the changes: the
         households that changed grid when every grid's total is kept in balance).
     """
-    a = plan_at(store, old)["grids"]
-    b = plan_at(store, new)["grids"]
-    if community is not None:
-        a = _of_community(store, community, a.set_index("grid_code", drop=False))
-        b = _of_community(store, community, b.set_index("grid_code", drop=False))
-        a, b = a.reset_index(drop=True), b.reset_index(drop=True)
+    a = plan_at(store, old, community=community)["grids"]
+    b = plan_at(store, new, community=community)["grids"]
     return {"old": int(old), "new": int(new), **compare_grids(a, b, store.metric_crs)}
 
 
@@ -180,16 +366,6 @@ def compare_grids(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, metric_crs: Any) -> 
         ],
         "households_moved": int(np.abs(delta).sum() // 2),
     }
-
-
-def _of_community(store: Store, community: str, grids: pd.DataFrame) -> pd.DataFrame:
-    """The grids (indexed by code) of one community of the store."""
-    communities = store.read("community")
-    k = choose_community(communities, community)
-    if len(communities) == 1:
-        return grids
-    code = str(communities["community_code"].iloc[k])
-    return grids[community_of(pd.Series(grids.index), communities) == code]
 
 
 @dataclass
@@ -332,44 +508,104 @@ def commit_proposal(proposal: PlanProposal, *, user: str | None = None) -> dict[
     return report
 
 
-def publish_version(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:
-    """Mark ``version`` as the published (official) plan; the plan itself is unchanged."""
+def publish_version(
+    store: Store, version: int, *, user: str | None = None, community: str | None = None
+) -> dict[str, Any]:
+    """Mark ``version`` as the published (official) plan; the plan itself is unchanged.
+
+    ``community`` (code or name) of a store holding several publishes that community's
+    grids of ``version`` alone (the others keep the version they were published as);
+    the change log and the answer name the community. None publishes the whole plan.
+
+    Returns
+    -------
+    dict
+        ``published`` (the version); scoped to a community, its ``community_code``.
+    """
     version = _check_version(store, version)
+    code, _ = _scope(store, community)
+    if code is None:
+        # The whole plan: every community is now published as this version.
+        metadata = {"published_plan": version, "published_by_community": {}}
+    else:
+        by_community = dict(store.metadata.get("published_by_community") or {})
+        metadata = {"published_by_community": {**by_community, code: version}}
+    where = f" of community {code}" if code else ""
     store.write_many(
         {},
-        metadata={"published_plan": version},
+        metadata=metadata,
         log=[
             {
                 "layer": "grids",
                 "action": "publish",
-                "detail": {"plan_version": version},
-                "reason": f"publish plan version {version}",
+                "detail": {"plan_version": version, "community_code": code},
+                "reason": f"publish plan version {version}{where}",
                 "user": user,
             }
         ],
     )
-    return {"published": version}
+    return {"published": version} | ({"community_code": code} if code else {})
 
 
-def rollback_to(store: Store, version: int, *, user: str | None = None) -> dict[str, Any]:
+def rollback_to(
+    store: Store, version: int, *, user: str | None = None, community: str | None = None
+) -> dict[str, Any]:
     """Make a new plan version equal to ``version`` (every dependent follows, as in
-    :func:`planner.plan_commit.commit_plan`)."""
+    :func:`planner.plan_commit.commit_plan`).
+
+    ``community`` (code or name) of a store holding several restores that community's
+    grids and zones as they were at ``version`` and leaves the other communities' as
+    they are now. None restores the whole plan.
+
+    Returns
+    -------
+    dict
+        ``rolled_back_to`` and ``plan_version`` (the new one); scoped to a community,
+        its ``community_code``.
+    """
     version = _check_version(store, version)
+    code, communities = _scope(store, community)
     plan = plan_at(store, version)
+    grids, zones, edge_areas = plan["grids"], plan.get("zones"), plan.get("edge_areas")
+    if code is not None:
+        now = store.read("grids")
+        grids = pd.concat(
+            [
+                now[~_mine(now, "grid_code", code, communities)],
+                grids[_mine(grids, "grid_code", code, communities)],
+            ],
+            ignore_index=True,
+        )
+        grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=now.crs)
+        # The others' zones stay as stored; this community's follow its restored grids
+        # (named as they were at the version).
+        stored = store.read("zones")
+        restored = zones_from_grids(
+            grids[_mine(grids, "grid_code", code, communities)], zones.to_crs(now.crs)
+        )
+        zones = pd.concat(
+            [stored[~_mine(stored, "zone_code", code, communities)], restored.to_crs(stored.crs)],
+            ignore_index=True,
+        )
+        zones = gpd.GeoDataFrame(zones, geometry="geometry", crs=stored.crs)
+        # Edge areas stay as stored; automatic assignments follow the restored grids.
+        edge_areas = None
+    where = f" of community {code}" if code else ""
     # The plan as it was; buildings, blocks and figures follow it as the data is now.
     commit_plan(
         store,
-        plan["grids"],
-        zones=plan.get("zones"),
-        edge_areas=plan.get("edge_areas"),
+        grids,
+        zones=zones,
+        edge_areas=edge_areas,
         log=[
             {
                 "layer": "grids",
                 "action": "rollback",
-                "detail": {"to_version": version},
-                "reason": f"rollback to plan version {version}",
+                "detail": {"to_version": version, "community_code": code},
+                "reason": f"rollback to plan version {version}{where}",
                 "user": user,
             }
         ],
     )
-    return {"rolled_back_to": version, "plan_version": current_version(store)}
+    report = {"rolled_back_to": version, "plan_version": current_version(store)}
+    return report | ({"community_code": code} if code else {})

@@ -63,6 +63,65 @@ def tsinghua_store(tsinghua_path, tmp_path) -> Store:
     return Store(copy)
 
 
+#: A corner of the Nanjing buildings' extent, tiled 2×2 for the two-community store.
+TWO_CORNER = (118.7624, 32.0328, 118.7740, 32.0420)
+
+
+@pytest.fixture(scope="session")
+def two_communities_path(tmp_path_factory) -> Path:
+    """A store of two communities with grids drawn, shared read-only (copy to change).
+
+    As tests/test_communities.py builds its store: a corner of the Nanjing extract
+    tiled 2×2 edge to edge by the benchmark helper (benchmarks/tiles.py); the west
+    column of tiles is one community (320102001001, 西区社区), the east column the other
+    (320102001002, 东区社区).
+    """
+    import importlib.util
+    import json
+    import sys
+
+    from planner.grids import make_grids
+    from planner.pipeline import import_osm
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_tiles", root / "benchmarks" / "tiles.py")
+    tiles = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench_tiles", tiles)  # its dataclass looks its module up
+    spec.loader.exec_module(tiles)
+    folder = tmp_path_factory.mktemp("two_communities")
+    osm = folder / "two.osm"
+    tiles.write_tiled(tiles.clip_extract(OSM_DIR / "nanjing_xinjiekou.osm", TWO_CORNER), 2, osm)
+    west, south, east, north = TWO_CORNER
+    dx, dy = east - west, north - south
+    features = []
+    for k, name in enumerate(("西区社区", "东区社区")):
+        w, e = west + k * dx, west + (k + 1) * dx
+        ring = [[w, south], [e, south], [e, south + 2 * dy], [w, south + 2 * dy], [w, south]]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"name": name, "community_code": f"32010200100{k + 1}"},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    boundaries = folder / "two.geojson"
+    collection = {"type": "FeatureCollection", "features": features}
+    boundaries.write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
+    path = folder / "two.gpkg"
+    store, report = import_osm(osm, path, boundary_file=boundaries)
+    assert report["communities"] == 2
+    make_grids(store)
+    return path
+
+
+@pytest.fixture
+def two_communities(two_communities_path, tmp_path) -> Store:
+    """A private, writable copy of the two-community store."""
+    copy = tmp_path / "two.gpkg"
+    shutil.copyfile(two_communities_path, copy)
+    return Store(copy)
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium under Playwright, one per test module (the browser tests)."""
@@ -141,6 +200,16 @@ def tsinghua_any(backend, request, tmp_path) -> Store:
     if backend == "gpkg":
         return request.getfixturevalue("tsinghua_store")
     return Store(_pg_copy("beijing_tsinghua", request))
+
+
+@pytest.fixture
+def two_communities_any(backend, request) -> Store:
+    """A private, writable two-community store on each backend (see ``backend``)."""
+    if backend == "gpkg":
+        return request.getfixturevalue("two_communities")
+    url = request.getfixturevalue("postgres").url()
+    copy_store(request.getfixturevalue("two_communities_path"), url)
+    return Store(url)
 
 
 #: The password of the accounts tests make (long enough for planner.accounts).

@@ -155,3 +155,64 @@ def test_mclp_curve_rises_and_matches_siting(nanjing_store):
     assert points[1]["chosen"] == one["chosen"]
     with pytest.raises(InputError):
         dashboard.mclp_curve(nanjing_store, max_new=-1)
+
+
+def test_a_community_of_several_has_its_own_dashboard(two_communities):
+    """Each community's figures are its own and add up to the store's; the communities
+    are compared side by side; an unknown one names the parameter."""
+    from planner.grids import make_grids
+    from planner.network import build_walk_graph
+
+    store = two_communities
+    a, b = store.read("community")["community_code"].astype(str)
+    graph = build_walk_graph(store)
+    whole = dashboard.dashboard(store, stations=dashboard.EXISTING, graph=graph)
+    parts = {
+        code: dashboard.dashboard(store, stations=dashboard.EXISTING, graph=graph, community=code)
+        for code in (a, b)
+    }
+    assert whole["community"] is None
+    assert [c["community_code"] for c in whole["communities"]] == [a, b]
+    # Side by side, the two halves of the tiled area: the east one starts where the west ends.
+    west, east = (c["bbox"] for c in whole["communities"])
+    assert west[2] == pytest.approx(east[0]) and west[0] < east[0]
+    for code, part in parts.items():
+        assert part["community"] == code
+        assert all(g["grid_code"].startswith(code) for g in part["tables"]["grids"])
+        assert all(z["zone_code"].startswith(code) for z in part["tables"]["zones"])
+        chart = part["charts"]["grid_households"]["grids"]
+        assert {g["grid_code"] for g in chart} == {g["grid_code"] for g in part["tables"]["grids"]}
+    for measure in ("grids", "grids_in_range", "staff_needed", "households_total"):
+        total = sum(p["headline"]["existing"][measure] for p in parts.values())
+        assert total == whole["headline"]["existing"][measure], measure
+    view = {code: p["coverage"][dashboard.EXISTING] for code, p in parts.items()}
+    assert (
+        sum(v["households_covered"] for v in view.values())
+        == (whole["coverage"][dashboard.EXISTING]["households_covered"])
+    )
+    assert sum(len(v["building_band"]["ids"]) for v in view.values()) == len(
+        whole["coverage"][dashboard.EXISTING]["building_band"]["ids"]
+    )
+
+    compared = dashboard.communities_view(store)
+    rows = {r["community_code"]: r for r in compared["communities"]}
+    assert list(rows) == [a, b]
+    for code, part in parts.items():
+        head = part["headline"]["existing"]
+        assert rows[code]["grids"] == head["grids"]
+        assert rows[code]["in_range"] == head["grids_in_range"]
+        assert rows[code]["households"] == head["households_total"]
+        assert rows[code]["on_features_share"] is not None
+    assert compared["totals"]["grids"] == whole["headline"]["existing"]["grids"]
+
+    with pytest.raises(InputError) as caught:
+        dashboard.dashboard(store, graph=graph, community="nowhere")
+    assert caught.value.param == "community"
+
+    # Plans compared for one community: another community's redraw changes nothing of it.
+    before = current_version(store)
+    make_grids(store, community=b, max_households=450)
+    mine = dashboard.compare_plans(store, before, before + 1, community=a)
+    assert mine["changes"] == [] and mine["households_moved"] == 0
+    theirs = dashboard.compare_plans(store, before, before + 1, community=b)
+    assert theirs["changes"] and all(c["grid_code"].startswith(b) for c in theirs["changes"])

@@ -66,10 +66,17 @@ def _checker(operation, headers: dict[str, str]):
     # schema cannot list: edits of features that do not exist are refused (400).
     # An export's target CRS may match the pattern and still be no CRS (400 naming srs).
     # A community is named by the store's own codes, which a schema cannot list either:
-    # one the store does not hold is refused (400 naming community).
+    # one the store does not hold is refused (400 naming community), in a query or in the
+    # body of a rollback or a publish.
     names = {p.name for p in operation.query}
     op_id = operation.definition.raw.get("operationId")
-    edits = op_id in ("previewPlanEdits", "savePlanEdits", "exportLayer")
+    edits = op_id in (
+        "previewPlanEdits",
+        "savePlanEdits",
+        "exportLayer",
+        "rollbackPlan",
+        "publishPlan",
+    )
     store_named = "bbox" in names or "community" in names
     excluded = [positive_data_acceptance] if store_named or edits else []
     strategy = operation.as_strategy()

@@ -90,7 +90,45 @@ def test_dashboard_routes_are_in_the_openapi_document(official):
     paths = official.get("/api/openapi.json").get_json()["paths"]
     assert {"/api/dashboard", "/api/dashboard/compare", "/api/dashboard/curve"} <= set(paths)
     names = {p["$ref"].rsplit("/", 1)[-1] for p in paths["/api/dashboard"]["get"]["parameters"]}
-    assert names == {"stationSet"}
+    assert names == {"stationSet", "community"}
+    assert "/api/dashboard/communities" in paths
+
+
+def test_dashboard_takes_a_community_and_compares_them(two_communities, login):
+    path = str(two_communities.path)
+    a, b = two_communities.read("community")["community_code"].astype(str)
+    app = create_app({"STORE": path, "TESTING": True})
+    try:
+        client = app.test_client()
+        login(client, path, role="official")
+        listed = client.get("/api/dashboard/communities")
+        assert listed.status_code == 200
+        rows = listed.get_json()["communities"]
+        assert [r["community_code"] for r in rows] == [a, b]
+        assert listed.get_json()["totals"]["grids"] == len(two_communities.read("grids"))
+        whole = client.get("/api/dashboard?stations=existing").get_json()
+        assert whole["community"] is None
+        assert [c["community_code"] for c in whole["communities"]] == [a, b]
+        one = client.get(f"/api/dashboard?stations=existing&community={a}")
+        assert one.status_code == 200
+        data = one.get_json()
+        assert data["community"] == a
+        grids = [g["grid_code"] for g in data["tables"]["grids"]]
+        assert grids and all(g.startswith(a) for g in grids)
+        existing = data["headline"]["existing"]
+        assert existing["grids"] == rows[0]["grids"]
+        assert existing["households_total"] == rows[0]["households"]
+        by_name = client.get(f"/api/dashboard?stations=existing&community={rows[0]['name']}")
+        assert by_name.get_json()["tables"]["grids"] == data["tables"]["grids"]
+        compare = client.get(f"/api/dashboard/compare?community={b}").get_json()
+        assert all(c["grid_code"].startswith(b) for c in compare["changes"])
+        assert compare["before"]["grids"] == rows[1]["grids"]
+        for route in ("/api/dashboard", "/api/dashboard/compare"):
+            missing = client.get(f"{route}?community=nowhere")
+            assert missing.status_code == 404
+            assert missing.get_json()["error"]["param"] == "community"
+    finally:
+        app.extensions["planner.jobs"].shutdown()
 
 
 # -- its scripts ----------------------------------------------------------------------------

@@ -141,3 +141,77 @@ def test_versions_diff_rollback_and_publish(app, client, login):
     refs = [p["$ref"].split("/")[-1] for p in spec["paths"]["/api/plan/diff"]["get"]["parameters"]]
     names = [spec["components"]["parameters"][r]["name"] for r in refs]
     assert names == ["a", "b", "community"]
+
+
+def test_versions_rollback_and_publish_take_a_community(two_communities, login):
+    """On a store of two communities, every plan route scoped to one sees and changes it
+    alone; unknown communities are 400 with the usual error body."""
+    from planner import plan_versions
+    from planner.grids import make_grids
+    from planner.store import Store
+
+    path = str(two_communities.path)
+    a, b = two_communities.read("community")["community_code"].astype(str)
+    start = plan_versions.current_version(two_communities)
+    make_grids(two_communities, community=a, max_households=450)
+    changed = start + 1
+    app = create_app({"STORE": path, "TESTING": True})
+    try:
+        client = app.test_client()
+        login(client, path)
+        whole = client.get("/api/plan/versions").get_json()
+        assert whole["community"] is None and whole["current"] == changed
+        mine = client.get(f"/api/plan/versions?community={a}").get_json()
+        assert mine["community"] == a
+        assert [v["plan_version"] for v in mine["versions"]][-2:] == [start, changed]
+        theirs = client.get(f"/api/plan/versions?community={b}").get_json()
+        assert changed not in [v["plan_version"] for v in theirs["versions"]]
+        assert theirs["versions"][-1]["current"]
+
+        plan = client.get(f"/api/plan?community={a}").get_json()
+        assert plan["community"] == a and plan["version"] == changed
+        assert plan["grids"] and all(g["grid_code"].startswith(a) for g in plan["grids"])
+        old = client.get(f"/api/plan?version={start}&community={a}").get_json()
+        assert old["grids"] and all(g["grid_code"].startswith(a) for g in old["grids"])
+        redrawn = client.get(f"/api/plan/diff?a={start}&b={changed}&community={a}").get_json()
+        assert redrawn["added"] or redrawn["removed"] or redrawn["reshaped"]
+        b_now = client.get(f"/api/plan?community={b}").get_json()["grids"]
+
+        rolled = client.post("/api/plan/rollback", json={"version": start, "community": a})
+        assert rolled.status_code == 200, rolled.get_json()
+        body = rolled.get_json()
+        assert body["version"] == changed + 1 and body["community_code"] == a
+        assert client.get(f"/api/plan?community={a}").get_json()["grids"] == old["grids"]
+        assert client.get(f"/api/plan?community={b}").get_json()["grids"] == b_now
+        back = f"/api/plan/diff?a={start}&b={changed + 1}&community={a}"
+        back = client.get(back).get_json()
+        assert not (back["added"] or back["removed"] or back["reshaped"])
+
+        published = client.post("/api/plan/publish", json={"version": start, "community": b})
+        assert published.get_json() == {"published": start, "community_code": b}
+        assert client.get(f"/api/plan/versions?community={b}").get_json()["published"] == start
+        assert client.get(f"/api/plan?community={a}").get_json()["published"] is None
+        assert client.get("/api/plan/versions").get_json()["published"] is None
+        assert plan_versions.published_version(Store(path), community=b) == start
+
+        for answer in (
+            client.get("/api/plan/versions?community=nowhere"),
+            client.get("/api/plan?community=nowhere"),
+            client.post("/api/plan/rollback", json={"version": start, "community": "nowhere"}),
+            client.post("/api/plan/publish", json={"version": start, "community": "nowhere"}),
+            client.post("/api/plan/publish", json={"version": start, "community": 7}),
+        ):
+            assert answer.status_code == 400, answer.get_json()
+            error = answer.get_json()["error"]
+            assert error["param"] == "community" and error["status"] == 400
+        assert plan_versions.current_version(Store(path)) == changed + 1
+        spec = client.get("/api/openapi.json").get_json()
+        for route in ("/api/plan", "/api/plan/versions"):
+            names = {
+                p["$ref"].rsplit("/", 1)[-1] for p in spec["paths"][route]["get"]["parameters"]
+            }
+            assert "community" in names, route
+        body = spec["components"]["schemas"]["PlanVersion"]["properties"]
+        assert "community" in body
+    finally:
+        app.extensions["planner.jobs"].shutdown()

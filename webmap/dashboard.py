@@ -4,9 +4,13 @@ Thin views over :mod:`planner.dashboard`: ``GET /api/dashboard`` (coverage by th
 existing stations and by a scenario, headline figures with their difference, the
 report's tables of grids, zones and findings, chart data), ``GET
 /api/dashboard/compare`` (two plan versions: grids changed, households moved, coverage
-and staff before and after) and ``GET /api/dashboard/curve`` (households covered by 0, 1,
-2… new stations, MCLP). Everything needs ``read_all`` (officials and above): the tables
-carry per-building households and special groups. Downloads are the existing routes of
+and staff before and after), ``GET /api/dashboard/curve`` (households covered by 0, 1,
+2… new stations, MCLP) and ``GET /api/dashboard/communities`` (a store's communities
+side by side: households, grids in range, boundary on features, coverage, staff). The
+dashboard and the comparison take ``?community=`` (code or name) where the store holds
+several: that community's figures alone; an unknown one is 404 naming ``community``.
+Everything needs ``read_all`` (officials and above): the tables carry per-building
+households and special groups. Downloads are the existing routes of
 :mod:`planner_web.downloads`.
 
 The answers take seconds (a walking graph, a topology check, solver runs), so each is
@@ -23,6 +27,7 @@ from flask import Blueprint, Flask, current_app, g, render_template, request, se
 
 from planner import dashboard as engine
 from planner import plan_versions
+from planner.errors import InputError
 from planner.network import build_walk_graph
 from planner.store import Store
 from planner_web.auth import requires
@@ -108,6 +113,18 @@ def _stations_arg() -> str | None:
     return key
 
 
+def _community_arg() -> str | None:
+    """The ``community`` query parameter as the code of one of the store's communities:
+    None when not given or the store holds one; 404 for one it does not hold."""
+    community = request.args.get("community")
+    if community is None:
+        return None
+    try:
+        return plan_versions.community_scope(Store(current_app.config["STORE"]), community)
+    except InputError as exc:
+        raise ApiError(404, exc.message, code="not_found", param="community") from None
+
+
 @bp.get("/dashboard")
 @requires("read_all")
 def page():
@@ -132,6 +149,7 @@ def page():
             "dashboard": url_for("dashboard.summary"),
             "compare": url_for("dashboard.compare"),
             "curve": url_for("dashboard.curve"),
+            "communities": url_for("dashboard.communities"),
             "versions": url_for("plan.versions"),
             "report": url_for("downloads.report"),
             "export": url_for("downloads.export", name="__layer__"),
@@ -146,17 +164,22 @@ def page():
     "The officials' dashboard: coverage by existing stations and a scenario, headline "
     "figures with the difference, grids, zones and findings, chart data",
     tags=["store"],
-    query=["stationSet"],
+    query=["stationSet", "community"],
     responses={"200": ok("The dashboard's data"), "400": "Error", "404": "Error"},
 )
 @requires("read_all")
 def summary():
-    """Coverage by the existing stations and by ``stations`` (default the latest scenario)."""
+    """Coverage by the existing stations and by ``stations`` (default the latest scenario),
+    of the whole store or of one ``community``."""
     key = _stations_arg()
+    code = _community_arg()
     if not features().store.has("grids"):
         raise ApiError(404, "the store has no grid plan yet; run `planner grids`", param="")
     graph = _graph()
-    data = _cached(("summary", key), lambda s: engine.dashboard(s, stations=key, graph=graph))
+    data = _cached(
+        ("summary", key, code),
+        lambda s: engine.dashboard(s, stations=key, graph=graph, community=code),
+    )
     return json_response(data)
 
 
@@ -166,13 +189,14 @@ def summary():
     "Two plan versions compared: grids changed, households moved, coverage and staff "
     "before and after",
     tags=["plan"],
-    query=["versionA", "versionB", "stationSet"],
+    query=["versionA", "versionB", "stationSet", "community"],
     responses={"200": ok("The comparison from a to b"), "400": "Error", "404": "Error"},
 )
 @requires("read_all")
 def compare():
     """Plan version ``a`` (default: the one before ``b``) against ``b`` (default: current)."""
     key = _stations_arg()
+    code = _community_arg()
     store = Store(current_app.config["STORE"])
     known = set(plan_versions.list_versions(store)["plan_version"].astype(int))
     if not known:
@@ -188,12 +212,12 @@ def compare():
 
     def run(s: Store) -> dict[str, Any]:
         if key == engine.EXISTING:
-            cover = engine.coverage_view(s, existing_only=True, graph=graph)
+            cover = engine.coverage_view(s, existing_only=True, graph=graph, community=code)
         else:
-            cover = engine.coverage_view(s, scenario=key, graph=graph)
-        return engine.compare_plans(s, old, new, cover=cover)
+            cover = engine.coverage_view(s, scenario=key, graph=graph, community=code)
+        return engine.compare_plans(s, old, new, cover=cover, community=code)
 
-    return json_response(_cached(("compare", old, new, key), run))
+    return json_response(_cached(("compare", old, new, key, code), run))
 
 
 @bp.get("/api/dashboard/curve")
@@ -208,3 +232,17 @@ def curve():
     """The MCLP curve until every household a site can reach is covered (at most 20)."""
     graph = _graph()
     return json_response(_cached("curve", lambda s: engine.mclp_curve(s, graph=graph)))
+
+
+@bp.get("/api/dashboard/communities")
+@operation(
+    "compareCommunities",
+    "The store's communities side by side: households, grids in range, boundary on "
+    "features, coverage, stations, staff",
+    tags=["store"],
+    responses={"200": ok("One row per community, and the totals")},
+)
+@requires("read_all")
+def communities():
+    """Every community's figures, comparable with the others' (one row for a store of one)."""
+    return json_response(_cached("communities", engine.communities_view))

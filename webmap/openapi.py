@@ -462,7 +462,15 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "PlanVersion": {
         "type": "object",
         "required": ["version"],
-        "properties": {"version": {"type": "integer", "minimum": 1}},
+        "properties": {
+            "version": {"type": "integer", "minimum": 1},
+            "community": {
+                "type": "string",
+                "description": "Only this community (code or name) of a store holding "
+                "several: its grids are published or rolled back, the others' stay as "
+                "they are (an unknown one is 400).",
+            },
+        },
         "example": {"version": 2},
     },
     "Login": {

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, current_app, g, render_template, session, url_for
 
 from planner import accounts
 from planner.reasons import translate
+from planner.store import Store
 from planner_web.auth import current_role, requires
 from planner_web.basemap import basemap_settings
 from planner_web.extensions import features
 from planner_web.i18n import get_lang, messages, values
 
-__all__ = ["bp"]
+__all__ = ["bp", "communities_config"]
 
 bp = Blueprint("pages", __name__)
 
@@ -63,10 +65,32 @@ def map_page():
         and accounts.allowed(role, "publish"),
         # The officials' dashboard, linked from the header for whoever may read every figure.
         "dashboard_url": url_for("dashboard.page") if accounts.allowed(role, "read_all") else None,
+        # The store's communities: where it holds several, a selector scopes the editor
+        # and the versions panel to one of them.
+        "communities": communities_config(source.store),
     }
     return render_template(
         "map.html", page_config=page_config, store_name=source.store.name, modules=_modules()
     )
+
+
+def communities_config(store: Store) -> list[dict[str, Any]]:
+    """The store's communities for a page's selector: ``community_code``, ``name`` and
+    ``bbox`` (lon/lat, to zoom to), in the store's order."""
+    if not store.has("community"):
+        return []
+    frame = store.read("community")
+    return [
+        {
+            "community_code": str(code),
+            "name": name if isinstance(name, str) and name else str(code),
+            "bbox": [round(float(v), 7) for v in geom.bounds],
+        }
+        for code, name, geom in zip(
+            frame["community_code"], frame["name"], frame.geometry, strict=True
+        )
+        if geom is not None and not geom.is_empty
+    ]
 
 
 def _flag_values(source) -> dict[str, str]:

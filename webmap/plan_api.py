@@ -10,6 +10,11 @@ Over :mod:`planner.plan_versions`: ``GET /api/plan/versions`` (every version, wh
 when, why), ``GET /api/plan/diff?a=&b=`` (grids added, removed, reshaped, households
 moved, codes kept), ``POST /api/plan/rollback`` (a new version equal to an old one)
 and ``POST /api/plan/publish`` (mark a version as the official plan; admins).
+
+Every route takes a ``community`` (code or name; a query parameter of the GET routes,
+a field of the POST bodies) where the store holds several communities: the call then
+sees and changes that community's grids only. Omitted, the whole plan, as in a store of
+one community; an unknown community is 400 with ``param`` ``community``.
 """
 
 from __future__ import annotations
@@ -110,18 +115,25 @@ def _base(body: dict[str, Any]) -> int:
     return base
 
 
-def _scope(body: dict[str, Any]) -> None:
-    """Hold the edits to the body's ``community`` where one is given (400 otherwise)."""
-    community = body.get("community")
-    if community is None:
-        return
-    if not isinstance(community, str) or not community:
+def _community(value: Any) -> str | None:
+    """A ``community`` given in a body or query: None, or a non-empty code or name (400)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
         raise ApiError(
             400,
             "`community` must be a community code or name",
             code="bad_request",
             param="community",
         )
+    return value
+
+
+def _scope(body: dict[str, Any]) -> None:
+    """Hold the edits to the body's ``community`` where one is given (400 otherwise)."""
+    community = _community(body.get("community"))
+    if community is None:
+        return
     within_community(Store(current_app.config["STORE"]), body.get("edits"), community)
 
 
@@ -141,12 +153,13 @@ def _conflict(exc: ConflictError):
     "getPlan",
     "The latest plan version (or ?version=N) and its grids' figures",
     tags=["plan"],
-    query=["version"],
+    query=["version", "community"],
     responses={"200": ok("The plan version"), "400": "Error", "404": "Error"},
 )
 def plan():
     """The latest plan version, the published one and the grids' figures."""
     store = Store(current_app.config["STORE"])
+    community = _community(request.args.get("community"))
     # The editor opens with this request: read its plan and check it meanwhile, for a quick
     # first list of findings and first preview.
     _warm(current_app.config["STORE"])
@@ -156,17 +169,20 @@ def plan():
         grids = store.read("grids")
         grids = grids[current_rows(grids)]
         version = current
+        if community is not None:
+            grids = grids[plan_versions.of_community(store, grids, community)]
     else:
         version = _known_version(store, version, "version")
-        grids = plan_versions.plan_at(store, version)["grids"]
+        grids = plan_versions.plan_at(store, version, community=community)["grids"]
     columns = ["grid_code", "name", "zone_code", "households", "buildings", "flag", "locked"]
     rows = grids[columns].sort_values("grid_code")
-    published = store.metadata.get("published_plan")
+    published = plan_versions.published_version(store, community=community)
     return json_response(
         {
             "version": version,
             "current": current,
             "published": published,
+            "community": _community_code(store, community),
             "grids": [
                 {k: (None if v != v else v) for k, v in row.items()}  # NaN → null
                 for row in rows.astype(object).to_dict("records")
@@ -232,12 +248,15 @@ def save():
     "listPlanVersions",
     "Every plan version, oldest first: who, when, why, its grids and households",
     tags=["plan"],
-    responses={"200": ok("The plan versions")},
+    query=["community"],
+    responses={"200": ok("The plan versions"), "400": "Error"},
 )
 def versions():
-    """Every plan version with the current and published flags."""
+    """Every plan version with the current and published flags (of one community: the
+    versions that changed its grids, counting its grids alone)."""
     store = Store(current_app.config["STORE"])
-    frame = plan_versions.list_versions(store)
+    community = _community(request.args.get("community"))
+    frame = plan_versions.list_versions(store, community=community)
     columns = ["plan_version", "time", "user", "reason", "grids", "households"]
     rows = [
         {k: (None if v != v else v) for k, v in row.items()}  # NaN → null
@@ -249,7 +268,8 @@ def versions():
     return json_response(
         {
             "current": plan_versions.current_version(store),
-            "published": store.metadata.get("published_plan"),
+            "published": plan_versions.published_version(store, community=community),
+            "community": _community_code(store, community),
             "versions": rows,
         }
     )
@@ -270,7 +290,7 @@ def diff():
     current = plan_versions.current_version(store)
     old = _known_version(store, int_arg("a", current, minimum=0), "a")
     new = _known_version(store, int_arg("b", current, minimum=0), "b")
-    community = request.args.get("community") or None
+    community = _community(request.args.get("community") or None)
     return json_response(plan_versions.diff_versions(store, old, new, community=community))
 
 
@@ -287,8 +307,9 @@ def rollback():
     """A new plan version equal to ``version``; buildings and figures follow it."""
     body = _body("version")
     store = Store(current_app.config["STORE"])
+    community = _community(body.get("community"))
     version = _known_version(store, body.get("version"), "version")
-    report = plan_versions.rollback_to(store, version, user=_user())
+    report = plan_versions.rollback_to(store, version, user=_user(), community=community)
     return json_response({**report, "version": report["plan_version"]})
 
 
@@ -305,8 +326,15 @@ def publish():
     """Mark ``version`` as the published plan; the plan itself is unchanged."""
     body = _body("version")
     store = Store(current_app.config["STORE"])
+    community = _community(body.get("community"))
     version = _known_version(store, body.get("version"), "version")
-    return json_response(plan_versions.publish_version(store, version, user=_user()))
+    report = plan_versions.publish_version(store, version, user=_user(), community=community)
+    return json_response(report)
+
+
+def _community_code(store: Store, community: str | None) -> str | None:
+    """The code of the community a scoped call answers for (None: the whole plan)."""
+    return plan_versions.community_scope(store, community)
 
 
 def _user() -> str | None:

@@ -54,13 +54,22 @@ __all__ = [
     type=click.Path(dir_okay=False, path_type=Path),
     help="Clip to the polygon(s) in this file; it becomes the community boundary.",
 )
+@click.option(
+    "--admin-level",
+    "admin_level",
+    help="Communities from the OSM administrative boundary relations of this level "
+    "(e.g. 8 street offices, 10 communities): of --boundary when it is an OSM file, else "
+    "of SOURCE; each named and coded from its tags (name; ref, else the osm id).",
+)
 @click.option("--layer", help="Import SOURCE into this one layer (GIS files); OSM files fill all.")
 @click.option("--crs", help="CRS to assume when the file declares none, e.g. EPSG:4490.")
 @click.option("--name", default="", help="Community name (Chinese allowed).")
 @click.option("--code", default="C001", show_default=True, help="Community code.")
 @JSON
 @user_errors
-def import_command(source, store_path, bbox, boundary, layer, crs, name, code, as_json):
+def import_command(
+    source, store_path, bbox, boundary, admin_level, layer, crs, name, code, as_json
+):
     """Import SOURCE (OSM .osm/.pbf, or a GIS file with --layer) into a store."""
     if bbox and boundary:
         raise PlannerError("give --bbox or --boundary, not both")
@@ -74,6 +83,7 @@ def import_command(source, store_path, bbox, boundary, layer, crs, name, code, a
                 boundary_file=boundary,
                 name=name,
                 code=code,
+                admin_level=admin_level,
                 progress=step,
             )
     elif layer is None:
@@ -81,8 +91,8 @@ def import_command(source, store_path, bbox, boundary, layer, crs, name, code, a
             "not an OSM file; say which layer it fills with --layer NAME", source=str(source)
         )
     else:
-        if bbox or boundary:
-            raise PlannerError("--bbox/--boundary apply to OSM imports only")
+        if bbox or boundary or admin_level:
+            raise PlannerError("--bbox/--boundary/--admin-level apply to OSM imports only")
         _, report = pipeline.import_layer(source, store_path, layer, crs=crs)
     report["seconds"] = round(time.perf_counter() - started, 2)
     if as_json:

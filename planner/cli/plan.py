@@ -19,7 +19,8 @@ _USER = click.option("--by", "user", default=None, help="Who makes the change (æ
 _COMMUNITY = click.option(
     "--community",
     help="Only this community (code or name) of a store holding several: grids of the "
-    "others are left out (diff) or may not change (edit).",
+    "others are left out (list, show, diff), may not change (edit) or stay as they are "
+    "(publish, rollback).",
 )
 
 
@@ -33,12 +34,16 @@ def plan_group(ctx: click.Context, store_path) -> None:
 
 @writes("nothing")
 @plan_group.command("list")
+@_COMMUNITY
 @JSON
 @click.pass_obj
 @user_errors
-def list_command(store_path, as_json):
-    """Every plan version: when, who, why, grids, households; published (*) and current (>)."""
-    versions = plan_versions.list_versions(Store(store_path))
+def list_command(store_path, community, as_json):
+    """Every plan version: when, who, why, grids, households; published (*) and current (>).
+
+    With --community: the versions that changed its grids, counting its grids alone.
+    """
+    versions = plan_versions.list_versions(Store(store_path), community=community)
     if as_json:
         echo_json(versions.to_dict("records"))
         return
@@ -55,12 +60,13 @@ def list_command(store_path, as_json):
 @writes("nothing")
 @plan_group.command("show")
 @click.argument("version", type=int)
+@_COMMUNITY
 @JSON
 @click.pass_obj
 @user_errors
-def show_command(store_path, version, as_json):
+def show_command(store_path, version, community, as_json):
     """The grids of VERSION: code, name, households."""
-    grids = plan_versions.plan_at(Store(store_path), version)["grids"]
+    grids = plan_versions.plan_at(Store(store_path), version, community=community)["grids"]
     rows = grids[["grid_code", "name", "households"]].sort_values("grid_code")
     if as_json:
         echo_json({"plan_version": version, "grids": rows.to_dict("records")})
@@ -98,24 +104,35 @@ def diff_command(store_path, old, new, community, as_json):
 @plan_group.command("publish")
 @click.argument("version", type=int)
 @_USER
+@_COMMUNITY
 @click.pass_obj
 @user_errors
-def publish_command(store_path, version, user):
-    """Publish VERSION as the official plan."""
-    plan_versions.publish_version(Store(store_path), version, user=user)
-    click.echo(f"plan version {version} published")
+def publish_command(store_path, version, user, community):
+    """Publish VERSION as the official plan (with --community: that community's grids)."""
+    report = plan_versions.publish_version(
+        Store(store_path), version, user=user, community=community
+    )
+    where = f" for community {report['community_code']}" if "community_code" in report else ""
+    click.echo(f"plan version {version} published{where}")
 
 
 @writes("a new plan version equal to VERSION (buildings, blocks and figures follow)")
 @plan_group.command("rollback")
 @click.argument("version", type=int)
 @_USER
+@_COMMUNITY
 @click.pass_obj
 @user_errors
-def rollback_command(store_path, version, user):
-    """Make a new plan version equal to VERSION."""
-    report = plan_versions.rollback_to(Store(store_path), version, user=user)
-    click.echo(f"rolled back to version {version}: now plan version {report['plan_version']}")
+def rollback_command(store_path, version, user, community):
+    """Make a new plan version equal to VERSION.
+
+    With --community: that community's grids as at VERSION, the others' as they are.
+    """
+    report = plan_versions.rollback_to(Store(store_path), version, user=user, community=community)
+    where = f" (community {report['community_code']})" if "community_code" in report else ""
+    click.echo(
+        f"rolled back to version {version}{where}: now plan version {report['plan_version']}"
+    )
 
 
 @writes("nothing with `--preview`; else a new plan version")

@@ -6,6 +6,7 @@
 // saved as a new plan version (a stale save is refused with what changed). The edits are
 // those of POST /api/plan/preview and /api/plan/save.
 import { getJSON } from "./api.js";
+import { bodyWithCommunity, scope } from "./community.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
 import { featureAt } from "./edit_hit.js";
@@ -85,7 +86,8 @@ function preview(added) {
   if (!ed.edits.length) { ed.lastPreview = null; render(null); return Promise.resolve(); }
   const started = performance.now();
   document.body.dataset.previewing = "1";
-  return post(cfg.urls.plan + "/preview", { base_version: ed.base, edits: ed.edits }).then(function (p) {
+  const body = bodyWithCommunity({ base_version: ed.base, edits: ed.edits });
+  return post(cfg.urls.plan + "/preview", body).then(function (p) {
     if (seq !== ed.seq) return;
     document.body.dataset.previewMs = String(Math.round(performance.now() - started));
     document.body.dataset.previewing = "0";
@@ -199,7 +201,7 @@ function stop() {
 
 function save() {
   el("editor-save").disabled = true;
-  post(cfg.urls.plan + "/save", { base_version: ed.base, edits: ed.edits, message: M.edit_message })
+  post(cfg.urls.plan + "/save", bodyWithCommunity({ base_version: ed.base, edits: ed.edits, message: M.edit_message }))
     .then(function (r) {
       showStatus(M.edit_saved.replace("{version}", r.version));
       stop();
@@ -223,6 +225,8 @@ export function initEditor() {
   const box = el("editor-box");
   if (!box) return;
   if (!cfg.editable) { box.hidden = true; return; }
+  // A session's edits stay in the community they were made in (the selector waits).
+  scope.busy = function () { return ed.on && ed.edits.length > 0; };
   el("editor-toggle").onclick = function () { if (ed.on) stop(); else start(); };
   el("editor-regrid").onclick = function () { setTarget(null); setMode("paint"); };
   el("editor-inspect").onclick = function () { setMode(ed.mode === "inspect" ? "paint" : "inspect"); };

@@ -2,6 +2,7 @@
 // zoom), with a layer switcher, legend, pop-ups in the schema's Chinese names, search and
 // analysis runs. Loaded as an ES module after the vendored Leaflet (the global L); no build step.
 import { getJSON } from "./api.js";
+import { initCommunity } from "./community.js";
 import { cfg } from "./config.js";
 import { initContacts } from "./contacts.js";
 import { showStatus } from "./dom.js";
@@ -44,6 +45,7 @@ initFindings();
 initPaint();
 initForms();
 initVersions();
+initCommunity();
 
 const logout = document.getElementById("logout");
 if (logout) {

@@ -2,6 +2,7 @@
 // current one (grids added, removed, reshaped, households moved, codes kept); rolled back to
 // (a new version equal to the old one) by accounts that may edit, published by admins.
 import { getJSON } from "./api.js";
+import { bodyWithCommunity, onCommunity, withCommunity } from "./community.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
 import { M, number } from "./i18n.js";
@@ -9,7 +10,7 @@ import { reloadCatalog } from "./layers.js";
 
 function send(url, version) {
   return getJSON(url, { method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ version: version }) });
+    body: JSON.stringify(bodyWithCommunity({ version: version })) });
 }
 
 function row(v, current) {
@@ -31,11 +32,12 @@ function row(v, current) {
 
 export function loadVersions() {
   if (!cfg.plan_readable) return Promise.resolve();
-  return getJSON(cfg.urls.plan_versions, { cache: "no-cache" }).then(function (answer) {
+  return getJSON(withCommunity(cfg.urls.plan_versions), { cache: "no-cache" }).then(function (answer) {
     const list = answer.versions.slice().reverse();
     el("versions-list").innerHTML = list.length ? list.map(function (v) { return row(v, answer.current); }).join("") :
       '<li class="muted">' + esc(M.versions_none) + "</li>";
     el("versions-box").dataset.current = String(answer.current);
+    el("versions-box").dataset.community = answer.community || "";
   }).catch(function (err) { showStatus(M.error + ": " + err.message); });
 }
 
@@ -44,7 +46,7 @@ function codes(label, list) {
 }
 
 function showDiff(a, b) {
-  const u = cfg.urls.plan_diff + "?a=" + encodeURIComponent(a) + "&b=" + encodeURIComponent(b);
+  const u = withCommunity(cfg.urls.plan_diff + "?a=" + encodeURIComponent(a) + "&b=" + encodeURIComponent(b));
   return getJSON(u).then(function (d) {
     const changed = d.households_changed.map(function (c) {
       return esc(c.grid_code) + " " + number(c.old) + "→" + number(c.new);
@@ -81,5 +83,6 @@ export function initVersions() {
     }
     if (done) done.catch(function (err) { showStatus(M.error + ": " + err.message); });
   });
+  onCommunity(function () { el("versions-diff").innerHTML = ""; loadVersions(); });
   loadVersions();
 }

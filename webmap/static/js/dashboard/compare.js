@@ -43,12 +43,14 @@ function render(d, zoom) {
   });
 }
 
-// `stations()` names the station set counted; `zoom(change)` shows a changed grid.
-export function initCompare(stations, zoom) {
+// `stations()` names the station set counted, `community()` the community compared ("" for all
+// of them); `zoom(change)` shows a changed grid. Returns `run`, to compare again.
+export function initCompare(stations, zoom, community) {
   const a = el("compare-a"), b = el("compare-b");
   function run() {
     let u = cfg.urls.compare + "?a=" + encodeURIComponent(a.value) + "&b=" + encodeURIComponent(b.value);
     if (stations()) u += "&stations=" + encodeURIComponent(stations());
+    if (community && community()) u += "&community=" + encodeURIComponent(community());
     el("compare").innerHTML = '<p class="muted">' + esc(M.dash_computing) + "</p>";
     document.body.dataset.compared = "0";
     return getJSON(u).then(function (d) {
@@ -64,5 +66,5 @@ export function initCompare(stations, zoom) {
     options(a, versions, earlier.length ? earlier[0].plan_version : current);
     options(b, versions, current);
     return versions.length > 1 ? run() : null;
-  });
+  }).then(function () { return run; });
 }

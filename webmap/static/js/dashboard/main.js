@@ -1,7 +1,9 @@
 // The officials' dashboard (planner_web.dashboard): headline figures for the existing stations and
 // a scenario with their difference, a coverage map switched between the two, sortable tables of
 // grids, zones and stations that zoom the map, findings and uncovered buildings, charts, the
-// comparison of two plan versions and the downloads. Loaded as an ES module after Leaflet.
+// comparison of two plan versions and the downloads; where the store holds several communities,
+// their figures side by side and a selector showing one of them. Loaded as an ES module after
+// Leaflet.
 import { getJSON, url } from "../api.js";
 import { cfg } from "../config.js";
 import { el, esc, showStatus } from "../dom.js";
@@ -15,7 +17,7 @@ const EXISTING = "existing";
 // Figures where less is better: their decrease is shown as good news.
 const LOWER_BETTER = { households_uncovered: 1, buildings_uncovered: 1, findings: 1, findings_open: 1 };
 const NEUTRAL = { households_total: 1, grids: 1, staff_needed: 1, stations_counted: 1 };
-const page = { data: null, showing: "selected", chosen: null };
+const page = { data: null, showing: "selected", chosen: null, community: "", compare: null };
 
 function ready(flag) { document.body.dataset.ready = flag ? "1" : "0"; }
 
@@ -206,12 +208,58 @@ function loadCurve() {
   }).catch(function (err) { el("chart-curve").innerHTML = '<p class="muted">' + esc(err.message) + "</p>"; });
 }
 
+function percent(v) { return v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%"; }
+
+function renderCommunities(data) {
+  const list = data.communities || [];
+  if (list.length < 2) return Promise.resolve();
+  el("communities-card").hidden = false;
+  const select = el("community-select");
+  select.innerHTML = '<option value="">' + esc(M.dash_community_all) + "</option>" + list.map(function (c) {
+    return '<option value="' + esc(c.community_code) + '"' + (c.community_code === page.community ? " selected" : "") +
+      ">" + esc(c.name || c.community_code) + "</option>";
+  }).join("");
+  return getJSON(cfg.urls.communities).then(function (answer) {
+    const cols = [
+      { key: "community_code", label: M.col_community_code },
+      { key: "name", label: M.col_name },
+      { key: "households", label: M.col_households, num: true },
+      { key: "grids", label: M.col_grids, num: true },
+      { key: "in_range_share", label: M.col_in_range_share, num: true, format: percent,
+        warn: function (r) { return r.in_range_share !== null && r.in_range_share < 0.9; } },
+      { key: "on_features_share", label: M.col_on_features, num: true, format: percent },
+      { key: "coverage_share", label: M.col_coverage, num: true, format: percent },
+      { key: "stations", label: M.col_stations, num: true },
+      { key: "staff", label: M.col_staff_total, num: true },
+    ];
+    renderTable(el("communities-table"), cols, answer.communities, function (r) { return r.community_code; },
+      function (r) { chooseCommunity(r.community_code); });
+    document.body.dataset.communities = String(answer.communities.length);
+  });
+}
+
+function chooseCommunity(code) {
+  page.community = code;
+  el("community-select").value = code;
+  document.body.dataset.community = code;
+  const chosen = (page.data.communities || []).find(function (c) { return c.community_code === code; });
+  return load(page.chosen).then(function () {
+    if (chosen && chosen.bbox) zoomToBox(chosen.bbox);
+    return page.compare ? page.compare() : null;
+  });
+}
+
 function load(stations) {
   ready(false);
-  const u = cfg.urls.dashboard + (stations ? "?stations=" + encodeURIComponent(stations) : "");
+  const query = [];
+  if (stations) query.push("stations=" + encodeURIComponent(stations));
+  if (page.community) query.push("community=" + encodeURIComponent(page.community));
+  const u = cfg.urls.dashboard + (query.length ? "?" + query.join("&") : "");
   return getJSON(u).then(function (data) {
+    const first = page.data === null;
     page.data = data;
     page.chosen = data.selected;
+    if (first) renderCommunities(data).catch(function (err) { showStatus(M.error + ": " + err.message); });
     el("cover-selected-label").textContent = setName(data.selected);
     renderSelect(data);
     renderHeadline(data);
@@ -231,11 +279,12 @@ if (cfg.has_plan) {
     loadCurve();
     return initCompare(function () { return page.chosen; }, function (c) {
       if (!zoomToFeature("grids", c.grid_code)) zoomToBox(c.bbox);
-    });
-  }).catch(function (err) { showStatus(M.error + ": " + err.message); });
+    }, function () { return page.community; });
+  }).then(function (run) { page.compare = run; }).catch(function (err) { showStatus(M.error + ": " + err.message); });
 }
 
 el("stations-select").addEventListener("change", function (ev) { if (ev.target.value) load(ev.target.value); });
+el("community-select").addEventListener("change", function (ev) { chooseCommunity(ev.target.value); });
 document.querySelectorAll("input[name=cover]").forEach(function (r) {
   r.addEventListener("change", function () { page.showing = r.value === EXISTING ? EXISTING : "selected"; showView(); });
 });
@@ -251,4 +300,4 @@ if (logout) {
 }
 
 // For tests and the console.
-window.plannerDashboard = { map: map, page: page, load: load };
+window.plannerDashboard = { map: map, page: page, load: load, chooseCommunity: chooseCommunity };
