@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "API_DEFAULT_LIMIT": 1000,
     "API_MAX_LIMIT": 10000,
     "OGC_DEFAULT_LIMIT": 100,
+    # The map page loads a layer of more features than this by map tile (GET
+    # /api/layers/<name>/tiles/z/x/y, made once per layer version, generalised when dense)
+    # instead of by viewport: a district's 100k buildings cost a view what 1k do.
+    "TILED_LAYER_MIN": 5000,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
     # Request bodies (uploads, grid edits) are refused (413) above this size; None =

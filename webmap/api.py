@@ -1,4 +1,4 @@
-"""REST API: layers, features by bbox with paging, one feature, summary, search, analysis jobs.
+"""REST API: layers, features by bbox (paged) or by map tile, one feature, summary, search, jobs.
 
 An analysis job that proposes a plan (generate grids) ends ``pending``: ``POST
 /api/jobs/<id>/accept`` saves the proposal as a new plan version (409 with the current
@@ -163,6 +163,42 @@ def layer_features(name: str):
     )
     text = page.collection(layer=name, links=links)
     return text_response(text, mimetype=GEOJSON, etag=etag)
+
+
+@bp.get("/layers/<name>/tiles/<int:z>/<int:x>/<int:y>")
+@operation(
+    "getTile",
+    "A map tile of a layer's features (XYZ, 512 px; dense tiles generalised to cells)",
+    tags=["layers"],
+    query=["crs", "properties"],
+    responses={
+        "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
+        "304": {"description": "Not modified since the ETag sent"},
+        "400": "Error",
+        "404": "Error",
+    },
+)
+@requires("view")
+def layer_tile(name: str, z: int, x: int, y: int):
+    """Features of tile ``z/x/y``, made once per version of the layer (see planner_web.tiles)."""
+    _check_layer(name)
+    display = crs_arg()
+    properties = request.args.get("properties")
+    fields = None if properties is None else [f.strip() for f in properties.split(",") if f.strip()]
+    source = features()
+    etag = etag_for(source.layer_version(name), request.full_path, role_tag())
+    if _not_modified(etag):
+        return current_app.response_class(status=304)
+    layer = source.layer(name)
+    tile = source.tile(
+        name,
+        z,
+        x,
+        y,
+        gcj02=display == "gcj02",
+        properties=_fields_for(name, layer.frame.columns, fields),
+    )
+    return text_response(tile.text, mimetype=GEOJSON, etag=etag)
 
 
 @bp.get("/layers/<name>/features/<feature_id>")
