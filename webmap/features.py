@@ -16,7 +16,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,6 +138,7 @@ class LayerFeatures:
     _columns: dict[tuple[str, ...] | None, tuple[list[str], np.ndarray]] = field(
         default_factory=dict
     )
+    _memos: dict[Hashable, np.ndarray] = field(default_factory=dict)
     _texts: dict[tuple, list[str]] = field(default_factory=dict)
     _geometries: dict[tuple[int | None, bool], list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -220,6 +221,29 @@ class LayerFeatures:
                 self._columns[fields] = found
         return found
 
+    def _memo(
+        self, key: Hashable, rows: np.ndarray, make: Callable[[np.ndarray], list[str]]
+    ) -> list[str]:
+        """Texts of ``rows``, each made once (by ``make``) and kept for the next tiles.
+
+        A feature is in a tile of every zoom: its id and attributes are serialised once,
+        not once per zoom level.
+        """
+        texts = self._memos.get(key)
+        if texts is None:
+            texts = np.full(len(self.frame), None, dtype=object)
+            with self._lock:
+                if len(self._memos) > MAX_FIELD_SUBSETS:
+                    self._memos.pop(next(k for k in self._memos if k != ("id",)))
+                texts = self._memos.setdefault(key, texts)
+        picked = texts[rows]
+        todo = rows[np.equal(picked, None)]
+        if len(todo):
+            # Two threads may make the same texts at once: both the same, either kept.
+            texts[todo] = make(todo)
+            picked = texts[rows]
+        return picked.tolist()
+
     def rows_in(self, bbox: Bbox) -> np.ndarray:
         """Rows of the features intersecting ``bbox``, in layer order."""
         if self.tree is None:
@@ -247,8 +271,12 @@ class LayerFeatures:
             props = [self._properties[i] for i in rows]
         else:
             names, values = self._values(fields)
-            props = [json_text(dict(zip(names, values[i], strict=True))) for i in rows]
-        ids = [json_text(self.ids[i]) for i in rows]
+            props = self._memo(
+                ("properties", fields),
+                rows,
+                lambda todo: [json_text(dict(zip(names, values[i], strict=True))) for i in todo],
+            )
+        ids = self._memo(("id",), rows, lambda todo: [json_text(self.ids[i]) for i in todo])
         return [
             f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{p}}}'
             for i, g, p in zip(ids, geometry_texts, props, strict=True)
