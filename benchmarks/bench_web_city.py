@@ -121,6 +121,7 @@ async def _client(host: str, port: int, paths: list[str], token: str, out: dict)
             length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
             body = await reader.readexactly(length)
             out["latency"].append(time.perf_counter() - started)
+            out["path"].append(path)
             out["bytes"].append(len(body))
             out["status"][status] = out["status"].get(status, 0) + 1
     finally:
@@ -129,7 +130,7 @@ async def _client(host: str, port: int, paths: list[str], token: str, out: dict)
 
 def run_clients(host: str, per_client: list[list[str]], token: str) -> dict:
     """Every client's requests, the clients concurrent; latencies in seconds."""
-    out: dict = {"latency": [], "bytes": [], "status": {}}
+    out: dict = {"latency": [], "bytes": [], "status": {}, "path": []}
     hostname, port = host.split(":")
 
     async def run() -> None:
@@ -192,6 +193,12 @@ def bench_store(label: str, store: Path, args) -> dict:
             "kib_mean": round(float(np.mean(out["bytes"])) / 1024, 1),
             "status": out["status"],
         }
+    # Where the slow answers are: p95 per tile zoom.
+    zooms = np.array([int(p.split("/tiles/")[1].split("/")[0]) for p in tiles["path"]])
+    ms = np.array(tiles["latency"]) * 1000
+    result["tiles"]["p95_ms_by_zoom"] = {
+        int(z): round(float(np.percentile(ms[zooms == z], 95)), 1) for z in np.unique(zooms)
+    }
     return result
 
 
@@ -248,6 +255,9 @@ def main() -> None:
             for r in results
         ]
         print(f"| {kind} | " + " | ".join(cells) + " |")
+    for r in results:
+        by_zoom = ", ".join(f"z{z} {v} ms" for z, v in r["tiles"]["p95_ms_by_zoom"].items())
+        print(f"tiles p95 by tile zoom, {r['label']}: {by_zoom}")
     for kind in ("tiles", "bbox"):
         ratio = city[kind]["p95_ms"] / one[kind]["p95_ms"]
         print(f"p95 ratio 81/1 tiles, {kind}: {ratio:.2f}× (goal for the map page's tiles: ≤ 1.5×)")

@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     # /api/layers/<name>/tiles/z/x/y, made once per layer version, generalised when dense)
     # instead of by viewport: a district's 100k buildings cost a view what 1k do.
     "TILED_LAYER_MIN": 5000,
+    # Most features a map tile sends as they are; a denser tile is generalised to cells.
+    "TILE_FEATURE_BUDGET": 1000,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
     # Request bodies (uploads, grid edits) are refused (413) above this size; None =

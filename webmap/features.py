@@ -30,7 +30,7 @@ from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
 from planner.store import OSM_ATTRIBUTION, Store, store_location, store_stamp
 from planner_web.encoding import json_text
-from planner_web.tiles import Tile, TileCache, make_tile
+from planner_web.tiles import TILE_FEATURE_BUDGET, Tile, TileCache, make_tile
 
 if TYPE_CHECKING:
     from planner.pipeline import Bbox
@@ -141,7 +141,8 @@ class LayerFeatures:
     _memos: dict[Hashable, np.ndarray] = field(default_factory=dict)
     _texts: dict[tuple, list[str]] = field(default_factory=dict)
     _geometries: dict[tuple[int | None, bool], list[str]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reentrant: building a zoom level's texts (under it) asks for the attribute texts (under it).
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
     def from_frame(cls, name: str, frame: pd.DataFrame, *, version: str = "") -> LayerFeatures:
@@ -542,6 +543,9 @@ class FeatureSource:
         The store's GeoPackage.
     layers
         Only these layers (default: every schema layer the store has).
+    tile_budget
+        Most features a map tile sends before it is generalised (see
+        :func:`planner_web.tiles.make_tile`).
 
     Notes
     -----
@@ -553,8 +557,15 @@ class FeatureSource:
     page load nor a restart counts every layer again.
     """
 
-    def __init__(self, path: str | os.PathLike, *, layers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        layers: Sequence[str] | None = None,
+        tile_budget: int = TILE_FEATURE_BUDGET,
+    ) -> None:
         self.path = store_location(path)
+        self.tile_budget = tile_budget
         self._only = tuple(layers) if layers is not None else None
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
@@ -673,7 +684,9 @@ class FeatureSource:
         key = (name, layer.version, z, x, y, gcj02, fields)
         found = self.tiles.get(key)
         if found is None:
-            found = make_tile(layer, z, x, y, gcj02=gcj02, properties=fields)
+            found = make_tile(
+                layer, z, x, y, gcj02=gcj02, properties=fields, budget=self.tile_budget
+            )
             self.tiles.put(key, found)
         return found
 

@@ -50,7 +50,7 @@ __all__ = [
 #: Pixels a tile is drawn across (vector tiles' convention): simplified for zoom z + 1.
 TILE_PX = 512
 #: Most features a tile sends as they are; a denser tile is generalised.
-TILE_FEATURE_BUDGET = 1500
+TILE_FEATURE_BUDGET = 1000
 #: The side of a generalised tile's cells, in tile pixels.
 CELL_PX = 16
 #: Deepest tile zoom served (a tile of zoom 21 is about 10 m across).
@@ -212,39 +212,52 @@ def _cells(
     cy = (py[inside] // CELL_PX).astype(np.int64)
     keys, inverse = np.unique(cy * side + cx, return_inverse=True)
     counts = np.bincount(inverse)
-    columns: dict[str, list] = {"cell": counts.tolist()}
-    if fields:
-        names, values = layer._values(fields)
-        values = values[rows[inside]]
-        for j, name in enumerate(names):
-            kind = layer.frame[name].dtype.kind
-            column = values[:, j]
-            if kind == "b":
-                # True only where every feature of the cell is.
-                falses = np.bincount(inverse, weights=~column.astype(bool), minlength=len(keys))
-                columns[name] = (falses == 0).tolist()
-            elif kind in "iuf":
-                number = pd.to_numeric(pd.Series(column), errors="coerce").fillna(0)
-                sums = np.bincount(inverse, weights=number.to_numpy(float), minlength=len(keys))
-                columns[name] = [int(v) if v.is_integer() else round(v, 3) for v in sums.tolist()]
+    # Attribute texts by column (numbers and true/false need no JSON encoder): a cell
+    # costs a string join, not a json.dumps.
+    columns: list[list[str]] = [[f'"cell":{c}' for c in counts.tolist()]]
+    picked = rows[inside]
+    for name in fields:
+        column = layer.frame[name]
+        kind = column.dtype.kind
+        if kind == "b":
+            # True only where every feature of the cell is.
+            falses = np.bincount(inverse, weights=~column.to_numpy()[picked], minlength=len(keys))
+            key = json_text(name)
+            columns.append([f"{key}:true" if f == 0 else f"{key}:false" for f in falses.tolist()])
+        elif kind in "iuf":
+            values = pd.to_numeric(column, errors="coerce").to_numpy(float)[picked]
+            sums = np.bincount(inverse, weights=np.nan_to_num(values), minlength=len(keys))
+            key = json_text(name)
+            columns.append(
+                [f"{key}:{int(v)}" if v.is_integer() else f"{key}:{v:.3f}" for v in sums.tolist()]
+            )
     n = 2.0**z
     kx, ky = keys % side, keys // side
     west = _lon(x + kx * CELL_PX / TILE_PX, n)
     east = _lon(x + (kx + 1) * CELL_PX / TILE_PX, n)
     north = _lat(y + ky * CELL_PX / TILE_PX, n)
     south = _lat(y + (ky + 1) * CELL_PX / TILE_PX, n)
-    boxes = shapely.box(west, south, east, north)
+    # The cells' rings written directly (corners SW, SE, NE, NW, rounded as features are).
+    lons = np.column_stack([west, east, east, west])
+    lats = np.column_stack([south, south, north, north])
     if gcj02:
-        boxes = shapely.transform(boxes, _to_gcj02)
-    boxes = shapely.set_precision(boxes, COORDINATE_GRID, mode="pointwise")
-    geometry_texts = shapely.to_geojson(boxes)
-    names = list(columns)
-    out = []
-    for k, geometry in enumerate(geometry_texts):
-        props = json_text({name: columns[name][k] for name in names})
-        fid = json_text(f"cell-{z}-{x}-{y}-{int(keys[k])}")
-        out.append(f'{{"type":"Feature","id":{fid},"geometry":{geometry},"properties":{props}}}')
-    return out
+        shifted = _to_gcj02(np.column_stack([lons.ravel(), lats.ravel()]))
+        lons, lats = shifted[:, 0].reshape(lons.shape), shifted[:, 1].reshape(lats.shape)
+    digits = round(-math.log10(COORDINATE_GRID))
+    corners = [
+        [f"[{a:.{digits}f},{b:.{digits}f}]" for a, b in zip(lo, la, strict=True)]
+        for lo, la in zip(lons.tolist(), lats.tolist(), strict=True)
+    ]
+    geometry_texts = [
+        f'{{"type":"Polygon","coordinates":[[{c[0]},{c[1]},{c[2]},{c[3]},{c[0]}]]}}'
+        for c in corners
+    ]
+    props = [",".join(parts) for parts in zip(*columns, strict=True)]
+    prefix = f"cell-{z}-{x}-{y}-"
+    return [
+        f'{{"type":"Feature","id":"{prefix}{k}","geometry":{g},"properties":{{{p}}}}}'
+        for k, g, p in zip(keys.tolist(), geometry_texts, props, strict=True)
+    ]
 
 
 class TileCache:
