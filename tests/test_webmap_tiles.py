@@ -133,8 +133,10 @@ def test_tile_route_answers_geojson_with_etag_and_refuses_bad_tiles(client, stor
     assert body["tile"] == [16, x, y] and body["numberReturned"] == len(body["features"]) > 0
     again = client.get(url, headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
-    bad = client.get("/api/layers/buildings/tiles/3/9/0")
-    assert bad.status_code == 400 and "outside" in bad.get_json()["error"]["message"]
+    outside = client.get("/api/layers/buildings/tiles/3/9/0")
+    assert outside.status_code == 404 and "outside" in outside.get_json()["error"]["message"]
+    deep = client.get("/api/layers/buildings/tiles/30/0/0")
+    assert deep.status_code == 400 and "zoom" in deep.get_json()["error"]["message"]
     assert client.get("/api/layers/nothing/tiles/3/1/1").status_code == 404
     # The page is told where tiles are and from what size a layer is tiled.
     page = client.get("/").get_data(as_text=True)

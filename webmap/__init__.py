@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "TILED_LAYER_MIN": 5000,
     # Most features a map tile sends as they are; a denser tile is generalised to cells.
     "TILE_FEATURE_BUDGET": 1000,
+    # On the first tile asked of a layer, its tiles down to this zoom (the few and dear
+    # ones) are made in the background; -1 = only when asked.
+    "TILE_SEED_ZOOM": 15,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
     # Request bodies (uploads, grid edits) are refused (413) above this size; None =

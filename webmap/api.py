@@ -32,6 +32,7 @@ from planner_web.http import (
 )
 from planner_web.jobs import ALL, NotPending, QueueFull, known_steps
 from planner_web.openapi import ok, openapi_document, operation
+from planner_web.tiles import MAX_TILE_ZOOM
 
 __all__ = ["bp"]
 
@@ -63,7 +64,11 @@ def index():
 @bp.get("/health")
 def health():
     """Liveness and the store's version (changes on every write)."""
-    return json_response({"status": "ok", "version": features().version})
+    source = features()
+    # tiles_seeding: map tiles are being made in the background (see TILE_SEED_ZOOM).
+    return json_response(
+        {"status": "ok", "version": source.version, "tiles_seeding": source.seeding}
+    )
 
 
 @bp.get("/layers")
@@ -182,6 +187,14 @@ def layer_features(name: str):
 def layer_tile(name: str, z: int, x: int, y: int):
     """Features of tile ``z/x/y``, made once per version of the layer (see planner_web.tiles)."""
     _check_layer(name)
+    if z <= MAX_TILE_ZOOM and not (x < 2**z and y < 2**z):
+        # No such tile, as a tile server answers (a zoom beyond the deepest is a 400).
+        raise ApiError(
+            404,
+            f"tile {z}/{x}/{y} is outside the map (x and y are 0–{2**z - 1} at zoom {z})",
+            code="not_found",
+            param="xy",
+        )
     display = crs_arg()
     properties = request.args.get("properties")
     fields = None if properties is None else [f.strip() for f in properties.split(",") if f.strip()]

@@ -30,7 +30,14 @@ from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
 from planner.store import OSM_ATTRIBUTION, Store, store_location, store_stamp
 from planner_web.encoding import json_text
-from planner_web.tiles import TILE_FEATURE_BUDGET, Tile, TileCache, make_tile
+from planner_web.tiles import (
+    SEED_MAX_ZOOM,
+    TILE_FEATURE_BUDGET,
+    Tile,
+    TileCache,
+    make_tile,
+    tiles_covering,
+)
 
 if TYPE_CHECKING:
     from planner.pipeline import Bbox
@@ -546,6 +553,11 @@ class FeatureSource:
     tile_budget
         Most features a map tile sends before it is generalised (see
         :func:`planner_web.tiles.make_tile`).
+    seed_zoom
+        On the first tile asked of a layer (per attribute subset), make every tile of the
+        layer's extent down to this zoom in the background (-1: none). The tiles of low
+        zooms are few and the dearest to make (a thousand features each, or cells); those
+        of high zooms are many and cheap, made when asked.
 
     Notes
     -----
@@ -563,9 +575,13 @@ class FeatureSource:
         *,
         layers: Sequence[str] | None = None,
         tile_budget: int = TILE_FEATURE_BUDGET,
+        seed_zoom: int = SEED_MAX_ZOOM,
     ) -> None:
         self.path = store_location(path)
         self.tile_budget = tile_budget
+        self.seed_zoom = seed_zoom
+        self._seeded: set[tuple] = set()
+        self._seeding = 0
         self._only = tuple(layers) if layers is not None else None
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
@@ -688,7 +704,38 @@ class FeatureSource:
                 layer, z, x, y, gcj02=gcj02, properties=fields, budget=self.tile_budget
             )
             self.tiles.put(key, found)
+        seed = (name, layer.version, gcj02, fields)
+        if self.seed_zoom >= 0 and seed not in self._seeded:
+            with self._lock:
+                if seed not in self._seeded:
+                    self._seeded.add(seed)
+                    self._seeding += 1
+                    threading.Thread(
+                        target=self._seed, args=(layer, gcj02, fields), daemon=True
+                    ).start()
         return found
+
+    @property
+    def seeding(self) -> bool:
+        """True while tiles are being made in the background (see ``seed_zoom``)."""
+        return self._seeding > 0
+
+    def _seed(self, layer: LayerFeatures, gcj02: bool, fields: tuple[str, ...] | None) -> None:
+        try:
+            bounds = layer.bounds
+            for z in range(self.seed_zoom + 1) if bounds is not None else ():
+                for x, y in tiles_covering(bounds, z):
+                    if self._layers.get(layer.name) is not layer:
+                        return  # a newer version of the layer is served: its tiles, not these
+                    key = (layer.name, layer.version, z, x, y, gcj02, fields)
+                    if self.tiles.get(key) is None:
+                        tile = make_tile(
+                            layer, z, x, y, gcj02=gcj02, properties=fields, budget=self.tile_budget
+                        )
+                        self.tiles.put(key, tile)
+        finally:
+            with self._lock:
+                self._seeding -= 1
 
     def catalog(self) -> list[dict[str, Any]]:
         """Every served layer with its schema (Chinese names), count, bounds and statistics.

@@ -37,6 +37,7 @@ __all__ = [
     "CELL_PX",
     "GCJ02_PAD",
     "MAX_TILE_ZOOM",
+    "SEED_MAX_ZOOM",
     "TILE_CACHE_BYTES",
     "TILE_FEATURE_BUDGET",
     "TILE_PX",
@@ -55,6 +56,8 @@ TILE_FEATURE_BUDGET = 1000
 CELL_PX = 16
 #: Deepest tile zoom served (a tile of zoom 21 is about 10 m across).
 MAX_TILE_ZOOM = 21
+#: Tiles of a layer's extent made in the background down to this zoom (the few, dear ones).
+SEED_MAX_ZOOM = 15
 #: Memory the kept tiles may take (their text), in bytes; the least used go first.
 TILE_CACHE_BYTES = 256 * 1024**2
 #: Degrees a GCJ-02 (shifted) tile's box is widened by: the shift is under ~700 m.
