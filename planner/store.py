@@ -41,6 +41,7 @@ import struct
 import tempfile
 import threading
 import urllib.parse
+import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -1096,6 +1097,9 @@ def _new_metadata(
         "sources": list(sources),
         "created": now,
         "updated": now,
+        # Who this store is, whatever its path: caches keyed by layer versions (the web
+        # map's) must not take a store made anew at the same path for the old one.
+        "store_id": uuid.uuid4().hex,
     }
 
 

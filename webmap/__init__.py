@@ -53,6 +53,15 @@ DEFAULTS: dict[str, Any] = {
     "API_DEFAULT_LIMIT": 1000,
     "API_MAX_LIMIT": 10000,
     "OGC_DEFAULT_LIMIT": 100,
+    # The map page loads a layer of more features than this by map tile (GET
+    # /api/layers/<name>/tiles/z/x/y, made once per layer version, generalised when dense)
+    # instead of by viewport: a district's 100k buildings cost a view what 1k do.
+    "TILED_LAYER_MIN": 5000,
+    # Most features a map tile sends as they are; a denser tile is generalised to cells.
+    "TILE_FEATURE_BUDGET": 1000,
+    # On the first tile asked of a layer, its tiles down to this zoom (the few and dear
+    # ones) are made in the background; -1 = only when asked.
+    "TILE_SEED_ZOOM": 15,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
     # Request bodies (uploads, grid edits) are refused (413) above this size; None =

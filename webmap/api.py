@@ -1,4 +1,4 @@
-"""REST API: layers, features by bbox with paging, one feature, summary, search, analysis jobs.
+"""REST API: layers, features by bbox (paged) or by map tile, one feature, summary, search, jobs.
 
 An analysis job that proposes a plan (generate grids) ends ``pending``: ``POST
 /api/jobs/<id>/accept`` saves the proposal as a new plan version (409 with the current
@@ -33,6 +33,7 @@ from planner_web.http import (
 )
 from planner_web.jobs import ALL, NotPending, QueueFull, known_steps
 from planner_web.openapi import ok, openapi_document, operation
+from planner_web.tiles import MAX_TILE_ZOOM
 
 __all__ = ["bp"]
 
@@ -64,7 +65,11 @@ def index():
 @bp.get("/health")
 def health():
     """Liveness and the store's version (changes on every write)."""
-    return json_response({"status": "ok", "version": features().version})
+    source = features()
+    # tiles_seeding: map tiles are being made in the background (see TILE_SEED_ZOOM).
+    return json_response(
+        {"status": "ok", "version": source.version, "tiles_seeding": source.seeding}
+    )
 
 
 @bp.get("/layers")
@@ -164,6 +169,50 @@ def layer_features(name: str):
     )
     text = page.collection(layer=name, links=links)
     return text_response(text, mimetype=GEOJSON, etag=etag)
+
+
+@bp.get("/layers/<name>/tiles/<int:z>/<int:x>/<int:y>")
+@operation(
+    "getTile",
+    "A map tile of a layer's features (XYZ, 512 px; dense tiles generalised to cells)",
+    tags=["layers"],
+    query=["crs", "properties"],
+    responses={
+        "200": ok("A GeoJSON FeatureCollection", "FeatureCollection", GEOJSON),
+        "304": {"description": "Not modified since the ETag sent"},
+        "400": "Error",
+        "404": "Error",
+    },
+)
+@requires("view")
+def layer_tile(name: str, z: int, x: int, y: int):
+    """Features of tile ``z/x/y``, made once per version of the layer (see planner_web.tiles)."""
+    _check_layer(name)
+    if z <= MAX_TILE_ZOOM and not (x < 2**z and y < 2**z):
+        # No such tile, as a tile server answers (a zoom beyond the deepest is a 400).
+        raise ApiError(
+            404,
+            f"tile {z}/{x}/{y} is outside the map (x and y are 0–{2**z - 1} at zoom {z})",
+            code="not_found",
+            param="xy",
+        )
+    display = crs_arg()
+    properties = request.args.get("properties")
+    fields = None if properties is None else [f.strip() for f in properties.split(",") if f.strip()]
+    source = features()
+    etag = etag_for(source.layer_version(name), request.full_path, role_tag())
+    if _not_modified(etag):
+        return current_app.response_class(status=304)
+    layer = source.layer(name)
+    tile = source.tile(
+        name,
+        z,
+        x,
+        y,
+        gcj02=display == "gcj02",
+        properties=_fields_for(name, layer.frame.columns, fields),
+    )
+    return text_response(tile.text, mimetype=GEOJSON, etag=etag)
 
 
 @bp.get("/layers/<name>/features/<feature_id>")

@@ -23,7 +23,11 @@ JOBS = "planner.jobs"
 def init_app(app: Flask) -> None:
     """Open the store's feature cache and start the analysis job queue of ``app``."""
     store = app.config["STORE"]
-    app.extensions[FEATURES] = FeatureSource(store)
+    app.extensions[FEATURES] = FeatureSource(
+        store,
+        tile_budget=int(app.config["TILE_FEATURE_BUDGET"]),
+        seed_zoom=int(app.config["TILE_SEED_ZOOM"]),
+    )
     app.extensions[JOBS] = JobManager(store, queue_limit=app.config["JOB_QUEUE_LIMIT"])
 
 

@@ -12,11 +12,13 @@ read again on the next request. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +30,14 @@ from planner.crs import wgs84_to_gcj02
 from planner.errors import PlannerError
 from planner.store import OSM_ATTRIBUTION, Store, store_location, store_stamp
 from planner_web.encoding import json_text
+from planner_web.tiles import (
+    SEED_MAX_ZOOM,
+    TILE_FEATURE_BUDGET,
+    Tile,
+    TileCache,
+    make_tile,
+    tiles_covering,
+)
 
 if TYPE_CHECKING:
     from planner.pipeline import Bbox
@@ -46,7 +56,12 @@ COORDINATE_GRID = 1e-6
 #: Serialised attribute subsets kept per layer and zoom (clients choose them).
 MAX_FIELD_SUBSETS = 8
 
+#: The file beside a GeoPackage store that keeps the catalogue's entries by layer version.
+CATALOG_SUFFIX = ".catalog.json"
+CATALOG_FORMAT = "grid-planner catalog 1"
+
 __all__ = [
+    "CATALOG_SUFFIX",
     "COORDINATE_GRID",
     "MAX_FIELD_SUBSETS",
     "MAX_ZOOM",
@@ -124,14 +139,24 @@ class LayerFeatures:
     id_index: dict[str, int]
     geometries: np.ndarray | None
     tree: shapely.STRtree | None
-    properties: list[str]
+    version: str = ""
+    _properties: list[str] | None = None
+    _centres: np.ndarray | None = None
+    _columns: dict[tuple[str, ...] | None, tuple[list[str], np.ndarray]] = field(
+        default_factory=dict
+    )
+    _memos: dict[Hashable, np.ndarray] = field(default_factory=dict)
     _texts: dict[tuple, list[str]] = field(default_factory=dict)
     _geometries: dict[tuple[int | None, bool], list[str]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reentrant: building a zoom level's texts (under it) asks for the attribute texts (under it).
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
-    def from_frame(cls, name: str, frame: pd.DataFrame) -> LayerFeatures:
-        """Prepare a layer read from the store (EPSG:4326, conformed to the schema)."""
+    def from_frame(cls, name: str, frame: pd.DataFrame, *, version: str = "") -> LayerFeatures:
+        """Prepare a layer read from the store (EPSG:4326, conformed to the schema).
+
+        ``version`` is the token of the layer's data version its caches are keyed by.
+        """
         spec = schema.get_layer(name)
         geometries = None
         if "geometry" in frame and hasattr(frame, "geometry"):
@@ -153,11 +178,117 @@ class LayerFeatures:
             id_index={str(v): i for i, v in enumerate(ids)},
             geometries=geometries,
             tree=tree,
-            properties=_property_texts(attributes),
+            version=version,
         )
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @property
+    def properties(self) -> list[str]:
+        """Every feature's attributes as JSON text, made on first use.
+
+        Lazily: a map that asks for a few fields, or by tile, never pays for them.
+        """
+        props = self._properties
+        if props is None:
+            with self._lock:
+                props = self._properties
+                if props is None:
+                    props = _property_texts(self.frame)
+                    self._properties = props
+        return props
+
+    @property
+    def centres(self) -> np.ndarray:
+        """The centre of each feature's bounding box, ``(n, 2)`` lon/lat (NaN without one)."""
+        centres = self._centres
+        if centres is None:
+            if self.geometries is None:
+                centres = np.full((len(self.frame), 2), np.nan)
+            else:
+                b = shapely.bounds(self.geometries)
+                centres = np.column_stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2])
+            self._centres = centres
+        return centres
+
+    def _values(self, fields: tuple[str, ...] | None) -> tuple[list[str], np.ndarray]:
+        """Attribute names and values (missing as None), rows by columns, per field subset.
+
+        Made once per subset (vectorised), so that a tile picks its rows' values rather
+        than slicing the frame: a tile's cost is its rows', not pandas' per call.
+        """
+        found = self._columns.get(fields)
+        if found is None:
+            frame = self.frame if fields is None else self.frame[list(fields)]
+            clean = frame.astype(object).where(frame.notna(), None)
+            found = ([str(c) for c in frame.columns], clean.to_numpy())
+            with self._lock:
+                if len(self._columns) >= MAX_FIELD_SUBSETS:
+                    self._columns.pop(next(iter(self._columns)))
+                self._columns[fields] = found
+        return found
+
+    def _memo(
+        self, key: Hashable, rows: np.ndarray, make: Callable[[np.ndarray], list[str]]
+    ) -> list[str]:
+        """Texts of ``rows``, each made once (by ``make``) and kept for the next tiles.
+
+        A feature is in a tile of every zoom: its id and attributes are serialised once,
+        not once per zoom level.
+        """
+        texts = self._memos.get(key)
+        if texts is None:
+            texts = np.full(len(self.frame), None, dtype=object)
+            with self._lock:
+                if len(self._memos) > MAX_FIELD_SUBSETS:
+                    self._memos.pop(next(k for k in self._memos if k != ("id",)))
+                texts = self._memos.setdefault(key, texts)
+        picked = texts[rows]
+        todo = rows[np.equal(picked, None)]
+        if len(todo):
+            # Two threads may make the same texts at once: both the same, either kept.
+            texts[todo] = make(todo)
+            picked = texts[rows]
+        return picked.tolist()
+
+    def rows_in(self, bbox: Bbox) -> np.ndarray:
+        """Rows of the features intersecting ``bbox``, in layer order."""
+        if self.tree is None:
+            return np.arange(len(self.frame))
+        return np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+
+    def texts_of(
+        self,
+        rows: np.ndarray,
+        *,
+        level: int | None,
+        gcj02: bool = False,
+        properties: Sequence[str] | None = None,
+    ) -> list[str]:
+        """GeoJSON text of the features at ``rows`` only, simplified for zoom ``level``.
+
+        What a tile sends: the work is that of the rows asked for, not of the layer.
+        """
+        fields = self._check_fields(properties)
+        geoms = None if self.geometries is None else self.geometries[rows]
+        geometry_texts = _geometry_texts_of(geoms, len(rows), self.spec, level, gcj02)
+        if fields == ():
+            props = ["{}"] * len(rows)
+        elif fields is None and self._properties is not None:
+            props = [self._properties[i] for i in rows]
+        else:
+            names, values = self._values(fields)
+            props = self._memo(
+                ("properties", fields),
+                rows,
+                lambda todo: [json_text(dict(zip(names, values[i], strict=True))) for i in todo],
+            )
+        ids = self._memo(("id",), rows, lambda todo: [json_text(self.ids[i]) for i in todo])
+        return [
+            f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{p}}}'
+            for i, g, p in zip(ids, geometry_texts, props, strict=True)
+        ]
 
     @property
     def bounds(self) -> Bbox | None:
@@ -204,10 +335,7 @@ class LayerFeatures:
         PlannerError
             If ``properties`` names a field the layer does not have.
         """
-        if bbox is None or self.tree is None:
-            rows = np.arange(len(self.frame))
-        else:
-            rows = np.sort(self.tree.query(shapely.box(*bbox), predicate="intersects"))
+        rows = np.arange(len(self.frame)) if bbox is None else self.rows_in(bbox)
         stop = None if limit is None else offset + limit
         page = rows[offset:stop]
         fields = self._check_fields(properties)
@@ -270,19 +398,7 @@ class LayerFeatures:
         texts = self._geometries.get(key)
         if texts is not None:
             return texts
-        if self.geometries is None:
-            texts = ["null"] * len(self.frame)
-        else:
-            geoms = self.geometries
-            tolerance = tolerance_for(level)
-            if tolerance > 0 and self.spec.geometry != "Point":
-                simplified = shapely.simplify(geoms, tolerance, preserve_topology=True)
-                # Keep the original where simplification would make a feature vanish.
-                geoms = np.where(shapely.is_empty(simplified), geoms, simplified)
-            if gcj02:
-                geoms = shapely.transform(geoms, _to_gcj02)
-            geoms = shapely.set_precision(geoms, COORDINATE_GRID, mode="pointwise")
-            texts = [t if t is not None else "null" for t in shapely.to_geojson(geoms)]
+        texts = _geometry_texts_of(self.geometries, len(self.frame), self.spec, level, gcj02)
         self._geometries[key] = texts
         return texts
 
@@ -298,6 +414,23 @@ class LayerFeatures:
             f'{{"type":"Feature","id":{i},"geometry":{g},"properties":{p}}}'
             for i, g, p in zip(ids, geometry_texts, props, strict=True)
         ]
+
+
+def _geometry_texts_of(
+    geoms: np.ndarray | None, n: int, spec: schema.Layer, level: int | None, gcj02: bool
+) -> list[str]:
+    """GeoJSON geometry texts, simplified to half a pixel at ``level``, rounded, shifted."""
+    if geoms is None:
+        return ["null"] * n
+    tolerance = tolerance_for(level)
+    if tolerance > 0 and spec.geometry != "Point":
+        simplified = shapely.simplify(geoms, tolerance, preserve_topology=True)
+        # Keep the original where simplification would make a feature vanish.
+        geoms = np.where(shapely.is_empty(simplified), geoms, simplified)
+    if gcj02:
+        geoms = shapely.transform(geoms, _to_gcj02)
+    geoms = shapely.set_precision(geoms, COORDINATE_GRID, mode="pointwise")
+    return [t if t is not None else "null" for t in shapely.to_geojson(geoms)]
 
 
 def _to_gcj02(coords: np.ndarray) -> np.ndarray:
@@ -417,22 +550,49 @@ class FeatureSource:
         The store's GeoPackage.
     layers
         Only these layers (default: every schema layer the store has).
+    tile_budget
+        Most features a map tile sends before it is generalised (see
+        :func:`planner_web.tiles.make_tile`).
+    seed_zoom
+        On the first tile asked of a layer (per attribute subset), make every tile of the
+        layer's extent down to this zoom in the background (-1: none). The tiles of low
+        zooms are few and the dearest to make (a thousand features each, or cells); those
+        of high zooms are many and cheap, made when asked.
 
     Notes
     -----
-    Safe to share between threads: the cache is swapped whole when the store's
-    file changes, and each layer is built once under a lock.
+    Safe to share between threads. Each layer's cache is keyed by the layer's data
+    version (:meth:`planner.store.Store.layer_versions`): a write of one layer (a grid
+    edit) re-reads that layer only, not the 100k buildings beside it. The catalogue's
+    entries (counts, bounds, statistics) are kept by the same versions, in memory and,
+    for a GeoPackage store, in a file beside it (``STORE.catalog.json``), so neither a
+    page load nor a restart counts every layer again.
     """
 
-    def __init__(self, path: str | os.PathLike, *, layers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        layers: Sequence[str] | None = None,
+        tile_budget: int = TILE_FEATURE_BUDGET,
+        seed_zoom: int = SEED_MAX_ZOOM,
+    ) -> None:
         self.path = store_location(path)
+        self.tile_budget = tile_budget
+        self.seed_zoom = seed_zoom
+        self._seeded: set[tuple] = set()
+        self._seeding = 0
         self._only = tuple(layers) if layers is not None else None
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._store: Store | None = None
+        self._tokens: dict[str, str] = {}
         self._layers: dict[str, LayerFeatures] = {}
+        self._entries: dict[str, tuple[str, dict[str, Any]]] = {}
         self._catalog: list[dict[str, Any]] | None = None
         self._names: list[str] | None = None
+        self._saved: dict[str, Any] | None = None
+        self.tiles = TileCache()
         self.store  # noqa: B018  open now so a bad path fails at start-up, not on a request
 
     # -- the store and its version --------------------------------------------
@@ -451,8 +611,19 @@ class FeatureSource:
         if stamp != self._stamp or self._store is None:
             with self._lock:
                 if stamp != self._stamp or self._store is None:
-                    self._store = Store(self.path)
-                    self._layers = {}
+                    store = Store(self.path)
+                    tokens = _layer_tokens(store.metadata)
+                    # Layers whose data did not change keep their caches (a layer with no
+                    # version, written before versions began, follows the file as before).
+                    self._layers = {
+                        n: f for n, f in self._layers.items() if f.version == tokens.get(n)
+                    }
+                    self._entries = {
+                        n: e for n, e in self._entries.items() if e[0] == tokens.get(n)
+                    }
+                    self.tiles.keep({(n, t) for n, t in tokens.items()})
+                    self._tokens = tokens
+                    self._store = store
                     self._catalog = None
                     self._names = None
                     self._stamp = stamp
@@ -463,6 +634,11 @@ class FeatureSource:
         """A token that changes whenever the store is written (for ETags)."""
         store = self.store
         return f"{store.metadata.get('updated', '')}:{self._stamp[0]}"
+
+    def layer_version(self, name: str) -> str:
+        """A token that changes whenever layer ``name`` is written (for its caches and ETags)."""
+        self.store  # noqa: B018
+        return self._tokens.get(name) or f"file:{self._stamp}"
 
     def names(self) -> list[str]:
         """Layers served: the schema layers present in the store (not its plan history)."""
@@ -500,34 +676,146 @@ class FeatureSource:
         with self._lock:
             cached = self._layers.get(name)
             if cached is None:
-                cached = LayerFeatures.from_frame(name, self._store.read(name))
+                version = self._tokens.get(name) or f"file:{self._stamp}"
+                cached = LayerFeatures.from_frame(name, self._store.read(name), version=version)
                 self._layers[name] = cached
         return cached
 
+    def tile(
+        self,
+        name: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        gcj02: bool = False,
+        properties: Sequence[str] | None = None,
+    ) -> Tile:
+        """Layer ``name``'s features in map tile ``z/x/y``, made once per layer version.
+
+        See :func:`planner_web.tiles.make_tile`; the tiles made are kept in :attr:`tiles`.
+        """
+        layer = self.layer(name)
+        fields = None if properties is None else tuple(dict.fromkeys(properties))
+        key = (name, layer.version, z, x, y, gcj02, fields)
+        found = self.tiles.get(key)
+        if found is None:
+            found = make_tile(
+                layer, z, x, y, gcj02=gcj02, properties=fields, budget=self.tile_budget
+            )
+            self.tiles.put(key, found)
+        seed = (name, layer.version, gcj02, fields)
+        if self.seed_zoom >= 0 and seed not in self._seeded:
+            with self._lock:
+                if seed not in self._seeded:
+                    self._seeded.add(seed)
+                    self._seeding += 1
+                    threading.Thread(
+                        target=self._seed, args=(layer, gcj02, fields), daemon=True
+                    ).start()
+        return found
+
+    @property
+    def seeding(self) -> bool:
+        """True while tiles are being made in the background (see ``seed_zoom``)."""
+        return self._seeding > 0
+
+    def _seed(self, layer: LayerFeatures, gcj02: bool, fields: tuple[str, ...] | None) -> None:
+        try:
+            bounds = layer.bounds
+            for z in range(self.seed_zoom + 1) if bounds is not None else ():
+                for x, y in tiles_covering(bounds, z):
+                    if self._layers.get(layer.name) is not layer:
+                        return  # a newer version of the layer is served: its tiles, not these
+                    key = (layer.name, layer.version, z, x, y, gcj02, fields)
+                    if self.tiles.get(key) is None:
+                        tile = make_tile(
+                            layer, z, x, y, gcj02=gcj02, properties=fields, budget=self.tile_budget
+                        )
+                        self.tiles.put(key, tile)
+        finally:
+            with self._lock:
+                self._seeding -= 1
+
     def catalog(self) -> list[dict[str, Any]]:
-        """Every served layer with its schema (Chinese names), count, bounds and statistics."""
+        """Every served layer with its schema (Chinese names), count, bounds and statistics.
+
+        Each entry is made once per version of its layer; a restart finds the entries
+        of unchanged layers in the file beside the store.
+        """
         self.store  # noqa: B018
         catalog = self._catalog
         if catalog is None:
+            saved = self._read_saved()
             catalog = []
+            changed = False
             for name in self.names():
-                layer = self.layer(name)
-                fields = field_list(layer.spec, layer.frame)
-                catalog.append(
-                    {
-                        "name": name,
-                        "zh": layer.spec.zh,
-                        "description": layer.spec.description,
-                        "geometry": layer.spec.geometry,
-                        "key": layer.spec.key,
-                        "count": len(layer),
-                        "bounds": layer.bounds,
-                        "fields": fields,
-                        "stats": field_stats(layer.frame, fields),
-                    }
-                )
+                token = self.layer_version(name)
+                kept = self._entries.get(name)
+                if kept is None or kept[0] != token:
+                    entry = saved.get(name)
+                    if entry is None or entry.get("token") != token:
+                        entry = {"token": token, "entry": self._entry(name)}
+                        saved[name] = entry
+                        changed = changed or not token.startswith("file:")
+                    kept = (token, entry["entry"])
+                    self._entries[name] = kept
+                catalog.append(kept[1])
+            if changed:
+                self._write_saved(saved)
             self._catalog = catalog
         return catalog
+
+    def _entry(self, name: str) -> dict[str, Any]:
+        layer = self.layer(name)
+        fields = field_list(layer.spec, layer.frame)
+        return {
+            "name": name,
+            "zh": layer.spec.zh,
+            "description": layer.spec.description,
+            "geometry": layer.spec.geometry,
+            "key": layer.spec.key,
+            "count": len(layer),
+            "bounds": layer.bounds,
+            "fields": fields,
+            "stats": field_stats(layer.frame, fields),
+        }
+
+    def _saved_path(self) -> Path | None:
+        if not isinstance(self.path, Path):
+            return None  # a database: no file beside it
+        return self.path.with_name(f"{self.path.name}{CATALOG_SUFFIX}")
+
+    def _read_saved(self) -> dict[str, Any]:
+        if self._saved is not None:
+            return self._saved
+        saved: dict[str, Any] = {}
+        path = self._saved_path()
+        if path is not None:
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                if data.get("format") == CATALOG_FORMAT:
+                    saved = {k: v for k, v in data["layers"].items() if isinstance(v, dict)}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                saved = {}  # missing or unreadable: made again
+        self._saved = saved
+        return saved
+
+    def _write_saved(self, saved: dict[str, Any]) -> None:
+        path = self._saved_path()
+        if path is None:
+            return
+        names = set(self.names())
+        layers = {
+            k: v for k, v in saved.items() if k in names and not v["token"].startswith("file:")
+        }
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json_text({"format": CATALOG_FORMAT, "layers": layers}), "utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            # A read-only folder: the entries stay in memory, made again after a restart.
+            tmp.unlink(missing_ok=True)
 
     def bounds(self) -> Bbox | None:
         """Bounds of the community boundary, or of every layer when there is none."""
@@ -631,6 +919,22 @@ class FeatureSource:
         # Exact matches of any layer first (a grid code typed in full goes to that grid).
         results.sort(key=lambda hit: not hit["exact"])
         return results
+
+
+def _layer_tokens(metadata: dict[str, Any]) -> dict[str, str]:
+    """Each versioned layer's cache token: the store's identity, schema and layer version.
+
+    The identity (``store_id``, else the creation time) keeps a store made anew at the
+    same path, whose versions start again at 1, from matching the old one's caches.
+    """
+    identity = metadata.get("store_id") or metadata.get("created", "")
+    schema_version = metadata.get("schema_version", "")
+    versions = metadata.get("versions") or {}
+    return {
+        str(name): f"{identity}|{schema_version}|{int(v)}"
+        for name, v in versions.items()
+        if int(v) > 0
+    }
 
 
 def _search_columns(spec: schema.Layer) -> list[str]:

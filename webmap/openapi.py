@@ -167,6 +167,31 @@ def _parameters(config: Mapping[str, Any]) -> dict[str, tuple[str, dict[str, Any
             },
         ),
         "featureId": ("path", {"schema": {"type": "string"}, "description": "Feature id."}),
+        "z": (
+            "path",
+            {
+                "schema": {"type": "integer", "minimum": 0, "maximum": 21},
+                "description": "Tile zoom (XYZ tiles, as OpenStreetMap's; drawn 512 px wide, "
+                "so simplified for map zoom z + 1).",
+                "example": 15,
+            },
+        ),
+        "x": (
+            "path",
+            {
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "Tile column, 0 at 180° W (below 2^z).",
+                "example": 27194,
+            },
+        ),
+        "y": (
+            "path",
+            {
+                "schema": {"type": "integer", "minimum": 0},
+                "description": "Tile row, 0 at the north edge (below 2^z).",
+                "example": 13303,
+            },
+        ),
         "collectionId": (
             "path",
             {

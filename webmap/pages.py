@@ -41,6 +41,9 @@ def map_page():
             "layers": url_for("api.layers"),
             "features": url_for("api.layer_features", name="__layer__"),
             "feature": url_for("api.feature", name="__layer__", feature_id="__id__"),
+            "tile": url_for("api.layer_tile", name="__layer__", z=0, x=0, y=0).replace(
+                "/0/0/0", "/__z__/__x__/__y__"
+            ),
             "summary": url_for("api.summary"),
             "search": url_for("api.search"),
             "analysis": url_for("api.analysis_steps"),
@@ -54,6 +57,7 @@ def map_page():
         "basemap": basemap_settings(current_app.config),
         # The most features one request may ask for (the editor's brush loads a view's blocks).
         "page_limit": current_app.config["API_MAX_LIMIT"],
+        "tiled_layer_min": int(current_app.config["TILED_LAYER_MIN"]),
         "analysis_enabled": bool(current_app.config["ANALYSIS_ENABLED"])
         and accounts.allowed(role, "analyse"),
         "editable": bool(current_app.config["ANALYSIS_ENABLED"])

@@ -28,6 +28,12 @@ export function featureUrl(name, id) {
   return url(cfg.urls.feature, { "__layer__": name, "__id__": id });
 }
 
+// A map tile of a layer (z/x/y), with query parameters.
+export function tileUrl(name, z, x, y, params) {
+  const q = Object.keys(params).map(function (k) { return k + "=" + encodeURIComponent(params[k]); }).join("&");
+  return url(cfg.urls.tile, { "__layer__": name, "__z__": z, "__x__": x, "__y__": y }) + (q ? "?" + q : "");
+}
+
 export function featuresUrl(name, params) {
   const q = Object.keys(params).map(function (k) { return k + "=" + encodeURIComponent(params[k]); }).join("&");
   return url(cfg.urls.features, { "__layer__": name }) + "?" + q;

@@ -1,6 +1,7 @@
 // The store's layers on the map: one GeoJSON group per layer (and an outline group where the
-// style has one), loaded whole or by viewport, drawn in order, listed in the side panel.
-import { featureUrl, featuresUrl, getJSON } from "./api.js";
+// style has one), loaded whole, by viewport or (the big layers of a district) by map tile,
+// drawn in order, listed in the side panel.
+import { featureUrl, featuresUrl, getJSON, tileUrl } from "./api.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
 import { M, layerName, number } from "./i18n.js";
@@ -14,6 +15,12 @@ import { loadSummary, renderSummary } from "./summary.js";
 // Layers with at most this many features are loaded whole once; larger ones by viewport.
 const WHOLE_LAYER_MAX = 800;
 const VIEWPORT_LIMIT = 10000;
+// Layers with more features than the server's TILED_LAYER_MIN are loaded by map tile: each
+// tile made once per layer version on the server and kept here, so a view of a district's
+// 100k buildings costs what one of a community's 1k does.
+const TILED_MIN = cfg.tiled_layer_min === undefined ? Infinity : cfg.tiled_layer_min;
+// Tiles kept per layer (their GeoJSON), the oldest dropped first.
+const TILES_KEPT = 300;
 
 function makeGroup(name, outline) {
   const st = styleOf(name);
@@ -32,6 +39,11 @@ function makeGroup(name, outline) {
     },
     onEachFeature: !clicks ? null : function (f, layer) {
       if (st.interactive === false) return;
+      if (f.properties && f.properties.cell !== undefined) {
+        // A cell of a generalised tile: features merged where too dense to draw one by one.
+        layer.bindPopup(esc(M.tile_cell.replace("{n}", number(f.properties.cell))));
+        return;
+      }
       if (!state[name] || !state[name].partial) {
         layer.bindPopup(function () { return popupHtml(name, f); }, { maxWidth: 360 });
       } else {
@@ -108,6 +120,7 @@ function load(name) {
   if (s.outline && !map.hasLayer(s.outline)) s.outline.addTo(map);
   const whole = entry.count <= WHOLE_LAYER_MAX;
   if (whole && s.loadedWhole) return Promise.resolve();
+  if (!whole && entry.count > TILED_MIN) return loadTiles(name);
   const params = { limit: VIEWPORT_LIMIT };
   if (!whole) {
     const b = map.getBounds().pad(0.25);
@@ -130,6 +143,77 @@ function load(name) {
     s.loadedWhole = whole;
     s.truncated = fc.numberMatched > fc.numberReturned;
     s.drawn = fc.numberReturned;
+    s.pending = false;
+    s.loads = (s.loads || 0) + 1;
+    updateLayerList();
+  }).catch(function (err) {
+    if (err.name === "AbortError") return;
+    s.pending = false;
+    showStatus(M.error + ": " + err.message);
+  });
+}
+
+// The zoom of the tiles drawn: they are 512 px wide, one zoom below the map's.
+function tileZoom() {
+  return Math.max(0, Math.min(17, Math.floor(map.getZoom()) - 1));
+}
+
+// [x, y] of the tiles of zoom z over the view (and a margin around it).
+function tilesInView(z) {
+  const b = map.getBounds().pad(0.1);
+  const n = Math.pow(2, z);
+  function clamp(v) { return Math.max(0, Math.min(n - 1, v)); }
+  function tx(lon) { return clamp(Math.floor((lon + 180) / 360 * n)); }
+  function ty(lat) {
+    const r = Math.max(-85.05, Math.min(85.05, lat)) * Math.PI / 180;
+    return clamp(Math.floor((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2 * n));
+  }
+  const keys = [];
+  for (let y = ty(b.getNorth()); y <= ty(b.getSouth()); y++) {
+    for (let x = tx(b.getWest()); x <= tx(b.getEast()); x++) keys.push([x, y]);
+  }
+  return keys;
+}
+
+// A big layer by tile: the tiles over the view (those seen before from memory), their
+// features drawn once each (a feature crossing tiles comes in each of them).
+function loadTiles(name) {
+  const s = state[name];
+  const st = styleOf(name);
+  const z = tileZoom();
+  const params = {};
+  if (st.fields) params.properties = st.fields.join(",");
+  if (gcj02) params.crs = "gcj02";
+  s.partial = !!params.properties;
+  if (!s.tiles) s.tiles = new Map();
+  if (s.controller) s.controller.abort();
+  const controller = new AbortController();
+  s.controller = controller;
+  s.pending = true;
+  return Promise.all(tilesInView(z).map(function (k) {
+    const u = tileUrl(name, z, k[0], k[1], params);
+    if (s.tiles.has(u)) return Promise.resolve(s.tiles.get(u));
+    return getJSON(u, { signal: controller.signal }).then(function (fc) {
+      s.tiles.set(u, fc);
+      if (s.tiles.size > TILES_KEPT) s.tiles.delete(s.tiles.keys().next().value);
+      return fc;
+    });
+  })).then(function (collections) {
+    const seen = new Set();
+    const features = [];
+    collections.forEach(function (fc) {
+      fc.features.forEach(function (f) {
+        if (!seen.has(f.id)) { seen.add(f.id); features.push(f); }
+      });
+    });
+    const fc = { type: "FeatureCollection", features: features };
+    s.group.clearLayers();
+    s.group.addData(fc);
+    if (s.outline) { s.outline.clearLayers(); s.outline.addData(fc); }
+    s.loadedWhole = false;
+    s.truncated = collections.some(function (c) { return c.generalised; });
+    s.drawn = features.length;
+    s.tiled = true;
     s.pending = false;
     s.loads = (s.loads || 0) + 1;
     updateLayerList();
@@ -207,6 +291,7 @@ export function applyCatalog(info) {
       if (styleOf(e.name).outline) state[e.name].outline = makeGroup(e.name, true);
     } else {
       state[e.name].loadedWhole = false;
+      state[e.name].tiles = null; // the data may have changed: tiles are fetched anew
       state[e.name].group.clearLayers();
       if (state[e.name].outline) state[e.name].outline.clearLayers();
     }

@@ -67,9 +67,12 @@ const STYLES = {
   } },
   buildings: { order: 10, visible: true, fields: ["households", "covered"], style: function (f, entry) {
     const p = f.properties;
-    const fill = p.households > 0 ? classColour(p.households, householdBreaks(entry)) : NO_HOUSEHOLDS;
-    const s = { color: "#6d5a4b", weight: 0.6, fillColor: fill, fillOpacity: 0.9 };
-    if (coverageKnown(entry) && p.households > 0 && !p.covered) {
+    // A cell of a generalised tile (a district at low zoom) is coloured by its buildings'
+    // mean households, as its buildings would be.
+    const hh = p.cell ? p.households / p.cell : p.households;
+    const fill = hh > 0 ? classColour(hh, householdBreaks(entry)) : NO_HOUSEHOLDS;
+    const s = { color: "#6d5a4b", weight: p.cell ? 0 : 0.6, fillColor: fill, fillOpacity: 0.9 };
+    if (coverageKnown(entry) && hh > 0 && !p.covered) {
       s.color = UNCOVERED;
       s.weight = 2.5;
     }
