@@ -34,9 +34,13 @@ bp = Blueprint("plan", __name__)
 
 
 class EditorCache:
-    """One :class:`~planner.plan_edit.PlanEditor` per store, read again after any write.
+    """One :class:`~planner.plan_edit.PlanEditor` per store, read again after any write
+    but its own saves.
 
-    Previews reuse the plan read once, so a live update costs the edit and its check.
+    Previews reuse the plan read once, so a live update costs the edit and its check. A
+    save through the editor makes its next context from what it wrote
+    (:meth:`~planner.plan_edit.PlanContext.after_save`): the session going on with the
+    saved version waits for neither a reload nor a full check.
     """
 
     def __init__(self) -> None:
@@ -219,7 +223,8 @@ def save():
         raise ApiError(400, "`message` must be text", code="bad_request", param="message")
     _scope(body)
     report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
-    # The saved plan is the next session's: read and check it before the page asks.
+    # The saved plan is the session's next base: check it before the page asks (made
+    # again where the save changed it; read afresh only if another write came between).
     _warm(current_app.config["STORE"])
     return json_response(report)
 
