@@ -659,7 +659,9 @@ class PlanEditor:
 
     Reads the plan once (:class:`PlanContext`); each preview then costs the edit and
     the check of the edited plan. A save made when the store has changed since reads it
-    again first.
+    again first; after its own save the editor goes on with the version it saved, made
+    from what it wrote (:meth:`PlanContext.after_save`), so the next edits and their
+    check need no reload.
 
     Parameters
     ----------

@@ -624,7 +624,7 @@ def _fix_options(page: Page, finding: dict[str, Any]) -> list[dict[str, Any]]:
     # (a choice the server refuses is taken off the line).
     page.page.wait_for_function(
         f"""() => Array.from(document.querySelectorAll("{item} button.finding-fix"))
-          .every((b) => /\\d/.test(b.innerText))""",
+          .every((b) => /（[\\d,]+/.test(b.innerText))""",
         timeout=60_000,
     )
     return page.page.evaluate(

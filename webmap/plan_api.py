@@ -216,16 +216,18 @@ def preview():
     },
 )
 def save():
-    """Save ``edits`` made on ``base_version`` as a new plan version."""
+    """Save ``edits`` made on ``base_version`` as a new plan version; ``check`` is the
+    saved plan's own check (as a preview of no edits on it gives it)."""
     body = _body()
     message = body.get("message") or ""
     if not isinstance(message, str):
         raise ApiError(400, "`message` must be text", code="bad_request", param="message")
     _scope(body)
     report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
-    # The saved plan is the session's next base: check it before the page asks (made
-    # again where the save changed it; read afresh only if another write came between).
-    _warm(current_app.config["STORE"])
+    # The saved plan is the session's next base: its check goes with the answer (made
+    # again where the save changed it; in full only if another write came between), so
+    # the page lists it at once, before it reloads the map's layers.
+    report["check"] = _editor().check()
     return json_response(report)
 
 

@@ -7,7 +7,9 @@
 // A finding with an obvious mend offers it on its line: a building cut between grids, an
 // overlap of two grids, a gap next to grids — the block there goes whole into one of them
 // ("放入 A（n 户）"; the households each choice leaves, from a preview of the session's edits
-// with it). A click makes it an ordinary edit of the session, undone like any other.
+// with it, asked when the line is clicked: previews asked unbidden after every edit slowed
+// the next live update and the save in the walkthrough). A click on a choice makes it an
+// ordinary edit of the session, undone like any other.
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
 import { PAINT_STYLE, addEdit, ed, onChange, post } from "./editor.js";
@@ -24,9 +26,6 @@ const ALL_STYLE = { color: "#d50000", weight: 2, dashArray: "3 3", fill: false }
 const ZOOM_STYLE = { color: "#d50000", weight: 4, fillColor: "#ff5252", fillOpacity: 0.35 };
 // Kinds mended by putting the block there whole into one of the finding's grids.
 const FIXABLE = ["split_buildings", "overlaps", "gaps"];
-// Fixable lines whose choices are previewed at once (the first; others when clicked): each
-// choice is a preview on the server, asked after the edit's own.
-const AHEAD = 1;
 
 const drawn = L.layerGroup().addTo(map);
 // The plan's own check, by the version it was made on: {base, report} (report null: asked).
@@ -36,6 +35,9 @@ let zoomed = null;
 // Findings of the plan being edited: the last preview's, or the plan's own check.
 function current() {
   if (ed.edits.length) return ed.lastPreview ? ed.lastPreview.findings : null;
+  if (planCheck.base !== ed.base && ed.savedCheck && ed.savedCheck.version === ed.base) {
+    planCheck = { base: ed.base, report: ed.savedCheck.findings };
+  }
   if (planCheck.base !== ed.base) {
     planCheck = { base: ed.base, report: null };
     const base = ed.base;
@@ -201,7 +203,6 @@ function show() {
   }
   part.innerHTML = html;
   box.appendChild(part);
-  listed.slice(0, SHOWN).filter(fixable).slice(0, AHEAD).forEach(prepare);
   listed.forEach(function (f) {
     if (f.geometry) L.geoJSON(f.geometry, { style: ALL_STYLE, interactive: false }).addTo(drawn);
   });

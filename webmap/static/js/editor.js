@@ -208,7 +208,8 @@ function goOn(saved) {
     if (e.grid === kept.target && (e.op === "lock" || e.op === "unlock")) kept.targetLocked = e.op === "lock";
   });
   reset();
-  Object.assign(ed, kept, { base: saved.version });
+  // The saved plan's check came with the answer: the rules panel lists it without asking.
+  Object.assign(ed, kept, { base: saved.version, savedCheck: saved.check || null });
   redrawMarks();
   render(null);
   if (!kept.target) return;
