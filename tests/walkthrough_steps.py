@@ -637,9 +637,11 @@ def _fix_options(page: Page, finding: dict[str, Any]) -> list[dict[str, Any]]:
 def _one_click(page: Page, walk: Walk, finding: dict[str, Any]) -> bool | None:
     """Mend with the finding's one-click fix: the first choice keeping every grid
     concerned in range (else the first). None when the line offers none."""
+    asked = time.perf_counter()
     options = _fix_options(page, finding)
     if not options:
         return None
+    waited = round((time.perf_counter() - asked) * 1000)
     chosen = next((o for o in options if not o["out"]), options[0])
     _arm(page)
     page.page.click(
@@ -653,7 +655,8 @@ def _one_click(page: Page, walk: Walk, finding: dict[str, Any]) -> bool | None:
     )
     offered = " / ".join(o["label"] for o in options)
     walk.log(
-        f"一键修复「{chosen['label']}」（可选：{offered}）(one-click fix)",
+        f"一键修复「{chosen['label']}」（可选：{offered}；选项户数 {waited} ms 后显示）"
+        "(one-click fix)",
         f"{shown} · {_counts_text(page)}",
         ms,
     )
