@@ -37,6 +37,7 @@ it touches changed since; otherwise it is refused with
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -178,6 +179,10 @@ class PlanContext:
     buildings: gpd.GeoDataFrame
     edges: gpd.GeoDataFrame
     _checked: Any = None
+    # (plan before, its check, grids changed): the check of a context made by a save is
+    # the check of the plan before it, made again where the save changed it.
+    _derive: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def load(cls, store: Store) -> PlanContext:
@@ -206,15 +211,84 @@ class PlanContext:
         return Store(self.store.path).version == self.token
 
     def checked(self) -> tuple[Any, Any]:
-        """The plan as a preview sees it with no edit, and its check (made once)."""
-        if self._checked is None:
-            from planner.topology.checks import check_plan
+        """The plan as a preview sees it with no edit, and its check (made once).
 
-            plan = self.plan
-            grids = self.grids[current_rows(self.grids)].to_crs(plan.crs).reset_index(drop=True)
-            before = replace(plan, grids=grids)
-            self._checked = (before, check_plan(before))
-        return self._checked
+        Threads asking at once (the web map warms it while the page asks) wait for the
+        one check rather than each making it.
+        """
+        with self._lock:
+            if self._checked is None:
+                plan = self.plan
+                grids = self.grids[current_rows(self.grids)].to_crs(plan.crs)
+                before = replace(plan, grids=grids.reset_index(drop=True))
+                self._checked = (before, self._check(before))
+                self._derive = None
+            return self._checked
+
+    def _check(self, plan: Any) -> Any:
+        """The check of ``plan``: again where a save changed it, else in full."""
+        if self._derive is not None:
+            from planner.topology.recheck import recheck
+
+            old, findings, touched = self._derive
+            if _same_buildings(old.buildings, plan.buildings):
+                return recheck(old, plan, findings, touched)
+        from planner.topology.checks import check_plan
+
+        return check_plan(plan)
+
+    @classmethod
+    def after_save(
+        cls, previous: PlanContext, edited: EditedPlan, version: int
+    ) -> PlanContext | None:
+        """The context of the plan ``previous`` just saved with ``edited``: no store reload.
+
+        Only the layers the commit wrote are read again (grids, buildings, edge areas);
+        the community, the physical features and the blocks' outlines are kept, and the
+        new plan's check is the old one made again where the edits changed the plan
+        (:func:`planner.topology.recheck.recheck`), when the old one was made.
+
+        Returns None when another write landed in the store after the save: the next
+        use then reads the store afresh.
+        """
+        store = previous.store
+        token = store.version
+        versions = store.metadata.get("versions")
+        if versions is None or Store(store.path).metadata.get("versions") != versions:
+            return None
+        grids = schema.conform("grids", gpd.GeoDataFrame(store.read("grids")))
+        buildings = store.read("buildings")
+        edges = store.read("edge_areas")
+        crs = previous.plan.crs
+        current = current_rows(grids)
+        plan = replace(
+            previous.plan,
+            grids=grids[current].to_crs(crs).reset_index(drop=True),
+            others=grids[~current] if not current.all() else None,
+            buildings=buildings.to_crs(crs),
+            edge_areas=edges.to_crs(crs),
+        )
+        context = cls(
+            store=store,
+            version=version,
+            token=token,
+            grids=grids,
+            plan=plan,
+            blocks=previous.blocks,
+            buildings=buildings.set_index(buildings["building_id"].astype(str), drop=False),
+            edges=edges.set_index(edges["edge_id"].astype(str), drop=False),
+        )
+        if previous._checked is not None:
+            before, findings = previous._checked
+            context._derive = (before, findings, edited.touched | set(edited.removed))
+        return context
+
+
+def _same_buildings(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> bool:
+    """Whether two building frames hold the same buildings in the same order."""
+    return len(a) == len(b) and bool(
+        (a["building_id"].astype(str).to_numpy() == b["building_id"].astype(str).to_numpy()).all()
+    )
 
 
 class _Editor:
@@ -585,7 +659,9 @@ class PlanEditor:
 
     Reads the plan once (:class:`PlanContext`); each preview then costs the edit and
     the check of the edited plan. A save made when the store has changed since reads it
-    again first.
+    again first; after its own save the editor goes on with the version it saved, made
+    from what it wrote (:meth:`PlanContext.after_save`), so the next edits and their
+    check need no reload.
 
     Parameters
     ----------
@@ -758,6 +834,10 @@ class PlanEditor:
             code_buildings=True,
             edge_areas=edited.edge_areas,
             log=edited.log,
+        )
+        # The editor goes on with the version it saved, read from what it wrote.
+        self.context = (
+            PlanContext.after_save(self.context, edited, report["plan_version"]) or self.context
         )
         return {
             **report,

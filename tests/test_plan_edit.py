@@ -292,3 +292,48 @@ def test_reshape_a_grid_by_hand(nanjing_store):
     assert report["grids_changed"] == 2
     log = Store(store.path).read("change_log")
     assert "edit reshape" in set(log["action"])
+
+
+def test_after_a_save_the_editor_goes_on_with_the_saved_version_unread(nanjing_store, monkeypatch):
+    """The editor saving a version edits that one next without reading the store again;
+    the saved plan's check, made again where the save changed it, is the full check's."""
+    from planner.plan_edit import PlanContext
+    from planner.topology.checks import check
+
+    store = nanjing_store
+    block, home, neighbour, households = _border_block(store)
+    original = store.read("grids").set_index("grid_code")["households"]
+    editor = PlanEditor(store)
+    editor.check()  # the session's opening check, which the next one is made from
+    version = editor.version
+    loads = []
+    real = PlanContext.load.__func__
+    monkeypatch.setattr(
+        PlanContext, "load", classmethod(lambda cls, s: loads.append(s) or real(cls, s))
+    )
+    first = editor.save(version, [{"op": "assign", "units": [block], "to": neighbour}])
+    assert editor.version == first["version"] == version + 1
+    assert editor.context.current()
+    saved = editor.check()
+    expected = check(Store(store.path))
+    assert saved["counts"] == expected.counts()
+    assert saved["findings"]["totals"] == expected.to_json()["totals"]
+    # A further edit on the saved version is previewed and saved as the next version.
+    back = [{"op": "assign", "units": [block], "to": home}]
+    assert editor.preview(back)["grids"][home]["households"] > 0
+    second = editor.save(editor.version, back)
+    assert second["version"] == version + 2 and not second["rebased"]
+    assert loads == []  # neither save nor the check read the store afresh
+    grids = Store(store.path).read("grids").set_index("grid_code")["households"]
+    assert grids[home] == original[home] and grids[neighbour] == original[neighbour]
+    assert first["grids_changed"] == 2 and households > 0
+    assert editor.check()["counts"] == check(Store(store.path)).counts()
+
+    # A write by another lands: the editor reads the store again before the next edit.
+    PlanEditor(Store(store.path)).save(
+        version + 2, [{"op": "rename", "grid": home, "name": "别人改的名"}]
+    )
+    assert not editor.context.current()
+    editor.preview(back)
+    assert len(loads) == 2  # the other editor's own, then this one's
+    assert editor.version == version + 3

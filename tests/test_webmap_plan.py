@@ -56,6 +56,28 @@ def test_preview_save_and_conflict(app, client):
     assert body["version"] == version + 1 and home in body["changed"]
 
 
+def test_a_save_answers_with_the_saved_plans_own_check(app, client):
+    """The editor goes on with the version it saved: the save's answer carries that
+    version's check, the same as the full check of the store and as a preview of no
+    edits on it."""
+    from planner.store import Store
+    from planner.topology.checks import check
+
+    block, _, neighbour, _ = _border_block(Store(app.config["STORE"]))
+    version = client.get("/api/plan").get_json()["version"]
+    client.post("/api/plan/preview", json={"base_version": version, "edits": []})
+    edits = [{"op": "assign", "units": [block], "to": neighbour}]
+    saved = client.post("/api/plan/save", json={"base_version": version, "edits": edits})
+    assert saved.status_code == 200, saved.get_json()
+    answer = saved.get_json()
+    assert answer["check"]["version"] == answer["version"] == version + 1
+    expected = check(Store(app.config["STORE"]))
+    assert answer["check"]["counts"] == expected.counts()
+    again = client.post("/api/plan/preview", json={"base_version": version + 1, "edits": []})
+    assert again.get_json()["counts"] == answer["check"]["counts"]
+    assert again.get_json()["findings"]["totals"] == answer["check"]["findings"]["totals"]
+
+
 def test_bad_requests(client):
     assert client.post("/api/plan/preview", data="x").status_code == 400
     answer = client.post("/api/plan/preview", json={"edits": [{"op": "nope"}]})

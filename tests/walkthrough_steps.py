@@ -8,8 +8,10 @@ grid's vertex into its neighbour on the page (Geoman, "take the neighbours' land
 unticked) and saves: the fifth break, an overlap.
 
 :func:`mend` is the planner: it opens the editor, reads the rules panel's findings,
-clicks the first one to zoom to it and mends it with the page's tools (paint a block
-into a grid, merge), then saves, until the panel lists no problem. Each choice is made
+clicks the first one to zoom to it and mends it — with the line's one-click fix where
+it offers one ("放入 A（n 户）", the choice keeping the grids in range), else with the
+page's tools (paint a block into a grid, merge) — then saves and goes on editing the
+saved version (the editor stays open), until the panel lists no problem. Each choice is made
 from what the page shows: the findings list (kind, grids, where), the touched grids'
 households in the panel, and the grids and blocks drawn on the map (as the map's own
 layer API serves them to the page). Every live update is timed in the browser
@@ -93,6 +95,8 @@ class Step:
     shown: str
     ms: int | None = None
     kind: str = "edit"
+    #: A save's: from the click to the editor ready on the saved version (its check shown).
+    ready_ms: int | None = None
 
 
 @dataclass
@@ -371,6 +375,11 @@ def _findings(page: Page) -> tuple[int, list[dict[str, Any]]]:
     """The rules panel's findings: (problems counted in its head line, one dict per line)."""
     head = page.page.locator("#editor-check-head")
     head.wait_for(timeout=60_000)
+    page.page.wait_for_function(
+        "() => { const h = document.getElementById('editor-check-head');"
+        " return h && Number(h.dataset.edits) === 0; }",
+        timeout=60_000,
+    )
     items = page.page.evaluate(
         """() => Array.from(document.querySelectorAll('#editor-finding-list li.finding')).map(
           (li) => ({ index: Number(li.dataset.index), kind: li.dataset.kind,
@@ -399,8 +408,15 @@ def _rows(page: Page) -> dict[str, tuple[int, bool]]:
     return {code: (int(re.sub(r"[^\d]", "", hh.split()[0])), ok) for code, hh, ok in rows}
 
 
+def _editing(page: Page) -> bool:
+    return page.page.evaluate("() => document.body.classList.contains('editing')")
+
+
 def _start(page: Page, walk: Walk) -> tuple[int, list[dict[str, Any]]]:
-    """Open an editing session and read the plan's own check in the panel."""
+    """Read the plan's own check in the rules panel: the session open (a save keeps it
+    open, on the version saved), or a new one opened."""
+    if _editing(page):
+        return _findings(page)
     page.page.evaluate("() => { delete document.body.dataset.checkMs; }")
     page.page.click("#editor-toggle")
     defects, items = _findings(page)
@@ -494,6 +510,8 @@ def _paint(page: Page, walk: Walk, block: dict[str, Any], into: str) -> tuple[in
 
 
 def _save(page: Page, walk: Walk) -> None:
+    """Save the session; the editor stays open on the saved version: wait until its rules
+    panel shows that version's check (ready to edit again)."""
     page.page.evaluate("() => { document.getElementById('status').textContent = ''; }")
     started = time.perf_counter()
     page.page.click("#editor-save")
@@ -502,13 +520,18 @@ def _save(page: Page, walk: Walk) -> None:
         " || document.getElementById('status').textContent.includes('未保存')",
         timeout=120_000,
     )
+    saved_ms = round((time.perf_counter() - started) * 1000)
     status = page.page.inner_text("#status")
-    page.wait()
-    walk.log(
-        "保存为新版本 (save)", status, round((time.perf_counter() - started) * 1000), kind="save"
-    )
-    walk.shot("saved")
     assert "已保存" in status, status
+    version = re.search(r"已保存为方案版本 (\d+)", status).group(1)
+    page.page.wait_for_selector(
+        f"#editor-check-head[data-base='{version}'][data-edits='0']", timeout=120_000
+    )
+    ready_ms = round((time.perf_counter() - started) * 1000)
+    page.wait()
+    step = walk.log("保存为新版本 (save)", status, saved_ms, kind="save")
+    step.ready_ms = ready_ms
+    walk.shot("saved")
 
 
 def overlap_by_hand(page: Page, walk: Walk, code: str, neighbour: str) -> None:
@@ -516,7 +539,8 @@ def overlap_by_hand(page: Page, walk: Walk, code: str, neighbour: str) -> None:
     land), see the overlap flagged, and save: the fifth break."""
     target = shape(_grid(page, neighbour)["geometry"]).representative_point()
     _view(page, shape(_grid(page, code)["geometry"]), zoom=17)
-    page.page.click("#editor-toggle")
+    if not _editing(page):
+        page.page.click("#editor-toggle")
     _findings(page)
     _pick(page, walk, code)
     page.page.click("#editor-reshape")
@@ -590,9 +614,62 @@ def _zoom(page: Page, walk: Walk, finding: dict[str, Any]) -> None:
     walk.shot(f"finding_{finding['kind']}")
 
 
+def _fix_options(page: Page, finding: dict[str, Any]) -> list[dict[str, Any]]:
+    """The one-click fixes the finding's line offers, once their figures have come:
+    [{grid, label, title, out (a grid concerned leaves the range)}]."""
+    item = f"#editor-finding-list li[data-index='{finding['index']}']"
+    if not page.page.locator(f"{item} button.finding-fix").count():
+        return []
+    # Each choice is previewed on the server: wait until every one shows its households
+    # (a choice the server refuses is taken off the line).
+    page.page.wait_for_function(
+        f"""() => Array.from(document.querySelectorAll("{item} button.finding-fix"))
+          .every((b) => /（[\\d,]+/.test(b.innerText))""",
+        timeout=60_000,
+    )
+    return page.page.evaluate(
+        f"""() => Array.from(document.querySelectorAll("{item} button.finding-fix")).map(
+          (b) => ({{ grid: b.dataset.grid, label: b.innerText, title: b.title,
+                     out: b.classList.contains('out') }}))"""
+    )
+
+
+def _one_click(page: Page, walk: Walk, finding: dict[str, Any]) -> bool | None:
+    """Mend with the finding's one-click fix: the first choice keeping every grid
+    concerned in range (else the first). None when the line offers none."""
+    asked = time.perf_counter()
+    options = _fix_options(page, finding)
+    if not options:
+        return None
+    waited = round((time.perf_counter() - asked) * 1000)
+    chosen = next((o for o in options if not o["out"]), options[0])
+    _arm(page)
+    page.page.click(
+        f"#editor-finding-list li[data-index='{finding['index']}'] "
+        f"button.finding-fix[data-grid='{chosen['grid']}']"
+    )
+    ms, error = _await_preview(page)
+    rows = _rows(page)
+    shown = error or "；".join(
+        f"{c} {h} 户 {'✓' if ok else '✗'}" for c, (h, ok) in sorted(rows.items())
+    )
+    offered = " / ".join(o["label"] for o in options)
+    walk.log(
+        f"一键修复「{chosen['label']}」（可选：{offered}；选项户数 {waited} ms 后显示）"
+        "(one-click fix)",
+        f"{shown} · {_counts_text(page)}",
+        ms,
+    )
+    return not error
+
+
 def _mend_place(page: Page, walk: Walk, finding: dict[str, Any]) -> bool:
     """Overlaps, cut buildings, gaps, slivers, pieces, units in no grid: the block at the
-    finding goes whole into one grid (the outline follows the block)."""
+    finding goes whole into one grid (the outline follows the block): by the line's
+    one-click fix where it offers one, else by painting."""
+    fixed = _one_click(page, walk, finding)
+    if fixed is not None:
+        return fixed
     block = _block_at(page, finding["lon"], finding["lat"])
     if block is None:
         walk.unmended.append(f"{finding['text']}: no block under it to paint")
@@ -737,7 +814,8 @@ def _mend_range(page: Page, walk: Walk, finding: dict[str, Any]) -> bool:
 
 def mend(page: Page, walk: Walk, *, rounds: int = 30) -> tuple[int, list[dict[str, Any]]]:
     """Mend the plan on the page until its rules panel lists no problem (or nothing the
-    page offers helps): one finding per session, then save. Returns the last check."""
+    page offers helps): one finding at a time, then save and go on with the version
+    saved. Returns the last check."""
     tried: dict[str, int] = {}
     defects, items = _start(page, walk)
     for _ in range(rounds):
@@ -756,7 +834,7 @@ def mend(page: Page, walk: Walk, *, rounds: int = 30) -> tuple[int, list[dict[st
         else:
             _mend_place(page, walk, finding)
         if page.page.locator("#editor-save").is_enabled():
-            _save(page, walk)
+            _save(page, walk)  # the session goes on with the version saved
         else:
             page.page.click("#editor-discard")
         defects, items = _start(page, walk)
@@ -819,6 +897,15 @@ def step_table(walk: Walk) -> str:
         )
     if saves:
         lines.append(f"save ms: median {int(np.median(saves))}, max {max(saves)}")
+    ready = [s.ready_ms for s in walk.steps if s.kind == "save" and s.ready_ms is not None]
+    if ready:
+        lines.append(
+            f"save → ready to edit the saved version ms: median {int(np.median(ready))}, "
+            f"max {max(ready)} (editor kept open, no reopening)"
+        )
+    fixes = sum("one-click fix" in s.action for s in walk.steps)
+    if fixes:
+        lines.append(f"one-click fixes used: {fixes}")
     if walk.unmended:
         lines.append("not mended: " + "; ".join(walk.unmended))
     return "\n".join(lines)

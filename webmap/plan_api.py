@@ -45,9 +45,13 @@ bp = Blueprint("plan", __name__)
 
 
 class EditorCache:
-    """One :class:`~planner.plan_edit.PlanEditor` per store, read again after any write.
+    """One :class:`~planner.plan_edit.PlanEditor` per store, read again after any write
+    but its own saves.
 
-    Previews reuse the plan read once, so a live update costs the edit and its check.
+    Previews reuse the plan read once, so a live update costs the edit and its check. A
+    save through the editor makes its next context from what it wrote
+    (:meth:`~planner.plan_edit.PlanContext.after_save`): the session going on with the
+    saved version waits for neither a reload nor a full check.
     """
 
     def __init__(self) -> None:
@@ -230,15 +234,18 @@ def preview():
     },
 )
 def save():
-    """Save ``edits`` made on ``base_version`` as a new plan version."""
+    """Save ``edits`` made on ``base_version`` as a new plan version; ``check`` is the
+    saved plan's own check (as a preview of no edits on it gives it)."""
     body = _body()
     message = body.get("message") or ""
     if not isinstance(message, str):
         raise ApiError(400, "`message` must be text", code="bad_request", param="message")
     _scope(body)
     report = _editor().save(_base(body), body.get("edits"), message=message, user=_user())
-    # The saved plan is the next session's: read and check it before the page asks.
-    _warm(current_app.config["STORE"])
+    # The saved plan is the session's next base: its check goes with the answer (made
+    # again where the save changed it; in full only if another write came between), so
+    # the page lists it at once, before it reloads the map's layers.
+    report["check"] = _editor().check()
     return json_response(report)
 
 

@@ -3,9 +3,18 @@
 // to it. With no edit yet, the list is the plan's own check (a preview of no edits), so a
 // planner opening the editor sees at once what is wrong; after each edit it is the edited
 // plan's, from the same preview that gives the counts.
+//
+// A finding with an obvious mend offers it on its line: a building cut between grids, an
+// overlap of two grids, a gap next to grids — the block there goes whole into one of them
+// ("放入 A（n 户）"; the households each choice leaves, from a preview of the session's edits
+// with it, asked when the line is clicked: previews asked unbidden after every edit slowed
+// the next live update and the save in the walkthrough). A click on a choice makes it an
+// ordinary edit of the session, undone like any other.
+import { bodyWithCommunity } from "./community.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
-import { ed, onChange, post } from "./editor.js";
+import { PAINT_STYLE, addEdit, ed, onChange, post } from "./editor.js";
+import { featureAt } from "./edit_hit.js";
 import { M, number } from "./i18n.js";
 import { map } from "./map.js";
 
@@ -16,6 +25,8 @@ const KINDS = ["overlaps", "gaps", "multipart", "slivers", "outside_community", 
 const SHOWN = 40;
 const ALL_STYLE = { color: "#d50000", weight: 2, dashArray: "3 3", fill: false };
 const ZOOM_STYLE = { color: "#d50000", weight: 4, fillColor: "#ff5252", fillOpacity: 0.35 };
+// Kinds mended by putting the block there whole into one of the finding's grids.
+const FIXABLE = ["split_buildings", "overlaps", "gaps"];
 
 const drawn = L.layerGroup().addTo(map);
 // The plan's own check, by the version it was made on: {base, report} (report null: asked).
@@ -25,11 +36,14 @@ let zoomed = null;
 // Findings of the plan being edited: the last preview's, or the plan's own check.
 function current() {
   if (ed.edits.length) return ed.lastPreview ? ed.lastPreview.findings : null;
+  if (planCheck.base !== ed.base && ed.savedCheck && ed.savedCheck.version === ed.base) {
+    planCheck = { base: ed.base, report: ed.savedCheck.findings };
+  }
   if (planCheck.base !== ed.base) {
     planCheck = { base: ed.base, report: null };
     const base = ed.base;
     const started = performance.now();
-    post(cfg.urls.plan + "/preview", { base_version: base, edits: [] }).then(function (p) {
+    post(cfg.urls.plan + "/preview", bodyWithCommunity({ base_version: base, edits: [] })).then(function (p) {
       if (planCheck.base !== base) return;
       document.body.dataset.checkMs = String(Math.round(performance.now() - started));
       planCheck.report = p.findings;
@@ -48,15 +62,117 @@ function items(report) {
   return out.filter(function (f) { return !f.flagged; }).concat(out.filter(function (f) { return f.flagged; }));
 }
 
+// -- one-click mends ------------------------------------------------------------------
+
+// The choices of each fixable finding, by key, for the session state they were made in:
+// {units (ids, null until found), grids: {code: the preview of the session's edits with
+// that choice, or null when the server refused it}}; a click on a choice previewed takes
+// its figures at once.
+let fixes = new Map();
+let fixesFor = "";
+let queue = Promise.resolve();
+
+function state() { return ed.base + "|" + ed.seq + "|" + ed.edits.length; }
+
+function fixable(f) {
+  return !f.flagged && FIXABLE.indexOf(f.kind) >= 0 && (f.grids || []).filter(Boolean).length > 0 &&
+    (f.kind !== "split_buildings" || !!f.ref);
+}
+
+function fixKey(f) { return f.kind + ":" + (f.ref || f.point.join(",")) + ":" + f.grids.join(","); }
+
+// The units the mend moves: the cut building (its block goes with it), else the block
+// under the finding.
+function unitsOf(f) {
+  if (f.kind === "split_buildings") return Promise.resolve([String(f.ref)]);
+  return featureAt("blocks", L.latLng(f.point[1], f.point[0])).then(function (block) {
+    return block ? [String(block.properties.block_id)] : [];
+  });
+}
+
+function fixEdit(units, grid) { return { op: "assign", units: units, to: grid }; }
+
+// Preview each choice of finding f, one after another; stale once the session moves on.
+function prepare(f) {
+  const key = fixKey(f);
+  if (fixes.has(key)) return;
+  const made = state();
+  const fix = { units: null, grids: {}, made: made };
+  fixes.set(key, fix);
+  const base = ed.base;
+  const edits = ed.edits.slice();
+  queue = queue.then(function () {
+    if (state() !== made) return null;
+    return unitsOf(f).then(function (units) {
+      fix.units = units;
+      drawFix(f);
+      return f.grids.reduce(function (chain, grid) {
+        return chain.then(function () {
+          if (state() !== made || !units.length) return null;
+          return post(cfg.urls.plan + "/preview", bodyWithCommunity({ base_version: base, edits: edits.concat([fixEdit(units, grid)]) }))
+            .then(function (p) { fix.grids[grid] = p; })
+            .catch(function () { fix.grids[grid] = null; })
+            .then(function () { if (state() === made) drawFix(f); });
+        });
+      }, Promise.resolve());
+    });
+  }).catch(function () { return null; });
+}
+
+function choice(f, fix, grid) {
+  if (fix.grids[grid] === null) return "";
+  const figures = fix.grids[grid] && fix.grids[grid].grids;
+  let label = M.edit_fix_into.replace("{grid}", grid);
+  let title = M.edit_fix_title.replace("{grid}", grid);
+  let cls = "finding-fix";
+  if (figures && figures[grid]) {
+    label = M.edit_fix_into_hh.replace("{grid}", grid).replace("{n}", number(figures[grid].households));
+    const concerned = f.grids.filter(function (g) { return figures[g]; });
+    title += "：" + concerned.map(function (g) {
+      return g + " " + number(figures[g].households) + " " + M.households_short + " " + (figures[g].in_range ? "✓" : "✗");
+    }).join("，");
+    if (concerned.some(function (g) { return !figures[g].in_range; })) cls += " out";
+  }
+  return '<button type="button" class="' + cls + '" data-grid="' + esc(grid) + '" title="' + esc(title) + '">' +
+    esc(label) + "</button>";
+}
+
+function fixesHtml(f) {
+  const fix = fixes.get(fixKey(f)) || { units: null, grids: {} };
+  if (fix.units && !fix.units.length) return "";
+  const shown = f.grids.filter(Boolean).map(function (g) { return choice(f, fix, g); }).join("");
+  return shown ? '<span class="finding-fixes">' + shown + "</span>" : "";
+}
+
+function drawFix(f) {
+  const item = document.querySelector('#editor-finding-list li.finding[data-key="' + CSS.escape(fixKey(f)) + '"]');
+  if (!item) return;
+  const old = item.querySelector(".finding-fixes");
+  const html = fixesHtml(f);
+  if (old) old.outerHTML = html;
+  else if (html) item.insertAdjacentHTML("beforeend", html);
+}
+
+// Make the chosen mend an edit of the session.
+function applyFix(f, grid) {
+  const fix = fixes.get(fixKey(f));
+  const units = fix && fix.units ? Promise.resolve(fix.units) : unitsOf(f);
+  units.then(function (ids) {
+    if (!ids.length) { showStatus(M.edit_no_block); return; }
+    const known = fix && fix.made === state() ? fix.grids[grid] : null;
+    addEdit(fixEdit(ids, grid), f.geometry ? [{ geometry: f.geometry, style: PAINT_STYLE }] : [], known || null);
+  });
+}
+
 function line(f, i) {
   const grids = (f.grids || []).join("，");
   return '<li class="finding' + (f.flagged ? " flagged" : "") + '" data-index="' + i +
-    '" data-kind="' + esc(f.kind) + '" data-grids="' + esc((f.grids || []).join(",")) + '"' +
+    '" data-key="' + esc(fixKey(f)) + '" data-kind="' + esc(f.kind) + '" data-grids="' + esc((f.grids || []).join(",")) + '"' +
     (f.ref ? ' data-ref="' + esc(f.ref) + '"' : "") +
     ' data-lon="' + f.point[0] + '" data-lat="' + f.point[1] + '"' + (f.flagged ? ' data-flagged="1"' : "") +
     ' tabindex="0" title="' + esc(M.edit_finding_zoom) + '"><b>' + esc(M["finding_" + f.kind] || f.kind) +
     "</b> " + esc(f.detail || grids) + (f.flagged ? ' <span class="muted">' + esc(M.edit_finding_flagged) + "</span>" : "") +
-    "</li>";
+    (fixable(f) ? fixesHtml(f) : "") + "</li>";
 }
 
 let listed = [];
@@ -77,8 +193,10 @@ function show() {
     return;
   }
   listed = items(report);
+  if (fixesFor !== state()) { fixes = new Map(); fixesFor = state(); }
   const defects = listed.filter(function (f) { return !f.flagged; }).length;
-  let html = '<p id="editor-check-head" data-defects="' + defects + '" data-findings="' + listed.length + '">' +
+  let html = '<p id="editor-check-head" data-base="' + ed.base + '" data-edits="' + ed.edits.length +
+    '" data-defects="' + defects + '" data-findings="' + listed.length + '">' +
     esc((ed.edits.length ? M.edit_check_edited : M.edit_check_plan).replace("{n}", number(defects))) + "</p>";
   if (listed.length) {
     html += '<ol id="editor-finding-list">' + listed.slice(0, SHOWN).map(line).join("") + "</ol>";
@@ -95,6 +213,7 @@ function show() {
 function zoomTo(f) {
   zoomed = f;
   show();
+  if (fixable(f)) prepare(f);
   const shape = L.geoJSON(f.geometry || { type: "Point", coordinates: f.point });
   const bounds = shape.getBounds();
   // Close enough to click a block, with the grids around it in view.
@@ -115,6 +234,11 @@ export function initFindings() {
   }).observe(document.body, { attributes: true, attributeFilter: ["class"] });
   el("editor-status").addEventListener("click", function (ev) {
     const item = ev.target.closest("li.finding");
+    const fix = ev.target.closest("button.finding-fix");
+    if (fix && item && listed[Number(item.dataset.index)]) {
+      applyFix(listed[Number(item.dataset.index)], fix.dataset.grid);
+      return;
+    }
     if (item && listed[Number(item.dataset.index)]) zoomTo(listed[Number(item.dataset.index)]);
   });
 }

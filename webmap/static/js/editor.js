@@ -5,7 +5,7 @@
 // of the touched grids); a refused edit is taken off with the server's reason. The session is
 // saved as a new plan version (a stale save is refused with what changed). The edits are
 // those of POST /api/plan/preview and /api/plan/save.
-import { getJSON } from "./api.js";
+import { featureUrl, getJSON } from "./api.js";
 import { bodyWithCommunity, scope } from "./community.js";
 import { cfg } from "./config.js";
 import { el, esc, showStatus } from "./dom.js";
@@ -79,15 +79,17 @@ export function render(preview) {
   listeners.forEach(function (fn) { fn(); });
 }
 
-// Ask the server for the figures of the plan with this session's edits; the latest answer
-// wins. An edit just made (added) that the server refuses is taken off, with its reason.
-function preview(added) {
+// Ask the server for the figures of the plan with this session's edits (or take those
+// already known: a one-click fix previewed beforehand); the latest answer wins. An edit
+// just made (added) that the server refuses is taken off, with its reason.
+function preview(added, known) {
   const seq = ++ed.seq;
   if (!ed.edits.length) { ed.lastPreview = null; render(null); return Promise.resolve(); }
   const started = performance.now();
   document.body.dataset.previewing = "1";
   const body = bodyWithCommunity({ base_version: ed.base, edits: ed.edits });
-  return post(cfg.urls.plan + "/preview", body).then(function (p) {
+  const asked = known ? Promise.resolve(known) : post(cfg.urls.plan + "/preview", body);
+  return asked.then(function (p) {
     if (seq !== ed.seq) return;
     document.body.dataset.previewMs = String(Math.round(performance.now() - started));
     document.body.dataset.previewing = "0";
@@ -106,14 +108,15 @@ function preview(added) {
   });
 }
 
-// Put an edit on the stack (shown on the map by drawn: [{geometry, style}]) and preview it.
-export function addEdit(edit, drawn) {
+// Put an edit on the stack (shown on the map by drawn: [{geometry, style}]) and preview it
+// (known: the preview of the stack with it, if already asked for).
+export function addEdit(edit, drawn, known) {
   shapes.set(edit, drawn || []);
   ed.edits.push(edit);
   ed.undone = [];
   ed.error = "";
   redrawMarks();
-  return preview(true);
+  return preview(true, known);
 }
 
 export function redrawMarks() {
@@ -199,12 +202,32 @@ function stop() {
   listeners.forEach(function (fn) { fn(); });
 }
 
+// After a save the session goes on with the version saved: no edits, that version's check
+// in the rules panel (the server has it from what it wrote), the grid painted into kept.
+function goOn(saved) {
+  const kept = ed.target && saved.removed.indexOf(ed.target) < 0 ?
+    { target: ed.target, targetGeometry: ed.targetGeometry, targetLocked: ed.targetLocked } : {};
+  ed.edits.forEach(function (e) {
+    if (e.grid === kept.target && (e.op === "lock" || e.op === "unlock")) kept.targetLocked = e.op === "lock";
+  });
+  reset();
+  // The saved plan's check came with the answer: the rules panel lists it without asking.
+  Object.assign(ed, kept, { base: saved.version, savedCheck: saved.check || null });
+  redrawMarks();
+  render(null);
+  if (!kept.target) return;
+  // Its outline as saved (a merge or a paint reshaped it).
+  getJSON(featureUrl("grids", kept.target)).then(function (grid) {
+    if (ed.on && ed.target === kept.target) setTarget(grid);
+  }).catch(function () {});
+}
+
 function save() {
   el("editor-save").disabled = true;
   post(cfg.urls.plan + "/save", bodyWithCommunity({ base_version: ed.base, edits: ed.edits, message: M.edit_message }))
     .then(function (r) {
       showStatus(M.edit_saved.replace("{version}", r.version));
-      stop();
+      goOn(r);
       loadVersions();
       return reloadCatalog();
     }).catch(function (err) {
