@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import threading
@@ -271,6 +272,7 @@ NEEDS = {
     "api.layer": "viewer",
     "api.layer_features": "viewer",
     "api.feature": "viewer",
+    "api.layer_tile": "viewer",
     "api.summary": "viewer",
     "api.search": "viewer",
     "api.analysis_steps": "viewer",
@@ -300,6 +302,7 @@ NEEDS = {
     "dashboard.summary": "official",
     "dashboard.compare": "official",
     "dashboard.curve": "official",
+    "dashboard.communities": "official",
     "phone.phone_page": "viewer",
     "phone.nearby": "viewer",
     "phone.manifest": None,
@@ -308,6 +311,15 @@ NEEDS = {
 
 #: Fields a viewer (or anonymous visitor) must never receive, by layer ("*" = any layer).
 _FINE = {"buildings", "blocks", "edge_areas", "grid_moves"}
+
+
+def _tile_of(point, z: int) -> tuple[int, int]:
+    """The XYZ tile (web Mercator) holding a lon/lat point at zoom ``z``."""
+    n = 2**z
+    lat = math.radians(point.y)
+    x = int((point.x + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(lat)) / math.pi) / 2.0 * n)
+    return x, y
 
 
 def _requests(store: Store) -> list[tuple[str, str, str]]:
@@ -350,6 +362,7 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
         ("dashboard.summary", "GET", "/api/dashboard?stations=existing"),
         ("dashboard.compare", "GET", "/api/dashboard/compare?stations=existing"),
         ("dashboard.curve", "GET", "/api/dashboard/curve"),
+        ("dashboard.communities", "GET", "/api/dashboard/communities"),
         ("phone.phone_page", "GET", "/m"),
         ("phone.manifest", "GET", "/m/manifest.webmanifest"),
         ("phone.service_worker", "GET", "/m/sw.js"),
@@ -370,6 +383,11 @@ def _requests(store: Store) -> list[tuple[str, str, str]]:
             ("api.layer_features", "GET", f"/api/layers/{name}/features?properties={_ALL}"),
             ("api.feature", "GET", f"/api/layers/{name}/features/{feature_id}"),
         ]
+        if schema.LAYERS[name].geometry is not None and len(frame):
+            # The map tile holding the first feature, every field asked for.
+            x, y = _tile_of(frame.geometry.iat[0].representative_point(), 16)
+            url = f"/api/layers/{name}/tiles/16/{x}/{y}?properties={_ALL}"
+            out.append(("api.layer_tile", "GET", url))
         if schema.LAYERS[name].geometry is not None or name == "findings":
             out += [
                 ("ogc.collection", "GET", f"/ogc/collections/{name}"),

@@ -223,13 +223,11 @@ def test_tls_server_serves_the_phone_view_over_https(phone_store, tmp_path):
 
 
 def test_behind_a_trusted_proxy_the_app_sees_the_https_address(phone_store):
-    from planner_web.server import RunningServer, make_server, url_of
+    from planner_web.server import make_server, run_in_background
 
     app = create_app({"STORE": str(phone_store), "ALLOWED_HOSTS": ["grid.example.cn"]})
     server = make_server(app, host="127.0.0.1", port=0, threads=2, trusted_proxy="127.0.0.1")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    running = RunningServer(server, thread, url_of(server, "127.0.0.1"))
+    running = run_in_background(server)
     try:
         forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "grid.example.cn"}
         request = urllib.request.Request(running.url + "api/openapi.json", headers=forwarded)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask
 from waitress.server import create_server
@@ -23,6 +23,7 @@ __all__ = [
     "listen_urls",
     "make_server",
     "make_tls_server",
+    "run_in_background",
     "start_background",
     "url_of",
 ]
@@ -36,11 +37,23 @@ class RunningServer:
     """A waitress server running in a background thread."""
 
     server: object
-    thread: threading.Thread
+    thread: threading.Thread | None
     url: str
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` (the thread's target)."""
+        try:
+            self.server.run()
+        except OSError:
+            # stop() closes the sockets under the loop's select(): EBADF is how it ends
+            # (as webtest's StopableWSGIServer has it); any other time it is an error.
+            if not self.stopping.is_set():
+                raise
 
     def stop(self) -> None:
         """Finish the requests being served, close the sockets and wait for the thread."""
+        self.stopping.set()
         # Worker threads first: a worker finishing after close() would write to a closed pipe.
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self.server.close()
@@ -179,7 +192,12 @@ def listen_urls(server: object, host: str) -> list[str]:
 
 def start_background(app: Flask, *, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start ``app`` on a free port in a daemon thread; ``.stop()`` ends it."""
-    server = make_server(app, host=host, port=port)
-    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-    thread.start()
-    return RunningServer(server, thread, url_of(server, host))
+    return run_in_background(make_server(app, host=host, port=port), host)
+
+
+def run_in_background(server, host: str = "127.0.0.1") -> RunningServer:
+    """Run a server of :func:`make_server` in a daemon thread; ``.stop()`` ends it."""
+    running = RunningServer(server, None, url_of(server, host))
+    running.thread = threading.Thread(target=running.run, name="waitress", daemon=True)
+    running.thread.start()
+    return running
