@@ -13,8 +13,8 @@ import shapely
 from planner.errors import PlannerError
 from planner.store import Store
 from planner_web import create_app
-from planner_web.features import CATALOG_SUFFIX, FeatureSource, LayerFeatures
-from planner_web.tiles import Tile, TileCache, make_tile, tile_bounds, tiles_covering
+from planner_web.features import CATALOG_SUFFIX, FeatureSource, LayerFeatures, make_tile
+from planner_web.tiles import Tile, TileCache, tile_bounds, tiles_covering
 
 
 @pytest.fixture

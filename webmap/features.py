@@ -31,11 +31,18 @@ from planner.errors import PlannerError
 from planner.store import OSM_ATTRIBUTION, Store, store_location, store_stamp
 from planner_web.encoding import json_text
 from planner_web.tiles import (
+    CELL_PX,
+    GCJ02_PAD,
+    MAX_TILE_ZOOM,
     SEED_MAX_ZOOM,
     TILE_FEATURE_BUDGET,
+    TILE_PX,
     Tile,
     TileCache,
-    make_tile,
+    tile_bounds,
+    tile_lat,
+    tile_lon,
+    tile_xy,
     tiles_covering,
 )
 
@@ -552,7 +559,7 @@ class FeatureSource:
         Only these layers (default: every schema layer the store has).
     tile_budget
         Most features a map tile sends before it is generalised (see
-        :func:`planner_web.tiles.make_tile`).
+        :func:`make_tile`).
     seed_zoom
         On the first tile asked of a layer (per attribute subset), make every tile of the
         layer's extent down to this zoom in the background (-1: none). The tiles of low
@@ -693,7 +700,7 @@ class FeatureSource:
     ) -> Tile:
         """Layer ``name``'s features in map tile ``z/x/y``, made once per layer version.
 
-        See :func:`planner_web.tiles.make_tile`; the tiles made are kept in :attr:`tiles`.
+        See :func:`make_tile`; the tiles made are kept in :attr:`tiles`.
         """
         layer = self.layer(name)
         fields = None if properties is None else tuple(dict.fromkeys(properties))
@@ -941,3 +948,136 @@ def _search_columns(spec: schema.Layer) -> list[str]:
     columns = [spec.key] if spec.key else []
     columns += [c for c in ("name", "address", "osm_id") if c in spec.field_names]
     return list(dict.fromkeys(columns))
+
+
+def make_tile(
+    layer: LayerFeatures,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    gcj02: bool = False,
+    properties: Sequence[str] | None = None,
+    budget: int = TILE_FEATURE_BUDGET,
+) -> Tile:
+    """The features of ``layer`` in tile ``z/x/y`` (see the module's description).
+
+    Parameters
+    ----------
+    layer
+        The served layer.
+    z, x, y
+        The tile.
+    gcj02
+        Shift coordinates to GCJ-02 for display over Gaode-style tiles (the tile's box
+        is then in shifted coordinates, as the map asking for it sees them).
+    properties
+        Only these attributes (None = all); cells of a generalised tile sum the
+        numeric ones among them.
+    budget
+        Most features sent as they are.
+
+    Raises
+    ------
+    PlannerError
+        If the tile is outside the map, or ``properties`` names a field the layer lacks.
+    """
+    if not 0 <= z <= MAX_TILE_ZOOM:
+        msg = f"tile zoom {z} is outside 0–{MAX_TILE_ZOOM}"
+        raise PlannerError(msg, source="z")
+    if not (0 <= x < 2**z and 0 <= y < 2**z):
+        msg = f"tile {z}/{x}/{y} is outside the map (x and y are 0–{2**z - 1} at zoom {z})"
+        raise PlannerError(msg, source="xy")
+    bounds = tile_bounds(z, x, y)
+    box = bounds
+    if gcj02:
+        box = (
+            bounds[0] - GCJ02_PAD,
+            bounds[1] - GCJ02_PAD,
+            bounds[2] + GCJ02_PAD,
+            bounds[3] + GCJ02_PAD,
+        )
+    rows = layer.rows_in(box) if layer.geometries is not None else np.arange(0)
+    level = zoom_level(z + 1)
+    generalised = len(rows) > budget
+    if not generalised:
+        texts = layer.texts_of(rows, level=level, gcj02=gcj02, properties=properties)
+    elif layer.spec.geometry == "LineString":
+        lengths = shapely.length(layer.geometries[rows])
+        keep = np.sort(rows[np.argsort(-lengths, kind="stable")[:budget]])
+        texts = layer.texts_of(keep, level=level, gcj02=gcj02, properties=properties)
+    else:
+        texts = _cells(layer, rows, z, x, y, gcj02=gcj02, properties=properties)
+    page = FeaturePage(",".join(texts), len(rows), len(texts))
+    text = page.collection(layer=layer.name, tile=[z, x, y], generalised=generalised)
+    return Tile(text, len(rows), len(texts), generalised)
+
+
+def _cells(
+    layer: LayerFeatures,
+    rows: np.ndarray,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    gcj02: bool,
+    properties: Sequence[str] | None,
+) -> list[str]:
+    """Square cells of the tile holding the centres of ``rows``, with counts and sums."""
+    fields = layer._check_fields(properties) or ()
+    centres = layer.centres[rows]
+    tx, ty = tile_xy(centres[:, 0], centres[:, 1], z)
+    px, py = (tx - x) * TILE_PX, (ty - y) * TILE_PX
+    # Each feature counts in the one tile holding its centre: cells never overlap.
+    inside = (px >= 0) & (px < TILE_PX) & (py >= 0) & (py < TILE_PX)
+    side = TILE_PX // CELL_PX
+    cx = (px[inside] // CELL_PX).astype(np.int64)
+    cy = (py[inside] // CELL_PX).astype(np.int64)
+    keys, inverse = np.unique(cy * side + cx, return_inverse=True)
+    counts = np.bincount(inverse)
+    # Attribute texts by column (numbers and true/false need no JSON encoder): a cell
+    # costs a string join, not a json.dumps.
+    columns: list[list[str]] = [[f'"cell":{c}' for c in counts.tolist()]]
+    picked = rows[inside]
+    for name in fields:
+        column = layer.frame[name]
+        kind = column.dtype.kind
+        if kind == "b":
+            # True only where every feature of the cell is.
+            falses = np.bincount(inverse, weights=~column.to_numpy()[picked], minlength=len(keys))
+            key = json_text(name)
+            columns.append([f"{key}:true" if f == 0 else f"{key}:false" for f in falses.tolist()])
+        elif kind in "iuf":
+            values = pd.to_numeric(column, errors="coerce").to_numpy(float)[picked]
+            sums = np.bincount(inverse, weights=np.nan_to_num(values), minlength=len(keys))
+            key = json_text(name)
+            columns.append(
+                [f"{key}:{int(v)}" if v.is_integer() else f"{key}:{v:.3f}" for v in sums.tolist()]
+            )
+    n = 2.0**z
+    kx, ky = keys % side, keys // side
+    west = tile_lon(x + kx * CELL_PX / TILE_PX, n)
+    east = tile_lon(x + (kx + 1) * CELL_PX / TILE_PX, n)
+    north = tile_lat(y + ky * CELL_PX / TILE_PX, n)
+    south = tile_lat(y + (ky + 1) * CELL_PX / TILE_PX, n)
+    # The cells' rings written directly (corners SW, SE, NE, NW, rounded as features are).
+    lons = np.column_stack([west, east, east, west])
+    lats = np.column_stack([south, south, north, north])
+    if gcj02:
+        shifted = _to_gcj02(np.column_stack([lons.ravel(), lats.ravel()]))
+        lons, lats = shifted[:, 0].reshape(lons.shape), shifted[:, 1].reshape(lats.shape)
+    digits = round(-math.log10(COORDINATE_GRID))
+    corners = [
+        [f"[{a:.{digits}f},{b:.{digits}f}]" for a, b in zip(lo, la, strict=True)]
+        for lo, la in zip(lons.tolist(), lats.tolist(), strict=True)
+    ]
+    geometry_texts = [
+        f'{{"type":"Polygon","coordinates":[[{c[0]},{c[1]},{c[2]},{c[3]},{c[0]}]]}}'
+        for c in corners
+    ]
+    props = [",".join(parts) for parts in zip(*columns, strict=True)]
+    prefix = f"cell-{z}-{x}-{y}-"
+    return [
+        f'{{"type":"Feature","id":"{prefix}{k}","geometry":{g},"properties":{{{p}}}}}'
+        for k, g, p in zip(keys.tolist(), geometry_texts, props, strict=True)
+    ]
