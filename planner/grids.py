@@ -42,7 +42,7 @@ from planner.edge_areas import find_edge_areas_in, follow_plan, merge_detected, 
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs, representative_points
-from planner.parallel import auto_workers, check_workers, map_in_order
+from planner.parallel import auto_workers, check_workers, in_dask_worker, map_in_order
 from planner.partition import Partition, diagnose, partition
 from planner.plan_commit import commit_plan, zones_from_grids
 from planner.plan_versions import PlanProposal, current_version
@@ -1050,7 +1050,7 @@ def _draw_communities(
     workers, scheduler = parallel
     if workers is None and scheduler is None:
         big = len(inputs["buildings"]) > settings.grid.parallel_buildings
-        workers = auto_workers(areas) if big else 1
+        workers = auto_workers(areas) if big and not in_dask_worker() else 1
     if workers > 1 or scheduler is not None:
         where = scheduler or f"{workers} worker processes"
         progress(f"{areas} areas on {where}")

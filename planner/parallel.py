@@ -23,7 +23,14 @@ from planner.settings import Settings, settings
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["auto_workers", "check_workers", "dask_client", "map_in_order", "rules_in_force"]
+__all__ = [
+    "auto_workers",
+    "check_workers",
+    "dask_client",
+    "in_dask_worker",
+    "map_in_order",
+    "rules_in_force",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +53,18 @@ def check_workers(workers: int | None, scheduler: str | None = None) -> None:
     if workers is not None and workers < 1:
         msg = f"`workers` must be at least 1, got {workers}"
         raise InputError(msg, param="workers")
+
+
+def in_dask_worker() -> bool:
+    """True in a task running on a Dask worker (``planner batch``'s areas): its work is
+    already one of many in parallel, and a worker process may not start processes."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def auto_workers(tasks: int, workers: int | None = None) -> int:

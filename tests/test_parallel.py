@@ -14,7 +14,7 @@ from test_communities import CORNER, _tiles
 from planner import config
 from planner.errors import InputError
 from planner.grids import make_grids
-from planner.parallel import auto_workers, check_workers, map_in_order
+from planner.parallel import auto_workers, check_workers, in_dask_worker, map_in_order
 from planner.pipeline import import_osm
 from planner.settings import settings
 from planner.store import Store
@@ -65,6 +65,12 @@ def test_rules_in_force_reach_the_workers(monkeypatch):
     monkeypatch.setattr(settings.grid, "min_households", 123)
     results = list(map_in_order(_min_households, [(i,) for i in range(3)], workers=2))
     assert results == [123, 124, 125]
+
+
+def test_a_task_on_a_worker_draws_its_areas_itself():
+    # planner batch runs each area as a task: its grid step must not start a cluster.
+    assert not in_dask_worker()
+    assert list(map_in_order(in_dask_worker, [()], workers=2)) == [True]
 
 
 def _min_households(offset: int) -> int:
