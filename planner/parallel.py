@@ -38,7 +38,7 @@ T = TypeVar("T")
 CONNECT_SECONDS = 10
 
 
-def error_message(exc: BaseException) -> str:
+def _one_line(exc: BaseException) -> str:
     """An exception as one line: its message, or its type when it has none."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -121,7 +121,7 @@ def dask_client(
     try:
         client = Client(scheduler, timeout=CONNECT_SECONDS)
     except (OSError, TimeoutError, ValueError) as exc:
-        msg = f"`scheduler` {scheduler} cannot be reached: {error_message(exc)}"
+        msg = f"`scheduler` {scheduler} cannot be reached: {_one_line(exc)}"
         raise InputError(msg, param="scheduler") from None
     try:
         try:
