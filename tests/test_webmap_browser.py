@@ -197,6 +197,32 @@ def _click_at(page: Page, lon: float, lat: float) -> None:
     page.page.mouse.click(*xy)
 
 
+def drag_vertex_towards(page: Page, target, px: float = 30.0) -> None:
+    """Drag the vertex marker (Geoman's) nearest ``target`` (a lon/lat point) ``px``
+    pixels towards it: far enough for a sizeable change of the outline."""
+    start, end = page.page.evaluate(
+        f"""() => {{
+          const m = window.plannerMap.map;
+          const r = m.getContainer().getBoundingClientRect();
+          const p = m.latLngToContainerPoint([{target.y}, {target.x}]);
+          const to = [p.x + r.left, p.y + r.top];
+          let best = null, dist = Infinity;
+          document.querySelectorAll(".marker-icon:not(.marker-icon-middle)").forEach((el) => {{
+            const b = el.getBoundingClientRect();
+            const c = [b.left + b.width / 2, b.top + b.height / 2];
+            const d = Math.hypot(c[0] - to[0], c[1] - to[1]);
+            if (d < dist) {{ dist = d; best = c; }}
+          }});
+          const d = Math.hypot(to[0] - best[0], to[1] - best[1]) / {px};
+          return [best, [best[0] + (to[0] - best[0]) / d, best[1] + (to[1] - best[1]) / d]];
+        }}"""
+    )
+    page.page.mouse.move(*start)
+    page.page.mouse.down()
+    page.page.mouse.move(*end, steps=12)
+    page.page.mouse.up()
+
+
 def show(page: Page, *names: str) -> None:
     """Tick the layers ``names`` in the layer list and wait until they are drawn."""
     for name in names:

@@ -15,7 +15,7 @@ from planner import accounts
 from planner.plan_edit import PlanEditor
 from planner.store import Store
 from tests.test_plan_edit import _border_block, _split_case
-from tests.test_webmap_browser import ADMIN, CHROMIUM, Page, _click_at
+from tests.test_webmap_browser import ADMIN, CHROMIUM, Page, _click_at, drag_vertex_towards
 
 pytestmark = [
     pytest.mark.browser,
@@ -142,35 +142,10 @@ def test_move_a_grid_vertex_by_hand_and_see_the_check(browser, server):
     _start_on(page, neighbour, grids.geometry[neighbour].representative_point())
     page.page.click("#editor-reshape")
     page.page.wait_for_selector(".marker-icon:not(.marker-icon-middle)")
-    # The vertex marker nearest that point, dragged onto it.
-    start, end = page.page.evaluate(
-        f"""() => {{
-          const m = window.plannerMap.map;
-          const r = m.getContainer().getBoundingClientRect();
-          const p = m.latLngToContainerPoint([{target.y}, {target.x}]);
-          const to = [p.x + r.left, p.y + r.top];
-          let best = null, dist = Infinity;
-          document.querySelectorAll(".marker-icon:not(.marker-icon-middle)").forEach((el) => {{
-            const b = el.getBoundingClientRect();
-            const c = [b.left + b.width / 2, b.top + b.height / 2];
-            const d = Math.hypot(c[0] - to[0], c[1] - to[1]);
-            if (d < dist) {{ dist = d; best = c; }}
-          }});
-          // 30 px from the vertex towards that point: far enough for a sizeable overlap.
-          const d = Math.hypot(to[0] - best[0], to[1] - best[1]) / 30;
-          return [best, [best[0] + (to[0] - best[0]) / d, best[1] + (to[1] - best[1]) / d]];
-        }}"""
-    )
-
-    def drag() -> None:
-        page.page.mouse.move(*start)
-        page.page.mouse.down()
-        page.page.mouse.move(*end, steps=12)
-        page.page.mouse.up()
-
-    # Drawn without taking the neighbour's land first: the check flags the overlap.
+    # Drawn without taking the neighbour's land first (the vertex nearest that point,
+    # dragged 30 px towards it): the check flags the overlap.
     page.page.uncheck("#editor-reshape-take")
-    drag()
+    drag_vertex_towards(page, target)
     page.page.click("#editor-reshape")
     page.page.wait_for_function(
         "() => (document.getElementById('editor-findings') || {}).textContent?.includes('重叠')",
@@ -182,7 +157,7 @@ def test_move_a_grid_vertex_by_hand_and_see_the_check(browser, server):
     page.page.check("#editor-reshape-take")
     page.page.click("#editor-reshape")
     page.page.wait_for_selector(".marker-icon:not(.marker-icon-middle)")
-    drag()
+    drag_vertex_towards(page, target)
     page.page.click("#editor-reshape")
     page.page.wait_for_function(
         "() => document.querySelectorAll('tr[data-grid]').length >= 2", timeout=60_000

@@ -39,7 +39,7 @@ from planner.plan_edit import PlanEditor
 from planner.reasons import Reason
 from planner.settings import settings
 from planner.store import Store
-from tests.test_webmap_browser import Page, _click_at
+from tests.test_webmap_browser import Page, _click_at, drag_vertex_towards
 
 __all__ = [
     "Breaks",
@@ -545,28 +545,8 @@ def overlap_by_hand(page: Page, walk: Walk, code: str, neighbour: str) -> None:
     _pick(page, walk, code)
     page.page.click("#editor-reshape")
     page.page.wait_for_selector(".marker-icon:not(.marker-icon-middle)")
-    start, end = page.page.evaluate(
-        f"""() => {{
-          const m = window.plannerMap.map;
-          const r = m.getContainer().getBoundingClientRect();
-          const p = m.latLngToContainerPoint([{target.y}, {target.x}]);
-          const to = [p.x + r.left, p.y + r.top];
-          let best = null, dist = Infinity;
-          document.querySelectorAll(".marker-icon:not(.marker-icon-middle)").forEach((el) => {{
-            const b = el.getBoundingClientRect();
-            const c = [b.left + b.width / 2, b.top + b.height / 2];
-            const d = Math.hypot(c[0] - to[0], c[1] - to[1]);
-            if (d < dist) {{ dist = d; best = c; }}
-          }});
-          const d = Math.hypot(to[0] - best[0], to[1] - best[1]) / 30;
-          return [best, [best[0] + (to[0] - best[0]) / d, best[1] + (to[1] - best[1]) / d]];
-        }}"""
-    )
     page.page.uncheck("#editor-reshape-take")
-    page.page.mouse.move(*start)
-    page.page.mouse.down()
-    page.page.mouse.move(*end, steps=12)
-    page.page.mouse.up()
+    drag_vertex_towards(page, target)
     _arm(page)
     page.page.click("#editor-reshape")
     ms, error = _await_preview(page)
