@@ -4,12 +4,13 @@ The test area is the Nanjing extract clipped to its buildings and tiled N×N edg
 edge (``benchmarks/tiles.py``). For each size the pipeline runs one CLI command at a
 time, each in its own process as a planner would run it — import (with the tiles'
 community boundaries), grids, edges (detect and assign), check, coverage and sites
-(LSCP) — and records each step's seconds and peak memory (the child's maximum
-resident set, from ``wait4``) and CPU seconds (user and system: what the step cost
-whatever else the machine was doing). It prints one table: per step and size, seconds and
-peak memory, and the ratio of each size's whole pipeline to the one-tile pipeline
-measured in the same run, with the plan's figures (grids, in range, boundary on
-physical features, findings) to show the quality held.
+(LSCP) — and records each step's seconds, peak memory (the largest process's maximum
+resident set, from ``wait4``, and the peak of the whole process tree's resident sets
+summed, the step's Dask workers included, sampled every 0.1 s) and CPU seconds (user
+and system: what the step cost whatever else the machine was doing). It prints one
+table: per step and size, seconds and peak memory, and the ratio of each size's whole
+pipeline to the one-tile pipeline measured in the same run, with the plan's figures
+(grids, in range, boundary on physical features, findings) to show the quality held.
 
 ``--layout tiles`` (default) makes each tile a community; ``--layout whole`` makes the
 whole area one community (the worst case: one community of 100k buildings).
@@ -27,9 +28,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,14 +51,42 @@ STEPS: list[tuple[str, list[str]]] = [
 ]
 
 
+def tree_rss(pid: int) -> int:
+    """Bytes resident in process PID and all its descendants (0 once it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def run_step(args: list[str], *, log: Path) -> dict[str, Any]:
     """Run ``planner ARGS`` in a child process: seconds, peak memory (GB), exit code, JSON."""
     started = time.perf_counter()
+    tree_peak = 0
+    done = threading.Event()
+
+    def sample(pid: int) -> None:
+        nonlocal tree_peak
+        while not done.wait(0.1):
+            tree_peak = max(tree_peak, tree_rss(pid))
+
     with open(log, "w", encoding="utf-8") as err:
         child = subprocess.Popen(
             [sys.executable, "-m", "planner.cli", *args], stdout=subprocess.PIPE, stderr=err
         )
+        sampler = threading.Thread(target=sample, args=(child.pid,), daemon=True)
+        sampler.start()
         out = child.stdout.read() if child.stdout else b""
+        done.set()
+        sampler.join()
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
@@ -66,6 +98,7 @@ def run_step(args: list[str], *, log: Path) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "cpu": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_gb": round(usage.ru_maxrss / 1024**2, 3),
+        "tree_gb": round(tree_peak / 1024**3, 3),
         "exit": child.returncode,
         "report": report,
     }
@@ -96,11 +129,13 @@ def run_size(n: int, folder: Path, *, layout: str, source: Path) -> dict[str, An
         "tiles": n * n,
         "buildings": counts["buildings"],
         "steps": {
-            k: {f: v[f] for f in ("seconds", "cpu", "peak_gb", "exit")} for k, v in steps.items()
+            k: {f: v[f] for f in ("seconds", "cpu", "peak_gb", "tree_gb", "exit")}
+            for k, v in steps.items()
         },
         "seconds": round(sum(v["seconds"] for v in steps.values()), 2),
         "cpu": round(sum(v["cpu"] for v in steps.values()), 2),
         "peak_gb": max(v["peak_gb"] for v in steps.values()),
+        "tree_gb": max(v["tree_gb"] for v in steps.values()),
         "households": grids.get("households"),
         "grids": grids.get("grids"),
         "in_range": grids.get("in_range"),
@@ -123,10 +158,14 @@ def table(rows: list[dict[str, Any]]) -> str:
         for r in rows:
             s = r["steps"][name]
             bad = "" if s["exit"] in (0, 1) else f" (exit {s['exit']})"
-            cells.append(f"{s['seconds']:.1f} s ({s['cpu']:.1f} cpu), {s['peak_gb']:.2f} GB{bad}")
+            cells.append(
+                f"{s['seconds']:.1f} s ({s['cpu']:.1f} cpu), {s['peak_gb']:.2f} GB "
+                f"(all processes {s['tree_gb']:.2f} GB){bad}"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     cells = [
-        f"**{r['seconds']:.1f} s ({r['cpu']:.1f} cpu), {r['peak_gb']:.2f} GB** "
+        f"**{r['seconds']:.1f} s ({r['cpu']:.1f} cpu), {r['peak_gb']:.2f} GB "
+        f"(all processes {r['tree_gb']:.2f} GB)** "
         f"({r['seconds'] / base['seconds']:.1f}×; cpu {r['cpu'] / base['cpu']:.1f}×)"
         for r in rows
     ]
