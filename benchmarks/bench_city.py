@@ -14,10 +14,14 @@ pipeline to the one-tile pipeline measured in the same run, with the plan's figu
 
 ``--layout tiles`` (default) makes each tile a community; ``--layout whole`` makes the
 whole area one community (the worst case: one community of 100k buildings).
+``--grid-workers N`` draws the grids on N Dask worker processes (default: the grid
+step's own choice, one per CPU above 5,000 buildings in several areas); run it with 1
+and 2 to compare.
 
 Usage::
 
-    python benchmarks/bench_city.py [--tiles 1,3,5,9] [--layout tiles|whole] [--json out.json]
+    python benchmarks/bench_city.py [--tiles 1,3,5,9] [--layout tiles|whole]
+        [--grid-workers N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -104,7 +108,9 @@ def run_step(args: list[str], *, log: Path) -> dict[str, Any]:
     }
 
 
-def run_size(n: int, folder: Path, *, layout: str, source: Path) -> dict[str, Any]:
+def run_size(
+    n: int, folder: Path, *, layout: str, source: Path, grid_workers: int | None = None
+) -> dict[str, Any]:
     """Build the N×N area and run the pipeline on it; one row per step."""
     osm = folder / f"city{n}.osm"
     boundaries = folder / f"city{n}_{layout}.geojson"
@@ -119,9 +125,10 @@ def run_size(n: int, folder: Path, *, layout: str, source: Path) -> dict[str, An
         log=folder / f"city{n}_import.log",
     )
     for name, args in STEPS:
-        steps[name] = run_step(
-            [a.format(store=store) for a in args], log=folder / f"city{n}_{name}.log"
-        )
+        args = [a.format(store=store) for a in args]
+        if name == "grids" and grid_workers is not None:
+            args += ["--workers", str(grid_workers)]
+        steps[name] = run_step(args, log=folder / f"city{n}_{name}.log")
     grids = steps["grids"]["report"]
     check = steps["check"]["report"]
     coverage = steps["coverage"]["report"]
@@ -184,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiles", default="1,3", help="tiles per side, comma-separated")
     parser.add_argument("--layout", choices=("tiles", "whole"), default="tiles")
     parser.add_argument("--folder", help="where the areas and stores go (default: a temp dir)")
+    parser.add_argument("--grid-workers", type=int, help="Dask workers of the grid step")
     parser.add_argument("--json", dest="json_out", help="also write the figures here")
     parser.add_argument("--source", default=str(config.DATA_DIR / "osm" / "nanjing_xinjiekou.osm"))
     args = parser.parse_args(argv)
@@ -193,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
         for n in sizes:
-            row = run_size(n, folder, layout=args.layout, source=Path(args.source))
+            row = run_size(
+                n,
+                folder,
+                layout=args.layout,
+                source=Path(args.source),
+                grid_workers=args.grid_workers,
+            )
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
         print(table(rows))

@@ -103,7 +103,8 @@ def main() -> None:
                 copy = file_copy_seconds(path, args.repeat)
                 g = measure(path, args.repeat)
                 p = measure(url, args.repeat)
-                label = "demo" if n == 1 else f"demo tiled {n}×{n}"
+                name = "demo" if args.store is None else args.store.stem
+                label = name if n == 1 else f"{name} tiled {n}×{n}"
                 ms = {k: (g[k] * 1000, p[k] * 1000) for k in ("read", "write", "one grid")}
                 print(
                     f"{label:<18}{g['buildings']:>8}{path.stat().st_size / 1e6:>7.1f}"
