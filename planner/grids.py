@@ -42,7 +42,13 @@ from planner.edge_areas import find_edge_areas_in, follow_plan, merge_detected, 
 from planner.edge_areas import summary as edge_summary
 from planner.errors import InputError, PlannerError
 from planner.geometry import blank, in_range, majority, overlay_pairs, representative_points
-from planner.parallel import auto_workers, check_workers, in_dask_worker, map_in_order
+from planner.parallel import (
+    auto_workers,
+    check_workers,
+    in_dask_worker,
+    map_in_order,
+    may_start_processes,
+)
 from planner.partition import Partition, diagnose, partition
 from planner.plan_commit import commit_plan, zones_from_grids
 from planner.plan_versions import PlanProposal, current_version
@@ -855,7 +861,10 @@ def make_grids(
         (:mod:`planner.parallel`): on a local cluster of ``workers`` processes, or on
         the workers of the scheduler at ``scheduler``. By default a store holding more
         than ``settings.grid.parallel_buildings`` buildings in several areas gets one
-        worker per CPU; others are drawn here, one area after another.
+        worker per CPU where worker processes may start unasked
+        (:func:`planner.parallel.may_start_processes`: a notebook, the ``planner``
+        command; a script passes ``workers`` under ``if __name__ == "__main__":``);
+        others are drawn here, one area after another.
     progress
         Called at each step.
 
@@ -1050,7 +1059,8 @@ def _draw_communities(
     workers, scheduler = parallel
     if workers is None and scheduler is None:
         big = len(inputs["buildings"]) > settings.grid.parallel_buildings
-        workers = auto_workers(areas) if big and not in_dask_worker() else 1
+        alone = in_dask_worker() or not may_start_processes()
+        workers = auto_workers(areas) if big and not alone else 1
     if workers > 1 or scheduler is not None:
         where = scheduler or f"{workers} worker processes"
         progress(f"{areas} areas on {where}")

@@ -14,10 +14,11 @@ import copy
 import dataclasses
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from planner.errors import InputError
+from planner.errors import InputError, PlannerError
 from planner.settings import Settings, settings
 
 if TYPE_CHECKING:
@@ -28,7 +29,9 @@ __all__ = [
     "check_workers",
     "dask_client",
     "in_dask_worker",
+    "main_is_guarded",
     "map_in_order",
+    "may_start_processes",
     "rules_in_force",
 ]
 
@@ -36,6 +39,16 @@ T = TypeVar("T")
 
 #: Seconds to wait for a scheduler to answer.
 CONNECT_SECONDS = 10
+
+#: Set by the ``planner`` command (see :func:`main_is_guarded`).
+_guarded_main = False
+
+#: What a local cluster that cannot start its workers most likely means.
+SPAWN_HINT = (
+    "worker processes could not start: a script that runs planner on several workers "
+    'must call it under `if __name__ == "__main__":` (each worker imports the script '
+    "again), or pass workers=1"
+)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -65,6 +78,33 @@ def in_dask_worker() -> bool:
     except (ImportError, ValueError):
         return False
     return True
+
+
+def main_is_guarded() -> None:
+    """Declare that this program's main module runs nothing on import (the ``planner``
+    command does), so the engine may start worker processes unasked."""
+    global _guarded_main
+    _guarded_main = True
+
+
+def may_start_processes() -> bool:
+    """Whether the engine may start worker processes on its own (the grid step's default).
+
+    Worker processes are started by spawning: each imports the program's main script
+    again. A script that calls the engine at its top level, not under ``if __name__ ==
+    "__main__":``, would run again in every worker, and the cluster fails to start. So
+    the engine goes parallel unasked only where that cannot happen: a notebook or an
+    interactive session (no main script), a package run with ``python -m`` (its
+    ``__main__`` is not imported again), or a program that said so
+    (:func:`main_is_guarded`: the ``planner`` command). Elsewhere pass ``workers``.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return (
+        _guarded_main
+        or getattr(main, "__file__", None) is None
+        or (spec is not None and spec.name.endswith(".__main__"))
+    )
 
 
 def auto_workers(tasks: int, workers: int | None = None) -> int:
@@ -104,8 +144,8 @@ def dask_client(
         # No dashboard (it needs bokeh; the work is watched by its progress), and the
         # scheduler's small HTTP server on a free port of this machine only: a fixed port
         # would clash with another cluster here.
-        with (
-            LocalCluster(
+        try:
+            cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
@@ -113,9 +153,10 @@ def dask_client(
                 dashboard_address=None,
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        except RuntimeError as exc:  # "Nanny failed to start."
+            raise PlannerError(f"{SPAWN_HINT} ({_one_line(exc)})") from None
+        with cluster, Client(cluster) as client:
             yield client
         return
     try:

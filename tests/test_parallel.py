@@ -3,8 +3,11 @@ give the plan drawn one area after another."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
+import textwrap
 
 import cloudpickle
 import pytest
@@ -42,7 +45,9 @@ def test_areas_drawn_on_two_workers_give_the_same_plan(four_tiles, tmp_path, mon
     shutil.copyfile(four_tiles, alone)
     shutil.copyfile(four_tiles, spread)
     make_grids(Store(alone), workers=1)
-    # The default: a store above the threshold gets a worker per CPU (two here at least).
+    # The default: a store above the threshold gets a worker per CPU (two here at least)
+    # where worker processes may start unasked (as in the planner command).
+    monkeypatch.setattr("planner.parallel._guarded_main", True)
     monkeypatch.setattr(settings.grid, "parallel_buildings", 10)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     steps = []
@@ -85,3 +90,67 @@ def test_worker_counts_are_checked():
         check_workers(2, "tcp://127.0.0.1:8786")
     assert auto_workers(1) == 1
     assert auto_workers(5, 3) == 3
+
+
+def _run_script(folder, text: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``text`` as a Python script file (as an analyst runs one) in a new process."""
+    script = folder / "analysis.py"
+    script.write_text(textwrap.dedent(text), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=folder,
+        env=env,
+    )
+
+
+def test_processes_start_unasked_only_where_a_script_cannot_run_again(tmp_path):
+    # A worker process imports the main script again: one whose engine call is at its top
+    # level would run again in every worker, so there the engine draws in one process.
+    check = "from planner import parallel\nprint(parallel.may_start_processes())\n"
+    assert _run_script(tmp_path, check).stdout.strip() == "False"
+    said = check.replace("\nprint", "\nparallel.main_is_guarded()\nprint")
+    assert _run_script(tmp_path, said).stdout.strip() == "True"  # as the planner command
+    interactive = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert interactive.stdout.strip() == "True"  # a notebook or a session: no main script
+
+
+def test_a_script_without_the_guard_draws_its_areas_itself(four_tiles, tmp_path):
+    store = tmp_path / "four.gpkg"
+    shutil.copyfile(four_tiles, store)
+    done = _run_script(
+        tmp_path,
+        """
+        import sys
+        from planner.grids import make_grids
+        from planner.settings import settings
+        from planner.store import Store
+
+        settings.grid.parallel_buildings = 10  # above it, but a script file without a guard
+        steps = []
+        report = make_grids(Store(sys.argv[1]), progress=steps.append)
+        print(report["grids"], any("worker processes" in s for s in steps))
+        """,
+        str(store),
+    )
+    assert done.returncode == 0, done.stderr
+    grids, on_workers = done.stdout.split()
+    assert int(grids) == len(_grids(store)) > 4
+    assert on_workers == "False"
+
+
+def test_a_script_asking_for_workers_without_the_guard_is_told_how(tmp_path):
+    done = _run_script(
+        tmp_path,
+        """
+        from planner.parallel import map_in_order
+
+        print(list(map_in_order(abs, [(-1,), (-2,)], workers=2)))
+        """,
+    )
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr
+    assert "PlannerError: worker processes could not start" in done.stderr

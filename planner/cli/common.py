@@ -15,6 +15,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from planner import parallel
 from planner.settings import settings
 
 __all__ = [
@@ -79,6 +80,10 @@ class _Group(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D401
         warnings.showwarning = _one_line_warning
+        if kwargs.get("standalone_mode", True):
+            # Run as the program (console script, python -m): its main module runs
+            # nothing on import, so the engine may start worker processes.
+            parallel.main_is_guarded()
         try:
             return super().main(*args, **kwargs)
         except PlannerError as exc:
