@@ -44,7 +44,7 @@ CONNECT_SECONDS = 10
 _guarded_main = False
 
 #: What a local cluster that cannot start its workers most likely means.
-SPAWN_HINT = (
+_SPAWN_HINT = (
     "worker processes could not start: a script that runs planner on several workers "
     'must call it under `if __name__ == "__main__":` (each worker imports the script '
     "again), or pass workers=1"
@@ -155,7 +155,7 @@ def dask_client(
                 silence_logs=logging.ERROR,
             )
         except RuntimeError as exc:  # "Nanny failed to start."
-            raise PlannerError(f"{SPAWN_HINT} ({_one_line(exc)})") from None
+            raise PlannerError(f"{_SPAWN_HINT} ({_one_line(exc)})") from None
         with cluster, Client(cluster) as client:
             yield client
         return
