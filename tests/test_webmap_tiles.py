@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,45 @@ def test_catalogue_is_kept_by_layer_version_beside_the_store(store_copy, monkeyp
     assert reads == ["stations"]
     entry = next(e for e in again if e["name"] == "stations")
     assert entry["count"] == len(frame) - 1
+
+
+def test_a_warmed_app_has_its_layer_list_made_before_the_first_page(store_copy, login, monkeypatch):
+    # As `planner serve` starts: the layers are read and counted in the background.
+    app = create_app({"STORE": str(store_copy), "TESTING": True, "WARM_CATALOG": True})
+    try:
+        source = app.extensions["planner.features"]
+        source.warm().join(timeout=300)
+        assert store_copy.with_name(store_copy.name + CATALOG_SUFFIX).exists()
+        reads = []
+        monkeypatch.setattr(LayerFeatures, "from_frame", lambda *a, **k: reads.append(a))
+        client = app.test_client()
+        login(client, store_copy)
+        listed = client.get("/api/layers")
+        assert listed.status_code == 200
+        names = {e["name"] for e in listed.get_json()["layers"]}
+        assert {"buildings", "grids", "stations"} <= names
+        assert reads == []  # the first page's list read no layer: it was made
+        assert source.warm() is source.warm()  # once per app
+    finally:
+        app.extensions["planner.jobs"].shutdown()
+
+
+def test_catalogue_is_made_once_when_asked_at_once(store_copy, monkeypatch):
+    source = FeatureSource(store_copy)
+    made = []
+    original = FeatureSource._entry
+
+    def counting(self, name):
+        made.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(FeatureSource, "_entry", counting)
+    threads = [threading.Thread(target=source.catalog) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(made) == sorted(set(made)) == sorted(source.names())
 
 
 def test_a_store_made_anew_is_not_taken_for_the_old_one(tmp_path):

@@ -13,6 +13,7 @@ read again on the next request. Nothing here knows about HTTP.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import threading
@@ -591,6 +592,9 @@ class FeatureSource:
         self._seeding = 0
         self._only = tuple(layers) if layers is not None else None
         self._lock = threading.Lock()
+        # Making the catalogue reads every layer: one thread makes it, the others wait.
+        self._catalog_lock = threading.Lock()
+        self._warming: threading.Thread | None = None
         self._stamp: tuple[int, int] | None = None
         self._store: Store | None = None
         self._tokens: dict[str, str] = {}
@@ -753,25 +757,50 @@ class FeatureSource:
         self.store  # noqa: B018
         catalog = self._catalog
         if catalog is None:
-            saved = self._read_saved()
-            catalog = []
-            changed = False
-            for name in self.names():
-                token = self.layer_version(name)
-                kept = self._entries.get(name)
-                if kept is None or kept[0] != token:
-                    entry = saved.get(name)
-                    if entry is None or entry.get("token") != token:
-                        entry = {"token": token, "entry": self._entry(name)}
-                        saved[name] = entry
-                        changed = changed or not token.startswith("file:")
-                    kept = (token, entry["entry"])
-                    self._entries[name] = kept
-                catalog.append(kept[1])
-            if changed:
-                self._write_saved(saved)
-            self._catalog = catalog
+            with self._catalog_lock:
+                catalog = self._make_catalog()
         return catalog
+
+    def _make_catalog(self) -> list[dict[str, Any]]:
+        catalog = self._catalog
+        if catalog is not None:  # made by the thread this one waited for
+            return catalog
+        saved = self._read_saved()
+        catalog = []
+        changed = False
+        for name in self.names():
+            token = self.layer_version(name)
+            kept = self._entries.get(name)
+            if kept is None or kept[0] != token:
+                entry = saved.get(name)
+                if entry is None or entry.get("token") != token:
+                    entry = {"token": token, "entry": self._entry(name)}
+                    saved[name] = entry
+                    changed = changed or not token.startswith("file:")
+                kept = (token, entry["entry"])
+                self._entries[name] = kept
+            catalog.append(kept[1])
+        if changed:
+            self._write_saved(saved)
+        self._catalog = catalog
+        return catalog
+
+    def warm(self) -> threading.Thread:
+        """Make the catalogue (and so read every layer) in a background thread, now.
+
+        What ``planner serve`` does at start: a store never served before (100k
+        buildings: about 10 s) then has its layer list ready when the first page asks.
+        """
+        if self._warming is None:
+            self._warming = threading.Thread(target=self._warm, name="catalog", daemon=True)
+            self._warming.start()
+        return self._warming
+
+    def _warm(self) -> None:
+        try:
+            self.catalog()
+        except Exception:  # the first request reports it, as without warming
+            logging.getLogger(__name__).exception("making the layer catalogue failed")
 
     def _entry(self, name: str) -> dict[str, Any]:
         layer = self.layer(name)

@@ -131,6 +131,7 @@ def serve_command(
         "BIND_HOST": host,
         "ALLOWED_HOSTS": list(allowed_hosts),
         "PUBLIC_VIEW": public_view,
+        "WARM_CATALOG": True,
         # Sessions outlive a restart only with a fixed key (kept out of argv, like the tk).
         "SECRET_KEY": os.environ.get("PLANNER_SECRET_KEY") or None,
     }
