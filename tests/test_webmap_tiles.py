@@ -186,9 +186,11 @@ def test_catalogue_is_kept_by_layer_version_beside_the_store(store_copy, monkeyp
     assert entry["count"] == len(frame) - 1
 
 
-def test_a_warmed_app_has_its_layer_list_made_before_the_first_page(store_copy, login, monkeypatch):
-    # As `planner serve` starts: the layers are read and counted in the background.
-    app = create_app({"STORE": str(store_copy), "TESTING": True, "WARM_CATALOG": True})
+def test_a_warmed_source_has_its_layer_list_made_before_the_first_page(
+    store_copy, login, monkeypatch
+):
+    # As `planner serve` does once it listens: the layers are read and counted meanwhile.
+    app = create_app({"STORE": str(store_copy), "TESTING": True})
     try:
         source = app.extensions["planner.features"]
         source.warm().join(timeout=300)
@@ -202,7 +204,7 @@ def test_a_warmed_app_has_its_layer_list_made_before_the_first_page(store_copy, 
         names = {e["name"] for e in listed.get_json()["layers"]}
         assert {"buildings", "grids", "stations"} <= names
         assert reads == []  # the first page's list read no layer: it was made
-        assert source.warm() is source.warm()  # once per app
+        assert source.warm() is source.warm()  # once per source
     finally:
         app.extensions["planner.jobs"].shutdown()
 

@@ -62,9 +62,6 @@ DEFAULTS: dict[str, Any] = {
     # On the first tile asked of a layer, its tiles down to this zoom (the few and dear
     # ones) are made in the background; -1 = only when asked.
     "TILE_SEED_ZOOM": 15,
-    # Make the layer list (reading every layer) in the background as the app starts, so
-    # the first page finds it made (`planner serve` does; 100k buildings take ~10 s).
-    "WARM_CATALOG": False,
     # Analysis runs (POST /api/analysis/<step>) as background jobs; False = read-only server.
     "ANALYSIS_ENABLED": True,
     # Request bodies (uploads, grid edits) are refused (413) above this size; None =

@@ -21,16 +21,13 @@ JOBS = "planner.jobs"
 
 
 def init_app(app: Flask) -> None:
-    """Open the store's feature cache (its layer list made now in the background with
-    ``WARM_CATALOG``) and start the analysis job queue of ``app``."""
+    """Open the store's feature cache and start the analysis job queue of ``app``."""
     store = app.config["STORE"]
-    source = app.extensions[FEATURES] = FeatureSource(
+    app.extensions[FEATURES] = FeatureSource(
         store,
         tile_budget=int(app.config["TILE_FEATURE_BUDGET"]),
         seed_zoom=int(app.config["TILE_SEED_ZOOM"]),
     )
-    if app.config["WARM_CATALOG"]:
-        source.warm()
     app.extensions[JOBS] = JobManager(store, queue_limit=app.config["JOB_QUEUE_LIMIT"])
 
 

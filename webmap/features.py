@@ -788,7 +788,7 @@ class FeatureSource:
     def warm(self) -> threading.Thread:
         """Make the catalogue (and so read every layer) in a background thread, now.
 
-        What ``planner serve`` does at start: a store never served before (100k
+        What ``planner serve`` does once it listens: a store never served before (100k
         buildings: about 10 s) then has its layer list ready when the first page asks.
         """
         if self._warming is None:

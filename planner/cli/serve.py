@@ -6,6 +6,7 @@ import errno
 import ipaddress
 import os
 import ssl
+import sys
 from urllib.parse import urlsplit
 
 import click
@@ -131,13 +132,12 @@ def serve_command(
         "BIND_HOST": host,
         "ALLOWED_HOSTS": list(allowed_hosts),
         "PUBLIC_VIEW": public_view,
-        "WARM_CATALOG": True,
         # Sessions outlive a restart only with a fixed key (kept out of argv, like the tk).
         "SECRET_KEY": os.environ.get("PLANNER_SECRET_KEY") or None,
     }
     basemap_settings(config)  # refuse an unknown basemap or a missing key now
     try:
-        server = _listen(
+        server, app = _listen(
             config, host, port, threads, tls=(certfile, keyfile), trusted_proxy=trusted_proxy
         )
     except ssl.SSLError as exc:
@@ -161,12 +161,25 @@ def serve_command(
     click.echo(f"OGC API – Features: {urls[0]}ogc/   API docs: {urls[0]}api/docs")
     if loopback and not users:
         click.echo("no accounts yet: the URL above logs in as admin, once (planner user add)")
+    from planner_web.extensions import features
+
+    # The layer list (every layer read and counted: ~10 s at 100k buildings) is made now,
+    # in the background, so the first page finds it ready.
+    warming = features(app).warm()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+    warming.join(timeout=1)
+    if warming.is_alive():
+        # A layer is mid-read (GDAL, C++) in the background: ending the interpreter under
+        # it can abort the process, and finishing it can take seconds. Leave at once, as
+        # a kill would; nothing is being written that the store would not survive.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _is_loopback(host: str) -> bool:
@@ -188,8 +201,8 @@ def _listen(
     tls: tuple[str | None, str | None] = (None, None),
     trusted_proxy: str | None = None,
 ):
-    """The app on a waitress server (cheroot for HTTPS); a wildcard bind also answers to its
-    interfaces' names."""
+    """The app and its waitress server (cheroot for HTTPS); a wildcard bind also answers
+    to its interfaces' names."""
     from planner_web import create_app
     from planner_web.server import listen_urls, make_server, make_tls_server
 
@@ -209,4 +222,4 @@ def _listen(
         names = [urlsplit(u).hostname for u in listen_urls(server, host)]
         hosts = set(app.extensions["planner.allowed_hosts"]) | {n.lower() for n in names if n}
         app.extensions["planner.allowed_hosts"] = frozenset(hosts)
-    return server
+    return server, app
