@@ -45,7 +45,6 @@ from planner.geometry import blank, in_range, majority, overlay_pairs, represent
 from planner.parallel import (
     auto_workers,
     check_workers,
-    in_dask_worker,
     map_in_order,
     may_start_processes,
 )
@@ -1059,8 +1058,7 @@ def _draw_communities(
     workers, scheduler = parallel
     if workers is None and scheduler is None:
         big = len(inputs["buildings"]) > settings.grid.parallel_buildings
-        alone = in_dask_worker() or not may_start_processes()
-        workers = auto_workers(areas) if big and not alone else 1
+        workers = auto_workers(areas) if big and may_start_processes() else 1
     if workers > 1 or scheduler is not None:
         where = scheduler or f"{workers} worker processes"
         progress(f"{areas} areas on {where}")

@@ -97,14 +97,16 @@ def may_start_processes() -> bool:
     interactive session (no main script), a package run with ``python -m`` (its
     ``__main__`` is not imported again), or a program that said so
     (:func:`main_is_guarded`: the ``planner`` command). Elsewhere pass ``workers``.
+    Never in a task on a Dask worker (:func:`in_dask_worker`).
     """
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    return (
+    safe_main = (
         _guarded_main
         or getattr(main, "__file__", None) is None
         or (spec is not None and spec.name.endswith(".__main__"))
     )
+    return safe_main and not in_dask_worker()
 
 
 def auto_workers(tasks: int, workers: int | None = None) -> int:
