@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import shutil
 import sqlite3
@@ -99,21 +100,28 @@ def file_copy(path: Path) -> Callable[[], None]:
 
 
 def one_grid_edit(location: str | Path) -> Callable[[], None]:
-    """A one-grid edit of the store at ``location``: the first grid's row and its
+    """A one-grid save to the store at ``location``: the first grid's row and its
     buildings' rows, by key, with a change-log entry (a new plan version), through a new
-    :class:`~planner.store.Store` each time as a command or a request makes one."""
+    :class:`~planner.store.Store` each time as a command or a request makes one.
+
+    Each call saves a new name (so every save changes something); the edited frames are
+    made before, as an editor has them before it saves.
+    """
     store = Store(location)
     grids = store.read("grids")
     code = grids["grid_code"].iloc[0]
-    one_grid = grids[grids["grid_code"] == code].copy()
+    one_grid = grids[grids["grid_code"] == code]
     its_buildings = store.read("buildings", where=f"grid_code = '{code}'")
+    names = [f"网格 {time.time_ns()}-{n}" for n in range(50)]
+    edits = itertools.cycle(
+        [(one_grid.assign(name=n), its_buildings.assign(address=n)) for n in names]
+    )
 
     def edit() -> None:
-        one_grid["name"] = f"网格 {time.perf_counter_ns()}"
-        its_buildings["address"] = one_grid["name"].iloc[0]
+        grid, buildings = next(edits)
         Store(location).write_many(
             {},
-            rows={"grids": one_grid, "buildings": its_buildings},
+            rows={"grids": grid, "buildings": buildings},
             log=[{"layer": "grids", "action": "edit", "reason": "benchmark"}],
         )
 

@@ -53,6 +53,7 @@ from planner.store import (
     METADATA_TABLE,
     Store,
     StoreMigrated,
+    _metadata_changes,
     _new_metadata,
     _Rows,
     _version_tuple,
@@ -245,9 +246,6 @@ class PostgisStore(Store):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = StoreURL(str(path))
         self._schema = self.path.schema
-        if not exists(self.path):
-            msg = "store not found; create it with `planner import SOURCE --store URL`"
-            raise PlannerError(msg, source=self.location)
         self.read_versions: dict[str, int] = {}
         self.metadata = self._read_metadata()
         self._migrate()
@@ -326,7 +324,11 @@ class PostgisStore(Store):
 
     def _read_metadata(self) -> dict[str, Any]:
         with connection(self.path) as con:
-            metadata = _metadata_of(con, self._schema)
+            try:
+                metadata = _metadata_of(con, self._schema)
+            except _driver().errors.UndefinedTable:
+                msg = "store not found; create it with `planner import SOURCE --store URL`"
+                raise PlannerError(msg, source=self.location) from None
         self._metadata_version = _versions(metadata).get(METADATA_TABLE, 0)
         return metadata
 
@@ -391,9 +393,12 @@ class _PgWrite:
     def __init__(self, con: Any, schema_name: str) -> None:
         self.con = con
         self.schema = schema_name
+        #: The metadata as this write read it (the commit rewrites only what changed).
+        self.read_metadata: dict[str, Any] | None = None
 
     def metadata(self) -> dict[str, Any]:
-        return _metadata_of(self.con, self.schema)
+        self.read_metadata = _metadata_of(self.con, self.schema)
+        return dict(self.read_metadata)
 
     def layers(self) -> set[str]:
         return {n for n in _tables(self.con, self.schema) if n in schema.LAYERS}
@@ -427,8 +432,12 @@ class _PgWrite:
         deleted: Mapping[str, list[str]],
         metadata: Mapping[str, Any],
     ) -> None:
-        """Write the change in this transaction (committed when the write's block ends)."""
-        tables = _tables(self.con, self.schema)
+        """Write the change in this transaction (committed when the write's block ends).
+
+        A few rows (an edit, its history and log) and the metadata go in one pipeline:
+        one wait for the server, not one per statement.
+        """
+        tables = _columns_of(self.con, self.schema, [*rows, *deleted])
         for name, keys in deleted.items():
             if keys and name in tables:
                 key = schema.get_layer(name).key
@@ -436,16 +445,22 @@ class _PgWrite:
                     f"DELETE FROM {_ident(self.schema, name)} WHERE {_ident(key)} = ANY(%s)",
                     (list(keys),),
                 )
+        few = {}
         for name, new in rows.items():
             if name in replace:
                 continue
-            if name in tables:
-                _insert_rows(self.con, self.schema, name, new)
-            else:
+            if name not in tables:
                 _write_table(self.con, self.schema, name, new.frame())
+            elif len(new) <= _FEW_ROWS:
+                few[name] = new
+            else:
+                _insert_rows(self.con, self.schema, name, new, tables[name])
         for name, frame in replace.items():
             _write_table(self.con, self.schema, name, frame)
-        _write_metadata(self.con, self.schema, metadata)
+        with self.con.pipeline():
+            for name, new in few.items():
+                _insert_rows(self.con, self.schema, name, new, tables[name])
+            _write_metadata(self.con, self.schema, metadata, self.read_metadata)
 
 
 # -- tables --------------------------------------------------------------------------
@@ -456,14 +471,23 @@ def _metadata_of(con: Any, schema_name: str) -> dict[str, Any]:
     return {str(k): json.loads(v) for k, v in rows}
 
 
-def _write_metadata(con: Any, schema_name: str, metadata: Mapping[str, Any]) -> None:
+def _write_metadata(
+    con: Any,
+    schema_name: str,
+    metadata: Mapping[str, Any],
+    previous: Mapping[str, Any] | None = None,
+) -> None:
+    """The metadata table takes ``metadata``: only the keys that differ from ``previous``
+    (the metadata on disk) where it is given."""
     table = _ident(schema_name, METADATA_TABLE)
-    con.execute(f"DELETE FROM {table}")
-    with con.cursor() as cur:
-        cur.executemany(
-            f"INSERT INTO {table} (key, value) VALUES (%s, %s)",
-            [(k, json.dumps(v, ensure_ascii=False)) for k, v in metadata.items()],
-        )
+    stale, fresh = _metadata_changes(previous, metadata)
+    if stale is None:
+        con.execute(f"DELETE FROM {table}")
+    elif stale:
+        con.execute(f"DELETE FROM {table} WHERE key = ANY(%s)", (stale,))
+    if fresh:
+        with con.cursor() as cur:
+            cur.executemany(f"INSERT INTO {table} (key, value) VALUES (%s, %s)", fresh)
 
 
 def _column_type(name: str, column: str, values: pd.Series | list[Any]) -> str:
@@ -566,6 +590,29 @@ def _columns(con: Any, table: str) -> list[tuple[str, str]]:
     return [(str(a), str(t)) for a, t in rows]
 
 
+def _columns_of(con: Any, schema_name: str, names: list[str]) -> dict[str, dict[str, str]]:
+    """Column name → type of those of the tables ``names`` the schema holds, in one query."""
+    if not names:
+        return {}
+    rows = con.execute(
+        "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+        "FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p') "
+        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
+        (schema_name, list(dict.fromkeys(names))),
+    ).fetchall()
+    columns: dict[str, dict[str, str]] = {}
+    for table, column, kind in rows:
+        columns.setdefault(str(table), {})[str(column)] = str(kind)
+    return columns
+
+
+#: Rows of one table an edit inserts with INSERT in the write's pipeline; more go by COPY
+#: (which a pipeline cannot hold).
+_FEW_ROWS = 1000
+
+
 def _copy(con: Any, table: str, columns: Mapping[str, list[Any]], n: int) -> None:
     """Rows in by COPY (text format: PostgreSQL parses each value as its column's type)."""
     if not n:
@@ -576,11 +623,15 @@ def _copy(con: Any, table: str, columns: Mapping[str, list[Any]], n: int) -> Non
             copy.write_row(row)
 
 
-def _insert_rows(con: Any, schema_name: str, name: str, rows: _Rows) -> None:
-    """Put ``rows`` into table ``name`` in place of those with their key (appended where
-    the layer has none); fields the table lacks are added, other columns left out."""
+def _insert_rows(
+    con: Any, schema_name: str, name: str, rows: _Rows, have: Mapping[str, str]
+) -> None:
+    """Put ``rows`` into table ``name`` (whose columns are ``have``: name → type) in place
+    of those with their key (appended where the layer has none); fields the table lacks
+    are added, other columns left out. A few rows go by INSERT (which a pipeline can
+    hold), more by COPY."""
     table = _ident(schema_name, name)
-    have = dict(_columns(con, table))
+    have = dict(have)
     for f in schema.get_layer(name).fields:
         if f.name not in have and f.name in rows.columns:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(f.name)} {_PG_TYPES[f.type]}")
@@ -593,7 +644,16 @@ def _insert_rows(con: Any, schema_name: str, name: str, rows: _Rows) -> None:
     key = schema.get_layer(name).key
     if key is not None:
         con.execute(f"DELETE FROM {table} WHERE {_ident(key)} = ANY(%s)", (rows.keys(),))
-    _copy(con, table, columns, len(rows))
+    if len(rows) > _FEW_ROWS:
+        _copy(con, table, columns, len(rows))
+    elif len(rows):
+        names = ", ".join(_ident(c) for c in columns)
+        marks = ", ".join("%s" for _ in columns)
+        with con.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                list(zip(*columns.values(), strict=True)),
+            )
 
 
 def _read_table(

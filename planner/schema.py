@@ -902,7 +902,11 @@ def validate_columns(
         One sentence per problem, as :func:`validate` words it.
     """
     layer = get_layer(name)
-    arrays = {f.name: _object_array(columns[f.name]) for f in layer.fields if f.name in columns}
+    arrays = {
+        f.name: _object_array(columns[f.name])
+        for f in layer.fields
+        if f.name in columns and _checked(layer, f)
+    }
     problems = _problems(name, layer, arrays)
     if layer.geometry is not None:
         if geometry is None:
@@ -918,6 +922,12 @@ def _object_array(values: Sequence[Any]) -> np.ndarray:
     return array
 
 
+def _checked(layer: Layer, f: Field) -> bool:
+    """Whether :func:`_problems` looks at the values of field ``f`` (most fields may hold
+    anything of their type)."""
+    return f.required or f.choices is not None or f.name == layer.key
+
+
 def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray]) -> list[str]:
     """Field problems of a layer given as column arrays (numpy, not pandas: cheap when small)."""
     problems: list[str] = []
@@ -925,6 +935,8 @@ def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray]) -> lis
         if f.name not in columns:
             if f.required:
                 problems.append(f"{name}: required field {f.name!r} ({f.zh}) is missing")
+            continue
+        if not _checked(layer, f):
             continue
         col = columns[f.name]
         missing = np.asarray(pd.isna(col), dtype=bool)

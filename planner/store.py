@@ -586,10 +586,11 @@ class Store:
             if not isinstance(frame, gpd.GeoDataFrame):
                 msg = f"layer {name!r} needs geometry"
                 raise PlannerError(msg)
-            if frame.crs is None:
+            crs = frame.crs
+            if crs is None:
                 msg = f"layer {name!r} has no CRS; set one before writing"
                 raise PlannerError(msg)
-            if not is_storage_crs(frame.crs):
+            if not is_storage_crs(crs):
                 # Reprojection can make a valid geometry self-touch by a rounding error;
                 # repair what the store itself broke (input that was invalid is refused).
                 was_valid = frame.geometry.is_valid.to_numpy()
@@ -643,18 +644,19 @@ class _Rows:
 
     @classmethod
     def of_frame(cls, layer: str, frame: pd.DataFrame) -> _Rows:
-        geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
-        values = frame.to_numpy(dtype=object)  # Python scalars, one array for all columns
+        geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
         given = {
-            str(c): values[:, i].tolist() for i, c in enumerate(frame.columns) if c != geometry
+            str(c): values
+            for c, values in zip(frame.columns, _column_lists(frame), strict=True)
+            if geometry is None or c != geometry.name
         }
         columns = schema.conform_columns(layer, given)
         names = _unique_names(list(columns))
         return cls(
             layer,
             dict(zip(names, columns.values(), strict=True)),
-            None if geometry is None else frame.geometry.to_numpy(),
-            None if geometry is None else frame.crs,
+            None if geometry is None else geometry.to_numpy(),
+            None if geometry is None else geometry.crs,
         )
 
     @classmethod
@@ -754,6 +756,21 @@ def _unique_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Rename columns that clash without regard to case (GeoPackage columns are case-blind)."""
     names = _unique_names(list(frame.columns))
     return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
+
+
+def _column_lists(frame: pd.DataFrame) -> list[list[Any]]:
+    """Each column's values as a list of Python objects, as ``to_numpy(dtype=object)``
+    gives them.
+
+    Column by column, through pandas' own per-column iterator where it has it (private,
+    there since pandas 1.3): ``to_numpy`` first makes one object array of every column,
+    most of the cost of conforming a small edit.
+    """
+    arrays = getattr(frame, "_iter_column_arrays", None)
+    if arrays is None:
+        values = frame.to_numpy(dtype=object)
+        return [values[:, i].tolist() for i in range(values.shape[1])]
+    return [array.tolist() for array in arrays()]
 
 
 def _unique_names(columns: list[Any]) -> list[str]:
@@ -942,7 +959,12 @@ def _open_connection(path: Path) -> sqlite3.Connection:
     # uri=True lets the staging file be attached read-only (a plain path stays a path);
     # threads take turns through the held connection's lock, not SQLite's thread check.
     return sqlite3.connect(
-        path, timeout=60, isolation_level=None, uri=True, check_same_thread=False
+        path,
+        timeout=60,
+        isolation_level=None,
+        uri=True,
+        check_same_thread=False,
+        factory=_Connection,
     )
 
 
@@ -1010,6 +1032,23 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def _metadata_changes(
+    previous: Mapping[str, Any] | None, metadata: Mapping[str, Any]
+) -> tuple[list[str] | None, list[tuple[str, str]]]:
+    """What turns the metadata table's ``previous`` content into ``metadata``.
+
+    Returns the keys whose rows go (None: every row, where ``previous`` is not known) and
+    the ``(key, JSON value)`` rows to add: a write rewrites the keys it changed (versions,
+    times), not the whole table.
+    """
+    encoded = {str(k): json.dumps(v, ensure_ascii=False) for k, v in metadata.items()}
+    if previous is None:
+        return None, list(encoded.items())
+    held = {str(k): json.dumps(v, ensure_ascii=False) for k, v in previous.items()}
+    changed = [k for k, v in encoded.items() if held.get(k) != v]
+    return [*changed, *(k for k in held if k not in encoded)], [(k, encoded[k]) for k in changed]
 
 
 def _versions(metadata: Mapping[str, Any]) -> dict[str, int]:
@@ -1114,9 +1153,12 @@ class _GpkgWrite:
     def __init__(self, con: sqlite3.Connection, path: Path) -> None:
         self.con = con
         self.path = path
+        #: The metadata as this write read it (the commit rewrites only what changed).
+        self.read_metadata: dict[str, Any] | None = None
 
     def metadata(self) -> dict[str, Any]:
-        return _metadata_of(self.con, self.path)
+        self.read_metadata = _metadata_of(self.con, self.path)
+        return dict(self.read_metadata)
 
     def layers(self) -> set[str]:
         return _registered(self.con)
@@ -1156,7 +1198,15 @@ class _GpkgWrite:
         deleted: Mapping[str, list[str]],
         metadata: Mapping[str, Any],
     ) -> None:
-        _commit(self.con, self.path, replace=replace, rows=rows, deleted=deleted, metadata=metadata)
+        _commit(
+            self.con,
+            self.path,
+            replace=replace,
+            rows=rows,
+            deleted=deleted,
+            metadata=metadata,
+            previous=self.read_metadata,
+        )
 
 
 @contextlib.contextmanager
@@ -1214,6 +1264,7 @@ def _commit(
     rows: Mapping[str, _Rows],
     deleted: Mapping[str, list[str]],
     metadata: Mapping[str, Any],
+    previous: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a change into the store at ``path`` (open as ``con``) in one SQLite transaction.
 
@@ -1221,11 +1272,12 @@ def _commit(
     to a staging GeoPackage first, then take the place of the store's (table, spatial
     index, triggers, GeoPackage registry rows). ``rows`` of an existing layer replace the
     rows with the same key, or are added where the layer has no key (the change log);
-    ``deleted`` keys are removed; the metadata table is rewritten. Either all of it lands
+    ``deleted`` keys are removed; the metadata table takes ``metadata`` (only the keys that
+    differ from ``previous``, the metadata on disk, where given). Either all of it lands
     or none (rolled back): a small edit costs what it changes.
     """
     _add_gpkg_functions(con)
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = _table_info(con, [*rows, *deleted])
     staged_frames = {**replace, **{n: r.frame() for n, r in rows.items() if n not in tables}}
     with contextlib.ExitStack() as stack:
         if staged_frames:
@@ -1253,16 +1305,24 @@ def _commit(
                     con.executemany(
                         f"DELETE FROM main.{_quote(name)} WHERE {key} = ?", [(k,) for k in keys]
                     )
+            geometry = _geometry_columns(con, [n for n in rows if n not in staged_frames])
             for name, new in rows.items():
                 if name not in staged_frames:
-                    _insert_rows(con, name, new)
+                    _insert_rows(con, name, new, tables[name], geometry.get(name))
             for name in staged_frames:
                 _drop_layer(con, name)
                 _copy_layer(con, name)
-            con.execute(f"DELETE FROM main.{METADATA_TABLE}")
+            stale, fresh = _metadata_changes(previous, metadata)
+            if stale is None:
+                con.execute(f"DELETE FROM main.{METADATA_TABLE}")
+            elif stale:
+                con.execute(
+                    f'DELETE FROM main.{METADATA_TABLE} WHERE "key" IN '
+                    f"({', '.join('?' * len(stale))})",
+                    stale,
+                )
             con.executemany(
-                f'INSERT INTO main.{METADATA_TABLE} ("key", "value") VALUES (?, ?)',
-                [(k, json.dumps(v, ensure_ascii=False)) for k, v in metadata.items()],
+                f'INSERT INTO main.{METADATA_TABLE} ("key", "value") VALUES (?, ?)', fresh
             )
             con.execute("COMMIT")
         except BaseException:
@@ -1275,15 +1335,70 @@ def _commit(
 _SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bool": "BOOLEAN"}
 
 
-def _insert_rows(con: sqlite3.Connection, name: str, rows: _Rows) -> None:
+class _Connection(sqlite3.Connection):
+    """A connection to a store that remembers what it learnt of the store's tables.
+
+    Their columns, geometry column and key index are kept until the schema changes (its
+    version is in the file's header): asking SQLite costs about 0.1 ms a table, a good
+    part of a small edit.
+    """
+
+    schema_version: int | None = None
+    learnt: dict[tuple[str, str], Any]
+
+
+def _learnt(con: sqlite3.Connection) -> dict[tuple[str, str], Any]:
+    """What ``con`` knows of the store's tables, forgotten when the schema has changed."""
+    version = con.execute("PRAGMA main.schema_version").fetchone()[0]
+    if getattr(con, "schema_version", None) != version:
+        con.schema_version, con.learnt = version, {}
+    return con.learnt
+
+
+def _table_info(con: sqlite3.Connection, names: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """``PRAGMA table_info`` of those of ``names`` the store holds as tables."""
+    learnt = _learnt(con)
+    info = {}
+    for name in names:
+        if ("table", name) not in learnt:
+            rows = con.execute(f"PRAGMA main.table_info({_quote(name)})").fetchall()
+            learnt["table", name] = rows
+        if learnt["table", name]:
+            info[name] = learnt["table", name]
+    return info
+
+
+def _geometry_columns(con: sqlite3.Connection, names: list[str]) -> dict[str, tuple[str, int]]:
+    """Geometry column and SRS id of those of ``names`` registered with one."""
+    learnt = _learnt(con)
+    missing = [n for n in dict.fromkeys(names) if ("geometry", n) not in learnt]
+    if missing:
+        query = (
+            "SELECT table_name, column_name, srs_id FROM main.gpkg_geometry_columns "
+            f"WHERE table_name IN ({', '.join('?' * len(missing))})"
+        )
+        found = {t: (c, s) for t, c, s in con.execute(query, missing)}
+        learnt.update({("geometry", n): found.get(n) for n in missing})
+    return {n: learnt["geometry", n] for n in names if learnt["geometry", n] is not None}
+
+
+def _insert_rows(
+    con: sqlite3.Connection,
+    name: str,
+    rows: _Rows,
+    info: list[tuple[Any, ...]],
+    geometry: tuple[str, int] | None,
+) -> None:
     """Put ``rows`` into the store's table ``name`` in place of those with their key.
 
-    Schema fields the table lacks are added as columns, other columns left out; geometries
-    are encoded as GeoPackage blobs, and the spatial index follows through its triggers.
+    ``info`` is the table's ``PRAGMA table_info``, ``geometry`` its geometry column and
+    SRS id. Schema fields the table lacks are added as columns, other columns left out;
+    geometries are encoded as GeoPackage blobs, and the spatial index follows through its
+    triggers.
     """
     spec = schema.get_layer(name)
     key = spec.key
-    info = con.execute(f"PRAGMA main.table_info({_quote(name)})").fetchall()
+    info = list(info)
     have = {row[1] for row in info}
     # A field the schema gained since the table was made is added (in this transaction).
     for f in spec.fields:
@@ -1293,10 +1408,6 @@ def _insert_rows(con: sqlite3.Connection, name: str, rows: _Rows) -> None:
             )
             info.append((len(info), f.name, _SQL_TYPES[f.type], 0, None, 0))
     columns = [row[1] for row in info if not row[5]]  # not the primary key (fid)
-    geometry = con.execute(
-        "SELECT column_name, srs_id FROM main.gpkg_geometry_columns WHERE table_name = ?",
-        (name,),
-    ).fetchone()
     values = {}
     for column in columns:
         if geometry is not None and column == geometry[0]:
@@ -1306,19 +1417,23 @@ def _insert_rows(con: sqlite3.Connection, name: str, rows: _Rows) -> None:
     names = list(values)
     records = list(zip(*(values[n] for n in names), strict=True))
     if key is not None:
-        records = _update_in_place(con, name, key, geometry, names, records)
-    con.executemany(
-        f"INSERT INTO main.{_quote(name)} ({', '.join(map(_quote, names))}) "
-        f"VALUES ({', '.join('?' * len(names))})",
-        records,
-    )
+        records = _update_in_place(con, name, key, names, records)
+    if records:
+        con.executemany(
+            f"INSERT INTO main.{_quote(name)} ({', '.join(map(_quote, names))}) "
+            f"VALUES ({', '.join('?' * len(names))})",
+            records,
+        )
     west, south, east, north = (
         shapely.total_bounds(rows.geometry) if geometry is not None and len(rows) else [np.nan] * 4
     )
     if not np.isnan(west):  # rows with geometry: the layer's extent takes theirs in
+        # Only where it grows (or was empty): a row left as it is costs the commit nothing.
         con.execute(
-            "UPDATE main.gpkg_contents SET min_x = min(min_x, ?), min_y = min(min_y, ?), "
-            "max_x = max(max_x, ?), max_y = max(max_y, ?) WHERE table_name = ?",
+            "UPDATE main.gpkg_contents SET min_x = min(coalesce(min_x, ?1), ?1), "
+            "min_y = min(coalesce(min_y, ?2), ?2), max_x = max(coalesce(max_x, ?3), ?3), "
+            "max_y = max(coalesce(max_y, ?4), ?4) WHERE table_name = ?5 AND NOT "
+            "coalesce(min_x <= ?1 AND min_y <= ?2 AND max_x >= ?3 AND max_y >= ?4, 0)",
             (west, south, east, north, name),
         )
 
@@ -1327,48 +1442,44 @@ def _update_in_place(
     con: sqlite3.Connection,
     name: str,
     key: str,
-    geometry: tuple[str, int] | None,
     names: list[str],
     records: list[tuple[Any, ...]],
 ) -> list[tuple[Any, ...]]:
     """Update the rows whose key the table holds where they are; return the new ones.
 
-    An edit rewrites its rows in place, not deleted and added at the end: the pages it
-    dirties (and the commit syncs) are those of the rows, the key index is untouched, and
-    a geometry is written only where it changed, so the spatial index's triggers (which
-    fire on any UPDATE OF the geometry column) run only for moved shapes.
+    An edit rewrites its rows in place, not deleted and added at the end, and only the
+    values that changed: the pages it dirties (and the commit syncs) are those of the
+    rows, an index is touched only where its column changed, a row as it was is not
+    written at all, and a geometry is written only where it moved, so the spatial index's
+    triggers (which fire on any UPDATE OF the geometry column) run only for moved shapes.
     """
     _index_key(con, name)
     table, at = _quote(name), names.index(key)
-    stored: dict[str, list[tuple[int, bytes | None]]] = {}
-    geom_column = geometry[0] if geometry is not None else None
-    select = f"SELECT {_quote(key)}, fid, {_quote(geom_column) if geom_column else 'NULL'}"
+    stored: dict[str, list[tuple[Any, ...]]] = {}
+    select = f"SELECT fid, {', '.join(map(_quote, names))} FROM main.{table}"
     keys = [str(r[at]) for r in records]
     for chunk in _chunks(keys):
-        query = f"{select} FROM main.{table} WHERE {_quote(key)} IN ({', '.join('?' * len(chunk))})"
-        for k, fid, blob in con.execute(query, chunk):
-            stored.setdefault(str(k), []).append((fid, blob))
-    g = names.index(geom_column) if geom_column in names else None
-    fresh, same_shape, new_shape = [], [], []
+        query = f"{select} WHERE {_quote(key)} IN ({', '.join('?' * len(chunk))})"
+        for fid, *values in con.execute(query, chunk):
+            stored.setdefault(str(values[at]), []).append((fid, values))
+    fresh = []
+    changes: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
     for record, k in zip(records, keys, strict=True):
         held = stored.get(k)
         if not held:
             fresh.append(record)
             continue
-        (fid, blob), *extra = held
+        (fid, values), *extra = held
         if extra:  # a key held twice (an older write): keep one row of it
             con.executemany(f"DELETE FROM main.{table} WHERE fid = ?", [(f,) for f, _ in extra])
-        if g is not None and record[g] != blob:
-            new_shape.append((*record, fid))
-        else:
-            same_shape.append((*[v for i, v in enumerate(record) if i != g], fid))
-    for batch, columns in (
-        (same_shape, [n for i, n in enumerate(names) if i != g]),
-        (new_shape, names),
-    ):
-        if batch:
-            assignments = ", ".join(f"{_quote(c)} = ?" for c in columns)
-            con.executemany(f"UPDATE main.{table} SET {assignments} WHERE fid = ?", batch)
+        # Equal as SQLite holds them (True is 1; a number given to a text column differs).
+        pairs = enumerate(zip(record, values, strict=True))
+        changed = tuple(i for i, (new, was) in pairs if new != was)
+        if changed:
+            changes.setdefault(changed, []).append((*(record[i] for i in changed), fid))
+    for changed, batch in changes.items():
+        assignments = ", ".join(f"{_quote(names[i])} = ?" for i in changed)
+        con.executemany(f"UPDATE main.{table} SET {assignments} WHERE fid = ?", batch)
     return fresh
 
 
@@ -1381,11 +1492,13 @@ def _is_null(value: Any) -> bool:
 def _index_key(con: sqlite3.Connection, name: str) -> None:
     """An index on the layer's key, so edits by key find their rows without a scan."""
     key = schema.get_layer(name).key if name in schema.LAYERS else None
-    if key is not None:
+    learnt = _learnt(con)
+    if key is not None and ("index", name) not in learnt:
         con.execute(
             f"CREATE INDEX IF NOT EXISTS main.{_quote(f'idx_{name}_{key}')} "
             f"ON {_quote(name)} ({_quote(key)})"
         )
+        learnt["index", name] = True
 
 
 def _gpkg_blobs(geoms: np.ndarray, srs_id: int) -> list[bytes | None]:

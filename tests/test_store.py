@@ -292,6 +292,79 @@ def test_a_refused_row_edit_leaves_bytes_unchanged(nanjing_store):
     assert _digest(path) == before
 
 
+def _count_updates(path) -> None:
+    """Triggers (another program's, as a GeoPackage may hold) that count row updates."""
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("CREATE TABLE updates (kind TEXT)")
+        con.execute(
+            "CREATE TRIGGER count_rows AFTER UPDATE ON buildings "
+            "BEGIN INSERT INTO updates VALUES ('row'); END"
+        )
+        con.execute(
+            "CREATE TRIGGER count_shapes AFTER UPDATE OF geom ON buildings "
+            "BEGIN INSERT INTO updates VALUES ('shape'); END"
+        )
+
+
+def _updates(path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        return dict(con.execute("SELECT kind, count(*) FROM updates GROUP BY kind").fetchall())
+
+
+def test_a_row_edit_writes_only_the_rows_and_values_that_changed(nanjing_store):
+    path = nanjing_store.path
+    _count_updates(path)
+    store = Store(path)
+    buildings = store.read("buildings").iloc[:4].copy()
+    buildings["address"] = ["一号", *buildings["address"].iloc[1:]]
+    store.write_many({}, rows={"buildings": buildings})
+    assert _updates(path) == {"row": 1}  # three rows as they were are not written
+    moved = Store(path).read("buildings", where=f"building_id = '{buildings.iloc[1, 0]}'")
+    moved.geometry = moved.geometry.translate(0.0001, 0)
+    Store(path).write_many({}, rows={"buildings": moved})
+    assert _updates(path) == {"row": 2, "shape": 1}
+    after = Store(path).read("buildings").set_index("building_id")
+    assert after.loc[buildings.iloc[0, 0], "address"] == "一号"
+    assert after.loc[moved.iloc[0, 0]].geometry.equals_exact(moved.geometry.iloc[0], 1e-9)
+
+
+def test_a_row_edit_after_another_program_changed_the_tables(nanjing_store):
+    path = nanjing_store.path
+    buildings = nanjing_store.read("buildings").iloc[:2].copy()
+    nanjing_store.write_many({}, rows={"buildings": buildings})  # the tables, learnt
+    with contextlib.closing(sqlite3.connect(path)) as con, con:
+        con.execute("ALTER TABLE buildings RENAME COLUMN address TO old_address")
+    buildings["address"] = ["二号", "三号"]
+    store = Store(path)
+    store.write_many({}, rows={"buildings": buildings})  # the field is added again
+    after = Store(path).read("buildings", columns=["building_id", "address", "old_address"])
+    assert after.set_index("building_id").loc[buildings["building_id"], "address"].tolist() == [
+        "二号",
+        "三号",
+    ]
+
+
+def test_the_layer_extent_grows_with_rows_beyond_it(nanjing_store):
+    path = nanjing_store.path
+
+    def extent() -> tuple[float, ...]:
+        with contextlib.closing(sqlite3.connect(path)) as con:
+            query = "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?"
+            return con.execute(query, ("grids",)).fetchone()
+
+    before = extent()
+    grids = nanjing_store.read("grids")
+    Store(path).write_many({}, rows={"grids": grids.iloc[[0]].assign(name="同一处")})
+    assert extent() == before
+    far = grids.iloc[[1]].copy()
+    far["grid_code"] = "FAR-1"
+    far.geometry = far.geometry.translate(before[2] - before[0], 0)
+    Store(path).write_many({}, rows={"grids": far})
+    grown = extent()
+    assert grown[:2] == before[:2] and grown[3] == before[3]
+    assert grown[2] == pytest.approx(far.total_bounds[2])
+
+
 def test_leftovers_of_a_killed_writer_go_on_the_next_open(nanjing_store):
     """Staging files, a journal that is not hot, an old super-journal: removed, store kept."""
     path = nanjing_store.path
