@@ -37,7 +37,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from planner import schema
 from planner.errors import InputError, PlannerError
-from planner.store import Store, _locked, is_database_url
+from planner.store import Store, _transaction, is_database_url
 
 __all__ = [
     "LOCAL_USER",
@@ -268,13 +268,11 @@ def _connect(path: Path | str, *, write: bool) -> Iterator[_Tables]:
             with postgis.connection(path) as con, con.transaction():
                 yield _Tables(con, postgres=True, schema_name=path.schema)
         return
-    lock = _locked(path) if write else contextlib.nullcontext()
-    with lock, contextlib.closing(sqlite3.connect(path, timeout=60)) as con:
+    with _transaction(Path(path), write=write) as con:
         tables = _Tables(con, postgres=False)
         if write:
             tables.create()
-        with con:  # one transaction: committed on success, rolled back on error
-            yield tables
+        yield tables
 
 
 def _has_tables(con: _Tables) -> bool:

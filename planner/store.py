@@ -929,6 +929,29 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
                 held.con.execute("ROLLBACK")
 
 
+@contextlib.contextmanager
+def _transaction(path: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
+    """One SQLite transaction on the store's kept connection, for tables beside the
+    layers (the accounts): committed on success, rolled back on error.
+
+    Through the kept connection, it takes turns with this process's GDAL reads (see
+    :func:`_reading`): a connection of its own would leave a journal that a GDAL read in
+    another thread takes for a crashed write. A write also holds the store's lock.
+    """
+    with _locked(path) if write else contextlib.nullcontext(), _connect(path) as con:
+        if con.in_transaction:  # within this thread's own write
+            yield con
+            return
+        con.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield con
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
 #: One re-entrant lock per process and store file: this module's SQLite use and GDAL's
 #: reads take turns on it (see :func:`_reading`).
 _FILE_LOCKS: dict[tuple[int, str], threading.RLock] = {}
@@ -1096,7 +1119,8 @@ def _clean_leftovers(path: Path) -> None:
                 with contextlib.suppress(OSError):
                     leftover.unlink()
             if journals:
-                _remove_dead_journals(path, journals)
+                with _reading(path):  # its connection's close would drop GDAL's locks
+                    _remove_dead_journals(path, journals)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import threading
 
 import pyogrio
 import pytest
@@ -72,6 +73,35 @@ def test_one_time_login_token_works_once(store):
     assert accounts.consume_login_token(store, token) == "admin"
     assert accounts.consume_login_token(store, token) is None
     assert accounts.list_users(store) == []
+
+
+def test_logins_while_another_thread_reads_layers(nanjing_store):
+    """A threaded web server writes tokens (logins) while other requests read layers.
+    GDAL, with its own SQLite, does not see this process's locks: a token's journal, if
+    left beside the store while it reads, looks like a crashed write ("attempt to write
+    a readonly database"). Account transactions take turns with its reads instead."""
+    path = nanjing_store.path
+    accounts.add_user(path, "ann", "planner", "correct horse")
+    done, failures, reads = threading.Event(), [], []
+
+    def read_layers() -> None:
+        while not done.is_set():
+            try:
+                reads.append(len(Store(path).read("edge_areas")))
+            except Exception as error:  # noqa: BLE001  every failure is the finding
+                failures.append(repr(error))
+
+    reader = threading.Thread(target=read_layers)
+    reader.start()
+    try:
+        for _ in range(60):
+            token = accounts.make_token(path, "ann")
+            assert accounts.user_for_token(path, token).name == "ann"
+    finally:
+        done.set()
+        reader.join()
+    assert not failures, failures[:3]
+    assert reads
 
 
 def test_role_order_and_field_policy():
