@@ -570,7 +570,11 @@ class Store:
         return frame
 
     def _prepare_rows(self, name: str, frame: pd.DataFrame) -> _Rows:
-        rows = _Rows.of_frame(name, self._in_storage_crs(name, frame))
+        rows = _Rows.of_frame(name, frame)
+        stored_as_is = rows.crs is not None and is_storage_crs(rows.crs)
+        if not stored_as_is and (rows.geometry is not None or schema.get_layer(name).geometry):
+            # Another CRS, or none where the layer needs one: reprojected, or refused.
+            rows = _Rows.of_frame(name, self._in_storage_crs(name, frame))
         self._refuse(schema.validate_columns(name, rows.columns, rows.geometry, rows.crs))
         return rows
 
@@ -1066,12 +1070,14 @@ def _metadata_changes(
     the ``(key, JSON value)`` rows to add: a write rewrites the keys it changed (versions,
     times), not the whole table.
     """
-    encoded = {str(k): json.dumps(v, ensure_ascii=False) for k, v in metadata.items()}
     if previous is None:
-        return None, list(encoded.items())
-    held = {str(k): json.dumps(v, ensure_ascii=False) for k, v in previous.items()}
-    changed = [k for k, v in encoded.items() if held.get(k) != v]
-    return [*changed, *(k for k in held if k not in encoded)], [(k, encoded[k]) for k in changed]
+        return None, [(str(k), json.dumps(v, ensure_ascii=False)) for k, v in metadata.items()]
+    # Values as JSON gives them back: equal ones write the same text.
+    changed = [k for k, v in metadata.items() if k not in previous or previous[k] != v]
+    gone = [k for k in previous if k not in metadata]
+    return [str(k) for k in [*changed, *gone]], [
+        (str(k), json.dumps(metadata[k], ensure_ascii=False)) for k in changed
+    ]
 
 
 def _versions(metadata: Mapping[str, Any]) -> dict[str, int]:
@@ -1433,9 +1439,11 @@ def _insert_rows(
             info.append((len(info), f.name, _SQL_TYPES[f.type], 0, None, 0))
     columns = [row[1] for row in info if not row[5]]  # not the primary key (fid)
     values = {}
+    spatial = geometry is not None and rows.geometry is not None
+    bounds = shapely.bounds(rows.geometry) if spatial else None
     for column in columns:
         if geometry is not None and column == geometry[0]:
-            values[column] = _gpkg_blobs(rows.geometry, geometry[1])
+            values[column] = _gpkg_blobs(rows.geometry, geometry[1], bounds)
         elif column in rows.columns:
             values[column] = [None if _is_null(v) else v for v in rows.columns[column]]
     names = list(values)
@@ -1448,10 +1456,10 @@ def _insert_rows(
             f"VALUES ({', '.join('?' * len(names))})",
             records,
         )
-    west, south, east, north = (
-        shapely.total_bounds(rows.geometry) if geometry is not None and len(rows) else [np.nan] * 4
-    )
-    if not np.isnan(west):  # rows with geometry: the layer's extent takes theirs in
+    shown = bounds[~np.isnan(bounds[:, 0])] if bounds is not None else np.empty((0, 4))
+    if len(shown):  # rows with geometry: the layer's extent takes theirs in
+        west, south = shown[:, :2].min(axis=0).tolist()
+        east, north = shown[:, 2:].max(axis=0).tolist()
         # Only where it grows (or was empty): a row left as it is costs the commit nothing.
         con.execute(
             "UPDATE main.gpkg_contents SET min_x = min(coalesce(min_x, ?1), ?1), "
@@ -1525,10 +1533,13 @@ def _index_key(con: sqlite3.Connection, name: str) -> None:
         learnt["index", name] = True
 
 
-def _gpkg_blobs(geoms: np.ndarray, srs_id: int) -> list[bytes | None]:
-    """GeoPackage geometry blobs (little-endian header with an XY envelope, then WKB)."""
+def _gpkg_blobs(
+    geoms: np.ndarray, srs_id: int, bounds: np.ndarray | None = None
+) -> list[bytes | None]:
+    """GeoPackage geometry blobs (little-endian header with an XY envelope, then WKB);
+    ``bounds``: the geometries' ``shapely.bounds`` where already known."""
     wkb = shapely.to_wkb(geoms, byte_order=1, flavor="iso")
-    bounds = shapely.bounds(geoms)
+    bounds = shapely.bounds(geoms) if bounds is None else bounds
     out: list[bytes | None] = []
     for blob, (minx, miny, maxx, maxy) in zip(wkb, bounds, strict=True):
         if blob is None:
