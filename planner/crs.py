@@ -36,6 +36,10 @@ _CHINA_LAT = (18.0, 53.6)
 
 def is_storage_crs(crs: pyproj.CRS | str) -> bool:
     """Return True if ``crs`` is the storage CRS."""
+    # A CRS made from the code itself (as GDAL's reads make it) needs no comparison:
+    # pyproj's takes tens of microseconds, and a small write asks several times.
+    if crs is _STORAGE or getattr(crs, "srs", crs) == STORAGE_CRS:
+        return True
     return _STORAGE.equals(crs)
 
 

@@ -815,7 +815,11 @@ def _is_missing(value: object) -> bool:
 
 
 def _to_str(values: list[Any]) -> list[Any]:
-    return [None if _is_missing(v) else v if isinstance(v, str) else str(v) for v in values]
+    # Text as it is first: most values of a text field are.
+    return [
+        v if type(v) is str else None if _is_missing(v) else v if isinstance(v, str) else str(v)
+        for v in values
+    ]
 
 
 def _plain_number(value: object) -> bool:
@@ -826,6 +830,8 @@ def _plain_number(value: object) -> bool:
 
 
 def _to_int(values: list[Any]) -> list[Any]:
+    if all(type(v) is int for v in values):  # what an integer column's tolist() gives
+        return values
     if all(_plain_number(v) for v in values):
         # round() rounds half to even, as numpy does in conform().
         return [0 if _is_missing(v) else int(round(v)) for v in values]
@@ -834,6 +840,8 @@ def _to_int(values: list[Any]) -> list[Any]:
 
 
 def _to_float(values: list[Any]) -> list[Any]:
+    if all(type(v) is float for v in values):  # NaN stays NaN, as below
+        return values
     if all(_plain_number(v) for v in values):
         return [np.nan if _is_missing(v) else float(v) for v in values]
     series = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
@@ -902,12 +910,9 @@ def validate_columns(
         One sentence per problem, as :func:`validate` words it.
     """
     layer = get_layer(name)
-    arrays = {
-        f.name: _object_array(columns[f.name])
-        for f in layer.fields
-        if f.name in columns and _checked(layer, f)
-    }
-    problems = _problems(name, layer, arrays)
+    fields = [f.name for f in layer.fields if f.name in columns and _checked(layer, f)]
+    checked = {field: list(columns[field]) for field in fields}
+    problems = _problems(name, layer, checked)
     if layer.geometry is not None:
         if geometry is None:
             problems.append(f"{name}: the layer has no geometry column")
@@ -916,20 +921,15 @@ def validate_columns(
     return problems
 
 
-def _object_array(values: Sequence[Any]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = list(values)
-    return array
-
-
 def _checked(layer: Layer, f: Field) -> bool:
     """Whether :func:`_problems` looks at the values of field ``f`` (most fields may hold
     anything of their type)."""
     return f.required or f.choices is not None or f.name == layer.key
 
 
-def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray]) -> list[str]:
-    """Field problems of a layer given as column arrays (numpy, not pandas: cheap when small)."""
+def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray | list[Any]]) -> list[str]:
+    """Field problems of a layer given as column arrays (numpy, not pandas: cheap when
+    large), or as lists of a few rows' values (plain Python: cheaper still)."""
     problems: list[str] = []
     for f in layer.fields:
         if f.name not in columns:
@@ -939,10 +939,10 @@ def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray]) -> lis
         if not _checked(layer, f):
             continue
         col = columns[f.name]
-        missing = np.asarray(pd.isna(col), dtype=bool)
+        missing = _missing_mask(col)
         if f.required:
             blank = missing.copy()
-            if col.dtype == object:  # numbers are never blank text
+            if isinstance(col, list) or col.dtype == object:  # numbers are never blank text
                 blank |= np.array([str(v).strip() == "" for v in col], dtype=bool)
             if blank.any():
                 rows = _rows(np.flatnonzero(blank))
@@ -950,18 +950,29 @@ def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray]) -> lis
         if f.choices is not None:
             bad = ~missing & ~np.array([v in f.choices for v in col], dtype=bool)
             if bad.any():
-                values = ", ".join(sorted({str(v) for v in col[bad]})[:5])
+                values = ", ".join(sorted({str(v) for v, b in zip(col, bad, strict=True) if b})[:5])
                 problems.append(
                     f"{name}: field {f.name!r} has values outside {list(f.choices)}: {values}"
                 )
     if layer.key and layer.key in columns:
         keys = columns[layer.key]
-        present = keys[~np.asarray(pd.isna(keys), dtype=bool)]
-        if len(set(present.tolist())) != len(present):
-            counts = Counter(present.tolist())
+        mask = _missing_mask(keys)
+        if isinstance(keys, list):
+            present = [k for k, m in zip(keys, mask, strict=True) if not m]
+        else:
+            present = keys[~mask].tolist()
+        if len(set(present)) != len(present):
+            counts = Counter(present)
             values = ", ".join(sorted({str(v) for v, n in counts.items() if n > 1})[:5])
             problems.append(f"{name}: {layer.key!r} values are not unique: {values}")
     return problems
+
+
+def _missing_mask(values: np.ndarray | list[Any]) -> np.ndarray:
+    """Which values are missing, as :func:`pandas.isna` says (a few values one by one)."""
+    if isinstance(values, list):
+        return np.array([_is_missing(v) for v in values], dtype=bool)
+    return np.asarray(pd.isna(values), dtype=bool)
 
 
 def _geometry_problems(name: str, layer: Layer, geoms: np.ndarray, crs: Any) -> list[str]:

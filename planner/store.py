@@ -648,18 +648,23 @@ class _Rows:
 
     @classmethod
     def of_frame(cls, layer: str, frame: pd.DataFrame) -> _Rows:
-        geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
-        given = {
-            str(c): values
-            for c, values in zip(frame.columns, _column_lists(frame), strict=True)
-            if geometry is None or c != geometry.name
-        }
+        # The active geometry column by name: frame.geometry would build a GeoSeries,
+        # a good part of the cost of converting a small edit.
+        name = frame._geometry_column_name if isinstance(frame, gpd.GeoDataFrame) else None
+        if isinstance(frame, gpd.GeoDataFrame) and name not in frame.columns:
+            frame.geometry  # noqa: B018  raises, as geopandas words it
+        geometry, given = None, {}
+        for column, array in zip(frame.columns, _column_arrays(frame), strict=True):
+            if geometry is None and name is not None and column == name:
+                geometry = array
+            else:
+                given[str(column)] = array.tolist()
         columns = schema.conform_columns(layer, given)
         names = _unique_names(list(columns))
         return cls(
             layer,
             dict(zip(names, columns.values(), strict=True)),
-            None if geometry is None else geometry.to_numpy(),
+            None if geometry is None else np.asarray(geometry, dtype=object),
             None if geometry is None else geometry.crs,
         )
 
@@ -762,19 +767,16 @@ def _unique_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_axis(names, axis=1) if names != list(frame.columns) else frame
 
 
-def _column_lists(frame: pd.DataFrame) -> list[list[Any]]:
-    """Each column's values as a list of Python objects, as ``to_numpy(dtype=object)``
-    gives them.
+def _column_arrays(frame: pd.DataFrame) -> list[Any]:
+    """Each column's values (a numpy or pandas array), in order.
 
-    Column by column, through pandas' own per-column iterator where it has it (private,
-    there since pandas 1.3): ``to_numpy`` first makes one object array of every column,
-    most of the cost of conforming a small edit.
+    Through pandas' own per-column iterator where it has it (private, there since pandas
+    1.3): selecting each column as a Series costs more than a small edit's values.
     """
     arrays = getattr(frame, "_iter_column_arrays", None)
     if arrays is None:
-        values = frame.to_numpy(dtype=object)
-        return [values[:, i].tolist() for i in range(values.shape[1])]
-    return [array.tolist() for array in arrays()]
+        return [frame.iloc[:, i].array for i in range(frame.shape[1])]
+    return list(arrays())
 
 
 def _unique_names(columns: list[Any]) -> list[str]:
