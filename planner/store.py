@@ -987,7 +987,7 @@ def _reading(path: Path) -> Iterator[None]:
 def _open_connection(path: Path) -> sqlite3.Connection:
     # uri=True lets the staging file be attached read-only (a plain path stays a path);
     # threads take turns through the held connection's lock, not SQLite's thread check.
-    return sqlite3.connect(
+    con = sqlite3.connect(
         path,
         timeout=60,
         isolation_level=None,
@@ -995,6 +995,9 @@ def _open_connection(path: Path) -> sqlite3.Connection:
         check_same_thread=False,
         factory=_Connection,
     )
+    # Once: defining a function again makes SQLite prepare every statement anew.
+    _add_gpkg_functions(con)
+    return con
 
 
 def _close_held(held: _Held) -> None:
@@ -1308,7 +1311,6 @@ def _commit(
     differ from ``previous``, the metadata on disk, where given). Either all of it lands
     or none (rolled back): a small edit costs what it changes.
     """
-    _add_gpkg_functions(con)
     tables = _table_info(con, [*rows, *deleted])
     staged_frames = {**replace, **{n: r.frame() for n, r in rows.items() if n not in tables}}
     with contextlib.ExitStack() as stack:
