@@ -7,6 +7,7 @@ for people (``python -m planner.schema`` regenerates that table).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -910,8 +911,7 @@ def validate_columns(
         One sentence per problem, as :func:`validate` words it.
     """
     layer = get_layer(name)
-    fields = [f.name for f in layer.fields if f.name in columns and _checked(layer, f)]
-    checked = {field: list(columns[field]) for field in fields}
+    checked = {field: list(columns[field]) for field in _checked(name) if field in columns}
     problems = _problems(name, layer, checked)
     if layer.geometry is not None:
         if geometry is None:
@@ -921,35 +921,46 @@ def validate_columns(
     return problems
 
 
-def _checked(layer: Layer, f: Field) -> bool:
-    """Whether :func:`_problems` looks at the values of field ``f`` (most fields may hold
-    anything of their type)."""
-    return f.required or f.choices is not None or f.name == layer.key
+@functools.cache
+def _checked(name: str) -> frozenset[str]:
+    """The fields of layer ``name`` whose values :func:`_problems` looks at (most fields
+    may hold anything of their type)."""
+    layer = get_layer(name)
+    return frozenset(
+        f.name for f in layer.fields if f.required or f.choices is not None or f.name == layer.key
+    )
 
 
 def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray | list[Any]]) -> list[str]:
     """Field problems of a layer given as column arrays (numpy, not pandas: cheap when
     large), or as lists of a few rows' values (plain Python: cheaper still)."""
     problems: list[str] = []
+    checked = _checked(name)
     for f in layer.fields:
         if f.name not in columns:
             if f.required:
                 problems.append(f"{name}: required field {f.name!r} ({f.zh}) is missing")
             continue
-        if not _checked(layer, f):
+        if f.name not in checked:
             continue
         col = columns[f.name]
+        few = isinstance(col, list)  # a few rows: masks as lists, numpy's cost per call saved
         missing = _missing_mask(col)
         if f.required:
-            blank = missing.copy()
-            if isinstance(col, list) or col.dtype == object:  # numbers are never blank text
-                blank |= np.array([str(v).strip() == "" for v in col], dtype=bool)
-            if blank.any():
+            blank = missing
+            if few or col.dtype == object:  # numbers are never blank text
+                text = [str(v).strip() == "" for v in col]
+                blank = (
+                    [a or b for a, b in zip(missing, text, strict=True)]
+                    if few
+                    else blank | np.array(text, dtype=bool)
+                )
+            if any(blank) if few else blank.any():
                 rows = _rows(np.flatnonzero(blank))
                 problems.append(f"{name}: field {f.name!r} ({f.zh}) is empty in rows {rows}")
         if f.choices is not None:
-            bad = ~missing & ~np.array([v in f.choices for v in col], dtype=bool)
-            if bad.any():
+            bad = [not m and v not in f.choices for m, v in zip(missing, col, strict=True)]
+            if any(bad):
                 values = ", ".join(sorted({str(v) for v, b in zip(col, bad, strict=True) if b})[:5])
                 problems.append(
                     f"{name}: field {f.name!r} has values outside {list(f.choices)}: {values}"
@@ -968,10 +979,11 @@ def _problems(name: str, layer: Layer, columns: Mapping[str, np.ndarray | list[A
     return problems
 
 
-def _missing_mask(values: np.ndarray | list[Any]) -> np.ndarray:
-    """Which values are missing, as :func:`pandas.isna` says (a few values one by one)."""
+def _missing_mask(values: np.ndarray | list[Any]) -> np.ndarray | list[bool]:
+    """Which values are missing, as :func:`pandas.isna` says: a list for a list (a few
+    values, one by one), an array for an array."""
     if isinstance(values, list):
-        return np.array([_is_missing(v) for v in values], dtype=bool)
+        return [_is_missing(v) for v in values]
     return np.asarray(pd.isna(values), dtype=bool)
 
 
