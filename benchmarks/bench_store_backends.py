@@ -11,6 +11,10 @@ layer repeated side by side), on each backend:
 - ``÷ copy``: the one-grid edit as a share of copying the GeoPackage file (copy and
   fsync: what every write cost before writes went by rows), for both backends.
 
+The copy and the two backends' saves are timed in turns (:func:`saves_and_copies`), so
+that what slows the machine for a while (this one is a shared virtual machine) weighs on
+all three alike; each figure is the median of its turns' times.
+
 Then the PostGIS ÷ GeoPackage ratio of each. PostgreSQL runs on this machine, over TCP
 on 127.0.0.1 (``--url`` for another server; by default a throwaway one is started as the
 tests do, with ``fsync=off``: its commits do not wait for the disk, the GeoPackage's do).
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -42,18 +47,7 @@ from planner.store import Store, copy_store  # noqa: E402
 
 
 def measure(location: str | Path, repeat: int) -> dict[str, float]:
-    """Read, write and one-grid-edit times (seconds) of the store at ``location``.
-
-    The edit first, on the store as it was built: the whole-layer writes after it leave
-    PostgreSQL's autovacuum at work on the dead rows for a while. It is timed as a running
-    server saves: after 15 saves (the first makes the plan history's base; the server
-    prepares a statement once it has run five times), then ``max(repeat, 25)`` times (it
-    is quick), so that a save the machine interrupts does not make the median.
-    """
-    save = one_grid_edit(location)
-    for _ in range(15):
-        save()
-    edit = timed(save, max(repeat, 25))
+    """Read and write times (seconds) of the buildings layer of the store at ``location``."""
     buildings = Store(location).read("buildings")
 
     def read() -> None:
@@ -62,18 +56,33 @@ def measure(location: str | Path, repeat: int) -> dict[str, float]:
     def write() -> None:
         Store(location).write_many({"buildings": buildings})
 
-    return {
-        "read": timed(read, repeat),
-        "write": timed(write, repeat),
-        "one grid": edit,
-        "buildings": len(buildings),
-    }
+    return {"read": timed(read, repeat), "write": timed(write, repeat), "buildings": len(buildings)}
 
 
-def file_copy_seconds(path: Path, repeat: int) -> float:
-    seconds = timed(file_copy(path), repeat)
+def saves_and_copies(
+    path: Path, url: str, rounds: int, saves: int = 40
+) -> tuple[float, float, float]:
+    """The one-grid save on the GeoPackage at ``path`` and the PostGIS store at ``url``,
+    and the copy of the file: median times (seconds), taken in ``rounds`` turns of one
+    copy and ``saves`` saves on each backend.
+
+    The saves come first, on the stores as built (the whole-layer writes after them
+    leave PostgreSQL's autovacuum at work for a while), after 15 saves each, as a running
+    server saves: the first makes the plan history's base, and the server prepares a
+    statement once it has run five times.
+    """
+    edits = {"gpkg": one_grid_edit(path), "pg": one_grid_edit(url)}
+    for edit in edits.values():
+        for _ in range(15):
+            edit()
+    copy = file_copy(path)
+    times: dict[str, list[float]] = {"copy": [], "gpkg": [], "pg": []}
+    for _ in range(rounds):
+        times["copy"].append(timed(copy, 1))
+        for name, edit in edits.items():
+            times[name] += [timed(edit, 1) for _ in range(saves)]
     path.with_suffix(".copy").unlink(missing_ok=True)
-    return seconds
+    return tuple(statistics.median(times[k]) for k in ("gpkg", "pg", "copy"))
 
 
 def main() -> None:
@@ -111,9 +120,9 @@ def main() -> None:
                 started = time.perf_counter()
                 copy_store(path, url)
                 to_pg = time.perf_counter() - started
-                copy = file_copy_seconds(path, args.repeat)
-                g = measure(path, args.repeat)
-                p = measure(url, args.repeat)
+                g_save, p_save, copy = saves_and_copies(path, url, args.repeat)
+                g = {**measure(path, args.repeat), "one grid": g_save}
+                p = {**measure(url, args.repeat), "one grid": p_save}
                 name = "demo" if args.store is None else args.store.stem
                 label = name if n == 1 else f"{name} tiled {n}×{n}"
                 ms = {k: (g[k] * 1000, p[k] * 1000) for k in ("read", "write", "one grid")}
@@ -121,7 +130,7 @@ def main() -> None:
                     f"{label:<18}{g['buildings']:>8}{path.stat().st_size / 1e6:>7.1f}"
                     f"{copy * 1000:>9.1f} │ "
                     + "".join(f"{a:>8.1f} /{b:>6.1f}  " for a, b in ms.values())
-                    + f"{g['one grid'] / copy:>7.1%} /{p['one grid'] / copy:>6.1%} │ "
+                    + f"{g['one grid'] / copy:>7.2%} /{p['one grid'] / copy:>6.2%} │ "
                     + " ".join(f"{b / a:>6.2f}" for a, b in ms.values())
                     + f"   (copied in {to_pg:.1f} s)"
                 )
