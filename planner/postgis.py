@@ -570,7 +570,7 @@ def _write_table(con: Any, schema_name: str, name: str, frame: pd.DataFrame) -> 
     wanted = [("fid", "bigint"), *((c, types[c]) for c in attributes)]
     if spatial:
         wanted.append((GEOMETRY, f"geometry(Geometry,{SRID})"))
-    made = _columns(con, table) != wanted
+    made = _columns(con, schema_name, name) != wanted
     if not made:
         con.execute(f"DELETE FROM {table}")
     else:
@@ -593,14 +593,10 @@ def _write_table(con: Any, schema_name: str, name: str, frame: pd.DataFrame) -> 
         con.execute(f"ANALYZE {table}")
 
 
-def _columns(con: Any, table: str) -> list[tuple[str, str]]:
-    """(name, type) of the columns of ``table``, in order; empty if there is no such table."""
-    rows = con.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        (table,),
-    ).fetchall()
-    return [(str(a), str(t)) for a, t in rows]
+def _columns(con: Any, schema_name: str, name: str) -> list[tuple[str, str]]:
+    """(name, type) of the columns of table ``name``, in order; empty if there is no such
+    table."""
+    return list(_columns_of(con, schema_name, [name]).get(name, {}).items())
 
 
 def _columns_of(con: Any, schema_name: str, names: list[str]) -> dict[str, dict[str, str]]:
@@ -681,7 +677,7 @@ def _read_table(
 ) -> pd.DataFrame:
     """Rows of table ``name`` in their order, as pyogrio would read them from a GeoPackage."""
     table = _ident(schema_name, name)
-    attributes = _columns(con, table)
+    attributes = _columns(con, schema_name, name)
     spatial = geometry and any(a == GEOMETRY for a, _ in attributes)
     chosen = [(a, t) for a, t in attributes if a not in ("fid", GEOMETRY)]
     if columns is not None:
