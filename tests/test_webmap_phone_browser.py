@@ -382,7 +382,8 @@ def test_map_page_at_phone_width(browser, phone_server):
         """() => Array.from(document.querySelectorAll('#layer-list label'))
              .map(e => e.getBoundingClientRect().height)"""
     )
-    assert rows and min(rows) >= 44, rows
+    # Chromium lays out in 1/64 px units: a 44 px row may measure 43.9999.
+    assert rows and min(rows) >= 44 - 1 / 64, rows
     box = phone.page.evaluate(
         "() => document.querySelector('#layer-list input').getBoundingClientRect().width"
     )
